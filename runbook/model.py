@@ -1,0 +1,292 @@
+"""The immutable runbook model.
+
+Everything the parser learns from a Markdown checklist ends up here.  The model
+knows nothing of sessions, journals or screens: it is a faithful, read-only
+picture of the document, with the source line of every piece so that errors and
+audit records can point back at the file.
+
+Line numbers are 1-based and always point inside the source file.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Mapping
+
+Severity = Literal["error", "warning", "info"]
+BlockKind = Literal["command", "file", "output", "text"]
+
+SECRET_MARKERS = ("PASS", "TOKEN", "SECRET", "KEY", "CERT", "HASH")
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a placeholder name marks a secret (PASS, TOKEN, SECRET, KEY, CERT, HASH)."""
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+class Risk(enum.Enum):
+    """Risk level of a task or phase.  ``UNKNOWN`` when the text is not recognised."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self in (Risk.HIGH, Risk.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about the document, printed as ``file:line: severity: message``."""
+
+    path: str
+    line: int
+    severity: Severity
+    message: str
+    code: str = ""  # short rule id, e.g. "duplicate-task-id"
+
+    def format(self) -> str:
+        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """A value the operator must supply: ``<UPPER_CASE>``, ``$VAR`` or ``${VAR}``."""
+
+    name: str
+    secret: bool
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """Where and how a block or step runs, as written in the runbook or a bindings file.
+
+    ``pattern`` is an inventory host pattern (``masters[1:]``, ``local``, ``a,b``).
+    ``source`` tells where the spec came from: ``annotation`` (HTML comment before the
+    block), ``fence`` (fence attributes), ``bindings`` (``NAME.targets.yaml``),
+    ``operator`` (chosen at run time) or ``default`` (``local``).
+    """
+
+    pattern: str = "local"
+    serial: bool = False
+    pty: bool = False
+    detached: bool = False
+    timeout: float | None = None  # seconds
+    pause: bool = False  # serial: pause for the operator between hosts
+    mode: str | None = None  # file blocks: octal mode such as "0644"
+    source: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A fenced block.
+
+    ``kind``: ``command`` (shell to run), ``file`` (content to upload to ``path``),
+    ``output`` (expected output, never run) or ``text`` (anything else: diagrams,
+    plain notes in a fence).
+    ``annotations`` holds raw key/values from an HTML comment or fence attributes;
+    ``target`` is the parsed spec when the runbook gives one.
+    """
+
+    kind: BlockKind
+    lang: str
+    code: str
+    line: int  # line of the opening fence
+    path: str | None = None
+    end_line: int | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    target: TargetSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """An ``Expected:`` line.  ``literal`` is a backticked string checkable against output."""
+
+    text: str
+    line: int
+    literals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkbox:
+    """A ``- [ ]`` / ``- [x]`` item.
+
+    ``key`` identifies the box stably inside the document, e.g.
+    ``PROD-PRE-001/prerequisites/0``, ``PROD-PRE-001/acceptance/2`` or
+    ``section:prod-acceptance-criteria-final-gate/technical-acceptance/3``.
+    ``probe`` is the probe expression from a following ``<!-- probe: ... -->``.
+    """
+
+    key: str
+    text: str
+    checked: bool
+    line: int
+    probe: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A numbered step (or a bold-titled test) inside ``#### Steps``."""
+
+    number: int
+    title: str
+    line: int
+    hint: str = ""  # e.g. "(NOT parallel - etcd requires sequential joins)"
+    text: str = ""  # prose between the title and the blocks
+    blocks: tuple[Block, ...] = ()
+    expected: tuple[Expectation, ...] = ()
+    placeholders: tuple[Placeholder, ...] = ()
+    target: TargetSpec | None = None  # step-level spec (first annotated command block)
+
+    @property
+    def commands(self) -> tuple[Block, ...]:
+        return tuple(b for b in self.blocks if b.kind == "command")
+
+    @property
+    def files(self) -> tuple[Block, ...]:
+        return tuple(b for b in self.blocks if b.kind == "file")
+
+    @property
+    def runnable(self) -> bool:
+        return any(b.kind in ("command", "file") for b in self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """The Rollback Procedure of a task: prose and blocks, runnable as steps."""
+
+    text: str
+    line: int
+    blocks: tuple[Block, ...] = ()
+    steps: tuple[Step, ...] = ()  # blocks wrapped as steps, numbered from 1
+    applicable: bool = True  # False for "N/A (read-only)"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """Content outside any task: overview, tables, final gate, handoff list."""
+
+    title: str
+    level: int
+    line: int
+    text: str = ""
+    checkboxes: tuple[Checkbox, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    tables: tuple[tuple[tuple[str, ...], ...], ...] = ()  # rows of cells, header first
+    parent: str | None = None  # title of the enclosing section
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A phase smoke test and its **Gate** rule."""
+
+    title: str
+    line: int
+    text: str = ""
+    gate: str = ""
+    steps: tuple[Step, ...] = ()
+    checkboxes: tuple[Checkbox, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    title: str
+    line: int
+    phase: str = ""  # phase number as written ("0", "2A")
+    category: str = ""
+    duration_minutes: float | None = None
+    duration_text: str = ""
+    dependencies: tuple[str, ...] = ()
+    dependencies_text: str = ""
+    risk: Risk = Risk.UNKNOWN
+    risk_text: str = ""
+    description: str = ""
+    prerequisites: tuple[Checkbox, ...] = ()
+    steps: tuple[Step, ...] = ()
+    acceptance: tuple[Checkbox, ...] = ()
+    rollback: Rollback | None = None
+    notes: tuple[str, ...] = ()
+    extra: tuple[Section, ...] = ()  # sub-sections the parser did not recognise
+
+    @property
+    def checkboxes(self) -> tuple[Checkbox, ...]:
+        return self.prerequisites + self.acceptance
+
+    def step(self, number: int) -> Step:
+        for s in self.steps:
+            if s.number == number:
+                return s
+        raise KeyError(f"task {self.id} has no step {number}")
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    number: str
+    title: str
+    line: int
+    duration_minutes: float | None = None
+    duration_text: str = ""
+    purpose: str = ""
+    dependencies: str = ""
+    risk: Risk = Risk.UNKNOWN
+    risk_text: str = ""
+    tasks: tuple[Task, ...] = ()
+    gates: tuple[Gate, ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Runbook:
+    title: str
+    path: str
+    sha256: str
+    overview: Mapping[str, str] = field(default_factory=dict)
+    phases: tuple[Phase, ...] = ()
+    sections: tuple[Section, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    line_count: int = 0
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return tuple(t for p in self.phases for t in p.tasks)
+
+    def task(self, task_id: str) -> Task:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(task_id)
+
+    def phase_of(self, task_id: str) -> Phase:
+        for p in self.phases:
+            for t in p.tasks:
+                if t.id == task_id:
+                    return p
+        raise KeyError(task_id)
+
+    def checkboxes(self) -> Iterator[Checkbox]:
+        """Every checkbox in the document, each exactly once, in document order."""
+        boxes: list[Checkbox] = []
+        for p in self.phases:
+            for t in p.tasks:
+                boxes.extend(t.prerequisites)
+                boxes.extend(t.acceptance)
+                for s in t.extra:
+                    boxes.extend(s.checkboxes)
+            for g in p.gates:
+                boxes.extend(g.checkboxes)
+        for s in self.sections:
+            boxes.extend(s.checkboxes)
+        return iter(sorted(boxes, key=lambda b: b.line))
+
+    def checkbox(self, key: str) -> Checkbox:
+        for b in self.checkboxes():
+            if b.key == key:
+                return b
+        raise KeyError(key)

@@ -1,0 +1,406 @@
+"""Typed session events, each with a stable JSON form.
+
+Every decision and every byte of output in a session becomes one of these events,
+appended to the journal (``sessions.journal``).  State is a pure fold over them
+(``sessions.state.replay``).  The JSON form is ``{"type": <TYPE>, ...fields}``;
+field names are part of the on-disk format: add fields with defaults, never
+rename or remove them.
+
+Identifiers used across events:
+
+* ``task``: task id from the runbook (``PROD-K8S-001``); for phase gates
+  ``gate:<phase>`` and for document sections ``section:<slug>``.
+* ``step``: step number (int) inside the task; rollback steps are numbered as in
+  ``Rollback.steps`` and flagged ``rollback=True`` on ``StepStarted``.
+* ``run_id``: unique id of one execution of one step (a re-run gets a new one).
+* ``host``: inventory host name (``local`` for the machine runbook runs on).
+* ``key``: ``Checkbox.key`` from the model.
+
+Secrets never appear here: ``StepStarted.command`` is redacted, secret
+placeholder values are stored only as a salted hash, and output is redacted by
+the engine before an ``OutputChunk`` is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+Outcome = str  # "succeeded" | "failed" | "unknown" | "cancelled" | "timeout" | "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    TYPE: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.TYPE}
+        for f in dataclasses.fields(self):
+            data[f.name] = getattr(self, f.name)
+        return data
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+def event_type(cls: type[Event]) -> type[Event]:
+    """Class decorator: register an event class under its ``TYPE``."""
+    if not cls.TYPE or cls.TYPE in _REGISTRY:
+        raise ValueError(f"bad or duplicate event type {cls.TYPE!r}")
+    _REGISTRY[cls.TYPE] = cls
+    return cls
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """Build an event from its JSON form.  Unknown keys are ignored (forward compat)."""
+    try:
+        cls = _REGISTRY[data["type"]]
+    except KeyError as exc:
+        raise UnknownEvent(f"unknown event type {data.get('type')!r}") from exc
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for k in ("targets", "task_ids"):
+        if k in kwargs and isinstance(kwargs[k], list):
+            kwargs[k] = tuple(kwargs[k])
+    return cls(**kwargs)
+
+
+def event_types() -> dict[str, type[Event]]:
+    return dict(_REGISTRY)
+
+
+# --- session lifecycle -------------------------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class SessionOpened(Event):
+    """Written each time a session is opened for writing (create, resume, handover)."""
+
+    TYPE: ClassVar[str] = "session_opened"
+    session_id: str
+    runbook_path: str
+    runbook_sha256: str
+    runbook_title: str = ""
+    operator: str = ""
+    origin: str = ""  # SSH_CLIENT address of the operator, if any
+    jump_host: str = ""  # hostname runbook runs on
+    tool_version: str = ""
+    inventory_digest: str = ""  # sha256 of the inventory file, "" when none
+    task_ids: tuple[str, ...] = ()  # tasks in the runbook when opened (for change mapping)
+    window_end: str | None = None  # RFC 3339
+    resumed: bool = False
+    handover_from: str | None = None  # previous operator when someone else resumes
+    pid: int = 0
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class SessionClosed(Event):
+    TYPE: ClassVar[str] = "session_closed"
+    reason: str = ""  # "finished" | "quit" | ...
+    finished: bool = False
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class RunbookChanged(Event):
+    """On resume: the runbook's sha256 differs from the one the session opened with."""
+
+    TYPE: ClassVar[str] = "runbook_changed"
+    old_sha256: str
+    new_sha256: str
+    tasks_added: tuple[str, ...] = ()
+    tasks_removed: tuple[str, ...] = ()
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class Recovered(Event):
+    """Something was repaired when the journal was opened (torn tail, stale lock)."""
+
+    TYPE: ClassVar[str] = "recovered"
+    what: str
+    bytes_dropped: int = 0
+    detail: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class Checkpoint(Event):
+    """A (optionally signed) statement of the journal head at ``seq``."""
+
+    TYPE: ClassVar[str] = "checkpoint"
+    head: str  # hash of record seq
+    seq: int
+    signature: str | None = None  # armored SSH signature over "runbook-checkpoint:<seq>:<head>"
+    namespace: str | None = None
+    key_fingerprint: str | None = None
+
+
+# --- tasks ----------------------------------------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class TaskStarted(Event):
+    TYPE: ClassVar[str] = "task_started"
+    task: str
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class TaskCompleted(Event):
+    TYPE: ClassVar[str] = "task_completed"
+    task: str
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class TaskSkipped(Event):
+    TYPE: ClassVar[str] = "task_skipped"
+    task: str
+    reason: str
+    who: str = ""
+
+
+# --- steps ----------------------------------------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class StepStarted(Event):
+    TYPE: ClassVar[str] = "step_started"
+    run_id: str
+    task: str
+    step: int
+    targets: tuple[str, ...]
+    command: str  # the script as sent, placeholders filled, secrets redacted
+    mode: str = "parallel"  # "parallel" | "serial"
+    rollback: bool = False
+    detached: bool = False
+    pty: bool = False
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class OutputChunk(Event):
+    """Bytes from one host's stream.  ``data`` holds UTF-8 text; when the bytes are not
+    valid UTF-8, ``data`` is empty and ``b64`` holds them base64-encoded."""
+
+    TYPE: ClassVar[str] = "output"
+    run_id: str
+    host: str
+    stream: str  # "stdout" | "stderr" | "pty"
+    data: str = ""
+    b64: str | None = None
+
+    @classmethod
+    def from_bytes(cls, run_id: str, host: str, stream: str, raw: bytes) -> "OutputChunk":
+        try:
+            return cls(run_id, host, stream, raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return cls(run_id, host, stream, "", base64.b64encode(raw).decode("ascii"))
+
+    @property
+    def raw(self) -> bytes:
+        if self.b64 is not None:
+            return base64.b64decode(self.b64)
+        return self.data.encode("utf-8")
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class HostFinished(Event):
+    """One host's result for a step run.  ``outcome``: succeeded, failed, timeout,
+    cancelled or unknown (end not seen: connection dropped)."""
+
+    TYPE: ClassVar[str] = "host_finished"
+    run_id: str
+    host: str
+    outcome: Outcome
+    exit_status: int | None = None
+    exit_signal: str | None = None
+    duration_s: float = 0.0
+    error: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class StepFinished(Event):
+    """All hosts of a run are done (or the run was stopped)."""
+
+    TYPE: ClassVar[str] = "step_finished"
+    run_id: str
+    outcome: Outcome  # worst host outcome; "skipped" hosts not run after a serial failure
+    duration_s: float = 0.0
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class StepOutcomeUnknown(Event):
+    """The end of a run (on ``host``, or all unfinished hosts when None) was not seen."""
+
+    TYPE: ClassVar[str] = "step_outcome_unknown"
+    run_id: str
+    why: str
+    host: str | None = None
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class OutcomeDecided(Event):
+    """The operator decides an outcome-unknown run: ``succeeded`` (checked by hand),
+    ``failed``, or ``rerun`` (a new run will follow)."""
+
+    TYPE: ClassVar[str] = "outcome_decided"
+    run_id: str
+    decision: str
+    reason: str = ""
+    host: str | None = None
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class StepSkipped(Event):
+    TYPE: ClassVar[str] = "step_skipped"
+    task: str
+    step: int
+    reason: str
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ExpectationChecked(Event):
+    TYPE: ClassVar[str] = "expectation_checked"
+    run_id: str
+    host: str
+    index: int  # index into Step.expected
+    passed: bool
+    evidence: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class FileUploaded(Event):
+    TYPE: ClassVar[str] = "file_uploaded"
+    run_id: str
+    host: str
+    path: str
+    sha256: str
+    mode: str = "0600"
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class HostKeyAccepted(Event):
+    """``--accept-new-host-keys`` recorded a previously unknown host key."""
+
+    TYPE: ClassVar[str] = "host_key_accepted"
+    host: str
+    fingerprint: str
+    who: str = ""
+
+
+# --- operator decisions ---------------------------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class CheckboxSet(Event):
+    TYPE: ClassVar[str] = "checkbox_set"
+    key: str
+    text: str = ""
+    who: str = ""
+    evidence: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class CheckboxCleared(Event):
+    TYPE: ClassVar[str] = "checkbox_cleared"
+    key: str
+    text: str = ""
+    who: str = ""
+    reason: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class PlaceholderSupplied(Event):
+    """A placeholder got a value.  For secrets ``value`` is None and only
+    ``value_hash`` = sha256(salt + value) is kept, to notice a change on resume."""
+
+    TYPE: ClassVar[str] = "placeholder_supplied"
+    name: str
+    secret: bool
+    value: str | None = None
+    value_hash: str = ""
+    salt: str = ""
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class GuardPassed(Event):
+    """A guard was satisfied by the operator (confirmation, typed host name)."""
+
+    TYPE: ClassVar[str] = "guard_passed"
+    guard: str  # "risk" | "destructive" | "dependencies" | "gate" | "window"
+    task: str
+    step: int | None = None
+    detail: str = ""
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class GuardOverridden(Event):
+    TYPE: ClassVar[str] = "guard_overridden"
+    guard: str
+    task: str
+    reason: str
+    step: int | None = None
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class Note(Event):
+    TYPE: ClassVar[str] = "note"
+    text: str
+    task: str | None = None
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class RollbackStarted(Event):
+    TYPE: ClassVar[str] = "rollback_started"
+    task: str
+    reason: str = ""
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ProbeResult(Event):
+    """A Kubernetes / cmd probe ran for an acceptance criterion."""
+
+    TYPE: ClassVar[str] = "probe_result"
+    key: str  # checkbox key
+    probe: str  # probe expression
+    status: str  # "pass" | "fail" | "error" | "not_configured"
+    evidence: str = ""
+    duration_s: float = 0.0
