@@ -1,0 +1,221 @@
+"""Running probes: :func:`run_probe`, :class:`ProbeContext` and :class:`ProbeOutcome`.
+
+``await run_probe('k8s.nodes_ready(min=5, role="control-plane")', ctx, key=box.key)``
+never raises for anything the cluster, the kubeconfig or the expression can do:
+every problem becomes an outcome with status ``error`` (or ``not_configured``)
+and a one-line explanation.  Kubernetes calls run in a worker thread under an
+overall :func:`asyncio.wait_for`, so the event loop (the TUI's) never blocks.
+
+The journal event is built by the caller (``runbook`` never imports
+``sessions``)::
+
+    from sessions.events import ProbeResult
+    session.record(ProbeResult(**probe_event_fields(outcome)))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from runbook.probes.expression import ProbeSyntaxError
+from runbook.probes.kubeconfig import (
+    KubeConfigError,
+    KubeconfigSource,
+    KubeNotConfigured,
+    build_api_client,
+    find_kubeconfig,
+)
+from runbook.probes.registry import ERROR, NOT_CONFIGURED, PASS, BoundProbe, Verdict, bind
+
+DEFAULT_TIMEOUT = 10.0
+MAX_EVIDENCE = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """The result of one probe, with exactly the fields of ``sessions.events.ProbeResult``.
+
+    ``status``: ``pass``, ``fail``, ``error`` or ``not_configured`` (which never passes).
+    """
+
+    key: str
+    probe: str
+    status: str
+    evidence: str
+    duration_s: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+
+def probe_event_fields(outcome: ProbeOutcome) -> dict[str, Any]:
+    """``ProbeResult(**probe_event_fields(outcome))`` -- key, probe, status, evidence, duration_s."""
+    return {
+        "key": outcome.key,
+        "probe": outcome.probe,
+        "status": outcome.status,
+        "evidence": outcome.evidence,
+        "duration_s": round(outcome.duration_s, 3),
+    }
+
+
+class ProbeContext:
+    """Everything a probe may need; build one per session (or per ``runbook probe`` run).
+
+    :param kubeconfig: ``--kubeconfig`` path; else ``$KUBECONFIG``, else ``~/.kube/config``.
+    :param context: kubeconfig context name; ``None`` means the current context.
+    :param timeout: seconds per probe unless the expression says ``timeout=``.
+    :param executor: a :class:`runbook.executor.Executor` for ``cmd`` probes.
+    :param resolve_targets: ``pattern -> [Target, ...]`` (the inventory) for ``cmd`` probes.
+    :param redact: applied to every evidence string (pass the session's secret redactor).
+    :param env: environment used to find the kubeconfig (default ``os.environ``).
+
+    The Kubernetes client is built on first use and reused; call :meth:`close`
+    (or use ``async with``) when done.
+    """
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        executor: Any = None,
+        resolve_targets: Callable[[str], Sequence[Any]] | None = None,
+        redact: Callable[[str], str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.timeout = timeout
+        self.executor = executor
+        self.resolve_targets = resolve_targets
+        self.redact = redact
+        self.env = dict(os.environ if env is None else env)
+        self._client: Any = None
+        self._client_source: KubeconfigSource | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def kubeconfig_source(self) -> KubeconfigSource:
+        """Where the kubeconfig is; raises :class:`KubeNotConfigured` / :class:`KubeConfigError`."""
+        return find_kubeconfig(self.kubeconfig, self.env)
+
+    async def api_client(self, source: KubeconfigSource | None = None) -> Any:
+        """The shared ``kubernetes.client.ApiClient`` (built in a thread on first use)."""
+        source = source or self.kubeconfig_source()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._client is None or self._client_source != source:
+                self.close()
+                self._client = await asyncio.to_thread(build_api_client, source, self.context)
+                self._client_source = source
+            return self._client
+
+    @property
+    def server(self) -> str:
+        """The API server URL once a client exists, else ``""``."""
+        return str(getattr(getattr(self._client, "configuration", None), "host", "") or "")
+
+    def close(self) -> None:
+        client, self._client, self._client_source = self._client, None, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass
+
+    async def __aenter__(self) -> "ProbeContext":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _run_k8s(bound: BoundProbe, ctx: ProbeContext, timeout: float) -> Verdict:
+    from runbook.probes.k8s import KubeApi, describe_error, format_seconds
+
+    try:
+        source = ctx.kubeconfig_source()
+    except KubeNotConfigured as exc:
+        return Verdict(NOT_CONFIGURED, str(exc))
+    except KubeConfigError as exc:
+        return Verdict(ERROR, str(exc))
+
+    async def go() -> Verdict:
+        client = await ctx.api_client(source)
+        return await asyncio.to_thread(bound.spec.func, KubeApi(client, timeout), **bound.args)
+
+    try:
+        return await asyncio.wait_for(go(), timeout)
+    except asyncio.TimeoutError:
+        return Verdict(ERROR, f"timeout after {format_seconds(timeout)}")
+    except KubeConfigError as exc:
+        return Verdict(ERROR, str(exc))
+    except Exception as exc:  # every client/network failure becomes one line
+        return describe_error(exc, ctx.server, timeout)
+
+
+async def run_probe(expr: str, ctx: ProbeContext, *, key: str = "") -> ProbeOutcome:
+    """Run one probe expression; never raises except :class:`asyncio.CancelledError`.
+
+    :param expr: e.g. ``k8s.nodes_ready(min=5, role="control-plane")``.
+    :param ctx: the :class:`ProbeContext`.
+    :param key: the checkbox key, copied into the outcome.
+    """
+    started = time.monotonic()
+    probe_text = (expr or "").strip() if isinstance(expr, str) else str(expr)
+    try:
+        bound = bind(probe_text)
+    except ProbeSyntaxError as exc:
+        verdict = Verdict(ERROR, f"invalid probe: {exc}")
+    else:
+        timeout = bound.timeout or ctx.timeout
+        try:
+            if bound.spec.kind == "cmd":
+                verdict = await bound.spec.func(ctx, timeout=timeout, **bound.args)
+            else:
+                verdict = await _run_k8s(bound, ctx, timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a probe must not take the TUI down
+            verdict = Verdict(ERROR, f"probe failed unexpectedly: {type(exc).__name__}: {exc}")
+    evidence = verdict.evidence
+    if ctx.redact is not None:
+        evidence = ctx.redact(evidence)
+    if len(evidence) > MAX_EVIDENCE:
+        evidence = evidence[: MAX_EVIDENCE - 3] + "..."
+    return ProbeOutcome(
+        key=key,
+        probe=probe_text,
+        status=verdict.status,
+        evidence=evidence,
+        duration_s=time.monotonic() - started,
+    )
+
+
+async def run_checkbox(checkbox: Any, ctx: ProbeContext) -> ProbeOutcome | None:
+    """Run the probe of a :class:`runbook.model.Checkbox`; ``None`` when it has none."""
+    if not getattr(checkbox, "probe", None):
+        return None
+    return await run_probe(checkbox.probe, ctx, key=checkbox.key)
+
+
+async def run_probes(checkboxes: Iterable[Any], ctx: ProbeContext, *, concurrency: int = 4) -> list[ProbeOutcome]:
+    """Run the probes of ``checkboxes`` (those that have one), at most ``concurrency`` at once,
+    returning outcomes in the order given."""
+    boxes = [b for b in checkboxes if getattr(b, "probe", None)]
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(box: Any) -> ProbeOutcome:
+        async with limit:
+            return await run_probe(box.probe, ctx, key=box.key)
+
+    return list(await asyncio.gather(*(one(b) for b in boxes)))
