@@ -61,6 +61,7 @@ class Placeholder:
     name: str
     secret: bool
     line: int
+    token: str = ""  # as written: "<CERT-KEY>", "$PROD_LDAP_PASS", "${VAR}" (name is normalised: CERT_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,14 @@ class Block:
     end_line: int | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     target: TargetSpec | None = None
+    source_lines: tuple[int, ...] = ()  # source line of each code line when not simply line+1+i
+
+    def code_line(self, index: int) -> int:
+        """Source line of the ``index``-th (0-based) line of ``code``."""
+        if index < len(self.source_lines):
+            return self.source_lines[index]
+        line = self.line + 1 + index
+        return min(line, self.end_line) if self.end_line else line
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +223,9 @@ class Task:
     rollback: Rollback | None = None
     notes: tuple[str, ...] = ()
     extra: tuple[Section, ...] = ()  # sub-sections the parser did not recognise
+    metadata: Mapping[str, str] = field(default_factory=dict)  # every "- **Key**: value" as written
+    metadata_lines: Mapping[str, int] = field(default_factory=dict)  # key (as in metadata) -> source line
+    secrets: tuple[str, ...] = ()  # names marked secret by <!-- runbook: secret=... --> in this task
 
     @property
     def checkboxes(self) -> tuple[Checkbox, ...]:
@@ -252,6 +264,7 @@ class Runbook:
     sections: tuple[Section, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     line_count: int = 0
+    secrets: tuple[str, ...] = ()  # names marked secret for the whole document (annotation)
 
     @property
     def tasks(self) -> tuple[Task, ...]:

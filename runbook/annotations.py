@@ -1,0 +1,169 @@
+"""Runbook annotations, fence attributes and the ``NAME.targets.yaml`` bindings file.
+
+* ``<!-- runbook: target=masters[1:] serial pty timeout=30 detached pause mode=0644 -->``
+  before a fence; ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
+* ```` ```bash {target=masters serial} ```` (fence attributes);
+* ``<!-- probe: k8s.nodes_ready(min=5) -->`` after a checkbox;
+* ``NAME.targets.yaml`` beside ``NAME.md``: ``TASK-ID`` or ``TASK-ID.N`` (step N) ->
+  ``{target, serial, pty, timeout, detached, pause, mode}`` or a plain pattern;
+  ``TASK-ID.acceptance.N`` -> ``{probe: "..."}`` (N counts from 1, like steps);
+  ``TASK-ID.rollback`` / ``TASK-ID.rollback.N``; ``gate:0`` / ``gate:0.N``.
+
+Precedence when building a step's :class:`TargetSpec`: annotation or fence
+attributes > bindings > default (``local``); ``TargetSpec.source`` says which.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import replace
+from typing import Any, Mapping
+
+from runbook.errors import InputError
+from runbook.model import TargetSpec
+
+ANNOTATION_RE = re.compile(r"<!--\s*runbook\s*:\s*(.*?)\s*-->", re.S | re.I)
+PROBE_RE = re.compile(r"<!--\s*probe\s*:\s*(.*?)\s*-->", re.S | re.I)
+_ATTRS_RE = re.compile(r"\{([^{}]*)\}\s*$")
+
+FLAG_KEYS = frozenset({"serial", "parallel", "pty", "no-pty", "detached", "pause"})
+VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title"})
+TARGET_KEYS = frozenset({"target", "serial", "parallel", "pty", "no-pty", "detached", "pause", "timeout", "mode"})
+KINDS = ("command", "file", "output", "text")
+
+
+def split_words(text: str) -> list[str]:
+    if "'" not in text and '"' not in text and "\\" not in text:
+        return text.split()
+    try:
+        return shlex.split(text, comments=False, posix=True)
+    except ValueError:
+        return text.split()
+
+
+def parse_pairs(text: str) -> tuple[dict[str, str], list[str]]:
+    """``target=web serial timeout=30`` -> ({"target": "web", "serial": "true", ...}, problems)."""
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    for word in split_words(text):
+        key, eq, value = word.partition("=")
+        key = key.strip().lower()
+        if not key:
+            continue
+        if eq:
+            if key not in VALUE_KEYS and key not in FLAG_KEYS:
+                problems.append(f"unknown annotation key {key!r}")
+            out[key] = value
+        elif key in FLAG_KEYS:
+            out[key] = "true"
+        elif key.startswith("."):
+            continue  # pandoc-style class: {.bash}
+        else:
+            problems.append(f"unknown annotation word {key!r}")
+    return out, problems
+
+
+def fence_attrs(info: str) -> tuple[dict[str, str], list[str]]:
+    """Attributes in braces at the end of a fence info string."""
+    m = _ATTRS_RE.search(info or "")
+    if not m:
+        return {}, []
+    return parse_pairs(m.group(1))
+
+
+def _truthy(v: Any) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes", "on", "")
+
+
+def spec_from(values: Mapping[str, Any], base: TargetSpec, source: str) -> tuple[TargetSpec, list[str]]:
+    """Overlay annotation/binding ``values`` on ``base``; returns the spec and problems."""
+    problems: list[str] = []
+    changes: dict[str, Any] = {}
+    if "target" in values and str(values["target"]).strip():
+        changes["pattern"] = str(values["target"]).strip()
+    if "serial" in values:
+        changes["serial"] = _truthy(values["serial"])
+    if "parallel" in values and _truthy(values["parallel"]):
+        changes["serial"] = False
+    if "pty" in values:
+        changes["pty"] = _truthy(values["pty"])
+    if "no-pty" in values:
+        changes["pty"] = False
+    if "detached" in values:
+        changes["detached"] = _truthy(values["detached"])
+    if "pause" in values:
+        changes["pause"] = _truthy(values["pause"])
+        if changes["pause"]:
+            changes.setdefault("serial", True)
+    if "timeout" in values:
+        try:
+            t = float(str(values["timeout"]).rstrip("s"))
+            if t <= 0:
+                raise ValueError
+            changes["timeout"] = t
+        except ValueError:
+            problems.append(f"timeout must be a positive number of seconds, not {values['timeout']!r}")
+    if "mode" in values:
+        mode = str(values["mode"])
+        if re.fullmatch(r"0?[0-7]{3,4}", mode):
+            changes["mode"] = mode if mode.startswith("0") else "0" + mode
+        else:
+            problems.append(f"mode must be octal such as 0644, not {mode!r}")
+    if not changes:
+        return base, problems
+    changes["source"] = source
+    return replace(base, **changes), problems
+
+
+def has_target_keys(values: Mapping[str, Any]) -> bool:
+    return any(k in TARGET_KEYS for k in values)
+
+
+def bindings_path(runbook_path: str) -> str:
+    base, ext = os.path.splitext(runbook_path)
+    if ext.lower() not in (".md", ".markdown", ".mdown", ".txt"):
+        base = runbook_path
+    return base + ".targets.yaml"
+
+
+def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
+    """Read ``NAME.targets.yaml`` beside the runbook; ``{}`` when there is none.
+
+    Values are normalised to mappings (a plain string is ``{"target": string}``).
+    Raises :class:`InputError` (file and line) for unreadable or invalid YAML.
+    """
+    import yaml
+
+    path = bindings_path(runbook_path)
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"{where}: bindings file is not valid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: bindings file is not valid UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read bindings: {exc.strerror or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: bindings file must map TASK-ID or TASK-ID.N to a target")
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        key = str(key).strip()
+        if isinstance(value, str):
+            out[key] = {"target": value}
+        elif isinstance(value, dict):
+            out[key] = {str(k).strip().lower(): v for k, v in value.items()}
+        elif value is None:
+            out[key] = {}
+        else:
+            raise InputError(f"{path}: {key}: expected a host pattern or a mapping, not {type(value).__name__}")
+    return out
