@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what would run where; run nothing")
     p.add_argument("--yes", action="store_true", help="answer yes to confirmations (guards)")
     p.add_argument("--detached", action="store_true", help="run remote commands detached (survive a lost connection)")
+    p.add_argument("--parallel", type=int, default=10, metavar="N", help="hosts running at once in a parallel step (default 10)")
+    p.add_argument("--connect-limit", type=int, default=10, metavar="N",
+                   help="SSH handshakes at once (default 10: sshd's MaxStartups drops bigger bursts)")
     p.add_argument("--accept-new-host-keys", action="store_true")
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)")
 
@@ -139,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
     _add_session_dir(p)
+    p.add_argument("--resume", action="store_true",
+                   help="restart the fleet (same keys and addresses) and resume the latest unfinished demo session")
 
     return parser
 

@@ -65,7 +65,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
         raise UnknownEvent(f"unknown event type {data.get('type')!r}") from exc
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
-    for k in ("targets", "task_ids"):
+    for k in ("targets", "task_ids", "tasks_added", "tasks_removed"):
         if k in kwargs and isinstance(kwargs[k], list):
             kwargs[k] = tuple(kwargs[k])
     return cls(**kwargs)
@@ -139,7 +139,7 @@ class Checkpoint(Event):
     TYPE: ClassVar[str] = "checkpoint"
     head: str  # hash of record seq
     seq: int
-    signature: str | None = None  # armored SSH signature over "runbook-checkpoint:<seq>:<head>"
+    signature: str | None = None  # armored SSH signature over "runbook-checkpoint:<session_id>:<seq>:<head>"
     namespace: str | None = None
     key_fingerprint: str | None = None
 
@@ -203,13 +203,30 @@ class OutputChunk(Event):
     stream: str  # "stdout" | "stderr" | "pty"
     data: str = ""
     b64: str | None = None
+    # bytes the command actually wrote for this chunk, when redaction changed the
+    # length (a secret was masked); None means len(raw).  Lets a detached run be
+    # re-attached at the right offset.  Omitted from the JSON when None.
+    raw_len: int | None = None
 
     @classmethod
-    def from_bytes(cls, run_id: str, host: str, stream: str, raw: bytes) -> "OutputChunk":
+    def from_bytes(cls, run_id: str, host: str, stream: str, raw: bytes, raw_len: int | None = None) -> "OutputChunk":
+        if raw_len == len(raw):
+            raw_len = None
         try:
-            return cls(run_id, host, stream, raw.decode("utf-8"))
+            return cls(run_id, host, stream, raw.decode("utf-8"), raw_len=raw_len)
         except UnicodeDecodeError:
-            return cls(run_id, host, stream, "", base64.b64encode(raw).decode("ascii"))
+            return cls(run_id, host, stream, "", base64.b64encode(raw).decode("ascii"), raw_len)
+
+    def to_json(self) -> dict[str, Any]:
+        data = Event.to_json(self)
+        if self.raw_len is None:
+            del data["raw_len"]
+        return data
+
+    @property
+    def source_len(self) -> int:
+        """Bytes of command output this chunk stands for (before redaction)."""
+        return self.raw_len if self.raw_len is not None else len(self.raw)
 
     @property
     def raw(self) -> bytes:
@@ -254,6 +271,24 @@ class StepOutcomeUnknown(Event):
     run_id: str
     why: str
     host: str | None = None
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class DetachedStarted(Event):
+    """A detached command (``setsid -f`` + spool) is about to start on ``host``.
+
+    Journaled before the command starts, so that after a crash or restart the
+    engine can re-attach to ``detached_id`` and learn the real outcome and the
+    output it missed.  ``block`` counts the command segments of the step on that
+    host (0-based); ``final`` is False when more blocks follow it."""
+
+    TYPE: ClassVar[str] = "detached_started"
+    run_id: str
+    host: str
+    detached_id: str
+    block: int = 0
+    final: bool = True
 
 
 @event_type
@@ -340,7 +375,9 @@ class CheckboxCleared(Event):
 @dataclass(frozen=True, slots=True)
 class PlaceholderSupplied(Event):
     """A placeholder got a value.  For secrets ``value`` is None and only
-    ``value_hash`` = sha256(salt + value) is kept, to notice a change on resume."""
+    ``value_hash`` is kept, to notice a change on resume: ``scrypt:n:r:p:<hex>`` of the value
+    with ``salt`` (hex) as written by ``Session.supply`` (``sessions.session.same_secret``
+    checks a value; a bare hex hash means sha256(salt + value))."""
 
     TYPE: ClassVar[str] = "placeholder_supplied"
     name: str

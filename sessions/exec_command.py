@@ -1,0 +1,388 @@
+"""``runbook exec``: run a task's steps without the TUI, journaling exactly as the TUI does.
+
+::
+
+    runbook exec FILE --task ID [--step N] [--target PATTERN] [--inventory INV]
+                 [--var NAME=VALUE]... [--session-dir D | --session ID]
+                 [--dry-run] [--yes] [--detached] [--parallel N] [--connect-limit N]
+                 [--known-hosts FILE] [--accept-new-host-keys]
+
+Output streams to stdout as ``[host] line`` (stderr to stderr); runbook's own
+messages (session id at start and end, step headers, results) go to stderr as
+``runbook: ...``.  Stops at the first failure (exit 1): a non-zero exit, timeout,
+unknown outcome or a failed ``Expected:`` check.  Ctrl-C interrupts the running
+step (SIGINT on every host; again: TERM, then KILL) and exits 130.
+
+Placeholder values: ``--var``, then the environment, then (non-secret) values
+the resumed session already has, then a prompt when stdin is a terminal
+(``getpass`` for secrets).  Without a terminal a missing value is an error
+naming it (exit 2).  Guards: prompted on a terminal; ``--yes`` passes
+confirmations (``GuardPassed`` detail ``--yes``) and overrides dependency, gate
+and window guards with the reason :data:`~sessions.guards.YES_REASON`; without
+either, unresolved guards are an error naming them (exit 2), checked before
+anything runs.  ``--dry-run`` prints what would run where (placeholders filled,
+secrets masked) and creates no session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import sys
+from typing import Any
+
+from runbook.errors import UserError
+from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
+from sessions.planning import PlannedStep, plan_step
+from sessions.state import SessionState
+from sessions.substitution import normalise, placeholder_names
+
+_VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$", re.S)
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def say(text: str) -> None:
+    print(f"runbook: {text}", file=sys.stderr, flush=True)
+
+
+# --- what to run ---------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, TaskRef, list[int], Any]:
+    from runbook.inventory import Inventory
+    from runbook.parser import parse_file
+
+    runbook = parse_file(args.file)
+    try:
+        ref = resolve_task(runbook, args.task)
+    except KeyError:
+        known = ", ".join(t.id for t in runbook.tasks[:8]) + (", ..." if len(runbook.tasks) > 8 else "")
+        raise UserError(f"{args.file}: no task {args.task!r} (tasks: {known or 'none'})", EXIT_USAGE) from None
+    runnable = [s.number for s in ref.steps if s.runnable]
+    if args.step is not None:
+        try:
+            st = ref.step(args.step)
+        except KeyError:
+            raise UserError(f"{args.file}: task {ref.id} has no step {args.step}", EXIT_USAGE) from None
+        if not st.runnable:
+            raise UserError(f"{args.file}:{st.line}: {ref.id} step {args.step} has nothing to run", EXIT_USAGE)
+        steps = [args.step]
+    else:
+        steps = runnable
+        if not steps:
+            raise UserError(f"{args.file}: task {ref.id} has no step with a command or file to run", EXIT_USAGE)
+    inventory = Inventory.load(args.inventory)
+    return runbook, ref, steps, inventory
+
+
+def _secret_names(runbook: Any, ref: TaskRef) -> tuple[str, ...]:
+    names = list(getattr(runbook, "secrets", ()) or ())
+    try:
+        names.extend(getattr(runbook.task(ref.id), "secrets", ()) or ())
+    except KeyError:
+        pass
+    return tuple(names)
+
+
+def _needed(ref: TaskRef, steps: list[int], secret_names: tuple[str, ...]) -> dict[str, bool]:
+    """Placeholder name -> secret, for every placeholder the steps' blocks use."""
+    from sessions.substitution import is_secret
+
+    needed: dict[str, bool] = {}
+    for n in steps:
+        st = ref.step(n)
+        used: set[str] = set()
+        for b in st.blocks:
+            if b.kind in ("command", "file"):
+                used.update(placeholder_names(b.code, st.placeholders, b.kind))
+        for p in st.placeholders:
+            if p.name in used:
+                needed[p.name] = needed.get(p.name, False) or is_secret(p, secret_names)
+    return needed
+
+
+def _values(args: argparse.Namespace, needed: dict[str, bool], known: dict[str, str],
+            prompter: Any, *, prompt: bool) -> tuple[dict[str, str], list[str]]:
+    given: dict[str, str] = {}
+    for item in args.var or []:
+        m = _VAR_RE.match(item)
+        if not m:
+            raise UserError(f"--var {item.split('=', 1)[0]!r}: expected NAME=VALUE", EXIT_USAGE)
+        given[normalise(m.group(1))] = m.group(2)
+    unused = sorted(set(given) - set(needed))
+    if unused:
+        say(f"note: --var {', '.join(unused)} not used by the selected steps")
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for name, secret in needed.items():
+        if name in given:
+            values[name] = given[name]
+        elif os.environ.get(name) is not None:
+            values[name] = os.environ[name]
+        elif name in known:
+            values[name] = known[name]
+        elif prompt and prompter is not None:
+            try:
+                value = prompter.secret(f"{name} (secret)") if secret else prompter.text(name)
+            except EOFError:
+                value = ""
+            if value == "":
+                raise UserError(f"no value given for {name}", EXIT_USAGE)
+            values[name] = value
+        else:
+            missing.append(name)
+    return values, missing
+
+
+# --- dry run -------------------------------------------------------------------------
+
+
+def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args: argparse.Namespace,
+             values: dict[str, str], missing: list[str], secret_names: tuple[str, ...]) -> int:
+    out = sys.stdout
+    print(f"# dry run: {ref.id} {ref.title} ({runbook.path}); nothing runs, no session is created", file=out)
+    shown: set[str] = set()
+    for n in steps:
+        plan = plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
+                         secret_names=secret_names, state=SessionState(), detached=args.detached)
+        _print_plan(plan, out, shown)
+    if missing:
+        print(f"# missing values (give --var NAME=VALUE or set the environment): {', '.join(missing)}", file=out)
+    return 0
+
+
+def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
+    spec = plan.spec
+    opts = [plan.mode]
+    if plan.pty:
+        opts.append("pty")
+    if spec.timeout:
+        opts.append(f"timeout {spec.timeout:g}s")
+    if plan.detached:
+        opts.append("detached")
+    if spec.serial and spec.pause:
+        opts.append("pause between hosts")
+    print(f"\n== {plan.task} step {plan.step}: {plan.title}", file=out)
+    print(f"   on {len(plan.hosts)} host(s): {', '.join(plan.hosts)}  [{', '.join(opts)}; "
+          f"target {spec.pattern!r} from {spec.source}]", file=out)
+    for g in plan.guards:
+        if g.kind != "placeholder" and g.describe() not in shown:  # task guards once
+            shown.add(g.describe())
+            print(f"   guard: {g.describe()}", file=out)
+    for line in plan.script_redacted.rstrip("\n").splitlines():
+        print(f"   | {line}", file=out)
+
+
+# --- guards --------------------------------------------------------------------------
+
+
+def _ask(guard: Guard, prompter: Any, session: Any) -> None:
+    """Resolve one guard on the terminal, or raise UserError (exit 1) when refused."""
+    where = f"{guard.task} step {guard.step}" if guard.step is not None else guard.task
+    if guard.needs == "confirm":
+        if not prompter.confirm(f"{where}: {guard.message}"):
+            raise UserError(f"{where}: not confirmed; nothing run", EXIT_FAILED)
+        resolve(session, guard, "yes")
+    elif guard.needs == "type_host":
+        for _ in range(3):
+            answer = prompter.text(f"{where}: {guard.message}")
+            if answer_ok(guard, answer):
+                resolve(session, guard, answer)
+                return
+            say(f"that is not {guard.expected!r}")
+        raise UserError(f"{where}: destructive command not confirmed; nothing run", EXIT_FAILED)
+    elif guard.needs == "reason":
+        reason = prompter.text(f"{where}: {guard.message}\nreason (empty to stop)").strip()
+        if not reason:
+            raise UserError(f"{where}: {guard.kind} guard not overridden; nothing run", EXIT_FAILED)
+        resolve(session, guard, reason)
+    else:
+        value = prompter.secret(guard.expected) if guard.secret else prompter.text(guard.expected)
+        resolve(session, guard, value)
+
+
+def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
+    for guard in plan.guards:
+        if args.yes and guard.needs != "value":
+            resolve(session, guard, "", yes=True)
+        elif prompter is not None:
+            _ask(guard, prompter, session)
+        else:
+            raise UserError(f"unresolved guard: {guard.describe()} (use a terminal, or --yes)", EXIT_USAGE)
+
+
+def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> None:
+    """Without a terminal and without --yes: every guard and pause is an error, named, before anything runs."""
+    if tty or args.yes:
+        return
+    problems: list[str] = []
+    for plan in plans:
+        for g in plan.guards:
+            text = g.describe()
+            if text not in problems:
+                problems.append(text)
+        if plan.spec.serial and plan.spec.pause and len(plan.hosts) > 1:
+            problems.append(f"pause ({plan.task} step {plan.step}): the operator is asked between hosts")
+    if problems:
+        raise UserError("unresolved guards (no terminal to ask; --yes accepts them):\n  " + "\n  ".join(problems),
+                        EXIT_USAGE)
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def exec_cmd(args: argparse.Namespace) -> int:
+    """Handler of ``runbook exec`` (see the module docstring)."""
+    from sessions.exec_terminal import Prompter, stdin_is_tty
+
+    runbook, ref, steps, inventory = _load(args)
+    tty = stdin_is_tty()
+    prompter = Prompter() if tty else None
+    secret_names = _secret_names(runbook, ref)
+    needed = _needed(ref, steps, secret_names)
+    if args.dry_run:
+        values, missing = _values(args, needed, {}, None, prompt=False)
+        return _dry_run(runbook, ref, steps, inventory, args, values, missing, secret_names)
+    values: dict[str, str] | None = None
+    if args.session is None:
+        values, missing = _values(args, needed, {}, prompter, prompt=tty)
+        if missing:
+            raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var NAME=VALUE "
+                            "or set them in the environment)", EXIT_USAGE)
+        plans = [plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
+                           secret_names=secret_names, state=SessionState(), detached=args.detached) for n in steps]
+        _precheck(plans, args, tty)
+    return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values))
+
+
+async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, tty: bool,
+               prompter: Any, needed: dict[str, bool], values: dict[str, str] | None) -> int:
+    from sessions.engine import Engine
+    from sessions.exec_terminal import HostPrinter
+    from sessions.session import Session
+
+    if args.session is not None:
+        session = Session.resume(args.session, runbook=runbook)
+    else:
+        session = Session.create(runbook, root=args.session_dir, inventory_path=args.inventory)
+    say(f"session {session.id} ({session.journal.path})")
+    for w in getattr(session, "warnings", []):
+        say(w)
+    engine: Any = None
+    code = EXIT_FAILED
+    reason = "exec failed"
+    try:
+        if values is None:  # resumed: the session may know some values already
+            values, missing = _values(args, needed, dict(session.values), prompter, prompt=tty)
+            if missing:
+                raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var "
+                                "NAME=VALUE or set them in the environment)", EXIT_USAGE)
+        for name, value in values.items():
+            if session.values.get(name) != value or name not in session.state.placeholders:
+                session.supply(name, value, needed[name])
+
+        async def on_pause(done: str, next_host: str) -> bool:
+            if args.yes:
+                return True
+            if prompter is None:
+                return False
+            return prompter.confirm(f"{done} done; continue with {next_host}?")
+
+        engine = Engine(session, inventory, known_hosts=args.known_hosts,
+                        accept_new_host_keys=args.accept_new_host_keys, detached=args.detached,
+                        parallel_limit=getattr(args, "parallel", None) or 10,
+                        connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
+        if args.session is not None:
+            await engine.recover()
+            _precheck([engine.plan(ref.id, n, target=args.target) for n in steps], args, tty)
+        session.subscribe(HostPrinter())
+        code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, {"interrupts": 0})
+        return code
+    except UserError as exc:
+        code = exc.exit_code
+        reason = f"exec stopped: {exc}"
+        raise
+    except BaseException:
+        reason = "exec interrupted"
+        raise
+    finally:
+        if engine is not None:
+            await engine.close()
+        session.close(reason=reason if code else "exec finished")
+        say(f"session {session.id}: {reason if code else 'all steps succeeded'}")
+
+
+async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args: argparse.Namespace,
+                 prompter: Any, tty: bool, ctl: dict[str, int]) -> tuple[int, str]:
+    for n in steps:
+        if args.step is None and args.session is not None and session.state.step_status(ref.id, n) == "succeeded":
+            say(f"{ref.id} step {n}: already succeeded in this session; skipped")
+            continue
+        plan = engine.plan(ref.id, n, target=args.target)
+        _resolve_guards(plan, session, args, prompter)
+        if session.state.task_status(ref.id) == "pending":
+            session.start_task(ref.id)
+        say(f"{ref.id} step {n}: {plan.title} -- on {', '.join(plan.hosts)} ({plan.mode})")
+        summary = await _run_one(engine, ref.id, n, args, tty and plan.pty, ctl)
+        if summary.outcome == "cancelled" and ctl["interrupts"]:
+            return EXIT_INTERRUPTED, f"{ref.id} step {n} interrupted"
+        if not summary.ok:
+            _report_failure(ref.id, n, summary)
+            return EXIT_FAILED, f"{ref.id} step {n} {summary.outcome if summary.outcome != 'succeeded' else 'failed'}"
+        say(f"{ref.id} step {n}: succeeded on {len(summary.hosts)} host(s)")
+    return 0, "all steps succeeded"
+
+
+async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,
+                   ctl: dict[str, int]) -> Any:
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        ctl["interrupts"] += 1
+        n = ctl["interrupts"]
+        say("interrupting the running step (Ctrl-C again to stop it harder)" if n == 1 else "stopping the step")
+        loop.create_task(engine.cancel())
+
+    raw = None
+    if raw_input:
+        from sessions.exec_terminal import RawInput
+
+        def send(data: bytes) -> None:
+            for run_id in engine.running():
+                for host in engine.hosts_running(run_id):
+                    loop.create_task(engine.send_input(run_id, host, data))
+
+        raw = RawInput(loop, send)
+        raw.start()
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):
+        pass
+    try:
+        return await engine.run_step_summary(task, step, target=args.target)
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
+        if raw is not None:
+            raw.stop()
+
+
+def _report_failure(task: str, step: int, summary: Any) -> None:
+    for host, h in summary.hosts.items():
+        r = h.result
+        if r.outcome == "unknown":
+            say(f"{host}: {task} step {step}: outcome UNKNOWN: {r.error or 'the end was not seen'}; "
+                "check the host by hand and decide in the session")
+        elif r.outcome != "succeeded":
+            say(f"{host}: {task} step {step} {r.outcome}: {r.error or f'exit status {r.exit_status}'}")
+        for c in h.checks:
+            if not c.passed:
+                say(f"{host}: {task} step {step}: Expected check #{c.index + 1} failed: {c.evidence}")
+    if summary.skipped:
+        why = f" ({summary.stopped})" if summary.stopped else ""
+        say(f"{task} step {step}: not run on {', '.join(summary.skipped)}{why}")

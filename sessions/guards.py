@@ -1,0 +1,323 @@
+"""Guards: what must be confirmed, typed, explained or supplied before a step runs.
+
+Shared by the TUI (which asks in modals) and ``runbook exec`` (which asks on the
+terminal, or takes ``--yes``).  :func:`guards_for` is a pure function of the
+session state and the runbook: a guard is *unresolved* until the journal holds the
+event that satisfies it, so a resumed session asks again only for what was not
+answered before.
+
+Kinds (``Guard.kind``) and what satisfies them:
+
+``risk``
+    Starting a HIGH or CRITICAL task: confirm once per task (``GuardPassed``).
+``destructive``
+    A command matching a destructive pattern (``runbook.lint.destructive_patterns``):
+    type the host name (one host) or the number of hosts (several).  Satisfied by a
+    ``GuardPassed`` for that task/step whose detail starts with the same host list,
+    so choosing other hosts asks again.
+``dependencies``
+    In-document dependencies not done (or skipped): override with a reason.
+``gate``
+    A phase gate (``gate:<phase>`` steps) of an earlier phase failed: override with a reason.
+``window``
+    The change window has ended and the task did not start before its end: override.
+``placeholder``
+    A value the step needs is missing: supply it (``Session.supply``).
+
+Rollback steps are guarded only by ``destructive`` and ``placeholder``: a rollback
+must not be blocked by the state that made it necessary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+from runbook.model import Phase, Risk, Runbook, Step
+from sessions import state as st
+from sessions.substitution import is_secret, placeholder_names
+
+KINDS = ("risk", "destructive", "dependencies", "gate", "window", "placeholder")
+OVERRIDES = ("dependencies", "gate", "window")  # need a reason, journaled as GuardOverridden
+YES_REASON = "--yes given on the command line"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One thing to resolve before a step runs.
+
+    ``needs``: ``confirm`` (yes/no), ``type_host`` (type ``expected``), ``reason``
+    (an override with a reason) or ``value`` (supply placeholder ``expected``).
+    """
+
+    kind: str
+    task: str
+    step: int | None
+    message: str
+    needs: str
+    expected: str = ""
+    secret: bool = False
+    detail: str = ""  # what GuardPassed.detail must start with (destructive: the host list)
+
+    def describe(self) -> str:
+        where = self.task if self.step is None else f"{self.task} step {self.step}"
+        return f"{self.kind} ({where}): {self.message}"
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task or a phase gate (``gate:<phase>``), seen the same way by guards and engine."""
+
+    id: str
+    title: str
+    risk: Risk
+    phase_index: int
+    dependencies: tuple[str, ...]
+    steps: tuple[Step, ...]
+    rollback_steps: tuple[Step, ...] = ()
+    is_gate: bool = False
+
+    def step(self, number: int, rollback: bool = False) -> Step:
+        for s in self.rollback_steps if rollback else self.steps:
+            if s.number == number:
+                return s
+        what = "rollback step" if rollback else "step"
+        raise KeyError(f"task {self.id} has no {what} {number}")
+
+
+def gate_id(phase: Phase) -> str:
+    return f"gate:{phase.number}"
+
+
+def resolve_task(runbook: Runbook, task_id: str) -> TaskRef:
+    """The task (or gate) ``task_id``; ``KeyError`` naming it when there is none."""
+    for i, phase in enumerate(runbook.phases):
+        if task_id == gate_id(phase) and phase.gates:
+            steps = tuple(s for g in phase.gates for s in g.steps)
+            return TaskRef(task_id, phase.gates[0].title, phase.risk, i, (), steps, is_gate=True)
+        for t in phase.tasks:
+            if t.id == task_id:
+                rb = t.rollback.steps if t.rollback is not None else ()
+                return TaskRef(t.id, t.title, t.risk, i, t.dependencies, t.steps, rb)
+    raise KeyError(f"no task {task_id!r} in {runbook.path}")
+
+
+# --- destructive commands ---------------------------------------------------------
+
+_FALLBACK_DESTRUCTIVE = [
+    (re.compile(r"\brm\s+(-[a-zA-Z]*[rf][a-zA-Z]*\s+)+"), "rm -rf"),
+    (re.compile(r"\bkubectl\s+(?:\S+\s+)*?delete\b"), "kubectl delete"),
+    (re.compile(r"\bkubeadm\s+reset\b"), "kubeadm reset"),
+    (re.compile(r"\betcdctl\b.*\bmember\s+remove\b"), "etcdctl member remove"),
+    (re.compile(r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|parted|sgdisk)\b"), "disk formatting"),
+    (re.compile(r"\bdd\s+.*\bof=/dev/"), "dd to a device"),
+    (re.compile(r"\b(?:reboot|shutdown|poweroff|halt)\b"), "reboot/shutdown"),
+    (re.compile(r"\bdrop\s+(?:database|table)\b", re.I), "DROP"),
+    (re.compile(r"\biptables\s+(?:-F|--flush)\b"), "iptables flush"),
+    (re.compile(r"\bsystemctl\s+(?:stop|disable|mask)\b"), "systemctl stop"),
+]
+
+
+def destructive_patterns(code: str) -> list[str]:
+    """Names of the destructive patterns in ``code`` (from ``runbook.lint`` when present)."""
+    try:
+        from runbook.lint import destructive_patterns as lint_patterns
+    except ImportError:  # the parser's lint module is not there yet: small built-in list
+        lint_patterns = None
+    if lint_patterns is not None:
+        return list(lint_patterns(code))
+    found: list[str] = []
+    for line in code.splitlines():
+        line = line.split("#", 1)[0] if line.lstrip().startswith("#") else line
+        for rx, name in _FALLBACK_DESTRUCTIVE:
+            if rx.search(line) and name not in found:
+                found.append(name)
+    return found
+
+
+def destructive_key(hosts: Sequence[str], rollback: bool = False) -> str:
+    return ("rollback " if rollback else "") + "hosts=" + ",".join(hosts)
+
+
+def destructive_expected(hosts: Sequence[str]) -> str:
+    return hosts[0] if len(hosts) == 1 else str(len(hosts))
+
+
+# --- the journal's answers --------------------------------------------------------
+
+
+def _answered(state: st.SessionState, kind: str, task: str, step: int | None = None,
+              detail_key: str | None = None) -> bool:
+    from sessions import events as ev
+
+    for g in state.guards:
+        if not isinstance(g, (ev.GuardPassed, ev.GuardOverridden)):
+            continue
+        if g.guard != kind or g.task != task:
+            continue
+        if step is not None and g.step != step:
+            continue
+        if detail_key is not None:
+            if not isinstance(g, ev.GuardPassed):
+                continue
+            if g.detail.split(";", 1)[0].strip() != detail_key:
+                continue
+        return True
+    return False
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _failed_gates(state: st.SessionState, runbook: Runbook, before: int) -> list[str]:
+    failed: list[str] = []
+    for phase in runbook.phases[:before]:
+        if not phase.gates:
+            continue
+        gid = gate_id(phase)
+        for step in (s for g in phase.gates for s in g.steps):
+            status = state.step_status(gid, step.number)
+            if status in (st.FAILED, st.TIMEOUT, st.UNKNOWN):
+                failed.append(f"{gid} step {step.number} {status}")
+    return failed
+
+
+def guards_for(
+    state: st.SessionState,
+    runbook: Runbook,
+    task_id: str,
+    step_no: int | None,
+    hosts: Sequence[str],
+    now: datetime | None = None,
+    window_end: datetime | str | None = None,
+    *,
+    rollback: bool = False,
+    values: Mapping[str, str] | None = None,
+    secret_names: Iterable[str] = (),
+    commands: Sequence[str] | None = None,
+) -> list[Guard]:
+    """The unresolved guards for starting ``task_id`` (``step_no`` None) or running a step.
+
+    ``values`` are the placeholder values in memory (``Session.values``); without
+    them a non-secret placeholder counts as supplied when the journal has it.
+    ``commands`` overrides the step's command blocks (the engine passes them filled
+    in).  ``window_end`` defaults to the session's; ``now`` to the current time.
+    """
+    ref = resolve_task(runbook, task_id)
+    out: list[Guard] = []
+    now = _parse_time(now) or datetime.now(timezone.utc)
+    tstate = state.tasks.get(task_id)
+
+    if not rollback:
+        if ref.risk.needs_confirmation and not _answered(state, "risk", task_id):
+            out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}): start it?",
+                             "confirm"))
+        known = {t.id for t in runbook.tasks}
+        pending = [d for d in ref.dependencies if d in known and state.task_status(d) not in
+                   (st.TASK_DONE, st.TASK_SKIPPED)]
+        if pending and not _answered(state, "dependencies", task_id):
+            out.append(Guard("dependencies", task_id, None,
+                             f"dependencies not finished: {', '.join(pending)}; override with a reason", "reason"))
+        failed = _failed_gates(state, runbook, ref.phase_index)
+        if failed and not _answered(state, "gate", task_id):
+            out.append(Guard("gate", task_id, None,
+                             f"phase gate failed ({'; '.join(failed)}); override with a reason", "reason"))
+        end = _parse_time(window_end if window_end is not None else state.window_end)
+        if end is not None and now > end:
+            started = _parse_time(tstate.started) if tstate is not None else None
+            if (started is None or started > end) and not _answered(state, "window", task_id):
+                out.append(Guard("window", task_id, None,
+                                 f"the change window ended at {end.strftime('%Y-%m-%d %H:%M UTC')}; "
+                                 "override with a reason", "reason"))
+
+    if step_no is None:
+        return out
+    step = ref.step(step_no, rollback)
+    codes = list(commands) if commands is not None else [b.code for b in step.commands]
+    patterns: list[str] = []
+    for code in codes:
+        for p in destructive_patterns(code):
+            if p not in patterns:
+                patterns.append(p)
+    if patterns and hosts:
+        key = destructive_key(hosts, rollback)
+        if not _answered(state, "destructive", task_id, step_no, detail_key=key):
+            expected = destructive_expected(hosts)
+            if len(hosts) == 1:
+                msg = f"destructive command ({', '.join(patterns)}) on {hosts[0]}: type the host name {expected!r}"
+            else:
+                shown = ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else "")
+                msg = (f"destructive command ({', '.join(patterns)}) on {len(hosts)} hosts ({shown}): "
+                       f"type the number of hosts {expected!r}")
+            out.append(Guard("destructive", task_id, step_no, msg, "type_host", expected, detail=key))
+
+    secret_set = set(secret_names)
+    used: set[str] = set()
+    for block in step.blocks:
+        if block.kind in ("command", "file"):
+            used.update(placeholder_names(block.code, step.placeholders, block.kind))
+    for ph in step.placeholders:
+        if ph.name not in used:  # named only in prose: nothing to fill in
+            continue
+        secret = is_secret(ph, secret_set)
+        if values is not None:
+            have = ph.name in values
+        else:
+            rec = state.placeholders.get(ph.name)
+            have = rec is not None and not rec.secret
+        if not have and not any(g.kind == "placeholder" and g.expected == ph.name for g in out):
+            what = "secret value" if secret else "value"
+            out.append(Guard("placeholder", task_id, step_no, f"{what} for {ph.name} needed (line {ph.line})",
+                             "value", ph.name, secret=secret))
+    return out
+
+
+def answer_ok(guard: Guard, answer: str) -> bool:
+    """Whether ``answer`` resolves ``guard`` (typed host name, y/yes, non-empty reason/value)."""
+    a = answer.strip()
+    if guard.needs == "confirm":
+        return a.lower() in ("y", "yes")
+    if guard.needs == "type_host":
+        return a == guard.expected
+    if guard.needs == "reason":
+        return bool(a)
+    return answer != ""
+
+
+def resolve(session: Any, guard: Guard, answer: str, *, yes: bool = False) -> None:
+    """Journal the answer to ``guard`` through the session's intents.
+
+    ``yes``: the answer came from ``--yes`` (confirm and type_host pass with detail
+    ``--yes``; reason guards are overridden with :data:`YES_REASON`).
+    Raises ``ValueError`` when the answer does not resolve the guard.
+    """
+    if guard.needs == "value":
+        if answer == "":
+            raise ValueError(f"no value for {guard.expected}")
+        session.supply(guard.expected, answer, guard.secret)
+        return
+    if guard.needs == "reason":
+        reason = YES_REASON if yes and not answer.strip() else answer.strip()
+        if not reason:
+            raise ValueError(f"{guard.kind}: a reason is needed to override")
+        session.override_guard(guard.kind, guard.task, reason, step=guard.step)
+        return
+    if yes:
+        detail = "--yes" if not guard.detail else f"{guard.detail}; --yes"
+    else:
+        if not answer_ok(guard, answer):
+            raise ValueError(f"{guard.kind}: expected {guard.expected!r}" if guard.expected else "not confirmed")
+        detail = "confirmed" if guard.needs == "confirm" else f"typed {answer.strip()!r}"
+        detail = f"{guard.detail}; {detail}" if guard.detail else detail
+    session.pass_guard(guard.kind, guard.task, step=guard.step, detail=detail)

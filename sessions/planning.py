@@ -1,0 +1,264 @@
+"""Planning a step: which hosts, which script, what must be resolved first.
+
+:func:`plan_step` is pure (no journal, no I/O but the inventory lookup): the engine
+uses it before running, ``runbook exec --dry-run`` uses it without a session, the
+TUI uses it to show what a step will do.
+
+Where a step runs, highest first: the operator's choice (``target=``, the TUI or
+``--target``), an annotation in the runbook or a bindings file (the parser puts
+both on ``Step.target`` / ``Block.target`` with ``TargetSpec.source``), else
+``local``.  The pattern is resolved through the inventory.
+
+A step is a sequence of *segments*, in document order: consecutive command blocks
+form one script (as if pasted into one terminal: variables and ``cd`` carry over;
+a failing block stops the script with its status), and each file block is an
+upload of its (filled) content to every target host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from runbook.errors import UserError
+from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSpec
+from sessions.guards import Guard, guards_for, resolve_task
+from sessions.state import SessionState
+from sessions.substitution import fill, is_secret, redact_values
+
+BETWEEN_BLOCKS = '__runbook_rc=$?; [ "$__runbook_rc" -eq 0 ] || exit "$__runbook_rc"'
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One thing every host does, in order: run a ``command`` script or upload a ``file``."""
+
+    kind: str  # "command" | "file"
+    text: str = field(repr=False)  # filled in with real values: never journal or print this
+    redacted: str = ""
+    path: str | None = None  # file: destination
+    mode: int = 0o600  # file: permission bits
+    lines: tuple[int, ...] = ()  # fence lines of the blocks in the runbook
+
+    @property
+    def mode_text(self) -> str:
+        return f"{self.mode:04o}"
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """What running one step will do.  ``script_redacted`` is what ``StepStarted.command`` holds."""
+
+    task: str
+    step: int
+    rollback: bool
+    hosts: tuple[str, ...]
+    spec: TargetSpec
+    script_redacted: str
+    blocks: tuple[Block, ...]
+    missing: tuple[Placeholder, ...]
+    guards: tuple[Guard, ...]
+    title: str = ""
+    segments: tuple[Segment, ...] = field(default=(), repr=False)
+    targets: tuple[Any, ...] = field(default=(), repr=False)
+    pty: bool = False
+    detached: bool = False
+    expected: tuple[Expectation, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        return "serial" if self.spec.serial else "parallel"
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self.segments)
+
+
+# --- PTY ------------------------------------------------------------------------
+
+_TTY_FLAGS = re.compile(r"(?:^|\s)(?:-it|-ti|-i\s+-t|-t\s+-i|--tty\b|--interactive\s+--tty)(?=\s|$)")
+_SUDO = re.compile(r"(?:^|[\s;&|(`])sudo\b([^;&|\n]*)")
+_SUDO_QUIET = re.compile(r"(?:^|\s)(?:-[A-Za-z]*[nS][A-Za-z]*|--non-interactive|--stdin)(?=\s|$)")
+
+
+def needs_pty(script: str) -> bool:
+    """A script wants a terminal: ``-it``/``-ti`` (kubectl/docker exec) or a ``sudo`` that may prompt.
+
+    Uses ``runbook.executor.needs_pty`` when the executors provide one.
+    """
+    try:
+        from runbook.executor import needs_pty as executor_needs_pty  # type: ignore[attr-defined]
+    except ImportError:
+        executor_needs_pty = None
+    if executor_needs_pty is not None:
+        return bool(executor_needs_pty(script))
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if _TTY_FLAGS.search(stripped):
+            return True
+        for m in _SUDO.finditer(stripped):
+            opts = m.group(1).split(" -- ", 1)[0]
+            words = opts.split()
+            flags = " ".join(w for w in words[: next((i for i, w in enumerate(words) if not w.startswith("-")),
+                                                     len(words))])
+            if not _SUDO_QUIET.search(" " + flags):
+                return True
+    return False
+
+
+# --- targets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """The machine runbook runs on (used when no inventory is given)."""
+
+    name: str = "local"
+    local: bool = True
+
+
+def step_spec(step: Step, target: str | TargetSpec | None = None) -> TargetSpec:
+    """The effective spec of a step: the operator's pattern over the runbook's options."""
+    base = step.target
+    if base is None:
+        base = next((b.target for b in step.blocks if b.target is not None and b.kind == "command"), None)
+    if base is None:
+        base = TargetSpec()
+    if isinstance(target, TargetSpec):
+        return target
+    if target:
+        return replace(base, pattern=target, source="operator")
+    return base
+
+
+def resolve_hosts(inventory: Any, pattern: str, only_host: str | None = None) -> tuple[Any, ...]:
+    """Targets for ``pattern`` (inventory order), optionally narrowed to ``only_host``."""
+    if inventory is None:
+        names = [p.strip() for p in pattern.split(",") if p.strip()]
+        if names != ["local"] and names != ["localhost"]:
+            raise UserError(f"target {pattern!r} needs an inventory (--inventory); without one only 'local' runs")
+        targets: tuple[Any, ...] = (LocalTarget(),)
+    else:
+        targets = tuple(inventory.resolve(pattern))
+    if not targets:
+        raise UserError(f"target {pattern!r} matches no host")
+    if only_host is not None:
+        targets = tuple(t for t in targets if t.name == only_host)
+        if not targets:
+            raise UserError(f"host {only_host!r} is not a target of {pattern!r}")
+    return targets
+
+
+def _mode(text: str | None) -> int:
+    if not text:
+        return 0o600
+    try:
+        value = int(str(text), 8)
+    except ValueError:
+        raise UserError(f"file mode {text!r} is not octal (e.g. 0644)") from None
+    if not 0 <= value <= 0o7777:
+        raise UserError(f"file mode {text!r} out of range")
+    return value
+
+
+def build_segments(
+    runbook: Runbook, step: Step, spec: TargetSpec, values: Mapping[str, str], secret_names: Iterable[str] = ()
+) -> tuple[tuple[Segment, ...], tuple[str, ...]]:
+    """The step's segments with placeholders filled; also the names of missing values."""
+    segments: list[Segment] = []
+    missing: list[str] = []
+    pending: list[tuple[Block, str, str]] = []
+    secret_names = tuple(secret_names)
+
+    def flush() -> None:
+        if not pending:
+            return
+        text = ("\n" + BETWEEN_BLOCKS + "\n").join(t for _, t, _ in pending)
+        shown = ("\n" + BETWEEN_BLOCKS + "\n").join(r for _, _, r in pending)
+        segments.append(Segment("command", text + "\n", shown + "\n", lines=tuple(b.line for b, _, _ in pending)))
+        pending.clear()
+
+    for block in step.blocks:
+        if block.kind not in ("command", "file"):
+            continue
+        filled = fill(block.code, step.placeholders, values, kind=block.kind, secret_names=secret_names)
+        missing.extend(n for n in filled.missing if n not in missing)
+        if block.kind == "command":
+            pending.append((block, filled.text.rstrip("\n"), filled.redacted.rstrip("\n")))
+            continue
+        flush()
+        if not block.path:
+            raise UserError(f"{runbook.path}:{block.line}: file block without a destination path")
+        mode_text = (block.target.mode if block.target is not None and block.target.mode else None) or spec.mode
+        segments.append(Segment("file", filled.text, filled.redacted, block.path, _mode(mode_text), (block.line,)))
+    flush()
+    return tuple(segments), tuple(missing)
+
+
+def render_script(segments: Sequence[Segment]) -> str:
+    """The redacted script of a whole step, as journaled and shown."""
+    parts: list[str] = []
+    for seg in segments:
+        if seg.kind == "command":
+            parts.append(seg.redacted.rstrip("\n"))
+        else:
+            body = seg.redacted if seg.redacted.endswith("\n") or not seg.redacted else seg.redacted + "\n"
+            parts.append(f"# --- upload {seg.path} (mode {seg.mode_text}) ---\n{body}# --- end of {seg.path} ---")
+    return "\n".join(parts) + ("\n" if parts else "")
+
+
+def plan_step(
+    runbook: Runbook,
+    inventory: Any,
+    task: str,
+    step: int,
+    *,
+    rollback: bool = False,
+    target: str | TargetSpec | None = None,
+    only_host: str | None = None,
+    values: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    secret_names: Iterable[str] = (),
+    state: SessionState | None = None,
+    now: datetime | None = None,
+    window_end: datetime | str | None = None,
+    detached: bool = False,
+) -> PlannedStep:
+    """Plan ``task`` step ``step`` (raises :class:`UserError` for an unknown task/step/pattern).
+
+    ``values``: placeholder values in memory.  ``secrets``: name -> value of every
+    secret known to the session, masked wherever it appears in the shown script.
+    """
+    values = dict(values or {})
+    try:
+        ref = resolve_task(runbook, task)
+        st = ref.step(step, rollback)
+    except KeyError as exc:
+        raise UserError(f"{runbook.path}: {exc.args[0]}") from None
+    spec = step_spec(st, target)
+    targets = resolve_hosts(inventory, spec.pattern, only_host)
+    hosts = tuple(t.name for t in targets)
+    segments, missing_names = build_segments(runbook, st, spec, values, secret_names)
+    secret_values = dict(secrets or {})
+    secret_values.update({p.name: values[p.name] for p in st.placeholders
+                          if is_secret(p, secret_names) and p.name in values})
+    if secret_values:
+        segments = tuple(replace(s, redacted=redact_values(s.redacted, secret_values)) for s in segments)
+    script = render_script(segments)
+    missing = tuple(p for p in st.placeholders if p.name in missing_names)
+    guards = guards_for(
+        state if state is not None else SessionState(), runbook, task, step, hosts, now, window_end,
+        rollback=rollback, values=values, secret_names=secret_names,
+        commands=[s.redacted for s in segments if s.kind == "command"],
+    )
+    pty = spec.pty or any(needs_pty(s.text) for s in segments if s.kind == "command")
+    return PlannedStep(
+        task=task, step=step, rollback=rollback, hosts=hosts, spec=spec, script_redacted=script,
+        blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
+        guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
+        detached=detached or spec.detached, expected=st.expected,
+    )

@@ -1,0 +1,154 @@
+"""Re-attaching detached runs after a restart (``Engine.recover``).
+
+A detached command keeps running on its host when runbook dies; its output and
+exit code are spooled there (:mod:`runbook.detached`).  On resume, for every
+unfinished detached run, each host whose end was not journaled is re-attached
+from the raw byte offsets already journaled (``OutputChunk.source_len`` counts
+what a chunk stood for before redaction), so the missed output is journaled
+exactly once, followed by the real ``HostFinished``; then ``StepFinished``.
+
+A host that cannot be re-attached (no ``DetachedStarted`` journaled, the
+executor has no spool for it, the host is unreachable) is marked outcome
+unknown (``Session.mark_unknown``), never success.  When the interrupted block
+was not the step's last, the blocks after it never ran: the host is marked
+unknown too, so that the operator decides (re-run).
+
+If secret values the step used were not supplied again after the restart, the
+missed output cannot be redacted: it is not journaled (the host's ``error`` says
+so); the outcome still is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from runbook.errors import UserError
+from runbook.executor import RunResult
+from sessions import events as ev
+from sessions.expectations import OutputWatch
+from sessions.journal import read_records
+from sessions.state import PENDING, RUNNING, worst
+from sessions.step_runner import StepRun, _HostOutput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sessions.engine import Engine
+
+
+def _journaled(path: Any, run_id: str) -> tuple[dict[str, ev.DetachedStarted], dict[tuple[str, str], int]]:
+    """Last DetachedStarted per host and the raw bytes per (host, stream) journaled since it."""
+    started: dict[str, ev.DetachedStarted] = {}
+    offsets: dict[tuple[str, str], int] = {}
+    for rec in read_records(path):
+        e = rec.event
+        if isinstance(e, ev.DetachedStarted) and e.run_id == run_id:
+            started[e.host] = e
+            for key in [k for k in offsets if k[0] == e.host]:
+                offsets[key] = 0
+        elif isinstance(e, ev.OutputChunk) and e.run_id == run_id and e.host in started:
+            key = (e.host, e.stream)
+            offsets[key] = offsets.get(key, 0) + e.source_len
+    return started, offsets
+
+
+def _feed_journaled_output(path: Any, run_id: str, watch_by_host: dict[str, OutputWatch]) -> None:
+    for rec in read_records(path):
+        e = rec.event
+        if isinstance(e, ev.OutputChunk) and e.run_id == run_id and e.host in watch_by_host:
+            watch_by_host[e.host].feed(e.stream, e.raw)
+
+
+async def recover_detached(engine: "Engine") -> list[str]:
+    session = engine.session
+    state = session.state
+    runs = [r for r in state.runs.values() if r.detached and not r.finished]
+    recovered: list[str] = []
+    for run in runs:
+        await _recover_run(engine, run)
+        recovered.append(run.run_id)
+    return recovered
+
+
+async def _recover_run(engine: "Engine", run: Any) -> None:
+    session = engine.session
+    path = session.journal.path
+    started, offsets = _journaled(path, run.run_id)
+    hosts = [h for h in run.hosts.values() if h.status in (PENDING, RUNNING)]
+    plan_expected: tuple = ()
+    secret_names: set[str] = set()
+    missing_secrets: list[str] = []
+    rb = session.runbook
+    if rb is not None:
+        try:
+            from sessions.guards import resolve_task
+
+            step = resolve_task(rb, run.task).step(run.step, run.rollback)
+            plan_expected = step.expected
+            secret_names = {p.name for p in step.placeholders if p.secret or p.name in engine.secret_names(run.task)}
+            from runbook.model import is_secret_name
+
+            secret_names |= {p.name for p in step.placeholders if is_secret_name(p.name)}
+        except KeyError:
+            pass
+    missing_secrets = sorted(n for n in secret_names if n not in (getattr(session, "values", {}) or {}))
+    watches = {h.host: OutputWatch(plan_expected) for h in hosts}
+    _feed_journaled_output(path, run.run_id, watches)
+
+    # a StepRun only for its journaling helpers (redaction, output coalescing)
+    from sessions.planning import PlannedStep
+    from runbook.model import TargetSpec
+
+    shell = PlannedStep(run.task, run.step, run.rollback, run.targets, TargetSpec(), "", (), (), ())
+    runner = StepRun(session, shell, engine.executor_for, secrets=engine._secrets_list(run.task), run_id=run.run_id)
+    for h in hosts:
+        host = h.host
+        ds = started.get(host)
+        if ds is None:
+            session.mark_unknown(run.run_id, "runbook stopped before the detached command was started or its "
+                                 "id was journaled; its end was not seen", host)
+            continue
+        try:
+            targets = engine.inventory.resolve(host) if engine.inventory is not None else None
+        except UserError as exc:
+            session.mark_unknown(run.run_id, f"cannot re-attach: {exc}", host)
+            continue
+        if targets is None:
+            from sessions.planning import resolve_hosts
+
+            targets = list(resolve_hosts(None, host))
+        target = targets[0]
+        out = _HostOutput(runner, host, watches[host], discard=bool(missing_secrets))
+        executor = engine.executor_for(target)
+        t0 = time.monotonic()
+        try:
+            result = await executor.reattach(target, ds.detached_id, out.on_output,
+                                             offsets.get((host, "stdout"), 0),
+                                             err_offset=offsets.get((host, "stderr"), 0))
+        except (NotImplementedError, TypeError):
+            session.mark_unknown(run.run_id, "this executor cannot re-attach detached runs", host)
+            continue
+        except (UserError, OSError, asyncio.TimeoutError) as exc:
+            result = RunResult(host, "unknown", error=f"cannot re-attach: {exc}")
+        finally:
+            out.end()
+        error = runner.redact(result.error)
+        if missing_secrets:
+            error = (error + "; " if error else "") + (
+                "output after the restart not journaled: secret values of "
+                f"{', '.join(missing_secrets)} were not supplied again")
+        outcome = result.outcome
+        if outcome == "succeeded" and not ds.final:
+            outcome = "unknown"
+            error = (error + "; " if error else "") + (
+                f"block {ds.block + 1} finished after the restart, but the blocks after it never ran")
+        session.record(ev.HostFinished(run.run_id, host, outcome, result.exit_status, result.exit_signal,
+                                       round(time.monotonic() - t0, 3), error))
+        if outcome == "unknown":
+            session.mark_unknown(run.run_id, error or "the end of the detached command was not seen", host)
+        elif outcome in ("succeeded", "failed", "timeout"):
+            for check in watches[host].results():
+                session.record(ev.ExpectationChecked(run.run_id, host, check.index, check.passed, check.evidence))
+    after = session.state.runs.get(run.run_id)
+    outcomes = [x.status for x in after.hosts.values() if x.status not in (PENDING, RUNNING)] if after else []
+    session.record(ev.StepFinished(run.run_id, worst(outcomes) if outcomes else "unknown", 0.0))
