@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("plan", "runbook.document_commands:plan", "tasks in dependency order and the critical path")
     p.add_argument("file", metavar="FILE")
     _add_format(p)
+    p.add_argument("--tasks-only", action="store_true",
+                   help="ignore the phases' Dependencies lines; only dependencies between tasks count")
 
     p = cmd("probe", "runbook.probes.command:probe", "run the acceptance probes of a runbook")
     p.add_argument("file", metavar="FILE")

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Iterable
 
-from runbook.durations import format_minutes
+from runbook.durations import format_minutes, parse_duration
 from runbook.errors import UserError
 from runbook.lint import lint as lint_runbook
 from runbook.model import Block, Diagnostic, Runbook, Step, TargetSpec
@@ -198,11 +198,26 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stated_comparison(rb: Runbook, p) -> list[tuple[str, str]]:
+    """The document's own Total Duration / Critical Path next to the computed figures."""
+    stated = {k.lower(): (k, v) for k, v in rb.overview.items() if k.lower() in ("total duration", "critical path")}
+    if not stated:
+        return []
+    out = [("The document states: " + "; ".join(f"{k} {v}" for k, v in stated.values()), "dim")]
+    if "critical path" in stated:
+        minutes = parse_duration(stated["critical path"][1]).minutes
+        as_time = f" = {format_minutes(minutes, day_hours=0)} at 8 h a day" if minutes is not None else ""
+        out.append((f"Stated critical path {stated['critical path'][1]}{as_time}; computed here "
+                    f"{format_minutes(p.critical_minutes)} from the {len(p.order)} tasks in this document", "dim"))
+    return out
+
+
 def plan(args: argparse.Namespace) -> int:
+    from runbook.plan import RULE_TEXT
     from runbook.plan import plan as make_plan
 
     rb = parse_file(args.file)
-    p = make_plan(rb)
+    p = make_plan(rb, tasks_only=bool(getattr(args, "tasks_only", False)))
     if args.format == "json":
         data = p.to_json()
         data.update({"title": rb.title, "path": rb.path, "stated": {k: v for k, v in rb.overview.items()
@@ -213,14 +228,21 @@ def plan(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     console = _console()
-    out: list[tuple[str, str]] = [(f"{rb.title}: {len(p.order)} tasks in dependency order", "bold")]
+    out: list[tuple[str, str]] = [(f"{rb.title}: {len(p.order)} tasks in dependency order", "bold"),
+                                  (f"Rule: {RULE_TEXT[p.rule]}", "")]
+    for ph in p.phases:
+        said = f'"{ph.text}"' if ph.text else "(none stated)"
+        out.append((f"  Phase {ph.phase} [line {ph.line}] Dependencies {said} -> {ph.reading}", "dim"))
+    out.append(("", ""))
     for i, t in enumerate(p.order, 1):
         mark = "*" if t.critical else " "
-        deps = f"  after {', '.join(t.dependencies)}" if t.dependencies else ""
+        after = list(t.dependencies) + [f"phase {n}" for n in t.after_phases]
+        deps = f"  after {', '.join(after)}" if after else ""
         ext = p.external.get(t.id)
         ext_text = f"  (external: {', '.join(ext)})" if ext else ""
         out.append((f"{mark}{i:3d}. {t.id:<20} {format_minutes(t.duration_minutes):>16}  "
-                    f"start +{format_minutes(t.earliest_start)}  {t.title}{deps}{ext_text}", "bold" if t.critical else ""))
+                    f"start +{format_minutes(t.earliest_start)}, end +{format_minutes(t.earliest_finish)}  "
+                    f"{t.title}{deps}{ext_text}", "bold" if t.critical else ""))
     out.append(("", ""))
     out.append((f"Critical path: {' -> '.join(p.critical_path) or '-'}  ({format_minutes(p.critical_minutes)})", "bold red"))
     out.append((f"Total duration: {format_minutes(p.total_minutes)} (tasks one after another); "
@@ -231,9 +253,7 @@ def plan(args: argparse.Namespace) -> int:
         out.append(("No duration (counted as 0): " + ", ".join(p.unknown_durations), "yellow"))
     for c in p.cycles:
         out.append(("Dependency cycle: " + " -> ".join(c + (c[0],)), "red"))
-    stated = [f"{k} {v}" for k, v in rb.overview.items() if k.lower() in ("total duration", "critical path")]
-    if stated:
-        out.append(("The document states: " + "; ".join(stated), "dim"))
+    out.extend(_stated_comparison(rb, p))
     for line, style in out:
         console.print(Text(line, style=style))
     return 0

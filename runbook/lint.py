@@ -4,7 +4,8 @@
 as ``file:line: error|warning|info: message`` (``Diagnostic.code`` names the rule):
 
 errors
-    ``duplicate-task-id``, ``dependency-cycle``, ``high-risk-no-rollback``, and from
+    ``duplicate-task-id``, ``dependency-cycle``, ``high-risk-no-rollback``, ``bad-probe``
+    (a checkbox's probe expression that :func:`runbook.probes.check_probe` rejects), and from
     the parser ``stray-fence`` / ``unclosed-fence``.
 warnings
     ``external-dependency``, ``missing-acceptance``, ``missing-rollback``,
@@ -118,6 +119,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     for owner, task, step in _runnable_steps(rb):
         _step(rb, owner, step, add)
     _environment(rb, add)
+    _probes(rb, add)
     out.sort(key=lambda d: (d.path != rb.path, d.line, SEVERITY_ORDER.get(d.severity, 3), d.code))
     return out
 
@@ -153,6 +155,22 @@ def _tasks(rb: Runbook, add) -> None:
             if (phase.risk in RISK_RANK and task.risk in RISK_RANK and RISK_RANK[task.risk] > RISK_RANK[phase.risk]):
                 add(risk_line, "warning", "risk-above-phase",
                     f"task {task.id} is {task.risk.value} risk but its phase {phase.number} says {phase.risk_text or phase.risk.value}")
+
+
+def _probes(rb: Runbook, add) -> None:
+    """``bad-probe`` at the checkbox line; the probes package is imported only when a probe exists."""
+    boxes = [box for box in rb.checkboxes() if box.probe is not None]
+    if not boxes:
+        return
+    from runbook.probes import check_probe
+
+    for box in boxes:
+        try:
+            reason = check_probe(box.probe)
+        except Exception as exc:  # lint never crashes on its input
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            add(box.line, "error", "bad-probe", f"bad probe {box.probe!r} on checkbox {box.key}: {reason}")
 
 
 def _meta_key(task: Task, canon: str) -> str:

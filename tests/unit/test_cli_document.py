@@ -115,12 +115,24 @@ def test_show_text_with_inventory_lists_hosts(capsys, tmp_path):
 def test_plan_text_and_json(capsys):
     code, out, _ = run(capsys, "plan", str(PROD))
     assert code == 0
-    assert "Critical path: PROD-VAL-001  (4 h)" in out
+    assert "Rule: phase dependencies honoured" in out
+    assert 'Phase 3 [line 258] Dependencies "Phase 2 complete" -> Phase 2 is not in this document' in out
+    assert "start +7 h 45 min, end +11 h 45 min (1.47 d)  Disaster Recovery Testing (PROD-ONLY)  after phase 0, phase 3, phase 6" in out
+    assert ("Critical path: PROD-PRE-001 -> PROD-PRE-006 -> PROD-K8S-001 -> PROD-K8S-002 -> PROD-SEC-008 -> "
+            "PROD-VAL-001  (11 h 45 min (1.47 d))") in out
     assert "Total duration: 11 h 45 min" in out
     assert "PROD-K8S-001 -> PROD-OS-002" in out
+    assert "Stated critical path 11.5 days = 92 h at 8 h a day; computed here 11 h 45 min (1.47 d)" in out
+    code, out, _ = run(capsys, "plan", str(PROD), "--tasks-only")
+    assert code == 0 and "Rule: task dependencies only (--tasks-only)" in out
+    assert "Critical path: PROD-VAL-001  (4 h)" in out and "Dependencies \"Phase 2" not in out
     code, out, _ = run(capsys, "plan", str(PROD), "--format", "json")
     data = json.loads(out)
-    assert data["critical_minutes"] == 240 and data["stated"]["Critical Path"] == "11.5 days"
+    assert data["critical_minutes"] == 705 and data["stated"]["Critical Path"] == "11.5 days"
+    assert data["rule"] == "phases" and data["phases"][1]["after"] == ["0"]
+    code, out, _ = run(capsys, "plan", str(PROD), "--format", "json", "--tasks-only")
+    data = json.loads(out)
+    assert data["critical_minutes"] == 240 and data["rule"] == "tasks" and data["phases"] == []
 
 
 def test_suggest_probes_hook_is_called_when_available(capsys, monkeypatch):

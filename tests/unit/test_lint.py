@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -222,3 +224,62 @@ def test_mixed_hosts_in_one_block():
 def test_step_numbering_gaps():
     text = task().replace("1. **s**", "1. **s**\n```bash\necho\n```\n3. **t**")
     assert (8, "step-numbering") in codes(text, "warning")
+
+
+PROBED = """# T
+## Phase 1: A
+### Task A-1: t
+- **Duration**: 1 hour
+- **Dependencies**: None
+- **Risk Level**: LOW
+#### Steps
+1. **s**
+```bash
+echo hi
+```
+#### Acceptance Criteria
+- [ ] five nodes <!-- probe: k8s.nodes_ready(min=5) -->
+- [ ] typo <!-- probe: k8s.nodes_redy(min=5) -->
+- [ ] unclosed
+<!-- probe: k8s.nodes_ready(min= -->
+- [ ] bad argument <!-- probe: k8s.nodes_ready(bogus=1) -->
+#### Rollback Procedure
+N/A
+## Final Gate
+- [ ] api up <!-- probe: k8s.api_reachable() -->
+- [ ] api up? <!-- probe: k8s.api_reachble() -->
+"""
+
+
+def test_bad_probe_expressions_are_errors_at_the_checkbox_line():
+    rb = parse(PROBED, "t.md")
+    assert [b.line for b in rb.checkboxes() if b.probe] == [13, 14, 15, 17, 21, 22]
+    bad = {d.line: d for d in lint(rb) if d.code == "bad-probe"}
+    assert sorted(bad) == [14, 15, 17, 22]
+    assert bad[14].format() == ("t.md:14: error: bad probe 'k8s.nodes_redy(min=5)' on checkbox A-1/acceptance/1: "
+                                "unknown probe k8s.nodes_redy (did you mean k8s.nodes_ready?)")
+    assert "not a probe expression" in bad[15].message and "A-1/acceptance/2" in bad[15].message
+    assert "unknown argument bogus" in bad[17].message
+    assert "k8s.api_reachble" in bad[22].message and bad[22].severity == "error"
+
+
+def test_probe_from_the_bindings_file_is_checked_at_the_checkbox_line(tmp_path):
+    md = tmp_path / "app.md"
+    md.write_text(PROBED.split("## Final Gate")[0].replace(" <!-- probe: k8s.nodes_ready(bogus=1) -->", ""))
+    bindings = tmp_path / "app.targets.yaml"  # TASK.acceptance.N counts from 1: .4 is the box at line 17
+    bindings.write_text('A-1.acceptance.4: {probe: "k8s.nodes_ready(min=5)"}\n')
+    assert [d.line for d in lint(parse_file(str(md))) if d.code == "bad-probe"] == [14, 15]
+    bindings.write_text('A-1.acceptance.4: {probe: "k8s.nodes_ready(min=x)"}\n')
+    bad = {d.line: d.message for d in lint(parse_file(str(md))) if d.code == "bad-probe"}
+    assert sorted(bad) == [14, 15, 17]
+    assert bad[17].startswith("bad probe 'k8s.nodes_ready(min=x)' on checkbox A-1/acceptance/3: x is not a value")
+
+
+def test_lint_without_probes_does_not_import_the_probes_package():
+    code = ("import sys; from runbook.parser import parse_file; from runbook.lint import lint; "
+            f"lint(parse_file({str(PROD)!r})); print('runbook.probes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    code = code.replace(f"parse_file({str(PROD)!r})", f"parse({PROBED!r}, 't.md')").replace("import parse_file", "import parse")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
