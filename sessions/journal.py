@@ -1,48 +1,200 @@
 """The append-only, hash-chained session journal (JSON Lines).
 
-One record per line::
+One record per line, keys sorted, no spaces, UTF-8::
 
-    {"event": {...}, "h": "<sha256>", "prev": "<sha256 of previous record>", "seq": 1,
-     "ts": "2026-11-27T04:32:16.123456Z"}
+    {"event":{...,"type":"note"},"h":"<sha256 hex>","prev":"<h of record seq-1>","seq":1,"ts":"2026-11-27T04:32:16.123456Z"}
 
-``h`` is the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the
-record without ``h``.  The first record's ``prev`` is 64 zeros.  Changing, removing
-or reordering any record breaks the chain at that record.
+``seq`` counts from 1 and equals the line number; ``ts`` is UTC, RFC 3339 with
+microseconds; the first record's ``prev`` is 64 zeros.  ``h`` is the SHA-256 of
+the line without its trailing newline and without the ``,"h":"<hex>"`` member,
+which is exactly the canonical JSON of the record without ``h``::
 
-Durability: :meth:`Journal.append` (operator decisions, step start/finish) writes and
-fsyncs before returning, so nothing is shown as done that is not on disk.
-:meth:`Journal.append_output` (output chunks) is group-committed: written at once,
-fsynced at most every ``group_commit_s`` (100 ms) and on :meth:`sync` / any durable
-append.
+    h = sha256(canonical({"event": event, "prev": prev, "seq": seq, "ts": ts}))
+
+(:func:`record_hash`).  Changing any byte, removing or reordering records breaks
+the chain at that record; :func:`verify` names its seq and line.
+
+Durability: :meth:`Journal.append` (operator decisions, step start and finish)
+writes and fsyncs before returning, so nothing is shown as done that is not on
+disk.  :meth:`Journal.append_output` (output chunks) is group-committed: written at
+once, fsynced at most every ``group_commit_s`` (100 ms), by :meth:`Journal.sync`,
+and by the next durable append (a step's end).  A write or fsync error rolls the
+file back to its last complete (or durable) record and fails the journal: every
+later append raises :class:`JournalWriteError`.
+
+Opening for writing takes the session lock (:mod:`sessions.lock`), truncates a torn
+last line (a record cut short by a crash) and journals a ``recovered`` event for it
+and for a stale lock taken over.  Any other broken record means tampering: the
+journal is not opened for writing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import hashlib
 import json
+import operator
 import os
+import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from runbook.errors import UserError
-from sessions.events import Event, event_from_json
+from sessions import events as _events
+from sessions.events import Event, Recovered
+from sessions.lock import SessionLock
 
 GENESIS = "0" * 64
+_H_MEMBER = b',"h":"'
+_H_SPAN = len(_H_MEMBER) + 64 + 1  # ,"h":"<64 hex>"
+_RECORD_KEYS = frozenset(("event", "h", "prev", "seq", "ts"))
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_ASCII_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, check_circular=False)
+
+
+def _not_json(o: Any) -> Any:
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+# The C encoder behind _ENCODER.encode(), made once instead of on every call.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode_basestring = getattr(json.encoder, "c_encode_basestring", None)
+_C_ENCODE = (_c_make_encoder(None, _not_json, _c_encode_basestring, None, ":", ",", True, False, True)
+             if _c_make_encoder is not None and _c_encode_basestring is not None else None)
 
 
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Canonical JSON: sorted keys, no whitespace, UTF-8.
+
+    A string holding an unpaired surrogate is not Unicode and cannot be UTF-8: such a
+    value is written with ASCII ``\\u`` escapes instead (still valid JSON).
+    """
+    try:
+        if _C_ENCODE is not None and type(obj) is dict:
+            return "".join(_C_ENCODE(obj, 0)).encode("utf-8")
+        return _ENCODER.encode(obj).encode("utf-8")
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(obj).encode("ascii")
 
 
 def record_hash(seq: int, ts: str, prev: str, event: dict[str, Any]) -> str:
+    """The ``h`` of a record (see the module docstring)."""
     return hashlib.sha256(canonical({"event": event, "prev": prev, "seq": seq, "ts": ts})).hexdigest()
 
 
+_last_second: list[Any] = [None, ""]  # (second, "YYYY-MM-DDTHH:MM:SS") cache
+
+
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now as RFC 3339 UTC with microseconds: ``2026-11-27T04:32:16.123456Z``."""
+    us = time.time_ns() // 1000
+    sec, frac = divmod(us, 1_000_000)
+    if sec != _last_second[0]:
+        _last_second[0], _last_second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return "%s.%06dZ" % (_last_second[1], frac)
+
+
+# --- events <-> JSON, fast paths ---------------------------------------------------
+
+_ENCODERS: dict[type, Callable[[Event], dict[str, Any]]] = {}
+_DECODERS: dict[str, tuple[type[Event], frozenset[str]]] = {}
+
+
+def _make_event_encoder(cls: type[Event]) -> Callable[[Event], dict[str, Any]]:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    if len(names) == 1:
+        name = names[0]
+        return lambda e: {"type": cls.TYPE, name: getattr(e, name)}
+    get = operator.attrgetter(*names)
+    type_name = cls.TYPE
+
+    def encode(e: Event) -> dict[str, Any]:
+        data = dict(zip(names, get(e)))
+        data["type"] = type_name
+        return data
+
+    return encode
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """``event.to_json()``, without looking up the dataclass fields every time."""
+    cls = type(event)
+    encode = _ENCODERS.get(cls)
+    if encode is None:
+        encode = event.to_json if cls.to_json is not Event.to_json else None
+        if encode is not None:
+            return encode()
+        encode = _ENCODERS[cls] = _make_event_encoder(cls)
+    return encode(event)
+
+
+def _decoder(type_name: Any) -> tuple[type[Event], frozenset[str]]:
+    entry = _DECODERS.get(type_name)
+    if entry is None:
+        cls = _events.event_types().get(type_name)
+        if cls is None:
+            raise _events.UnknownEvent(f"unknown event type {type_name!r}")
+        entry = _DECODERS[cls.TYPE] = (cls, frozenset(f.name for f in dataclasses.fields(cls)))
+    return entry
+
+
+def decode_event(data: Any) -> Event:
+    """Build an event from its JSON form (as ``events.event_from_json``; lists become tuples)."""
+    if not isinstance(data, dict):
+        raise ValueError("event is not an object")
+    cls, names = _decoder(data.get("type"))
+    kwargs = {k: (tuple(v) if type(v) is list else v) for k, v in data.items() if k in names}
+    return cls(**kwargs)
+
+
+_BUILDERS: dict[Any, Callable[[dict[str, Any]], Event]] = {}
+_MISSING = object()
+
+
+def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
+    """A constructor from a JSON dict that skips ``__init__`` (as ``_clone`` in state.py):
+    required fields must be present, unknown keys are ignored, lists become tuples.
+    Classes with ``__post_init__`` or default factories go through ``__init__``."""
+    fields = dataclasses.fields(cls)
+    if "__post_init__" in cls.__dict__ or "__slots__" not in cls.__dict__ or any(
+            f.default_factory is not dataclasses.MISSING for f in fields):
+        names = frozenset(f.name for f in fields)
+        return lambda d: cls(**{k: (tuple(v) if type(v) is list else v) for k, v in d.items() if k in names})
+    lines = ["def build(d):", "    new = _new(cls)"]
+    defaults: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls,
+                                "_MISSING": _MISSING, "_fix": _listless}
+    for f in fields:
+        if f.default is dataclasses.MISSING:
+            lines.append(f"    v = d.get({f.name!r}, _MISSING)")
+            lines.append(f"    if v is _MISSING: raise TypeError('missing field {f.name}')")
+        else:
+            defaults[f"_d_{f.name}"] = f.default
+            lines.append(f"    v = d.get({f.name!r}, _d_{f.name})")
+        lines.append(f"    _set(new, {f.name!r}, _fix(v) if type(v) is list else v)")
+    lines.append("    return new")
+    exec("\n".join(lines), defaults)  # noqa: S102 - generated from the dataclass's own fields
+    return defaults["build"]
+
+
+def _listless(v: list[Any]) -> tuple[Any, ...]:
+    return tuple(_listless(x) if type(x) is list else x for x in v)
+
+
+def _decode_owned(data: dict[str, Any]) -> Event:
+    """:func:`decode_event` for a dict nobody else holds (fast; it may be consumed)."""
+    kind = data.get("type")
+    build = _BUILDERS.get(kind)
+    if build is None:
+        cls, _ = _decoder(kind)
+        build = _BUILDERS[kind] = _make_builder(cls)
+    return build(data)
+
+
+# --- records -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +204,10 @@ class Record:
     prev: str
     h: str
     event: Event
-    line: int = 0  # line number in the journal file (1-based)
+    line: int = 0  # line number in the journal file (1-based; equals seq)
 
     def to_json(self) -> dict[str, Any]:
-        return {"event": self.event.to_json(), "h": self.h, "prev": self.prev, "seq": self.seq, "ts": self.ts}
+        return {"event": event_json(self.event), "h": self.h, "prev": self.prev, "seq": self.seq, "ts": self.ts}
 
 
 class JournalError(UserError):
@@ -66,9 +218,12 @@ class JournalError(UserError):
 
 
 class TamperedJournal(JournalError):
-    def __init__(self, path: str, seq: int | None, line: int, reason: str) -> None:
+    """A record does not parse, does not chain, or its hash does not match."""
+
+    def __init__(self, path: str, seq: int | None, line: int, reason: str, action: str = "") -> None:
         where = f"record seq {seq}" if seq is not None else "a record"
-        super().__init__(f"{path}:{line}: journal broken at {where}: {reason}")
+        super().__init__(f"{path}:{line}: journal broken at {where}: {reason}{action}")
+        self.path = path
         self.seq = seq
         self.line = line
         self.reason = reason
@@ -81,113 +236,271 @@ class JournalWriteError(JournalError):
 @dataclass(frozen=True, slots=True)
 class Verification:
     ok: bool
-    count: int
-    head: str
+    count: int  # valid records
+    head: str  # h of the last valid record
     message: str = ""
     seq: int | None = None  # first bad record
     line: int | None = None
 
 
+_EVENT_START = b'{"event":'
+_PREV_KEY, _SEQ_KEY, _TS_KEY, _END = b'","prev":"', b'","seq":', b',"ts":"', b'"}\n'
+_TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_scan_json = json.JSONDecoder().scan_once
+
+
 def _parse_line(path: str, raw: bytes, lineno: int, prev: str, expected_seq: int) -> Record:
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise TamperedJournal(path, expected_seq, lineno, "not valid JSON") from None
-    if not isinstance(obj, dict) or not {"seq", "ts", "prev", "h", "event"} <= obj.keys():
-        raise TamperedJournal(path, expected_seq, lineno, "missing fields")
-    seq = obj["seq"]
+    """Check one complete line (with its newline) against the chain; return its record.
+
+    The fast path reads the canonical layout the writer produces by position:
+    ``{"event":<json>,"h":"<64>","prev":"<64>","seq":<n>,"ts":"<27>"}``; any other line
+    goes through :func:`_diagnose`, which names what is wrong with it.
+    """
+    at = raw.rfind(_H_MEMBER)
+    seq_raw = raw[at + 152:-37]
+    if (at < 9 or not raw.startswith(_EVENT_START) or raw[at + 70:at + 80] != _PREV_KEY
+            or raw[at + 144:at + 152] != _SEQ_KEY or raw[-37:-30] != _TS_KEY or raw[-3:] != _END
+            or not seq_raw.isdigit() or seq_raw[:1] == b"0" or len(seq_raw) > 18
+            or _TS.fullmatch(raw, len(raw) - 30, len(raw) - 3) is None):
+        _diagnose(path, raw, lineno, prev, expected_seq)
+    seq = int(seq_raw)
     if seq != expected_seq:
-        raise TamperedJournal(path, expected_seq, lineno, f"sequence number is {seq!r}, expected {expected_seq}")
-    if obj["prev"] != prev:
-        raise TamperedJournal(path, seq, lineno, "does not chain to the previous record")
-    if record_hash(seq, obj["ts"], obj["prev"], obj["event"]) != obj["h"]:
+        raise TamperedJournal(path, expected_seq, lineno, f"sequence number is {seq}, expected {expected_seq} "
+                              "(a record is missing, moved or altered)")
+    if raw[at + 80:at + 144] != prev.encode("ascii"):
+        raise TamperedJournal(path, seq, lineno, "does not chain to the previous record (prev hash differs)")
+    body = memoryview(raw)
+    hasher = hashlib.sha256(body[:at])
+    hasher.update(body[at + _H_SPAN:-1])
+    h = hasher.hexdigest()
+    if raw[at + 6:at + 70] != h.encode("ascii"):
         raise TamperedJournal(path, seq, lineno, "hash mismatch (record altered)")
     try:
-        event = event_from_json(obj["event"])
+        text = raw[9:at].decode("utf-8")
+        data, end = _scan_json(text, 0)
+    except (ValueError, StopIteration):
+        raise TamperedJournal(path, seq, lineno, "not valid JSON") from None
+    if end != len(text) or type(data) is not dict:
+        raise TamperedJournal(path, seq, lineno, "not valid JSON")
+    try:
+        event = _decode_owned(data)
     except (ValueError, TypeError) as exc:
         raise TamperedJournal(path, seq, lineno, f"bad event: {exc}") from None
-    return Record(seq, obj["ts"], obj["prev"], obj["h"], event, lineno)
+    return Record(seq, raw[-30:-3].decode("ascii"), prev, h, event, lineno)
+
+
+def _diagnose(path: str, raw: bytes, lineno: int, prev: str, expected_seq: int) -> None:
+    """Raise :class:`TamperedJournal` saying what is wrong with a non-canonical line."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:  # includes invalid UTF-8
+        raise TamperedJournal(path, expected_seq, lineno, "not valid JSON") from None
+    if type(obj) is not dict or obj.keys() != _RECORD_KEYS or type(obj["event"]) is not dict:
+        raise TamperedJournal(path, expected_seq, lineno, "not a journal record (wrong fields)")
+    seq = obj["seq"]
+    if type(seq) is not int or seq != expected_seq:
+        raise TamperedJournal(path, expected_seq, lineno, f"sequence number is {seq!r}, expected {expected_seq} "
+                              "(a record is missing, moved or altered)")
+    if obj["prev"] != prev:
+        raise TamperedJournal(path, seq, lineno, "does not chain to the previous record (prev hash differs)")
+    h = obj["h"]
+    if type(h) is not str or type(obj["ts"]) is not str or h.encode("ascii", "replace") not in raw:
+        raise TamperedJournal(path, seq, lineno, "malformed record (hash field)")
+    if obj["h"] != record_hash(seq, obj["ts"], prev, obj["event"]):
+        raise TamperedJournal(path, seq, lineno, "hash mismatch (record altered)")
+    raise TamperedJournal(path, seq, lineno, "record not in canonical form (altered)")
+
+
+class JournalReader:
+    """Iterate over the valid records of a journal file, checking the chain.
+
+    Raises :class:`TamperedJournal` at the first broken record.  A last line without
+    a newline (a torn tail) ends the iteration; afterwards :attr:`torn` holds its
+    length (0 when none) and :attr:`end` the byte offset after the last good record.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self.head = GENESIS
+        self.end = 0
+        self.torn = 0
+        self.torn_line = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        name = str(self.path)
+        parse = _parse_line
+        with open(self.path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if raw[-1:] != b"\n":
+                    self.torn, self.torn_line = len(raw), lineno
+                    return
+                rec = parse(name, raw, lineno, self.head, self.count + 1)
+                self.count, self.head = rec.seq, rec.h
+                self.end += len(raw)
+                yield rec
 
 
 def read_records(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) -> Iterator[Record]:
-    """Yield verified records.  Raises :class:`TamperedJournal` at the first broken one.
+    """Yield the records of a journal, checking the chain (:class:`TamperedJournal` if broken).
 
-    A last line without its newline is a torn write (crash mid-append): it is ignored
-    when ``allow_torn_tail``; every other broken line is tampering.
+    A torn last line is skipped when ``allow_torn_tail`` (what a writer would drop on
+    open), else it raises :class:`TamperedJournal`.
     """
-    p = str(path)
-    prev, seq = GENESIS, 1
-    with open(p, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.endswith(b"\n"):
-                if allow_torn_tail:
-                    return
-                raise TamperedJournal(p, seq, lineno, "torn last line")
-            rec = _parse_line(p, raw, lineno, prev, seq)
-            yield rec
-            prev, seq = rec.h, seq + 1
+    reader = JournalReader(path)
+    yield from reader
+    if reader.torn and not allow_torn_tail:
+        raise _torn_error(reader)
+
+
+def _torn_error(reader: JournalReader) -> TamperedJournal:
+    return TamperedJournal(
+        str(reader.path), reader.count + 1, reader.torn_line,
+        f"torn last line ({reader.torn} bytes without a newline: the writer stopped mid-record, "
+        "or the file was altered; opening the session for writing drops it)",
+    )
 
 
 def verify(path: str | os.PathLike[str]) -> Verification:
-    count, head = 0, GENESIS
+    """Check the whole chain, read-only.  A torn last line counts as broken."""
+    reader = JournalReader(path)
     try:
-        for rec in read_records(path, allow_torn_tail=False):
-            count, head = rec.seq, rec.h
+        for _ in reader:
+            pass
+        if reader.torn:
+            raise _torn_error(reader)
     except TamperedJournal as exc:
-        return Verification(False, count, head, str(exc), exc.seq, exc.line)
+        return Verification(False, reader.count, reader.head, str(exc), exc.seq, exc.line)
     except OSError as exc:
-        return Verification(False, count, head, f"{path}: {exc.strerror or exc}")
-    return Verification(True, count, head, f"ok: {count} records, head {head}")
+        return Verification(False, reader.count, reader.head, f"{path}: {exc.strerror or exc}")
+    return Verification(True, reader.count, reader.head, f"ok: {reader.count} records, head {reader.head}")
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a directory entry (a new file or sub-directory) durable."""
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) with mode 0700; fsync the parent of each new one."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # whatever the umask
+        fsync_dir(d.parent)
+
+
+# --- writing -----------------------------------------------------------------------
+
+RecordCallback = Callable[[Record], None]
 
 
 class Journal:
     """A journal open for appending.  Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, path: Path, fd: int, seq: int, head: str, group_commit_s: float = 0.1) -> None:
+    def __init__(self, path: Path, fd: int, seq: int, head: str, size: int,
+                 lock: SessionLock | None = None, group_commit_s: float = 0.1) -> None:
         self.path = path
+        self.lock = lock
+        self.group_commit_s = group_commit_s
+        self.failed: JournalWriteError | None = None
+        #: what :meth:`open` repaired (torn tail, stale lock), also journaled
+        self.recovered: list[Record] = []
         self._fd = fd
         self._seq = seq
         self._head = head
-        self._dirty = False
+        self._size = size  # bytes of complete records written
+        self._durable_seq = seq
+        self._durable_size = size
         self._last_sync = time.monotonic()
-        self.group_commit_s = group_commit_s
-        self.failed: JournalWriteError | None = None
 
     # -- opening --------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str]) -> "Journal":
+    def create(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
+               group_commit_s: float = 0.1) -> "Journal":
+        """Create a new, empty journal (mode 0600 in a 0700 directory) and lock it."""
         p = Path(path)
-        p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        os.fsync(fd)
-        dfd = os.open(p.parent, os.O_RDONLY)
         try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-        return cls(p, fd, 0, GENESIS)
+            make_private_dir(p.parent)
+        except OSError as exc:
+            raise JournalWriteError(f"{p.parent}: cannot create the session directory: {exc.strerror or exc}") from None
+        lk = SessionLock.acquire(p.parent / "lock", operator=operator) if lock else None
+        fd = -1
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            os.fsync(fd)
+            fsync_dir(p.parent)
+        except FileExistsError:
+            _cleanup(fd, lk)
+            raise JournalError(f"{p}: a journal exists already") from None
+        except OSError as exc:
+            _cleanup(fd, lk)
+            raise JournalWriteError(f"{p}: cannot create the journal: {exc.strerror or exc}") from None
+        return cls(p, fd, 0, GENESIS, 0, lk, group_commit_s)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> "Journal":
-        p = Path(path)
-        seq, head, good_end = 0, GENESIS, 0
-        for rec in read_records(p):
-            seq, head = rec.seq, rec.h
-        with open(p, "rb") as fh:
-            data = fh.read()
-        good_end = data.rfind(b"\n") + 1
-        torn = len(data) - good_end
-        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-        j = cls(p, fd, seq, head)
-        if torn:
-            os.truncate(p, good_end)
-            os.fsync(fd)
-            from sessions.events import Recovered
+    def open(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
+             each: RecordCallback | None = None, group_commit_s: float = 0.1) -> "Journal":
+        """Open an existing journal for appending.
 
-            j.append(Recovered("torn last record truncated", bytes_dropped=torn))
+        Takes the session lock, checks the whole chain (``each`` is called with every
+        record, so a caller can replay while the journal is read once), truncates a
+        torn last line and journals what was recovered (also passed to ``each``).
+        Raises :class:`TamperedJournal` when a record is broken.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise JournalError(f"{p}: no such journal")
+        lk = SessionLock.acquire(p.parent / "lock", operator=operator) if lock else None
+        fd = -1
+        try:
+            reader = JournalReader(p)
+            try:
+                for rec in reader:
+                    if each is not None:
+                        each(rec)
+            except TamperedJournal as exc:
+                raise TamperedJournal(str(p), exc.seq, exc.line, exc.reason,
+                                      "; refusing to write to it (see `runbook journal verify`)") from None
+            try:
+                fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except OSError as exc:
+                raise JournalWriteError(f"{p}: cannot open the journal for writing: {exc.strerror or exc}") from None
+            j = cls(p, fd, reader.count, reader.head, reader.end, lk, group_commit_s)
+            if reader.torn:
+                try:
+                    os.ftruncate(fd, reader.end)
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise JournalWriteError(f"{p}: cannot truncate the torn last line: {exc.strerror or exc}") from None
+                j._recover(Recovered("torn tail", bytes_dropped=reader.torn,
+                                     detail=f"line {reader.torn_line} had no newline; truncated after record "
+                                            f"{reader.count}"), each)
+            if lk is not None and lk.stale is not None:
+                j._recover(Recovered("stale lock", detail=lk.stale_detail), each)
+        except BaseException:
+            _cleanup(fd, lk)
+            raise
         return j
 
-    # -- appending ------------------------------------------------------------
+    def _recover(self, event: Recovered, each: RecordCallback | None) -> None:
+        rec = self.append(event)
+        self.recovered.append(rec)
+        if each is not None:
+            each(rec)
+
+    # -- state ----------------------------------------------------------------
     @property
     def head(self) -> str:
         return self._head
@@ -196,65 +509,120 @@ class Journal:
     def count(self) -> int:
         return self._seq
 
+    @property
+    def durable_count(self) -> int:
+        """Records known to be on disk (fsynced)."""
+        return self._durable_seq
+
+    @property
+    def dirty(self) -> bool:
+        """Records written but not yet fsynced."""
+        return self._durable_seq != self._seq
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def sync_due_in(self) -> float:
+        """Seconds until group commit is due for the pending output (0: due now)."""
+        return max(0.0, self.group_commit_s - (time.monotonic() - self._last_sync))
+
+    # -- appending ------------------------------------------------------------
     def _write(self, event: Event) -> Record:
         if self.failed is not None:
             raise self.failed
+        if self._fd < 0:
+            raise JournalError(f"{self.path}: the journal is closed")
         seq, prev = self._seq + 1, self._head
         ts = utc_now()
-        ev = event.to_json()
-        h = record_hash(seq, ts, prev, ev)
-        line = canonical({"event": ev, "h": h, "prev": prev, "seq": seq, "ts": ts}) + b"\n"
+        body = canonical(event_json(event))
+        tail = b'"prev":"%s","seq":%d,"ts":"%s"}' % (prev.encode(), seq, ts.encode())
+        if len(body) < 8192:  # one hash call over a small copy is faster than three
+            h = hashlib.sha256(b'{"event":%s,%s' % (body, tail)).hexdigest()
+        else:  # large output chunks: no extra copy
+            hasher = hashlib.sha256(_EVENT_START)
+            hasher.update(body)
+            hasher.update(b"," + tail)
+            h = hasher.hexdigest()
+        line = b'{"event":%s,"h":"%s",%s\n' % (body, h.encode(), tail)
         try:
-            n = os.write(self._fd, line)
-            if n != len(line):
-                raise OSError(28, "short write")
+            done = os.write(self._fd, line)
+            while done < len(line):  # short write (a file size limit, a full disk): finish or fail
+                done += os.write(self._fd, line[done:])
         except OSError as exc:
-            self._fail(exc, seq)
+            self._fail(exc, "write", f"record {seq}")
         self._seq, self._head = seq, h
-        self._dirty = True
+        self._size += len(line)
         return Record(seq, ts, prev, h, event, seq)
 
-    def _fail(self, exc: OSError, seq: int) -> None:
+    def _fail(self, exc: OSError, what: str, which: str) -> None:
+        """Roll the file back to its last good state, fail the journal, raise."""
+        keep = self._size if what == "write" else self._durable_size
+        try:
+            os.ftruncate(self._fd, keep)
+            os.fsync(self._fd)
+            if what == "write":
+                self._durable_seq, self._durable_size = self._seq, self._size
+        except OSError:
+            pass  # opening it again truncates a torn tail
+        reason = exc.strerror or str(exc)
+        if exc.errno is not None:
+            reason += f" ({errno.errorcode.get(exc.errno, exc.errno)})"
         self.failed = JournalWriteError(
-            f"{self.path}: cannot write journal record {seq}: {exc.strerror or exc}; "
-            f"no further steps will start (journal valid up to record {self._seq})"
+            f"{self.path}: cannot {what} journal {which}: {reason}; no new steps can start. "
+            f"The journal is valid up to record {self._durable_seq}."
         )
         raise self.failed
 
     def append(self, event: Event) -> Record:
-        """Append and fsync.  When this returns, the record is durable."""
+        """Append and fsync.  When this returns, the record (and all before it) is durable."""
         rec = self._write(event)
         self.sync()
         return rec
 
     def append_output(self, event: Event) -> Record:
-        """Append without waiting for fsync (group commit every ``group_commit_s``)."""
+        """Append without waiting for fsync (group commit: at most every ``group_commit_s``)."""
         rec = self._write(event)
         if time.monotonic() - self._last_sync >= self.group_commit_s:
             self.sync()
         return rec
 
     def sync(self) -> None:
-        if not self._dirty:
+        """Fsync what was written (no-op when nothing is pending)."""
+        if self._seq == self._durable_seq or self._fd < 0:
             return
+        if self.failed is not None:
+            raise self.failed
         try:
             os.fsync(self._fd)
         except OSError as exc:
-            self._fail(exc, self._seq)
-        self._dirty = False
+            first = self._durable_seq + 1
+            self._fail(exc, "fsync", f"record {first}" if first == self._seq else f"records {first}-{self._seq}")
+        self._durable_seq, self._durable_size = self._seq, self._size
         self._last_sync = time.monotonic()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                if self.failed is None:
-                    self.sync()
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+        """Fsync, close and release the lock (idempotent)."""
+        if self._fd < 0:
+            return
+        try:
+            if self.failed is None:
+                self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+            if self.lock is not None:
+                self.lock.release()
 
     def __enter__(self) -> "Journal":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cleanup(fd: int, lk: SessionLock | None) -> None:
+    if fd >= 0:
+        os.close(fd)
+    if lk is not None:
+        lk.release()

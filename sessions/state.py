@@ -1,14 +1,23 @@
 """Session state: a pure fold over journal events.
 
 ``replay(events)`` never does I/O and never mutates its input.  Applying events one
-by one with :func:`apply` (what the TUI does live) gives the same state as replaying
-the whole list (what resume does).
+by one with :func:`apply` (what a live session does) gives the same state as
+replaying the whole list (what resume does).
+
+Both go through one fold, :class:`_Fold`, which works copy-on-write: it clones
+the root state once and then clones only the objects an event touches (a run, a
+host, a task, a dict), the first time it touches them, and mutates its own clones
+in place.  ``apply`` folds one event over a shared state, touching only what that
+event changes; ``replay`` folds many events with one fold, so each object is
+cloned at most once.  The result is made of the public frozen dataclasses below;
+once returned, nothing mutates it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
 
 from sessions import events as ev
 
@@ -49,6 +58,8 @@ class HostRun:
     output_bytes: int = 0
     decided: str | None = None  # operator decision on an unknown outcome
     decided_reason: str = ""
+    decided_by: str = ""
+    detached_id: str = ""  # last DetachedStarted on this host ("" when not detached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +79,20 @@ class StepRun:
     outcome: str = RUNNING
     duration_s: float = 0.0
     expectations: dict[tuple[str, int], tuple[bool, str]] = field(default_factory=dict)
+    who: str = ""
+    ended: str | None = None  # ts of StepFinished (or of the unknown outcome that ended it)
 
     @property
     def status(self) -> str:
         """Effective status: operator decisions on unknown outcomes count."""
         if not self.hosts:
             return self.outcome if self.finished else RUNNING
-        return worst(_effective(h) for h in self.hosts.values())
+        status = worst(_effective(h) for h in self.hosts.values())
+        return RUNNING if status == PENDING and not self.finished else status  # started: no host has output yet
+
+    @property
+    def unfinished_hosts(self) -> tuple[str, ...]:
+        return tuple(h.host for h in self.hosts.values() if h.status in (PENDING, RUNNING))
 
 
 def _effective(h: HostRun) -> str:
@@ -102,8 +120,24 @@ class TaskState:
     who: str = ""
     rollback_started: bool = False
 
+    def actual_s(self, now: str | datetime | None = None) -> float | None:
+        """Seconds from start to finish (to ``now`` while in progress); None if not started."""
+        start = parse_ts(self.started)
+        if start is None:
+            return None
+        end = parse_ts(self.finished) or parse_ts(now)
+        return None if end is None else max(0.0, (end - start).total_seconds())
+
 
 @dataclass(frozen=True, slots=True)
+class TaskTiming:
+    task: str
+    status: str
+    estimated_s: float | None  # from the runbook (Task.duration_minutes)
+    actual_s: float | None
+
+
+@dataclass(frozen=True)  # no slots: the fold clones it once per event, and a __dict__ copies fastest
 class SessionState:
     session_id: str = ""
     runbook_path: str = ""
@@ -126,6 +160,12 @@ class SessionState:
     probes: dict[str, ev.ProbeResult] = field(default_factory=dict)
     recovered: tuple[ev.Recovered, ...] = ()
     count: int = 0  # events folded
+    # -- added fields (keep the ones above stable) --
+    operator: str = ""  # who opened the session last
+    opens: tuple[ev.SessionOpened, ...] = ()  # every open: create, resumes, handovers
+    task_ids: tuple[str, ...] = ()  # tasks of the runbook as last opened
+    runbook_changes: tuple[ev.RunbookChanged, ...] = ()
+    last_checkpoint: ev.Checkpoint | None = None
 
     def task_status(self, task_id: str) -> str:
         t = self.tasks.get(task_id)
@@ -141,6 +181,14 @@ class SessionState:
         run = self.step_run(task_id, step, rollback)
         return run.status if run else PENDING
 
+    def host_status(self, task_id: str, step: int, host: str, rollback: bool = False) -> str:
+        """Status of one host in the latest run of a step (operator decisions count)."""
+        if not rollback and (task_id, step) in self.step_skips:
+            return SKIPPED
+        run = self.step_run(task_id, step, rollback)
+        h = run.hosts.get(host) if run else None
+        return _effective(h) if h else PENDING
+
     def unresolved_unknowns(self) -> list[tuple[StepRun, HostRun]]:
         out = []
         for rid in self.latest_run.values():
@@ -153,153 +201,391 @@ class SessionState:
     def running(self) -> list[StepRun]:
         return [r for r in self.runs.values() if not r.finished]
 
+    def detached_unfinished(self) -> list[StepRun]:
+        """Unfinished detached runs (the engine re-attaches them on resume)."""
+        return [r for r in self.runs.values() if r.detached and not r.finished]
 
-def replay(events: Iterable[ev.Event | tuple[str, ev.Event]]) -> SessionState:
-    """Fold events (or ``(ts, event)`` pairs, as journal records give) into state."""
-    state = SessionState()
+    @property
+    def placeholder_names(self) -> frozenset[str]:
+        """Names of the placeholders supplied so far (secret or not)."""
+        return frozenset(self.placeholders)
+
+    @property
+    def handovers(self) -> tuple[ev.SessionOpened, ...]:
+        """Opens by someone else than the previous operator."""
+        return tuple(o for o in self.opens if o.handover_from)
+
+    def progress(self, task_ids: Iterable[str] | None = None) -> tuple[int, int]:
+        """(tasks done or skipped, tasks) over ``task_ids`` (default: the runbook's as last opened)."""
+        ids = list(self.task_ids if task_ids is None else task_ids) or list(self.tasks)
+        done = sum(1 for t in ids if self.task_status(t) in (TASK_DONE, TASK_SKIPPED))
+        return done, len(ids)
+
+
+def parse_ts(value: str | datetime | None) -> datetime | None:
+    """An RFC 3339 timestamp (as journaled) or datetime; None for None/""/garbage."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def timings(state: SessionState, runbook: Any, now: str | datetime | None = None) -> list[TaskTiming]:
+    """Estimated (runbook) versus actual (journal) duration of every task of ``runbook``."""
+    out = []
+    for task in runbook.tasks:
+        t = state.tasks.get(task.id)
+        est = task.duration_minutes * 60.0 if task.duration_minutes is not None else None
+        out.append(TaskTiming(task.id, state.task_status(task.id), est, t.actual_s(now) if t else None))
+    return out
+
+
+# --- the fold ----------------------------------------------------------------------
+
+_set = object.__setattr__
+_CLONERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _make_cloner(cls: type) -> Callable[[Any], Any]:
+    if "__slots__" not in cls.__dict__:
+        def clone_dict(obj: Any) -> Any:
+            new = object.__new__(cls)
+            new.__dict__.update(obj.__dict__)
+            return new
+
+        return clone_dict
+    # Unrolled attribute copies (as dataclasses generates __init__): twice as fast as a loop.
+    lines = [f"    _set(new, {name!r}, obj.{name})\n" for name in cls.__slots__]
+    src = "def clone(obj):\n    new = _new(cls)\n" + "".join(lines) + "    return new\n"
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": _set, "cls": cls}
+    exec(src, namespace)  # noqa: S102 - generated from the class's own slot names
+    return namespace["clone"]
+
+
+def _clone(obj: Any) -> Any:
+    """Shallow copy of a slots dataclass instance (fast; no __init__)."""
+    cloner = _CLONERS.get(type(obj))
+    if cloner is None:
+        cloner = _CLONERS[type(obj)] = _make_cloner(type(obj))
+    return cloner(obj)
+
+
+class _Fold:
+    """Working copy of a state: owns (and may mutate) only what it cloned or created."""
+
+    __slots__ = ("s", "own", "appends")
+
+    def __init__(self, base: SessionState) -> None:
+        self.s: SessionState = _clone(base)
+        self.own: set[int] = set()  # ids of objects this fold created (base objects stay alive: no id reuse)
+        self.appends: dict[str, list[Any]] | None = None
+
+    def owned(self, obj: Any) -> Any:
+        self.own.add(id(obj))
+        return obj
+
+    def wdict(self, obj: Any, name: str) -> dict[Any, Any]:
+        """Writable dict field ``name`` of ``obj`` (``obj`` must be writable)."""
+        d = getattr(obj, name)
+        if id(d) not in self.own:
+            d = self.owned(dict(d))
+            _set(obj, name, d)
+        return d
+
+    def item(self, obj: Any, name: str, key: Any) -> Any:
+        """Writable value ``obj.name[key]`` (None when missing)."""
+        value = getattr(obj, name).get(key)
+        if value is None or id(value) in self.own:
+            return value
+        value = self.owned(_clone(value))
+        self.wdict(obj, name)[key] = value
+        return value
+
+    def put(self, obj: Any, name: str, key: Any, value: Any) -> Any:
+        self.wdict(obj, name)[key] = self.owned(value)
+        return value
+
+    def run(self, run_id: str) -> StepRun | None:
+        return self.item(self.s, "runs", run_id)
+
+    def host(self, run: StepRun, host: str) -> HostRun | None:
+        return self.item(run, "hosts", host)
+
+    def task(self, task_id: str) -> TaskState:
+        return self.item(self.s, "tasks", task_id) or self.put(self.s, "tasks", task_id, TaskState(task_id))
+
+    def append(self, name: str, item: Any) -> None:
+        if self.appends is None:
+            self.appends = {}
+        self.appends.setdefault(name, []).append(item)
+
+    def freeze(self) -> SessionState:
+        s = self.s
+        if self.appends:
+            for name, items in self.appends.items():
+                _set(s, name, getattr(s, name) + tuple(items))
+            self.appends = None
+        return s
+
+
+def _session_opened(f: _Fold, e: ev.SessionOpened, ts: str) -> None:
+    s = f.s
+    if e.operator and e.operator not in s.operators:
+        _set(s, "operators", s.operators + (e.operator,))
+    _set(s, "session_id", e.session_id)
+    _set(s, "runbook_path", e.runbook_path)
+    _set(s, "runbook_sha256", s.runbook_sha256 or e.runbook_sha256)
+    _set(s, "runbook_title", e.runbook_title)
+    _set(s, "opened", s.opened or ts)
+    _set(s, "closed", False)
+    _set(s, "window_end", e.window_end or s.window_end)
+    _set(s, "operator", e.operator)
+    if e.task_ids:
+        _set(s, "task_ids", tuple(e.task_ids))
+    f.append("opens", e)
+
+
+def _session_closed(f: _Fold, e: ev.SessionClosed, ts: str) -> None:
+    _set(f.s, "closed", True)
+    _set(f.s, "finished", f.s.finished or e.finished)
+
+
+def _runbook_changed(f: _Fold, e: ev.RunbookChanged, ts: str) -> None:
+    _set(f.s, "runbook_sha256", e.new_sha256)
+    f.append("runbook_changes", e)
+
+
+def _task_event(f: _Fold, e: Any, ts: str) -> None:
+    t = f.task(e.task)
+    if isinstance(e, ev.TaskStarted):
+        _set(t, "status", TASK_IN_PROGRESS)
+        _set(t, "started", t.started or ts)
+        _set(t, "who", e.who)
+        _set(t, "finished", None)
+    elif isinstance(e, ev.TaskCompleted):
+        _set(t, "status", TASK_DONE)
+        _set(t, "finished", ts)
+        _set(t, "who", e.who or t.who)
+    elif isinstance(e, ev.TaskSkipped):
+        _set(t, "status", TASK_SKIPPED)
+        _set(t, "finished", ts)
+        _set(t, "skip_reason", e.reason)
+        _set(t, "who", e.who)
+    else:  # RollbackStarted
+        _set(t, "rollback_started", True)
+
+
+def _step_started(f: _Fold, e: ev.StepStarted, ts: str) -> None:
+    s = f.s
+    targets = tuple(e.targets)
+    hosts = f.owned({h: f.owned(HostRun(h, status=PENDING)) for h in targets})
+    run = StepRun(e.run_id, e.task, e.step, targets, e.command, e.mode, e.rollback, e.detached, ts, s.count,
+                  hosts=hosts, who=e.who)
+    f.put(s, "runs", e.run_id, run)
+    f.wdict(s, "latest_run")[(e.task, e.step, e.rollback)] = e.run_id
+    if not e.rollback and (e.task, e.step) in s.step_skips:
+        del f.wdict(s, "step_skips")[(e.task, e.step)]
+    if s.task_status(e.task) == TASK_PENDING:
+        t = f.task(e.task)
+        _set(t, "status", TASK_IN_PROGRESS)
+        _set(t, "started", ts)
+
+
+def _output(f: _Fold, e: ev.OutputChunk, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    h = f.host(run, e.host)
+    if h is None:
+        if run.finished:
+            return  # output after the end: nothing to attribute it to
+        h = f.put(run, "hosts", e.host, HostRun(e.host))
+    elif h.status == PENDING and not run.finished:
+        _set(h, "status", RUNNING)
+    if e.b64 is not None:
+        n = len(e.raw)
+    else:
+        data = e.data
+        n = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+    _set(h, "output_bytes", h.output_bytes + n)
+
+
+def _detached_started(f: _Fold, e: Any, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    h = f.host(run, e.host) or f.put(run, "hosts", e.host, HostRun(e.host))
+    if h.status == PENDING:
+        _set(h, "status", RUNNING)
+    _set(h, "detached_id", e.detached_id)
+
+
+def _host_finished(f: _Fold, e: ev.HostFinished, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    h = f.host(run, e.host) or f.put(run, "hosts", e.host, HostRun(e.host))
+    _set(h, "status", e.outcome)
+    _set(h, "exit_status", e.exit_status)
+    _set(h, "exit_signal", e.exit_signal)
+    _set(h, "duration_s", e.duration_s)
+    _set(h, "error", e.error)
+
+
+def _step_finished(f: _Fold, e: ev.StepFinished, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    for name, h in tuple(run.hosts.items()):
+        if h.status == PENDING:  # never started (serial run stopped)
+            _set(f.host(run, name), "status", SKIPPED)
+        elif h.status == RUNNING:  # started, but no result was journaled: never success
+            h = f.host(run, name)
+            _set(h, "status", UNKNOWN)
+            _set(h, "error", h.error or "step finished without a result for this host")
+    _set(run, "finished", True)
+    _set(run, "outcome", e.outcome)
+    _set(run, "duration_s", e.duration_s)
+    _set(run, "ended", ts)
+
+
+def _outcome_unknown(f: _Fold, e: ev.StepOutcomeUnknown, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    for name, h in tuple(run.hosts.items()):
+        if (e.host is None and h.status in (PENDING, RUNNING)) or name == e.host:
+            h = f.host(run, name)
+            _set(h, "status", UNKNOWN)
+            _set(h, "error", e.why)
+    if not run.unfinished_hosts:
+        if not run.finished:
+            _set(run, "ended", ts)
+        _set(run, "finished", True)
+        _set(run, "outcome", UNKNOWN)
+
+
+def _outcome_decided(f: _Fold, e: ev.OutcomeDecided, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None:
+        return
+    for name, h in tuple(run.hosts.items()):
+        if h.status == UNKNOWN and (e.host is None or name == e.host):
+            h = f.host(run, name)
+            _set(h, "decided", e.decision)
+            _set(h, "decided_reason", e.reason)
+            _set(h, "decided_by", e.who)
+
+
+def _step_skipped(f: _Fold, e: ev.StepSkipped, ts: str) -> None:
+    f.wdict(f.s, "step_skips")[(e.task, e.step)] = e.reason
+
+
+def _expectation(f: _Fold, e: ev.ExpectationChecked, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is not None:
+        f.wdict(run, "expectations")[(e.host, e.index)] = (e.passed, e.evidence)
+
+
+def _checkbox(f: _Fold, e: Any, ts: str) -> None:
+    checked = isinstance(e, ev.CheckboxSet)
+    why = e.evidence if checked else e.reason
+    f.wdict(f.s, "checkboxes")[e.key] = CheckboxState(e.key, checked, e.who, ts, why)
+
+
+def _placeholder(f: _Fold, e: ev.PlaceholderSupplied, ts: str) -> None:
+    f.wdict(f.s, "placeholders")[e.name] = e
+
+
+def _probe(f: _Fold, e: ev.ProbeResult, ts: str) -> None:
+    f.wdict(f.s, "probes")[e.key] = e
+
+
+def _checkpoint(f: _Fold, e: ev.Checkpoint, ts: str) -> None:
+    _set(f.s, "last_checkpoint", e)
+
+
+_HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
+    ev.SessionOpened: _session_opened,
+    ev.SessionClosed: _session_closed,
+    ev.RunbookChanged: _runbook_changed,
+    ev.Recovered: lambda f, e, ts: f.append("recovered", e),
+    ev.TaskStarted: _task_event,
+    ev.TaskCompleted: _task_event,
+    ev.TaskSkipped: _task_event,
+    ev.RollbackStarted: _task_event,
+    ev.StepStarted: _step_started,
+    ev.OutputChunk: _output,
+    ev.HostFinished: _host_finished,
+    ev.StepFinished: _step_finished,
+    ev.StepOutcomeUnknown: _outcome_unknown,
+    ev.OutcomeDecided: _outcome_decided,
+    ev.StepSkipped: _step_skipped,
+    ev.ExpectationChecked: _expectation,
+    ev.CheckboxSet: _checkbox,
+    ev.CheckboxCleared: _checkbox,
+    ev.PlaceholderSupplied: _placeholder,
+    ev.GuardPassed: lambda f, e, ts: f.append("guards", e),
+    ev.GuardOverridden: lambda f, e, ts: f.append("guards", e),
+    ev.Note: lambda f, e, ts: f.append("notes", e),
+    ev.ProbeResult: _probe,
+    ev.Checkpoint: _checkpoint,
+}
+if hasattr(ev, "DetachedStarted"):
+    _HANDLERS[ev.DetachedStarted] = _detached_started
+# no state change: FileUploaded, HostKeyAccepted and events added later
+
+
+def _fold(f: _Fold, e: ev.Event, ts: str) -> None:
+    s = f.s
+    _set(s, "count", s.count + 1)
+    if ts:
+        _set(s, "last_activity", ts)
+    handler = _HANDLERS.get(type(e))
+    if handler is not None:
+        handler(f, e, ts)
+
+
+def replay(events: Iterable[Any], initial: SessionState | None = None) -> SessionState:
+    """Fold events, ``(ts, event)`` pairs or journal records into state.
+
+    ``initial`` continues from an earlier state: ``replay(b, replay(a)) == replay(a + b)``.
+    """
+    f = _Fold(initial if initial is not None else SessionState())
     for item in events:
         if isinstance(item, tuple):
             ts, e = item
-        else:
+        elif isinstance(item, ev.Event):
             ts, e = "", item
-        state = apply(state, e, ts)
-    return state
+        else:  # a journal Record
+            ts, e = item.ts, item.event
+        _fold(f, e, ts)
+    return f.freeze()
 
 
-def _set_host(run: StepRun, host: HostRun) -> StepRun:
-    hosts = dict(run.hosts)
-    hosts[host.host] = host
-    return replace(run, hosts=hosts)
-
-
-def apply(state: SessionState, e: ev.Event, ts: str = "") -> SessionState:  # noqa: C901 - a fold is a switch
+def apply(state: SessionState, e: ev.Event, ts: str = "") -> SessionState:
     """Return the state after one event.  Pure: ``state`` is not modified."""
-    s = replace(state, count=state.count + 1, last_activity=ts or state.last_activity)
-    if isinstance(e, ev.SessionOpened):
-        ops = s.operators if e.operator in s.operators else s.operators + (e.operator,)
-        return replace(
-            s,
-            session_id=e.session_id,
-            runbook_path=e.runbook_path,
-            runbook_sha256=s.runbook_sha256 or e.runbook_sha256,
-            runbook_title=e.runbook_title,
-            operators=ops,
-            opened=s.opened or ts,
-            closed=False,
-            window_end=e.window_end or s.window_end,
-        )
-    if isinstance(e, ev.SessionClosed):
-        return replace(s, closed=True, finished=s.finished or e.finished)
-    if isinstance(e, ev.RunbookChanged):
-        return replace(s, runbook_sha256=e.new_sha256)
-    if isinstance(e, ev.Recovered):
-        return replace(s, recovered=s.recovered + (e,))
-    if isinstance(e, (ev.TaskStarted, ev.TaskCompleted, ev.TaskSkipped, ev.RollbackStarted)):
-        tasks = dict(s.tasks)
-        t = tasks.get(e.task, TaskState(e.task))
-        if isinstance(e, ev.TaskStarted):
-            t = replace(t, status=TASK_IN_PROGRESS, started=t.started or ts, who=e.who, finished=None)
-        elif isinstance(e, ev.TaskCompleted):
-            t = replace(t, status=TASK_DONE, finished=ts, who=e.who or t.who)
-        elif isinstance(e, ev.TaskSkipped):
-            t = replace(t, status=TASK_SKIPPED, finished=ts, skip_reason=e.reason, who=e.who)
-        else:
-            t = replace(t, rollback_started=True)
-        tasks[e.task] = t
-        return replace(s, tasks=tasks)
-    if isinstance(e, ev.StepStarted):
-        run = StepRun(
-            e.run_id, e.task, e.step, tuple(e.targets), e.command, e.mode, e.rollback, e.detached, ts, s.count,
-            hosts={h: HostRun(h, status=PENDING) for h in e.targets},
-        )
-        runs = dict(s.runs)
-        runs[e.run_id] = run
-        latest = dict(s.latest_run)
-        latest[(e.task, e.step, e.rollback)] = e.run_id
-        skips = s.step_skips
-        if (e.task, e.step) in skips and not e.rollback:
-            skips = {k: v for k, v in skips.items() if k != (e.task, e.step)}
-        tasks = s.tasks
-        if e.task not in tasks or tasks[e.task].status == TASK_PENDING:
-            tasks = dict(tasks)
-            tasks[e.task] = replace(tasks.get(e.task, TaskState(e.task)), status=TASK_IN_PROGRESS, started=ts)
-        return replace(s, runs=runs, latest_run=latest, step_skips=skips, tasks=tasks)
-    if isinstance(e, ev.OutputChunk):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        h = run.hosts.get(e.host, HostRun(e.host))
-        status = RUNNING if h.status == PENDING else h.status
-        h = replace(h, status=status, output_bytes=h.output_bytes + len(e.raw))
-        return _with_run(s, _set_host(run, h))
-    if isinstance(e, ev.HostFinished):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        h = run.hosts.get(e.host, HostRun(e.host))
-        h = replace(h, status=e.outcome, exit_status=e.exit_status, exit_signal=e.exit_signal,
-                    duration_s=e.duration_s, error=e.error)
-        return _with_run(s, _set_host(run, h))
-    if isinstance(e, ev.StepFinished):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        hosts = {
-            k: (replace(v, status=SKIPPED) if v.status == PENDING else v) for k, v in run.hosts.items()
-        }
-        return _with_run(s, replace(run, hosts=hosts, finished=True, outcome=e.outcome, duration_s=e.duration_s))
-    if isinstance(e, ev.StepOutcomeUnknown):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        hosts = dict(run.hosts)
-        for name, h in run.hosts.items():
-            if (e.host is None and h.status in (PENDING, RUNNING)) or name == e.host:
-                hosts[name] = replace(h, status=UNKNOWN, error=e.why)
-        still = any(h.status in (PENDING, RUNNING) for h in hosts.values())
-        return _with_run(s, replace(run, hosts=hosts, finished=run.finished or not still,
-                                    outcome=UNKNOWN if not still else run.outcome))
-    if isinstance(e, ev.OutcomeDecided):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        hosts = dict(run.hosts)
-        for name, h in run.hosts.items():
-            if h.status == UNKNOWN and (e.host is None or name == e.host):
-                hosts[name] = replace(h, decided=e.decision, decided_reason=e.reason)
-        return _with_run(s, replace(run, hosts=hosts))
-    if isinstance(e, ev.StepSkipped):
-        skips = dict(s.step_skips)
-        skips[(e.task, e.step)] = e.reason
-        return replace(s, step_skips=skips)
-    if isinstance(e, ev.ExpectationChecked):
-        run = s.runs.get(e.run_id)
-        if run is None:
-            return s
-        exp = dict(run.expectations)
-        exp[(e.host, e.index)] = (e.passed, e.evidence)
-        return _with_run(s, replace(run, expectations=exp))
-    if isinstance(e, (ev.CheckboxSet, ev.CheckboxCleared)):
-        boxes = dict(s.checkboxes)
-        checked = isinstance(e, ev.CheckboxSet)
-        boxes[e.key] = CheckboxState(e.key, checked, e.who, ts, getattr(e, "evidence", "") or getattr(e, "reason", ""))
-        return replace(s, checkboxes=boxes)
-    if isinstance(e, ev.PlaceholderSupplied):
-        ph = dict(s.placeholders)
-        ph[e.name] = e
-        return replace(s, placeholders=ph)
-    if isinstance(e, (ev.GuardPassed, ev.GuardOverridden)):
-        return replace(s, guards=s.guards + (e,))
-    if isinstance(e, ev.Note):
-        return replace(s, notes=s.notes + (e,))
-    if isinstance(e, ev.ProbeResult):
-        probes = dict(s.probes)
-        probes[e.key] = e
-        return replace(s, probes=probes)
-    return s  # Checkpoint, FileUploaded, HostKeyAccepted, ...: no state change
+    f = _Fold(state)
+    _fold(f, e, ts)
+    return f.freeze()
 
 
-def _with_run(s: SessionState, run: StepRun) -> SessionState:
-    runs = dict(s.runs)
-    runs[run.run_id] = run
-    return replace(s, runs=runs)
+class Replayer:
+    """Incremental replay for a caller that gets events one by one (a journal being
+    read): :meth:`feed` each, then :meth:`result` once.  Same result as :func:`replay`."""
+
+    def __init__(self, initial: SessionState | None = None) -> None:
+        self._fold = _Fold(initial if initial is not None else SessionState())
+
+    def feed(self, ts: str, e: ev.Event) -> None:
+        _fold(self._fold, e, ts)
+
+    def feed_record(self, record: Any) -> None:
+        _fold(self._fold, record.event, record.ts)
+
+    def result(self) -> SessionState:
+        return self._fold.freeze()

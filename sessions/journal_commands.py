@@ -1,0 +1,197 @@
+"""CLI handlers: ``runbook sessions`` and ``runbook journal verify|show``.
+
+``runbook journal verify SESSION`` exits 0 when the whole chain holds (printing
+the record count and head hash) and 1 when it does not (naming the first bad
+record's seq and line).  ``runbook journal show SESSION [--follow]`` prints the
+records as text or as JSON lines; ``--follow`` keeps printing new records as
+they are appended, like ``tail -f``, until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from sessions import events as ev
+from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, verify
+from sessions.store import find_session, list_sessions, session_root
+
+
+def _short_ts(ts: str | None) -> str:
+    if not ts:
+        return "-"
+    return ts[:19].replace("T", " ")
+
+
+def sessions_cmd(args: argparse.Namespace) -> int:
+    """``runbook sessions``: one line per session, oldest first."""
+    root = session_root(getattr(args, "session_dir", None))
+    found = list_sessions(root)
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps([s.to_json() for s in found], indent=2))
+        return 0
+    if not found:
+        print(f"no sessions in {root}")
+        return 0
+    rows = [("ID", "RUNBOOK", "OPERATOR", "STARTED", "LAST ACTIVITY", "PROGRESS", "STATUS")]
+    for s in found:
+        runbook = s.runbook_title or (os.path.basename(s.runbook_path) if s.runbook_path else "-")
+        status = s.status
+        if s.unknowns:
+            status += f", {s.unknowns} unknown"
+        if s.holder:
+            status += f" ({s.holder})"
+        rows.append((s.id, runbook[:40], ",".join(s.operators) or "-", _short_ts(s.started),
+                     _short_ts(s.last_activity), s.progress, status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    broken = [s for s in found if s.problem]
+    for s in broken:
+        print(f"runbook: {s.problem}", file=sys.stderr)
+    return 0
+
+
+def journal_cmd(args: argparse.Namespace) -> int:
+    path = find_session(args.session, getattr(args, "session_dir", None))
+    if args.journal_command == "verify":
+        return _verify(path)
+    return _show(path, getattr(args, "format", "text"), bool(getattr(args, "follow", False)))
+
+
+def _verify(path: Path) -> int:
+    v = verify(path)
+    if v.ok:
+        print(f"{path}: ok: {v.count} records, head {v.head}")
+        return 0
+    print(f"{path}: FAILED: {v.message}")
+    if v.seq is not None:
+        print(f"{path}: records 1-{v.count} chain correctly (head {v.head}); record {v.seq} (line {v.line}) "
+              "does not")
+    return 1
+
+
+# --- show ----------------------------------------------------------------------------
+
+
+def _summary(e: ev.Event) -> str:  # noqa: C901 - one line per event type
+    if isinstance(e, ev.SessionOpened):
+        how = "resumed" if e.resumed else "created"
+        text = f"{how} by {e.operator or '?'}"
+        if e.origin:
+            text += f" from {e.origin}"
+        text += f" on {e.jump_host or '?'} (pid {e.pid}, runbook {e.tool_version}): {e.runbook_path}"
+        if e.handover_from:
+            text += f"; handover from {e.handover_from}"
+        return text
+    if isinstance(e, ev.StepStarted):
+        flags = " ".join(f for f, on in (("rollback", e.rollback), ("detached", e.detached), ("pty", e.pty)) if on)
+        first = e.command.splitlines()[0] if e.command.strip() else ""
+        more = " ..." if e.command.strip().count("\n") else ""
+        mode = e.mode + (" " + flags if flags else "")
+        return f"{e.task} step {e.step} run {e.run_id} on {','.join(e.targets)} ({mode}): {first}{more}"
+    if isinstance(e, ev.OutputChunk):
+        return f"{e.run_id} {e.host} {e.stream} {len(e.raw)} bytes"
+    if isinstance(e, ev.HostFinished):
+        extra = f" exit {e.exit_status}" if e.exit_status is not None else ""
+        extra += f" signal {e.exit_signal}" if e.exit_signal else ""
+        extra += f" ({e.error})" if e.error else ""
+        return f"{e.run_id} {e.host} {e.outcome}{extra} in {e.duration_s:.1f}s"
+    if isinstance(e, ev.PlaceholderSupplied):
+        return f"{e.name} = " + ("<secret>" if e.secret else repr(e.value))
+    data = event_json(e)
+    data.pop("type", None)
+    parts = []
+    for k, v in data.items():
+        if v in (None, "", (), False) and k not in ("checked", "passed"):
+            continue
+        parts.append(f"{k}={v!r}" if isinstance(v, str) and (" " in v or not v) else f"{k}={v}")
+    return " ".join(parts)
+
+
+def _print_record(rec: Record, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        out.write(json.dumps(rec.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
+        return
+    e = rec.event
+    out.write(f"{rec.seq:>6} {rec.ts} {e.TYPE:<20} {_summary(e)}\n")
+    if isinstance(e, ev.OutputChunk):
+        if e.b64 is not None:
+            out.write(f"{'':>6} | <{len(e.raw)} bytes, not UTF-8>\n")
+        else:
+            for line in e.data.splitlines():
+                out.write(f"{'':>6} | {line}\n")
+
+
+def _show(path: Path, fmt: str, follow: bool) -> int:
+    try:
+        return _show_records(path, fmt, follow, sys.stdout)
+    except BrokenPipeError:  # `runbook journal show S | head`: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _show_records(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
+    reader = JournalReader(path)
+    try:
+        for rec in reader:
+            _print_record(rec, fmt, out)
+    except TamperedJournal as exc:
+        out.flush()
+        print(f"runbook: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        print(f"runbook: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    out.flush()
+    if not follow:
+        if reader.torn:
+            print(f"runbook: {path}:{reader.torn_line}: torn last line ({reader.torn} bytes) not shown",
+                  file=sys.stderr)
+        return 0
+    try:
+        return _follow(path, reader, fmt, out)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _follow(path: Path, reader: JournalReader, fmt: str, out: TextIO, poll_s: float = 0.2) -> int:
+    """Print records appended after ``reader`` finished, checking the chain, until interrupted."""
+    offset, seq, head = reader.end, reader.count, reader.head or GENESIS
+    pending = b""
+    name = str(path)
+    with open(path, "rb") as fh:
+        while True:
+            size = os.fstat(fh.fileno()).st_size
+            if size < offset:
+                print(f"runbook: {path}: the journal shrank below record {seq}: it was altered", file=sys.stderr)
+                return 1
+            if size < offset + len(pending):  # a torn tail was truncated by a resume
+                pending = b""
+            fh.seek(offset + len(pending))
+            data = fh.read()
+            if not data:
+                time.sleep(poll_s)
+                continue
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                raw += b"\n"
+                try:
+                    rec = _parse_line(name, raw, seq + 1, head, seq + 1)
+                except TamperedJournal as exc:
+                    print(f"runbook: {exc}", file=sys.stderr)
+                    return 1
+                seq, head = rec.seq, rec.h
+                offset += len(raw)
+                _print_record(rec, fmt, out)
+            out.flush()

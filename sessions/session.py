@@ -1,0 +1,471 @@
+"""A session: one walk through a runbook, recorded in its journal.
+
+:class:`Session` is the only writer of a session's journal.  Every operator
+intent (tick a box, decide an unknown outcome, skip a task, ...) journals exactly
+one event *durably* before the state changes and subscribers (the TUI) hear of
+it, so nothing is shown as done that is not on disk.  Output chunks are
+group-committed (fsynced at most every 100 ms, and at the step's end, which is a
+durable record).
+
+If the journal cannot be written (disk full, I/O error), :meth:`Session.record`
+raises :class:`~sessions.journal.JournalWriteError`, the state is not updated,
+and every later record raises too: no new step can start.
+
+Resume (:meth:`Session.resume`) replays the journal, journals who opened it (a
+handover when someone else did), a ``runbook_changed`` event when the runbook's
+sha256 differs, and marks runs that were running when the previous process died
+as *outcome unknown* (never success or failure) for the operator to decide.
+Detached runs are left to the engine, which re-attaches them
+(:meth:`Session.detached_unfinished`, :meth:`Session.mark_unknown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import secrets as _secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from runbook import __version__
+from runbook.errors import UserError
+from sessions import events as ev
+from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
+from sessions.logging import add_secret_source, configure_logging, get_logger
+from sessions.operator import Operator, current_operator
+from sessions.state import Replayer, SessionState, StepRun, apply
+from sessions.store import JOURNAL, find_session, new_session_id, session_root
+
+Subscriber = Callable[[Record, SessionState], None]
+DECISIONS = ("succeeded", "failed", "rerun")
+_SCRYPT = (2**14, 8, 1)  # n, r, p
+
+
+def secret_digest(value: str, salt: str) -> str:
+    """The salted, slow hash journaled for a secret: ``scrypt:n:r:p:<hex>``."""
+    n, r, p = _SCRYPT
+    digest = hashlib.scrypt(value.encode("utf-8"), salt=bytes.fromhex(salt), n=n, r=r, p=p, dklen=32)
+    return f"scrypt:{n}:{r}:{p}:{digest.hex()}"
+
+
+def same_secret(value: str, supplied: ev.PlaceholderSupplied) -> bool:
+    """Whether ``value`` is the secret whose hash ``supplied`` journaled."""
+    if supplied.value_hash.startswith("scrypt:"):
+        try:
+            _, n, r, p, want = supplied.value_hash.split(":")
+            got = hashlib.scrypt(value.encode("utf-8"), salt=bytes.fromhex(supplied.salt), n=int(n), r=int(r),
+                                 p=int(p), dklen=32).hex()
+        except ValueError:
+            return False
+        return hmac.compare_digest(got, want)
+    got = hashlib.sha256((supplied.salt + value).encode("utf-8")).hexdigest()
+    return hmac.compare_digest(got, supplied.value_hash)
+
+
+def _rfc3339(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _task_id(task: Any) -> str:
+    return task if isinstance(task, str) else task.id
+
+
+def _required(text: str, what: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise UserError(f"{what}: a reason is needed", 2)
+    return text
+
+
+def _start_logging(directory: Path) -> str:
+    """Point logging at the session; a log that cannot be written is not fatal (the journal is)."""
+    try:
+        configure_logging(directory)
+    except OSError as exc:
+        return f"{directory}: cannot write runbook.log: {exc.strerror or exc}"
+    return ""
+
+
+def load_runbook(path: str) -> tuple[Any | None, str]:
+    """Parse the runbook at ``path`` (the parser is imported lazily).
+
+    Returns ``(runbook, "")`` or ``(None, why)`` when it is gone or unreadable.
+    """
+    if not path:
+        return None, "the journal names no runbook file; continuing from the journal alone"
+    if not os.path.exists(path):
+        return None, f"runbook {path} is gone; continuing from the journal alone"
+    try:
+        from runbook import parser
+    except ImportError:
+        return None, "the runbook parser is not available; continuing from the journal alone"
+    try:
+        return parser.parse_file(path), ""
+    except UserError as exc:
+        return None, f"cannot read runbook: {exc}; continuing from the journal alone"
+    except Exception as exc:  # the parser must never take a resume down
+        return None, f"cannot parse runbook {path}: {exc!r}; continuing from the journal alone"
+
+
+class Session:
+    """An open session (this process holds its lock).  Use :meth:`create` or :meth:`resume`."""
+
+    def __init__(self, sid: str, directory: Path, journal: Journal, runbook: Any, state: SessionState,
+                 who: Operator) -> None:
+        self.id = sid
+        self.dir = directory
+        self.journal = journal
+        self.runbook = runbook
+        self.state = state
+        self.operator = who.name
+        self.operator_info = who
+        #: placeholder values, in memory only (secrets too); non-secret ones come back on resume
+        self.values: dict[str, str] = {n: e.value for n, e in state.placeholders.items()
+                                       if not e.secret and e.value is not None}
+        #: things the operator should be told (runbook changed or gone, ...)
+        self.warnings: list[str] = []
+        self.log = get_logger("runbook.session", session=sid)
+        self._secret_names = {n for n, e in state.placeholders.items() if e.secret}
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._box_texts: tuple[Any, dict[str, str]] | None = None
+        self._remove_secret_source = add_secret_source(self.secrets)
+
+    # -- opening ----------------------------------------------------------------
+    @classmethod
+    def create(cls, runbook: Any, *, root: str | os.PathLike[str] | None = None,
+               inventory_path: str | os.PathLike[str] | None = None,
+               window_end: datetime | str | None = None) -> "Session":
+        """Start a new session on ``runbook`` (a ``runbook.model.Runbook``)."""
+        base = session_root(root)
+        try:
+            make_private_dir(base)
+            for _ in range(20):
+                sid = new_session_id()
+                directory = base / sid
+                try:
+                    directory.mkdir(mode=0o700)
+                except FileExistsError:
+                    continue
+                break
+            else:  # pragma: no cover - 20 collisions of 16 random bits in one second
+                raise UserError(f"{base}: cannot pick a new session id", 1)
+            os.chmod(directory, 0o700)
+            fsync_dir(base)
+        except OSError as exc:
+            raise UserError(f"{base}: cannot create the session directory: {exc.strerror or exc}", 1) from None
+        who = current_operator()
+        journal = Journal.create(directory / JOURNAL, operator=who.name)
+        log_problem = _start_logging(directory)
+        session = cls(sid, directory, journal, runbook, SessionState(), who)
+        if log_problem:
+            session.warnings.append(log_problem)
+        digest = ""
+        if inventory_path:
+            try:
+                digest = _file_sha256(inventory_path)
+            except OSError as exc:
+                session.warnings.append(f"{inventory_path}: cannot read the inventory for its digest: "
+                                        f"{exc.strerror or exc}")
+        try:
+            session.record(session._opened_event(runbook, digest, _rfc3339(window_end), resumed=False))
+        except BaseException:
+            journal.close()
+            raise
+        session.log.info("session created", runbook=session.state.runbook_path, operator=who.describe())
+        return session
+
+    @classmethod
+    def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
+               runbook: Any = None) -> "Session":
+        """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
+
+        ``runbook`` defaults to parsing the file the journal names, if it is still there.
+        """
+        path = find_session(ref, root)
+        who = current_operator()
+        replayer = Replayer()
+        journal = Journal.open(path, operator=who.name, each=replayer.feed_record)
+        try:
+            state = replayer.result()
+            log_problem = _start_logging(path.parent)
+            session = cls(state.session_id or path.parent.name, path.parent, journal, None, state, who)
+            if log_problem:
+                session.warnings.append(log_problem)
+            session._reopen(runbook)
+        except BaseException:
+            journal.close()
+            raise
+        return session
+
+    def _opened_event(self, runbook: Any, inventory_digest: str, window_end: str | None, *, resumed: bool,
+                      handover_from: str | None = None) -> ev.SessionOpened:
+        who = self.operator_info
+        st = self.state
+        return ev.SessionOpened(
+            session_id=self.id,
+            runbook_path=os.path.abspath(runbook.path) if runbook is not None and runbook.path else st.runbook_path,
+            runbook_sha256=runbook.sha256 if runbook is not None else st.runbook_sha256,
+            runbook_title=runbook.title if runbook is not None else st.runbook_title,
+            operator=who.name, origin=who.origin, jump_host=who.host, tool_version=__version__,
+            inventory_digest=inventory_digest,
+            task_ids=tuple(t.id for t in runbook.tasks) if runbook is not None else st.task_ids,
+            window_end=window_end, resumed=resumed, handover_from=handover_from, pid=os.getpid(),
+        )
+
+    def _reopen(self, runbook: Any) -> None:
+        for rec in self.journal.recovered:
+            self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
+        before = self.state
+        last = before.opens[-1] if before.opens else None
+        if runbook is None:
+            runbook, why = load_runbook(before.runbook_path)
+            if why:
+                self.warnings.append(why)
+        self.runbook = runbook
+        previous = before.operator
+        handover = previous if previous and previous != self.operator else None
+        digest = last.inventory_digest if last else ""
+        self.record(self._opened_event(runbook, digest, None, resumed=True, handover_from=handover))
+        if handover:
+            self.warnings.append(f"handover: {previous} had this session; now {self.operator}")
+            self.log.info("handover", previous=previous, operator=self.operator_info.describe())
+        if runbook is not None and before.runbook_sha256 and runbook.sha256 != before.runbook_sha256:
+            new_ids = tuple(t.id for t in runbook.tasks)
+            old_ids = before.task_ids
+            added = tuple(t for t in new_ids if t not in set(old_ids))
+            removed = tuple(t for t in old_ids if t not in set(new_ids))
+            self.record(ev.RunbookChanged(before.runbook_sha256, runbook.sha256, added, removed))
+            self.warnings.append(
+                f"the runbook changed since the session opened (sha256 {before.runbook_sha256[:12]} -> "
+                f"{runbook.sha256[:12]}); tasks are matched by id; added: {', '.join(added) or 'none'}; "
+                f"removed: {', '.join(removed) or 'none'}")
+        where = f"runbook (pid {last.pid} on {last.jump_host})" if last and last.pid else "the previous runbook process"
+        for run in before.running():
+            if run.detached or not run.unfinished_hosts:
+                continue
+            self.record(ev.StepOutcomeUnknown(
+                run.run_id, f"{where} stopped while the step was running; its end was not seen"))
+        self.log.info("session resumed", operator=self.operator_info.describe(), records=self.journal.count,
+                      warnings=self.warnings)
+
+    # -- recording --------------------------------------------------------------
+    def ensure_writable(self) -> None:
+        """Raise :class:`JournalWriteError` once the journal failed (call before starting a step)."""
+        if self.journal.failed is not None:
+            raise self.journal.failed
+        if self._closed:
+            raise UserError(f"session {self.id} is closed", 1)
+
+    def record(self, event: ev.Event) -> Record:
+        """Append ``event`` durably, then update the state and notify subscribers."""
+        self.ensure_writable()
+        try:
+            rec = self.journal.append(event)
+        except JournalWriteError as exc:
+            self.log.error("journal write failed", error=str(exc))
+            raise
+        self._applied(rec)
+        return rec
+
+    def record_output(self, event: ev.OutputChunk) -> Record:
+        """Append an output chunk (group-committed: durable within ~100 ms or at the step's end)."""
+        self.ensure_writable()
+        try:
+            rec = self.journal.append_output(event)
+        except JournalWriteError as exc:
+            self.log.error("journal write failed", error=str(exc))
+            raise
+        if self.journal.dirty:
+            self._schedule_flush()
+        self._applied(rec)
+        return rec
+
+    def sync(self) -> None:
+        """Make pending output durable now."""
+        self.journal.sync()
+
+    def _applied(self, rec: Record) -> None:
+        self.state = state = apply(self.state, rec.event, rec.ts)
+        for fn in self._subscribers:
+            try:
+                fn(rec, state)
+            except Exception:  # a broken view must not break journaling
+                self.log.exception("subscriber failed", subscriber=repr(fn))
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next append or sync() commits
+        self._flush_handle = loop.call_later(self.journal.sync_due_in(), self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        try:
+            self.journal.sync()
+        except JournalWriteError as exc:  # reported by the next record()
+            self.log.error("journal fsync failed", error=str(exc))
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(record, state)`` after every record; returns the unsubscriber."""
+        self._subscribers = self._subscribers + (fn,)  # a tuple: safe to change while notifying
+
+        def unsubscribe() -> None:
+            if fn in self._subscribers:
+                subs = list(self._subscribers)
+                subs.remove(fn)
+                self._subscribers = tuple(subs)
+
+        return unsubscribe
+
+    # -- operator intents: each journals one event, durably ------------------------
+    def set_checkbox(self, key: str, checked: bool, evidence: str = "", reason: str = "") -> None:
+        text = self._checkbox_text(key)
+        if checked:
+            self.record(ev.CheckboxSet(key, text, self.operator, evidence))
+        else:
+            self.record(ev.CheckboxCleared(key, text, self.operator, reason))
+
+    def _checkbox_text(self, key: str) -> str:
+        runbook = self.runbook
+        if runbook is None:
+            return ""
+        if self._box_texts is None or self._box_texts[0] is not runbook:
+            self._box_texts = (runbook, {b.key: b.text for b in runbook.checkboxes()})
+        return self._box_texts[1].get(key, "")
+
+    def note(self, text: str, task: Any = None) -> None:
+        if not (text or "").strip():
+            raise UserError("an empty note", 2)
+        self.record(ev.Note(text, _task_id(task) if task is not None else None, self.operator))
+
+    def start_task(self, task: Any) -> None:
+        self.record(ev.TaskStarted(_task_id(task), self.operator))
+
+    def complete_task(self, task: Any) -> None:
+        self.record(ev.TaskCompleted(_task_id(task), self.operator))
+
+    def skip_task(self, task: Any, reason: str) -> None:
+        tid = _task_id(task)
+        self.record(ev.TaskSkipped(tid, _required(reason, f"skipping {tid}"), self.operator))
+
+    def skip_step(self, task: Any, step: int, reason: str) -> None:
+        tid = _task_id(task)
+        self.record(ev.StepSkipped(tid, int(step), _required(reason, f"skipping {tid} step {step}"), self.operator))
+
+    def start_rollback(self, task: Any, reason: str = "") -> None:
+        self.record(ev.RollbackStarted(_task_id(task), reason, self.operator))
+
+    def decide(self, run_id: str, decision: str, reason: str = "", host: str | None = None) -> None:
+        """The operator's verdict on an outcome-unknown run (or one host of it)."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        run = self.state.runs.get(run_id)
+        if run is None:
+            raise UserError(f"no step run {run_id!r} in session {self.id}", 2)
+        unknown = [h for h in run.hosts.values() if h.status == "unknown" and (host is None or h.host == host)]
+        if not unknown:
+            where = f" on {host}" if host else ""
+            raise UserError(f"{run.task} step {run.step}{where}: no outcome-unknown host to decide", 2)
+        self.record(ev.OutcomeDecided(run_id, decision, reason, host, self.operator))
+
+    def supply(self, name: str, value: str, secret: bool) -> bool | None:
+        """Journal that placeholder ``name`` got a value; keep the value in memory.
+
+        A secret's value never reaches the journal: only a salted scrypt hash, to
+        notice a change.  Returns whether the value differs from the one supplied
+        before (None when it was never supplied).
+        """
+        previous = self.state.placeholders.get(name)
+        changed: bool | None = None
+        if previous is not None:
+            if previous.secret:
+                changed = not same_secret(value, previous)
+            else:
+                changed = previous.value != value
+        if secret:
+            salt = _secrets.token_hex(16)
+            event = ev.PlaceholderSupplied(name, True, None, secret_digest(value, salt), salt, self.operator)
+            self._secret_names.add(name)
+        else:
+            event = ev.PlaceholderSupplied(name, False, value, who=self.operator)
+            self._secret_names.discard(name)
+        self.values[name] = value
+        try:
+            self.record(event)
+        except BaseException:
+            if previous is None or previous.secret:
+                self.values.pop(name, None)
+            else:
+                self.values[name] = previous.value or ""
+            raise
+        return changed
+
+    def pass_guard(self, guard: Any, task: Any, step: int | None = None, detail: str = "") -> None:
+        self.record(ev.GuardPassed(getattr(guard, "kind", guard), _task_id(task), step, detail, self.operator))
+
+    def override_guard(self, guard: Any, task: Any, reason: str, step: int | None = None) -> None:
+        kind = getattr(guard, "kind", guard)
+        tid = _task_id(task)
+        self.record(ev.GuardOverridden(kind, tid, _required(reason, f"overriding the {kind} guard of {tid}"), step,
+                                       self.operator))
+
+    def detached_unfinished(self) -> list[StepRun]:
+        """Detached runs that were not finished (the engine re-attaches them after resume)."""
+        return self.state.detached_unfinished()
+
+    def mark_unknown(self, run_id: str, why: str, host: str | None = None) -> None:
+        """The end of a run (or of one host of it) cannot be known: journal that."""
+        self.record(ev.StepOutcomeUnknown(run_id, why, host))
+
+    def secrets(self) -> list[str]:
+        """Secret values in memory, for redaction."""
+        return [v for n, v in self.values.items() if n in self._secret_names and v]
+
+    # -- closing ----------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, reason: str = "quit", finished: bool = False) -> None:
+        """Journal the close (when the journal still works), then release the session."""
+        if self._closed:
+            return
+        try:
+            if self.journal.failed is None:
+                self.record(ev.SessionClosed(reason, finished))
+        except JournalWriteError:
+            pass  # already reported; the journal stays valid up to its last durable record
+        finally:
+            self._closed = True
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+            self.journal.close()
+            self._remove_secret_source()
+            self.log.info("session closed", reason=reason, finished=finished)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
