@@ -43,7 +43,9 @@ class Tmux:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
         """Run ``argv`` (exec'd: the pane's pid is the command's pid); returns that pid."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        command = f"exec env {exports} {shlex.join(argv)}"
+        # tmux may export COLUMNS/LINES of its default size (80x24) when started without a
+        # terminal; they would override the real pane size for the app (shutil.get_terminal_size)
+        command = f"exec env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
         self("new-session", "-d", "-s", name, "-x", str(WIDTH), "-y", str(HEIGHT), command)
         self("set-option", "-t", name, "remain-on-exit", "on")
         return int(self("list-panes", "-t", name, "-F", "#{pane_pid}").strip())

@@ -1,0 +1,55 @@
+"""Large output must not freeze the UI: a million lines stream while keys are handled."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sessions import events as ev
+
+from tests.tui.conftest import wait_for
+from tests.tui.test_actions import modal, select
+from tui.widgets.modals import NoteModal
+
+TOTAL = 1_000_000
+CHUNK = 1_000
+
+
+class TestStreaming:
+    async def test_a_million_lines_stream_while_keys_are_handled(self, make_app):
+        app = make_app()
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            session = app.session
+            session.record(ev.StepStarted("run-big", "MINI-001", 1, ("local",), "seq 1 1000000"))
+            produced = 0
+
+            async def produce() -> None:
+                """What the engine does for a chatty command: one journaled chunk per read."""
+                nonlocal produced
+                for start in range(1, TOTAL + 1, CHUNK):
+                    data = "\n".join(map(str, range(start, start + CHUNK))) + "\n"
+                    session.record_output(ev.OutputChunk("run-big", "local", "stdout", data))
+                    produced = start + CHUNK - 1
+                    await asyncio.sleep(0.001)
+
+            producer = asyncio.create_task(produce())
+            await wait_for(pilot, lambda: produced >= 100_000, what="the stream to be under way")
+            await pilot.press("n")
+            await modal(pilot, NoteModal)
+            handled_at = produced
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, what="back on the main screen")
+            await pilot.press("down")  # the tree still moves
+            await producer
+            session.record(ev.HostFinished("run-big", "local", "succeeded", 0))
+            session.record(ev.StepFinished("run-big", "succeeded"))
+            log = screen.output.log_for("local")
+            await wait_for(pilot, lambda: screen.output.lines_flushed >= TOTAL + 2, what="every line flushed")
+            assert handled_at < TOTAL, "the key was only handled after the stream ended"
+            assert "note" in screen.handled
+            assert log.line_count <= screen.output.max_lines
+            assert "1000000" in log.lines[-3:]
+            assert str(TOTAL - screen.output.max_lines + 10) in log.lines
+            assert screen.output.flushes > 3
+            assert session.state.runs["run-big"].hosts["local"].output_bytes == sum(
+                len(str(i)) + 1 for i in range(1, TOTAL + 1))

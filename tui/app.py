@@ -1,0 +1,103 @@
+"""The Textual app: opens the session (or asks to resume), then shows the main screen.
+
+Kept small: the screens, widgets and operator flows do the work.  Everything runs
+on the app's asyncio loop; the engine's coroutines run in workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from runbook.errors import UserError
+
+from tui.launch import Launch
+
+
+def _commands_provider() -> type:
+    from tui.palette import RunbookCommands  # textual.command is imported when the palette opens
+
+    return RunbookCommands
+
+
+class RunbookApp(App[int]):
+    """``runbook run`` / ``resume`` / ``demo``.  The exit code is the app's return value."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "runbook"
+    COMMANDS = App.COMMANDS | {_commands_provider}
+    BINDINGS = [
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette",
+                tooltip="Every action, jump to a task, run a given step"),
+    ]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, launch: Launch, *, session: Any = None, engine: Any = None) -> None:
+        super().__init__()
+        self.launch = launch
+        self.session = session
+        self.engine = engine
+        self.error: UserError | None = None
+        self._session_closed = False
+
+    def on_mount(self) -> None:
+        if self.session is not None:
+            self._show_main()
+        elif self.launch.mode == "offer" and self.launch.offer_summary is not None:
+            from tui.screens.resume import ResumeScreen
+
+            self.push_screen(ResumeScreen(self.launch.offer_summary), self._on_resume_choice)
+        else:
+            self._open("resume" if self.launch.mode == "resume" else "new")
+
+    def _on_resume_choice(self, choice: str | None) -> None:
+        if choice in ("resume", "new"):
+            self._open(choice)
+        else:
+            self.exit(0)
+
+    def _open(self, choice: str) -> None:
+        try:
+            self.session = self.launch.open_session(choice)
+            self.engine = self.launch.engine_for(self.session)
+        except UserError as exc:
+            self.error = exc
+            self.exit(exc.exit_code)
+            return
+        self._show_main()
+
+    def _show_main(self) -> None:
+        from tui.screens.main import MainScreen
+
+        self.push_screen(MainScreen(self.session, self.engine, clock=self.launch.clock))
+        if getattr(self.session, "resumed", False) or self.launch.mode != "new":
+            self._recover()
+
+    def _recover(self) -> None:
+        """Re-attach detached runs after a resume (the engine marks the rest unknown)."""
+        recover = getattr(self.engine, "recover", None)
+        if recover is not None:
+            self.run_worker(recover(), group="recover", exclusive=True, exit_on_error=False)
+
+    async def close_session(self, reason: str = "quit") -> None:
+        """Close the engine and the session (stays resumable), then exit."""
+        await self._close(reason)
+        self.exit(0)
+
+    async def shutdown(self, reason: str = "quit") -> None:
+        """Idempotent close, also called by the CLI after the app returned (crash or ctrl+q)."""
+        await self._close(reason)
+
+    async def _close(self, reason: str) -> None:
+        if self._session_closed:
+            return
+        self._session_closed = True
+        if self.engine is not None:
+            await self.engine.close()
+        if self.session is not None:
+            self.session.close(reason)
+
+    async def action_quit(self) -> None:
+        await self.close_session()

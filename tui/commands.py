@@ -1,0 +1,143 @@
+"""CLI handlers for the TUI: ``runbook run``, ``runbook resume`` and ``runbook demo``.
+
+Each parses what it needs, builds a :class:`~tui.launch.Launch` and runs the app
+on one asyncio loop (the demo fleet shares it).  User errors become
+:class:`~runbook.errors.UserError` (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from runbook.errors import UserError
+
+from tui.launch import Launch
+
+DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
+RESUMABLE = ("interrupted", "paused")
+
+
+def parse_window_end(text: str | None, now: datetime | None = None) -> str | None:
+    """``HH:MM`` (local time: the nearest such time, up to 12 hours back) or RFC 3339 -> RFC 3339 UTC."""
+    if not text:
+        return None
+    now = now or datetime.now().astimezone()
+    value = text.strip()
+    try:
+        if len(value) <= 5 and ":" in value:
+            hh, mm = (int(x) for x in value.split(":"))
+            local = now.astimezone()
+            end = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            if end < local - timedelta(hours=12):
+                end += timedelta(days=1)
+            elif end > local + timedelta(hours=12):
+                end -= timedelta(days=1)
+        else:
+            end = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if end.tzinfo is None:
+                end = end.astimezone()
+    except ValueError:
+        raise UserError(f"--window-end {text!r}: expected HH:MM or an RFC 3339 time such as 2026-11-27T04:00:00Z") from None
+    return end.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resumable_session(root: Path, runbook_path: str) -> Any:
+    """The latest interrupted or paused session of this runbook file, or None."""
+    from sessions.store import list_sessions
+
+    want = os.path.realpath(runbook_path)
+    found = None
+    for summary in list_sessions(root):
+        if summary.status in RESUMABLE and summary.runbook_path and os.path.realpath(summary.runbook_path) == want:
+            found = summary
+    return found
+
+
+def _parse(path: str | os.PathLike[str]) -> Any:
+    from runbook.parser import parse_file
+
+    return parse_file(str(path))
+
+
+async def run_app(launch: Launch, *, before: Callable[[], Awaitable[None]] | None = None,
+                  after: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Run the TUI until it exits; close the engine and session whatever happens."""
+    from tui.app import RunbookApp
+
+    if before is not None:
+        await before()
+    app = RunbookApp(launch)
+    try:
+        code = await app.run_async()
+    finally:
+        try:
+            await app.shutdown()
+        finally:
+            if after is not None:
+                await after()
+    if app.error is not None:
+        raise app.error
+    return int(code or 0)
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    """``runbook run FILE``: a new session, or the resume prompt when one can be resumed."""
+    from sessions.store import session_root
+
+    runbook = _parse(args.file)
+    root = session_root(args.session_dir)
+    offer = None if args.new else resumable_session(root, runbook.path)
+    launch = Launch(
+        runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
+        inventory_path=args.inventory, window_end=parse_window_end(args.window_end),
+        known_hosts=args.known_hosts,
+    )
+    return asyncio.run(run_app(launch))
+
+
+def resume_cmd(args: argparse.Namespace) -> int:
+    """``runbook resume [SESSION]``: reopen a session (the latest unfinished one by default)."""
+    from sessions.store import find_session, session_root
+
+    root = session_root(args.session_dir)
+    journal = find_session(args.session, root)  # a clear error before the screen opens
+    launch = Launch(root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
+                    known_hosts=args.known_hosts)
+    return asyncio.run(run_app(launch))
+
+
+def demo_cmd(args: argparse.Namespace) -> int:
+    """``runbook demo``: the embedded fleet on loopback and the TUI on ``checklists/demo.md``.
+
+    ``--resume``: restart the fleet with the keys and addresses kept in the session
+    directory and resume the latest unfinished demo session.
+    """
+    from sessions.store import session_root
+
+    from tui.demo_fleet import DemoFleet
+
+    if not DEMO_RUNBOOK.is_file():
+        raise UserError(f"{DEMO_RUNBOOK}: the demo runbook is missing")
+    runbook = _parse(DEMO_RUNBOOK)
+    root = session_root(args.session_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fleet = DemoFleet(root / "demo-fleet")
+    try:
+        fleet.prepare()
+    except OSError as exc:
+        raise UserError(f"demo fleet: cannot set up {fleet.files.root}: {exc.strerror or exc}") from None
+    offer = resumable_session(root, runbook.path)
+    if getattr(args, "resume", False):
+        if offer is None:
+            raise UserError(f"no unfinished demo session in {root}")
+        launch = Launch(runbook=runbook, root=root, mode="resume", ref=offer.id)
+    else:
+        launch = Launch(runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer)
+    launch.inventory_path = str(fleet.files.inventory)
+    launch.known_hosts = str(fleet.files.known_hosts)
+    return asyncio.run(run_app(launch, before=fleet.start, after=fleet.stop))

@@ -1,0 +1,126 @@
+"""Icons, words and durations shared by the widgets.  Never colour alone: every status
+has an icon *and* a word, colours only repeat them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from runbook.model import Risk
+
+STATUS_ICON = {
+    "pending": "○",
+    "in_progress": "◐",
+    "running": "◐",
+    "done": "✔",
+    "succeeded": "✔",
+    "skipped": "⤼",
+    "failed": "✘",
+    "cancelled": "⊗",
+    "timeout": "⌛",
+    "unknown": "?",
+}
+
+STATUS_WORD = {
+    "pending": "pending",
+    "in_progress": "in progress",
+    "running": "running",
+    "done": "done",
+    "succeeded": "succeeded",
+    "skipped": "skipped",
+    "failed": "FAILED",
+    "cancelled": "cancelled",
+    "timeout": "timed out",
+    "unknown": "OUTCOME UNKNOWN",
+}
+
+STATUS_STYLE = {
+    "pending": "dim",
+    "in_progress": "bold yellow",
+    "running": "bold yellow",
+    "done": "green",
+    "succeeded": "green",
+    "skipped": "dim",
+    "failed": "bold red",
+    "cancelled": "red",
+    "timeout": "red",
+    "unknown": "bold magenta",
+}
+
+RISK_BADGE = {
+    Risk.LOW: "LOW",
+    Risk.MEDIUM: "MED",
+    Risk.HIGH: "HIGH",
+    Risk.CRITICAL: "CRIT",
+    Risk.UNKNOWN: "?",
+}
+
+RISK_STYLE = {
+    Risk.LOW: "green",
+    Risk.MEDIUM: "yellow",
+    Risk.HIGH: "bold red",
+    Risk.CRITICAL: "bold white on red",
+    Risk.UNKNOWN: "dim",
+}
+
+BLOCKED_MARK = "⊘"
+
+
+def icon(status: str) -> str:
+    return STATUS_ICON.get(status, "·")
+
+
+def word(status: str) -> str:
+    return STATUS_WORD.get(status, status)
+
+
+def style(status: str) -> str:
+    return STATUS_STYLE.get(status, "")
+
+
+def minutes(value: float | None) -> str:
+    """``90`` -> ``1h30``, ``45`` -> ``45m``, ``2880`` -> ``2d``, None -> ``–``."""
+    if value is None:
+        return "–"
+    total = int(round(value))
+    if total >= 24 * 60 and total % (24 * 60) == 0:
+        return f"{total // (24 * 60)}d"
+    if total >= 60:
+        h, m = divmod(total, 60)
+        return f"{h}h{m:02d}" if m else f"{h}h"
+    return f"{total}m"
+
+
+def clock(seconds: float) -> str:
+    """``3725`` -> ``1:02:05``; ``125`` -> ``2:05``; negative -> ``-2:05``."""
+    sign = "-" if seconds < 0 else ""
+    s = int(abs(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
+
+
+def hours(seconds: float) -> str:
+    """``5400`` -> ``1h30``; ``125`` -> ``0h02``; rounded down to the minute."""
+    total = int(abs(seconds)) // 60
+    return f"{total // 60}h{total % 60:02d}"
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    """Parse a journal timestamp (``2026-11-27T04:32:16.123456Z``) or RFC 3339 string."""
+    if not ts:
+        return None
+    try:
+        dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def elapsed_minutes(start: str | None, end: str | None, now: datetime) -> float | None:
+    s = parse_ts(start)
+    if s is None:
+        return None
+    e = parse_ts(end) or now
+    return max(0.0, (e - s).total_seconds() / 60)

@@ -1,0 +1,91 @@
+"""How the app gets its session and engine: a new session, a resume, or an offer to resume.
+
+Kept apart from the app so that tests and ``runbook demo`` build the same objects
+the CLI does, with their own session directory, inventory and clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from runbook.errors import UserError
+
+Clock = Callable[[], datetime]
+SIDECAR = "tui.json"  # inventory and known_hosts of the session, so a resume finds them again
+
+
+def utc_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Launch:
+    """What to open.  ``mode``: ``new``, ``resume`` (``ref`` or the latest) or ``offer``
+    (ask with the resume prompt when ``offer_summary`` is set, else new)."""
+
+    runbook: Any = None  # runbook.model.Runbook; None for resume (the journal names it)
+    root: Path | None = None
+    mode: str = "new"
+    ref: str | None = None
+    inventory_path: str | None = None
+    window_end: str | None = None
+    known_hosts: str | None = None
+    accept_new_host_keys: bool = False
+    offer_summary: Any = None
+    clock: Clock = utc_clock
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+    def open_session(self, choice: str) -> Any:
+        """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
+        from sessions.session import Session
+
+        if choice == "new":
+            session = Session.create(self.runbook, root=self.root, inventory_path=self.inventory_path,
+                                     window_end=self.window_end)
+            self._write_sidecar(session.dir)
+            return session
+        ref = self.ref
+        if ref is None and self.offer_summary is not None:
+            ref = getattr(self.offer_summary, "id", None)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook)
+        if session.runbook is None:
+            why = "; ".join(session.warnings) or "the runbook file cannot be read"
+            session.close("runbook unavailable")
+            raise UserError(f"session {session.id}: {why} (the journal is intact: runbook journal show / export)")
+        self._read_sidecar(session.dir)
+        return session
+
+    def _write_sidecar(self, directory: Path) -> None:
+        data = {
+            "inventory": os.path.abspath(self.inventory_path) if self.inventory_path else None,
+            "known_hosts": os.path.abspath(self.known_hosts) if self.known_hosts else None,
+        }
+        try:
+            fd = os.open(directory / SIDECAR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+        except OSError:
+            pass  # a convenience only: resume can be given --inventory
+
+    def _read_sidecar(self, directory: Path) -> None:
+        try:
+            data = json.loads((directory / SIDECAR).read_text())
+        except (OSError, ValueError):
+            return
+        if self.inventory_path is None and data.get("inventory"):
+            self.inventory_path = data["inventory"]
+        if self.known_hosts is None and data.get("known_hosts"):
+            self.known_hosts = data["known_hosts"]
+
+    def engine_for(self, session: Any) -> Any:
+        from runbook.inventory import Inventory
+        from sessions.engine import Engine
+
+        inventory = Inventory.load(self.inventory_path)
+        return Engine(session, inventory, known_hosts=self.known_hosts,
+                      accept_new_host_keys=self.accept_new_host_keys, **self.engine_options)

@@ -1,0 +1,192 @@
+"""Operator flows: guard dialogs, then session intents and engine runs.
+
+Every method here runs inside a Textual worker (it awaits modal answers with
+``push_screen_wait``).  The flows never change state themselves: they ask the
+operator, then call :class:`sessions.session.Session` intents (each journals one
+event) or :class:`sessions.engine.Engine` coroutines; the screen redraws from the
+state those produce.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import ModalScreen
+
+from runbook.errors import UserError
+from sessions import guards as guards_mod
+from sessions.state import UNKNOWN
+
+from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tui.screens.main import MainScreen
+
+MAX_GUARD_ROUNDS = 8
+
+GUARD_TITLES = {
+    "risk": "⚠ High-risk task",
+    "destructive": "⚠ Destructive command",
+    "dependencies": "⊘ Dependencies unfinished",
+    "gate": "⊘ Phase gate failed",
+    "window": "✘ Change window ended",
+    "placeholder": "Value needed",
+}
+
+
+class Declined(Exception):
+    """The operator answered no (or Escape) to a dialog: nothing more happens."""
+
+
+class Operator:
+    """The flows behind the main screen's actions."""
+
+    def __init__(self, screen: "MainScreen") -> None:
+        self.screen = screen
+
+    @property
+    def session(self) -> Any:
+        return self.screen.session
+
+    @property
+    def engine(self) -> Any:
+        return self.screen.engine
+
+    async def ask(self, modal: ModalScreen[Any]) -> Any:
+        """Show ``modal`` and wait for its answer (``None``/False when declined)."""
+        return await self.screen.app.push_screen_wait(modal)
+
+    # -- guards -------------------------------------------------------------------
+    def guard_modal(self, guard: guards_mod.Guard) -> ModalScreen[Any]:
+        title = GUARD_TITLES.get(guard.kind, guard.kind)
+        if guard.needs == "confirm":
+            return ConfirmModal(title, guard.message, yes="Start", no="Not now", danger=True)
+        if guard.needs == "type_host":
+            return TypeHostModal(guard.message, guard.expected)
+        if guard.needs == "value":
+            return PlaceholderModal(guard.expected, secret=guard.secret, where=guard.message)
+        return ReasonModal(f"{title}: override?", guard.message, placeholder="why go ahead anyway (required, journaled)")
+
+    async def resolve_guard(self, guard: guards_mod.Guard) -> None:
+        """Ask for one guard and journal the answer, or raise :class:`Declined`."""
+        answer = await self.ask(self.guard_modal(guard))
+        if answer is None or answer is False:
+            raise Declined(f"{guard.kind} guard not passed: nothing was run")
+        if answer is True:
+            answer = guard.expected if guard.needs == "type_host" else "yes"
+        guards_mod.resolve(self.session, guard, str(answer))
+
+    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> Any:
+        """Plan the step and resolve its guards and missing values, re-planning after each
+        round (a value can change what the command does).  Returns the final plan."""
+        for _ in range(MAX_GUARD_ROUNDS):
+            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, now=self.screen.now())
+            pending = list(plan.guards)
+            names = {g.expected for g in pending if g.needs == "value"}
+            for ph in plan.missing:
+                if ph.name not in names:
+                    pending.append(guards_mod.Guard("placeholder", task_id, step, f"value for {ph.name} (line {ph.line})",
+                                                    "value", ph.name, secret=ph.secret))
+            if not pending:
+                return plan
+            for guard in pending:
+                await self.resolve_guard(guard)
+        raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
+
+    # -- runs -----------------------------------------------------------------------
+    async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> str | None:
+        """Guards, then the run.  Returns the outcome, or None when nothing ran."""
+        try:
+            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host)
+        except Declined as exc:
+            self.screen.notify(str(exc), title=f"{task_id} step {step}", severity="warning")
+            return None
+        if not plan.hosts:
+            self.screen.notify("no host to run on", title=f"{task_id} step {step}", severity="error")
+            return None
+        if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:") and hasattr(self.session, "start_task"):
+            self.session.start_task(task_id)
+        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host)
+        what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
+        severity = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
+        self.screen.notify(f"{outcome}", title=what, severity=severity)
+        return outcome
+
+    async def pause_between_hosts(self, done: str, next_host: str) -> bool:
+        """A serial step with ``pause``: ask before the next host (runs inside the run worker)."""
+        return await self.confirm("Serial step paused", f"{done} is done. Go on with {next_host}?",
+                                  yes="Continue", no="Stop here")
+
+    async def run_all(self, task_id: str, steps: list[int], *, rollback: bool = False) -> None:
+        """Run the steps not yet succeeded or skipped, in order; stop at the first that does not succeed."""
+        for number in steps:
+            status = self.session.state.step_status(task_id, number, rollback)
+            if status in ("succeeded", "skipped"):
+                continue
+            outcome = await self.run_step(task_id, number, rollback=rollback)
+            if outcome != "succeeded":
+                return
+
+    async def decide(self, run: Any) -> str | None:
+        """Decide an outcome-unknown run.  ``rerun`` re-runs the step at once."""
+        from tui.widgets.modals import DecideOutcomeModal
+
+        hosts = [h for h in run.hosts.values() if h.status == UNKNOWN and h.decided is None]
+        why = "; ".join(sorted({h.error for h in hosts if h.error})) or "the session ended before the command did"
+        what = f"{run.task} {'rollback ' if run.rollback else ''}step {run.step} on {', '.join(h.host for h in hosts)}"
+        answer = await self.ask(DecideOutcomeModal(what, why))
+        if answer is None:
+            return None
+        decision, reason = answer
+        self.session.decide(run.run_id, decision, reason)
+        if decision == "rerun":
+            await self.run_step(run.task, run.step, rollback=run.rollback)
+        return decision
+
+    async def reason(self, title: str, message: str) -> str:
+        answer = await self.ask(ReasonModal(title, message))
+        if answer is None:
+            raise Declined("cancelled")
+        return answer
+
+    async def confirm(self, title: str, message: str, **kw: Any) -> bool:
+        return bool(await self.ask(ConfirmModal(title, message, **kw)))
+
+    # -- decisions (each journals one event, or nothing when the operator backs out) ----
+    async def note(self, task_id: str | None) -> None:
+        from tui.widgets.modals import NoteModal
+
+        text = await self.ask(NoteModal(task_id))
+        if text:
+            self.session.note(text, task=task_id)
+
+    async def skip_step(self, task_id: str, step: int) -> None:
+        reason = await self.reason(f"Skip {task_id} step {step}?", "Why is this step skipped?")
+        self.session.skip_step(task_id, step, reason)
+
+    async def skip_task(self, task_id: str, title: str) -> None:
+        reason = await self.reason(f"Skip task {task_id}?", f"{title}\nWhy is the whole task skipped?")
+        self.session.skip_task(task_id, reason)
+
+    async def untick(self, key: str) -> None:
+        reason = await self.reason("Untick?", "Why is this no longer true?")
+        self.session.set_checkbox(key, False, reason=reason)
+
+    async def start_rollback(self, task_id: str) -> None:
+        reason = await self.reason(f"Roll back {task_id}?", "Why roll back? (journaled)")
+        self.session.start_rollback(task_id, reason)
+
+    async def finish_task(self, item: Any) -> None:
+        """Mark a task done; asks first when steps did not succeed or boxes are not ticked."""
+        state = self.session.state
+        open_steps = [s.number for s in item.steps if state.step_status(item.id, s.number) not in ("succeeded", "skipped")]
+        boxes = [b for b in item.checkboxes if not (state.checkboxes[b.key].checked if b.key in state.checkboxes else b.checked)]
+        if open_steps or boxes:
+            what = []
+            if open_steps:
+                what.append(f"steps not succeeded: {', '.join(map(str, open_steps))}")
+            if boxes:
+                what.append(f"{len(boxes)} checkbox(es) not ticked")
+            if not await self.confirm(f"Finish {item.id} anyway?", "; ".join(what), yes="Finish", danger=True):
+                return
+        self.session.complete_task(item.id)

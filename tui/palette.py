@@ -1,0 +1,69 @@
+"""Command palette (ctrl+p): the screen's actions, jump to a task, run a given step.
+
+Built from the current state each time the palette opens, so statuses are fresh.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Iterator
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tui import format as fmt
+
+
+class RunbookCommands(Provider):
+    """Hits for the main screen (nothing on other screens)."""
+
+    def _main(self) -> Any:
+        from tui.screens.main import MainScreen
+
+        screen = self.screen
+        return screen if isinstance(screen, MainScreen) else None
+
+    def _commands(self) -> Iterator[tuple[str, str, Any]]:
+        main = self._main()
+        if main is None:
+            return
+        for binding in main.BINDINGS:
+            if binding.action in ("jump",):
+                continue
+            key = binding.key_display or binding.key.split(",")[0]
+            yield f"{binding.description} ({key})", binding.tooltip, partial(main.run_action, binding.action)
+        state = main.state
+        for item in main.task_tree.items.values():
+            if item.kind == "task":
+                status = state.task_status(item.id)
+                text = f"Jump to {item.id}: {item.title}"
+                yield text, f"{fmt.icon(status)} {fmt.word(status)}", partial(main.jump_to, item.id)
+            else:
+                yield f"Jump to {item.title}", item.id, partial(main.jump_to, item.id)
+        for item in main.task_tree.items.values():
+            for step in item.steps:
+                if not step.runnable:
+                    continue
+                status = state.step_status(item.id, step.number)
+                yield (
+                    f"Run {item.id} step {step.number}: {step.title}",
+                    f"{fmt.icon(status)} {fmt.word(status)} · guards are asked first",
+                    partial(self._run_step, main, item.id, step.number),
+                )
+
+    @staticmethod
+    def _run_step(main: Any, item_id: str, step: int) -> None:
+        main.jump_to(item_id)
+        main.run_given_step(item_id, step)
+
+    async def discover(self) -> Hits:
+        for text, help_text, command in self._commands():
+            if text.startswith("Run ") and " step " in text:
+                continue
+            yield DiscoveryHit(text, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, command in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)

@@ -1,0 +1,1 @@
+"""Screens: the main runbook screen and the resume prompt."""

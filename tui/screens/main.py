@@ -1,0 +1,568 @@
+"""The main screen: tree of tasks, the selected task, live output, header and footer.
+
+It subscribes to the session (every journal record), buffers what arrives and
+redraws on a timer: output lines go to :class:`OutputPane`'s buffer, everything
+else only marks the state dirty.  Actions are key bindings (each with an id and a
+tooltip, shown in the footer and the command palette); the interactive ones run in
+``@work(exclusive=True, exit_on_error=False)`` workers on the app's event loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import Any, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from runbook.errors import UserError
+from runbook.model import Step
+from sessions import events as ev
+from sessions.state import UNKNOWN, SessionState
+
+from tui.items import Item
+from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
+from tui.operator import Declined, Operator
+from tui.progress import FINISHED
+from tui.widgets.checklist import CheckItem
+from tui.widgets.header import RunbookHeader
+from tui.widgets.output import OutputPane
+from tui.widgets.task_view import TaskView
+from tui.widgets.tree import TaskTree
+
+STATE_FLUSH_S = 0.08
+
+
+def B(key: str, action: str, description: str, tooltip: str, *, show: bool = True, priority: bool = False) -> Binding:
+    return Binding(key, action, description, show=show, priority=priority, id=f"main.{action}", tooltip=tooltip)
+
+
+class MainScreen(Screen[None]):
+    """Walks the operator through the runbook of ``session``, running steps with ``engine``."""
+
+    BINDINGS = [
+        B("r", "run_step", "Run", "Run the current step on its target hosts (guards first)"),
+        B("a", "run_task", "Run all", "Run every step of the task not yet succeeded, stop at the first failure"),
+        B("h", "run_on_host", "On host", "Run the current step on one host you choose", show=False),
+        B("R", "rerun", "Re-run", "Run the current step again (a new run; the old one stays in the journal)", show=False),
+        B("ctrl+c", "cancel", "Cancel", "Send Ctrl-C (SIGINT) to the running step on every host", priority=True),
+        B("i", "send_input", "Input", "Type a line into the running (PTY) step", show=False),
+        B("n", "note", "Note", "Add a note to the journal for this task"),
+        B("s", "skip_step", "Skip step", "Skip the current step (a reason is required)", show=False),
+        B("S", "skip_task", "Skip task", "Skip the whole task (a reason is required)", show=False),
+        B("o", "decide", "Decide", "Decide a step whose outcome is unknown: succeeded, failed or re-run"),
+        B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
+        B("d", "done", "Done", "Mark the task done"),
+        B("g", "jump", "Jump", "Jump to a task (command palette)", show=False),
+        B("e", "export", "Export", "Export the session report (Markdown) into the session directory", show=False),
+        B("P", "probes", "Probes", "Run the acceptance probes of the task", show=False),
+        B("q", "quit", "Quit", "Quit; the session stays resumable"),
+        B("escape", "back", "Tree", "Back to the task tree", show=False),
+    ]
+
+    def __init__(self, session: Any, engine: Any, *, clock: Callable[[], datetime], flush_interval: float = STATE_FLUSH_S) -> None:
+        super().__init__(id="main")
+        self.session = session
+        self.engine = engine
+        self.runbook = session.runbook
+        self.clock = clock
+        self.flush_interval = flush_interval
+        self.state: SessionState = session.state
+        self.operator = Operator(self)
+        self._dirty = True
+        self._unsubscribe: Callable[[], None] | None = None
+        self._streaming: set[tuple[str, str]] = set()
+        self._shown: str | None = None
+        self._wanted: tuple[str, bool] | None = None
+        self._showing = False
+        self._focus_after_show = False
+        self._pin_after_show: tuple[str, int] | None = None
+        self._target: tuple[str, bool] | None = None  # (item, rollback) being shown or on screen
+        self.handled: list[str] = []  # actions handled, newest last (tests and bench read it)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- layout ---------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunbookHeader(self.runbook, self.session.id, self.session.operator, id="header")
+        with Horizontal(id="body"):
+            yield TaskTree(self.runbook, id="tree")
+            with Vertical(id="right"):
+                yield TaskView(self.runbook, self.describe_targets, self.value_known, id="task-view")
+                yield OutputPane(id="output")
+        yield Footer(compact=True)
+
+    @property
+    def task_tree(self) -> TaskTree:
+        return self.query_one(TaskTree)
+
+    @property
+    def task_view(self) -> TaskView:
+        return self.query_one(TaskView)
+
+    @property
+    def output(self) -> OutputPane:
+        return self.query_one(OutputPane)
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.session.subscribe(self._on_record)
+        if getattr(self.engine, "on_pause", "missing") is None:
+            self.engine.on_pause = self.operator.pause_between_hosts
+        self.set_interval(self.flush_interval, self._flush_state, name="state-flush")
+        self.set_interval(1.0, self._tick, name="clock")
+        self._redraw()
+        self.task_tree.focus()
+        first = self._first_open_item()
+        if first is not None:
+            self.task_tree.select_item(first)
+            self._want(first)
+        for warning in getattr(self.session, "warnings", ()):
+            self.notify(warning, title="session", severity="warning", timeout=15)
+        unknown = len(self.state.unresolved_unknowns())
+        if unknown:
+            self.notify(f"{unknown} host run(s) have an UNKNOWN outcome: press o to decide", title="resume",
+                        severity="warning", timeout=15)
+        if self.state.runs:
+            self._load_history()
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def _load_history(self) -> None:
+        """After a resume: each host's output tail from the journal, then live output."""
+        from tui.history import output_tails
+
+        tails = await output_tails(self.session.journal.path, self.output.max_lines)
+        latest: dict[str, str] = {}
+        for run in sorted(self.state.runs.values(), key=lambda r: r.seq):
+            for host in run.hosts.values():
+                latest[host.host] = host.status
+        for host, lines in tails.items():
+            self.output.preload(host, lines)
+            if host in latest:
+                self.output.set_host_status(host, latest[host])
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A flow failed unexpectedly: tell the operator and log it; the session goes on."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", title=f"{event.worker.name or 'action'} failed",
+                        severity="error", timeout=20)
+            log = getattr(self.session, "log", None)
+            if log is not None:
+                log.error("tui action failed", worker=event.worker.name, error=repr(error))
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _first_open_item(self) -> str | None:
+        for task in self.runbook.tasks:
+            if self.state.task_status(task.id) not in FINISHED:
+                return task.id
+        return self.runbook.tasks[0].id if self.runbook.tasks else None
+
+    # -- session -> screen --------------------------------------------------------------
+    def _on_record(self, record: Any, state: SessionState) -> None:
+        """Called synchronously for every journal record: buffer, never draw."""
+        self.state = state
+        event = record.event
+        if isinstance(event, ev.OutputChunk):
+            self.output.feed(event.host, event.data if event.b64 is None else event.raw.decode("utf-8", "replace"))
+            if (event.run_id, event.host) not in self._streaming:  # first output: pending -> running
+                self._streaming.add((event.run_id, event.host))
+                self._dirty = True
+            return
+        self._dirty = True
+        if isinstance(event, ev.StepStarted):
+            stamp = record.ts[11:19] if len(record.ts) >= 19 else record.ts
+            heading = f"{event.task} {'rollback ' if event.rollback else ''}step {event.step} · {stamp} UTC · run {event.run_id[:8]}"
+            for i, host in enumerate(event.targets):
+                self.output.begin_run(host, heading, activate=i == 0)
+                self.output.set_host_status(host, "running")
+        elif isinstance(event, ev.HostFinished):
+            detail = f"exit {event.exit_status}" if event.exit_status is not None else (event.exit_signal or event.error or "")
+            self.output.feed(event.host, f"── {event.outcome}{' · ' + detail if detail else ''} · {event.duration_s:.1f}s ──\n")
+            self.output.set_host_status(event.host, event.outcome)
+        elif isinstance(event, ev.OutcomeDecided):
+            run = state.runs.get(event.run_id)
+            for host in (run.hosts.values() if run else ()):
+                if host.status == UNKNOWN and host.decided in ("succeeded", "failed"):
+                    self.output.set_host_status(host.host, host.decided)
+        elif isinstance(event, ev.StepOutcomeUnknown):
+            run = state.runs.get(event.run_id)
+            for host in (run.hosts if run else ()):
+                if run.hosts[host].status == UNKNOWN:
+                    self.output.set_host_status(host, UNKNOWN)
+
+    def _flush_state(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self._redraw()
+            self.post_message(StateRefreshed())
+
+    def _tick(self) -> None:
+        now = self.now()
+        self.query_one(RunbookHeader).refresh_state(self.state, now)
+
+    def _redraw(self) -> None:
+        now = self.now()
+        self.query_one(RunbookHeader).refresh_state(self.state, now)
+        self.task_tree.refresh_state(self.state, now)
+        self.task_view.refresh_state(self.state, now)
+
+    # -- what the widgets need -------------------------------------------------------------
+    def describe_targets(self, item_id: str, step: Step, rollback: bool) -> str:
+        if not step.runnable:
+            return ""
+        try:
+            plan = self.engine.plan(item_id, step.number, rollback=rollback, now=self.now())
+        except (UserError, KeyError, ValueError) as exc:
+            pattern = step.target.pattern if step.target else "local"
+            return f"{pattern} (not resolved: {exc})"
+        mode = "one at a time" if plan.spec.serial else "parallel" if len(plan.hosts) > 1 else ""
+        return ", ".join(plan.hosts) + (f" ({mode})" if mode else "")
+
+    def value_known(self, name: str) -> bool:
+        if name in self.session.values:
+            return True
+        supplied = self.state.placeholders.get(name)
+        return supplied is not None and not supplied.secret
+
+    # -- selection -------------------------------------------------------------------
+    @on(TaskSelected)
+    def _task_selected(self, message: TaskSelected) -> None:
+        if message.open:
+            self._focus_after_show = True
+        self._want(message.task_id)
+
+    def _focus_detail(self) -> None:
+        """Enter on a task: focus its current step (or its first checkbox)."""
+        self._focus_after_show = False
+        view = self.task_view.step_view()
+        target = view if view is not None else next(iter(self.task_view.query(CheckItem)), None)
+        if target is not None:
+            target.focus()
+
+    def _want(self, item_id: str, *, rollback: bool | None = None, step: int | None = None) -> None:
+        """Show ``item_id`` (coalesced); ``rollback`` None keeps the mode of that item if it is
+        already shown or wanted; ``step``: make it the current step once shown."""
+        before = self._wanted or self._target
+        if rollback is None:
+            rollback = before[1] if before is not None and before[0] == item_id else False
+        if step is not None:
+            self._pin_after_show = (item_id, step)
+        if (item_id, rollback) == self._target and self._wanted is None:
+            if not self._showing:  # already on screen: only the pin and focus are left
+                self._after_show()
+            return
+        self._wanted = (item_id, rollback)
+        if not self._showing:
+            self._show_next()
+
+    @work(group="show", exit_on_error=False)
+    async def _show_next(self) -> None:
+        """Build the detail pane for the wanted item; coalesces fast cursor moves."""
+        self._showing = True
+        try:
+            while self._wanted is not None:
+                self._target, self._wanted = self._wanted, None
+                item_id, rollback = self._target
+                item = self.task_tree.items.get(item_id)
+                if item is not None:
+                    await self.task_view.show(item, self.state, self.now(), rollback_mode=rollback)
+                    self._shown = item_id
+                    self._dirty = True  # the state may have moved on while the pane was built
+            self._after_show()
+        finally:
+            self._showing = False
+
+    def _after_show(self) -> None:
+        if self._pin_after_show is not None and self._pin_after_show[0] == self._shown:
+            self.task_view.pin_step(self._pin_after_show[1])
+            self._pin_after_show = None
+            self._dirty = True
+        if self._focus_after_show:
+            self._focus_detail()
+
+    @on(StepFocused)
+    def _step_focused(self, message: StepFocused) -> None:
+        self.task_view.pin_step(message.step)
+        self._dirty = True
+
+    @property
+    def item(self) -> Item | None:
+        return self.task_view.item
+
+    def _current(self) -> tuple[Item, int, bool] | None:
+        item = self.item
+        view = self.task_view.step_view()
+        if item is None or view is None:
+            self.notify("select a task with steps first", severity="warning")
+            return None
+        return item, view.step.number, view.rollback
+
+    def _busy(self) -> bool:
+        for worker in self.workers:
+            if worker.group == "run" and worker.is_running:
+                self.notify("a step is running: wait, or ctrl+c to cancel it", severity="warning")
+                return True
+        return False
+
+    # -- actions: runs -------------------------------------------------------------------
+    def action_run_step(self) -> None:
+        self.handled.append("run_step")
+        current = self._current()
+        if current and not self._busy():
+            item, step, rollback = current
+            self._run(item.id, [step], rollback)
+
+    def run_given_step(self, item_id: str, step: int, rollback: bool = False) -> None:
+        """Run ``step`` of ``item_id`` whatever is selected (command palette)."""
+        if not self._busy():
+            self._run(item_id, [step], rollback)
+
+    def action_rerun(self) -> None:
+        self.handled.append("rerun")
+        self.action_run_step()
+
+    def action_run_task(self) -> None:
+        self.handled.append("run_task")
+        item = self.item
+        if item is None or self._busy():
+            return
+        rollback = self.task_view.rollback_mode
+        steps = item.task.rollback.steps if rollback and item.task and item.task.rollback else item.steps
+        self._run(item.id, [s.number for s in steps if s.runnable], rollback, all_steps=True)
+
+    def action_run_on_host(self) -> None:
+        self.handled.append("run_on_host")
+        current = self._current()
+        if current and not self._busy():
+            item, step, rollback = current
+            self._run_on_host(item.id, step, rollback)
+
+    @work(group="run", exclusive=True, exit_on_error=False)
+    async def _run(self, item_id: str, steps: list[int], rollback: bool, all_steps: bool = False) -> None:
+        try:
+            if all_steps:
+                await self.operator.run_all(item_id, steps, rollback=rollback)
+            else:
+                await self.operator.run_step(item_id, steps[0], rollback=rollback)
+        except UserError as exc:
+            self.notify(str(exc), title="not run", severity="error")
+
+    @work(group="run", exclusive=True, exit_on_error=False)
+    async def _run_on_host(self, item_id: str, step: int, rollback: bool) -> None:
+        from tui.widgets.modals import ChooseHostModal
+
+        try:
+            hosts = list(self.engine.plan(item_id, step, rollback=rollback, now=self.now()).hosts)
+            host = await self.operator.ask(ChooseHostModal(f"{item_id} step {step}: run on which host?", hosts))
+            if host is not None:
+                await self.operator.run_step(item_id, step, rollback=rollback, only_host=host)
+        except UserError as exc:
+            self.notify(str(exc), title="not run", severity="error")
+
+    def _running_run(self) -> Any:
+        running = self.state.running()
+        if not running:
+            return None
+        view = self.task_view.step_view()
+        for run in running:
+            if view is not None and (run.task, run.step, run.rollback) == (view.item_id, view.step.number, view.rollback):
+                return run
+        return running[-1]
+
+    def action_cancel(self) -> None:
+        self.handled.append("cancel")
+        run = self._running_run()
+        if run is None:
+            self.notify("nothing is running", severity="warning")
+            return
+        self._cancel(run.run_id)
+
+    @work(group="cancel", exclusive=True, exit_on_error=False)
+    async def _cancel(self, run_id: str) -> None:
+        await self.engine.cancel(run_id)
+        self.notify("Ctrl-C sent to every host of the run", title="cancel")
+
+    def action_send_input(self) -> None:
+        self.handled.append("send_input")
+        run = self._running_run()
+        if run is None:
+            self.notify("no running step to type into", severity="warning")
+            return
+        host = self.output.active_host
+        if host not in run.hosts:
+            host = next(iter(run.hosts))
+        self._send_input(run.run_id, run.task, run.step, host)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def _send_input(self, run_id: str, task: str, step: int, host: str) -> None:
+        from tui.widgets.modals import SendInputModal
+
+        line = await self.operator.ask(SendInputModal(host, task, step))
+        if line is not None:
+            await self.engine.send_input(run_id, host, (line + "\n").encode())
+
+    def action_decide(self) -> None:
+        self.handled.append("decide")
+        unknown = self.state.unresolved_unknowns()
+        if not unknown:
+            self.notify("no step has an unknown outcome", severity="warning")
+            return
+        view = self.task_view.step_view()
+        runs = {run.run_id: run for run, _host in unknown}
+        chosen = next((r for r in runs.values() if view is not None and (r.task, r.step, r.rollback) == (view.item_id, view.step.number, view.rollback)), None)
+        chosen = chosen or next((r for r in runs.values() if self.item and r.task == self.item.id), None) or next(iter(runs.values()))
+        if self.item is None or chosen.task != self.item.id or self.task_view.rollback_mode != chosen.rollback:
+            self.task_tree.select_item(chosen.task)
+            self._want(chosen.task, rollback=chosen.rollback, step=chosen.step)
+        else:
+            self.task_view.pin_step(chosen.step)
+        self._decide(chosen)
+
+    @work(group="run", exclusive=True, exit_on_error=False)
+    async def _decide(self, run: Any) -> None:
+        try:
+            await self.operator.decide(run)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+
+    # -- actions: decisions -------------------------------------------------------------
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def _dialog(self, flow: Callable[[], Any]) -> None:
+        try:
+            await flow()
+        except Declined:
+            pass
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+
+    def action_note(self) -> None:
+        self.handled.append("note")
+        self._dialog(partial(self.operator.note, self.item.id if self.item else None))
+
+    def action_skip_step(self) -> None:
+        self.handled.append("skip_step")
+        current = self._current()
+        if current is None:
+            return
+        item, step, rollback = current
+        if rollback:
+            self.notify("rollback steps are not skipped: just do not run them", severity="warning")
+            return
+        self._dialog(partial(self.operator.skip_step, item.id, step))
+
+    def action_skip_task(self) -> None:
+        self.handled.append("skip_task")
+        if self.item is not None and self.item.kind == "task":
+            self._dialog(partial(self.operator.skip_task, self.item.id, self.item.title))
+
+    def action_done(self) -> None:
+        self.handled.append("done")
+        if self.item is not None and self.item.kind == "task":
+            self._dialog(partial(self.operator.finish_task, self.item))
+
+    @on(CheckboxToggleRequested)
+    def _toggle_checkbox(self, message: CheckboxToggleRequested) -> None:
+        self.handled.append("toggle_checkbox")
+        if message.checked:
+            self.session.set_checkbox(message.key, True)
+        else:
+            self._dialog(partial(self.operator.untick, message.key))
+
+    @on(ProbeAcceptRequested)
+    def _accept_probe(self, message: ProbeAcceptRequested) -> None:
+        self.handled.append("accept_probe")
+        probe = self.state.probes.get(message.key)
+        if probe is None or probe.status != "pass":
+            self.notify("no passing probe result for this checkbox", severity="warning")
+            return
+        self.session.set_checkbox(message.key, True, evidence=f"probe {probe.probe}: {probe.status} {probe.evidence}".strip())
+
+    def action_rollback(self) -> None:
+        self.handled.append("rollback")
+        item = self.item
+        if item is None or item.task is None:
+            return
+        if self.task_view.rollback_mode:
+            self._want(item.id, rollback=False)
+            return
+        rb = item.task.rollback
+        if rb is None or not rb.applicable or not rb.steps:
+            self.notify("this task has no runnable rollback", severity="warning")
+            return
+        if self.state.tasks.get(item.id) is not None and self.state.tasks[item.id].rollback_started:
+            self._want(item.id, rollback=True)
+            return
+
+        async def flow() -> None:
+            await self.operator.start_rollback(item.id)
+            self._want(item.id, rollback=True)
+
+        self._dialog(flow)
+
+    def action_back(self) -> None:
+        self.handled.append("back")
+        self.task_tree.focus()
+
+    def action_jump(self) -> None:
+        self.handled.append("jump")
+        self.app.action_command_palette()
+
+    def jump_to(self, item_id: str) -> None:
+        self.task_tree.select_item(item_id)
+        self._want(item_id)
+
+    def action_export(self) -> None:
+        self.handled.append("export")
+        self._export()
+
+    @work(group="export", exclusive=True, exit_on_error=False)
+    async def _export(self) -> None:
+        from tui.exporting import export_report
+
+        try:
+            path = await export_report(self.session)
+        except UserError as exc:
+            self.notify(str(exc), title="export failed", severity="error")
+            return
+        self.notify(str(path), title="exported")
+
+    def action_probes(self) -> None:
+        self.handled.append("probes")
+        item = self.item
+        if item is None:
+            return
+        self._probes(item)
+
+    @work(group="probes", exclusive=True, exit_on_error=False)
+    async def _probes(self, item: Item) -> None:
+        from tui.probing import run_probes
+
+        count = await run_probes(self.session, self.engine, item.checkboxes)
+        self.notify(f"{count} probe(s) run" if count else "no probes configured for this task", title="probes")
+
+    def action_quit(self) -> None:
+        self.handled.append("quit")
+        self._quit()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def _quit(self) -> None:
+        if self.state.running():
+            ok = await self.operator.confirm(
+                "Quit while a step runs?",
+                "The running step's outcome will be UNKNOWN until you resume and decide it "
+                "(detached runs are re-attached).",
+                yes="Quit", danger=True,
+            )
+            if not ok:
+                return
+        await self.app.close_session()

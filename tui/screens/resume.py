@@ -1,0 +1,74 @@
+"""The resume prompt: ``runbook run FILE`` found an unfinished session of this runbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Label, Static
+
+
+def _when(ts: str) -> str:
+    """``2026-11-27T02:10:00.123Z`` -> ``2026-11-27 02:10:00 UTC``."""
+    return f"{ts[:10]} {ts[11:19]} UTC" if ts and len(ts) >= 19 else ts
+
+
+def describe(summary: Any) -> Text:
+    """A few lines about a session summary (``sessions.store.SessionSummary``)."""
+    get = lambda name, default="": getattr(summary, name, default) or default  # noqa: E731
+    text = Text()
+    rows = [
+        ("session", get("id")),
+        ("runbook", get("runbook_title") or get("title")),
+        ("file", Path(str(get("runbook_path"))).name if get("runbook_path") else ""),
+        ("operators", ", ".join(get("operators", ())) if not isinstance(get("operators"), str) else get("operators")),
+        ("started", _when(get("started"))),
+        ("last activity", _when(get("last_activity"))),
+        ("progress", get("progress")),
+        ("status", get("status")),
+    ]
+    for label, value in rows:
+        if value not in ("", None, ()):
+            text.append(f"{label:>14}: ", "bold")
+            text.append(f"{value}\n")
+    text.rstrip()
+    return text
+
+
+class ResumeScreen(Screen[str]):
+    """Dismisses ``"resume"``, ``"new"`` or ``"quit"``."""
+
+    BINDINGS = [
+        Binding("r", "choose('resume')", "Resume", id="resume.resume", tooltip="Reopen this session where it stopped"),
+        Binding("n", "choose('new')", "New session", id="resume.new", tooltip="Start a new session; the old one stays on disk"),
+        Binding("q,escape", "choose('quit')", "Quit", id="resume.quit", tooltip="Quit without opening a session"),
+    ]
+
+    def __init__(self, summary: Any) -> None:
+        super().__init__(id="resume")
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="resume-box"):
+            yield Label("An unfinished session of this runbook exists", classes="modal-title")
+            yield Static(describe(self.summary), id="resume-details")
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Resume (r)", id="resume-btn", variant="primary")
+                yield Button("New session (n)", id="new-btn")
+                yield Button("Quit (q)", id="quit-btn")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#resume-btn", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(str(event.button.id).removesuffix("-btn"))
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)

@@ -1,0 +1,1 @@
+"""Widgets of the runbook TUI, grouped by area; modal dialogs live in ``modals/``."""

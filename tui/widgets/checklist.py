@@ -1,0 +1,76 @@
+"""Checkboxes (prerequisites, acceptance criteria, document checklists) with probe results.
+
+A row never changes its own tick: it asks (:class:`CheckboxToggleRequested`), the
+session journals the decision and the next state refresh shows it.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from runbook.model import Checkbox
+from sessions.state import SessionState
+
+from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
+
+PROBE_ICON = {"pass": "✔", "fail": "✘", "error": "!", "not_configured": "–"}
+
+
+class CheckItem(Static, can_focus=True):
+    """One checkbox row: ``[x] text`` plus who ticked it and the probe result, if any."""
+
+    BINDINGS = [
+        Binding("space,x", "toggle", "Tick/untick", id="checkbox.toggle", tooltip="Tick or untick this checkbox (journaled)"),
+        Binding("p", "accept_probe", "Accept probe", id="checkbox.accept_probe",
+                tooltip="Tick this checkbox with its passing probe result as evidence"),
+    ]
+
+    def __init__(self, box: Checkbox) -> None:
+        super().__init__(classes="check-item")
+        self.box = box
+        self.checked = box.checked
+        self.probe_status: str | None = None
+
+    def refresh_state(self, state: SessionState) -> None:
+        saved = state.checkboxes.get(self.box.key)
+        self.checked = saved.checked if saved is not None else self.box.checked
+        probe = state.probes.get(self.box.key)
+        self.probe_status = probe.status if probe is not None else None
+        text = Text()
+        text.append("[x] " if self.checked else "[ ] ", "bold green" if self.checked else "bold")
+        text.append(self.box.text)
+        if saved is not None and saved.checked and saved.who:
+            text.append(f"  ✔ {saved.who}", "dim")
+            if saved.evidence:
+                text.append(f" ({saved.evidence})", "dim")
+        if probe is not None:
+            style = "green" if probe.status == "pass" else "red"
+            text.append(f"\n    {PROBE_ICON.get(probe.status, '?')} probe {probe.status}", style)
+            if probe.evidence:
+                text.append(f": {probe.evidence}", "dim")
+            if probe.status == "pass" and not self.checked:
+                text.append("  [p] accept", "bold")
+        elif self.box.probe:
+            text.append(f"\n    probe: {self.box.probe}", "dim")
+        self.set_class(self.checked, "-checked")
+        self.update(text)
+
+    def action_toggle(self) -> None:
+        self.post_message(CheckboxToggleRequested(self.box.key, not self.checked))
+
+    def action_accept_probe(self) -> None:
+        self.post_message(ProbeAcceptRequested(self.box.key))
+
+
+class Checklist(Vertical):
+    """A titled group of :class:`CheckItem` rows."""
+
+    def __init__(self, boxes: tuple[Checkbox, ...], *, id: str | None = None) -> None:
+        super().__init__(*(CheckItem(b) for b in boxes), id=id, classes="checklist")
+
+    def refresh_state(self, state: SessionState) -> None:
+        for item in self.query(CheckItem):
+            item.refresh_state(state)

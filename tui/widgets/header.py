@@ -1,0 +1,74 @@
+"""Header: session id, operator, progress, and the window clock.
+
+The clock compares the time left in the change window with the remaining
+critical-path estimate: ``on time`` (green), ``tight`` (amber: less than 25 % or
+15 minutes of slack) or ``over`` / ``window closed`` (red).  Words and icons say it
+too, never colour alone.  ``now`` always comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from runbook.model import Runbook
+from sessions.state import SessionState
+
+from tui import format as fmt
+from tui.progress import progress, remaining_critical_path
+
+
+def window_level(left_s: float, critical_s: float) -> str:
+    """``ok``, ``amber`` or ``red`` for the time left against the critical path."""
+    if left_s <= 0 or left_s < critical_s:
+        return "red"
+    slack = left_s - critical_s
+    if slack < max(15 * 60, 0.25 * critical_s):
+        return "amber"
+    return "ok"
+
+
+LEVEL_WORDS = {"ok": "✔ on time", "amber": "⚠ tight", "red": "✘ over"}
+
+
+class RunbookHeader(Horizontal):
+    """One line: ``id · operator │ progress │ window clock``."""
+
+    def __init__(self, runbook: Runbook, session_id: str, operator: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runbook = runbook
+        self.session_id = session_id
+        self.operator = operator
+        self.level = "none"
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.session_id} · {self.operator}", id="header-session", markup=False)
+        yield Static(id="header-progress")
+        yield Static(id="header-clock")
+
+    def refresh_state(self, state: SessionState, now: datetime) -> None:
+        done, total = progress(self.runbook, state)
+        pct = int(100 * done / total) if total else 100
+        unknown = len(state.unresolved_unknowns())
+        text = f"{done}/{total} tasks {pct}%"
+        if unknown:
+            text += f" · ? {unknown} unknown"
+        self.query_one("#header-progress", Static).update(text)
+        clock = self.query_one("#header-clock", Static)
+        end = fmt.parse_ts(state.window_end)
+        if end is None:
+            self.level = "none"
+            clock.update("no window set")
+        else:
+            left = (end - now).total_seconds()
+            critical = remaining_critical_path(self.runbook, state, now) * 60
+            self.level = window_level(left, critical)
+            if left <= 0:
+                clock.update(f"✘ window closed {fmt.hours(-left)} ago · crit {fmt.hours(critical)}")
+            else:
+                clock.update(f"⏱ {fmt.hours(left)} left · crit {fmt.hours(critical)} {LEVEL_WORDS[self.level]}")
+        for level in ("none", "ok", "amber", "red"):
+            clock.set_class(self.level == level, f"-{level}")

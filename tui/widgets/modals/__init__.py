@@ -1,0 +1,21 @@
+"""Modal dialogs: guards, prompts and operator decisions.  Each returns its answer via dismiss()."""
+
+from tui.widgets.modals.choose_host import ChooseHostModal
+from tui.widgets.modals.confirm import ConfirmModal
+from tui.widgets.modals.decide_outcome import DecideOutcomeModal
+from tui.widgets.modals.note import NoteModal
+from tui.widgets.modals.placeholder import PlaceholderModal
+from tui.widgets.modals.reason import ReasonModal
+from tui.widgets.modals.send_input import SendInputModal
+from tui.widgets.modals.type_host import TypeHostModal
+
+__all__ = [
+    "ChooseHostModal",
+    "ConfirmModal",
+    "DecideOutcomeModal",
+    "NoteModal",
+    "PlaceholderModal",
+    "ReasonModal",
+    "SendInputModal",
+    "TypeHostModal",
+]

@@ -1,0 +1,41 @@
+"""Destructive-command guard: the operator types the target host name to go ahead."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class TypeHostModal(ModalScreen[bool]):
+    """Dismisses True only when the typed text equals ``expected``; Escape gives False."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="type_host.cancel", tooltip="Do not run the command")]
+
+    def __init__(self, message: str, expected: str) -> None:
+        super().__init__(classes="-danger")
+        self.message = message
+        self.expected = expected
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-dialog"):
+            yield Label("⚠ Destructive command", classes="modal-title")
+            yield Static(self.message, classes="modal-message", markup=False)
+            yield Label(f"Type the host name ({self.expected}) to run it:")
+            yield Input(placeholder=self.expected, id="host-input")
+            yield Static("", id="error", classes="modal-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() == self.expected:
+            self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(f"✘ '{event.value}' is not '{self.expected}'")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,143 @@
+"""One step: title, highlighted code blocks, target hosts, placeholders, expected results,
+and the latest run's status per host."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from runbook.model import Block, Step
+from sessions.state import SessionState, StepRun
+
+from tui import format as fmt
+from tui.messages import StepFocused
+
+LANGS = {"sh": "bash", "shell": "bash", "console": "bash", "yml": "yaml", "": "text"}
+
+# (item id, step, rollback) -> "web-1, web-2 (parallel)" or an error to show
+TargetDescriber = Callable[[str, Step, bool], str]
+# placeholder name -> True when a value is known for this session (in memory)
+ValueKnown = Callable[[str], bool]
+
+
+class StepView(Static, can_focus=True):
+    """A focusable step card; focus makes it the step the step actions apply to."""
+
+    BINDINGS = [
+        Binding("up,k", "app.focus_previous", "Previous", show=False, id="step.previous", tooltip="Previous step or checkbox"),
+        Binding("down,j", "app.focus_next", "Next", show=False, id="step.next", tooltip="Next step or checkbox"),
+    ]
+
+    def __init__(self, item_id: str, step: Step, *, rollback: bool, targets: str, value_known: ValueKnown) -> None:
+        super().__init__(classes="step-view -rollback" if rollback else "step-view")
+        self.item_id = item_id
+        self.step = step
+        self.rollback = rollback
+        self.targets = targets
+        self.value_known = value_known
+        self.status = "pending"
+        self.current = False
+
+    def on_focus(self) -> None:
+        self.post_message(StepFocused(self.item_id, self.step.number, self.rollback))
+
+    def refresh_state(self, state: SessionState, current: bool) -> None:
+        self.current = current
+        self.set_class(current, "-current")
+        run = state.step_run(self.item_id, self.step.number, self.rollback)
+        self.status = state.step_status(self.item_id, self.step.number, self.rollback)
+        if run is not None and not run.finished and self.status == "pending":
+            self.status = "running"
+        self.update(Group(*self._render_parts(state, run)))
+
+    def _render_parts(self, state: SessionState, run: StepRun | None) -> list[RenderableType]:
+        step = self.step
+        parts: list[RenderableType] = []
+        head = Text()
+        head.append("▶ " if self.current else "  ", "bold")
+        head.append(f"{'Rollback ' if self.rollback else ''}{step.number}. ", "bold")
+        head.append(step.title, "bold")
+        if step.hint:
+            head.append(f" {step.hint}", "dim")
+        parts.append(head)
+        status = Text("   ")
+        status.append(f"{fmt.icon(self.status)} {fmt.word(self.status)}", fmt.style(self.status))
+        skip = state.step_skips.get((self.item_id, step.number)) if not self.rollback else None
+        if skip:
+            status.append(f" ({skip})", "dim")
+        if run is not None:
+            if run.finished and run.duration_s:
+                status.append(f" {run.duration_s:.1f}s", "dim")
+            for host in run.hosts.values():
+                eff = host.decided if host.status == "unknown" and host.decided in ("succeeded", "failed") else host.status
+                status.append(f"  {fmt.icon(eff)} {host.host}", fmt.style(eff))
+                if host.status == "unknown":
+                    status.append(f" decided {host.decided}" if host.decided else " (o: decide)", "bold")
+                elif host.exit_status not in (None, 0):
+                    status.append(f" exit {host.exit_status}", "red")
+        parts.append(status)
+        if not step.runnable:
+            parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))
+        else:
+            parts.append(Text.assemble("   on: ", (self.targets, "cyan")))
+        if step.placeholders:
+            line = Text("   needs: ")
+            for i, ph in enumerate(_unique(step.placeholders)):
+                known = self.value_known(ph.name)
+                if i:
+                    line.append(", ")
+                line.append(f"<{ph.name}>", "bold")
+                line.append(" 🔒" if ph.secret else "")
+                line.append(" ✔ set" if known else " ✘ missing", "green" if known else "yellow")
+            parts.append(line)
+        if step.text:
+            parts.append(Text(_indent(step.text.strip()), "italic"))
+        for block in step.blocks:
+            parts.extend(_block(block))
+        for i, exp in enumerate(step.expected):
+            line = Text.assemble("   Expected: ", (exp.text, ""))
+            if run is not None:
+                for host in run.targets:
+                    result = run.expectations.get((host, i))
+                    if result is not None:
+                        ok, _evidence = result
+                        line.append(f"  {'✔' if ok else '✘'} {host}", "green" if ok else "red")
+            parts.append(line)
+        return parts
+
+
+def _unique(placeholders):
+    seen = set()
+    for ph in placeholders:
+        if ph.name not in seen:
+            seen.add(ph.name)
+            yield ph
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+def _block(block: Block) -> list[RenderableType]:
+    if block.kind == "file":
+        label = Text.assemble(("   ⇪ file ", "bold"), (block.path or "?", "cyan"), (f" mode {block.target.mode}" if block.target and block.target.mode else "", "dim"))
+    elif block.kind == "output":
+        label = Text("   expected output:", "dim")
+    elif block.kind == "text":
+        label = Text("   (not run)", "dim")
+    else:
+        label = None
+    syntax = Syntax(
+        block.code.rstrip("\n") or " ",
+        LANGS.get(block.lang, block.lang) or "text",
+        theme="ansi_dark",
+        word_wrap=True,
+        background_color="default",
+        padding=(0, 0, 0, 3),
+    )
+    return [label, syntax] if label is not None else [syntax]

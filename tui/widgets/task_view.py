@@ -1,0 +1,212 @@
+"""The selected task: description, prerequisites, steps, acceptance criteria, rollback, notes.
+
+The children are built once per selected item (:meth:`TaskView.show`) and then only
+updated from state (:meth:`TaskView.refresh_state`), so a journal record never
+rebuilds the pane.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Group
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Static
+
+from runbook.model import Runbook
+from sessions.state import SessionState
+
+from tui import format as fmt
+from tui.items import Item
+from tui.progress import FINISHED, unfinished_dependencies
+from tui.widgets.checklist import Checklist
+from tui.widgets.step_view import StepView, TargetDescriber, ValueKnown, _block
+
+DONE_STEP = ("succeeded", "skipped")
+
+
+class TaskView(VerticalScroll):
+    """Detail pane for one :class:`~tui.items.Item`."""
+
+    def __init__(self, runbook: Runbook, describe_targets: TargetDescriber, value_known: ValueKnown, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runbook = runbook
+        self.describe_targets = describe_targets
+        self.value_known = value_known
+        self.item: Item | None = None
+        self.rollback_mode = False
+        self.current_step: int | None = None
+        self._pinned = False  # the operator chose the current step (focus), do not move it
+        self._ready = False  # children built for self.item (False while rebuilding)
+
+    # -- building ---------------------------------------------------------------
+    async def show(self, item: Item, state: SessionState, now: datetime, *, rollback_mode: bool = False) -> None:
+        same = self.item is not None and self.item.id == item.id and self.rollback_mode == rollback_mode
+        self.item = item
+        self.rollback_mode = rollback_mode
+        if not same:
+            self.current_step = None
+            self._pinned = False
+        self._ready = False
+        refocus = self.screen.focused is not None and self in self.screen.focused.ancestors
+        await self.remove_children()
+        await self.mount_all(list(self._compose_item(item)))
+        self._ready = True
+        self.refresh_state(state, now)
+        if refocus and (view := self.step_view()) is not None:
+            view.focus(scroll_visible=False)
+        if not same:
+            self.scroll_home(animate=False)
+
+    def _compose_item(self, item: Item):
+        from rich.markdown import Markdown  # 30 ms to import: not before the first screen needs it
+
+        yield Static(id="task-title", classes="task-title")
+        yield Static(id="task-meta", classes="task-meta")
+        if item.task is not None:
+            task = item.task
+            if task.description:
+                yield Static(Markdown(task.description), classes="task-text")
+            if task.prerequisites:
+                yield Label("Prerequisites", classes="section-title")
+                yield Checklist(task.prerequisites, id="prerequisites")
+            yield from self._steps(item)
+            if task.acceptance:
+                yield Label("Acceptance criteria", classes="section-title")
+                yield Checklist(task.acceptance, id="acceptance")
+            yield Label("Rollback", classes="section-title")
+            yield from self._rollback(item)
+            yield Label("Notes", classes="section-title")
+            yield Static(id="notes", classes="task-text")
+        elif item.gate is not None:
+            gate = item.gate
+            if gate.text:
+                yield Static(Markdown(gate.text), classes="task-text")
+            if gate.gate:
+                yield Static(Text.assemble(("Gate: ", "bold"), gate.gate), classes="task-text gate-rule")
+            yield from self._steps(item)
+            if gate.checkboxes:
+                yield Label("Checks", classes="section-title")
+                yield Checklist(gate.checkboxes, id="acceptance")
+        elif item.section is not None:
+            if item.section.text:
+                yield Static(Markdown(item.section.text), classes="task-text")
+            yield Checklist(item.section.checkboxes, id="acceptance")
+
+    def _steps(self, item: Item):
+        if self.rollback_mode:
+            return
+        yield Label("Steps", classes="section-title")
+        if not item.steps:
+            yield Static("(no steps)", classes="task-text")
+        for step in item.steps:
+            yield StepView(item.id, step, rollback=False, targets=self.describe_targets(item.id, step, False),
+                           value_known=self.value_known)
+
+    def _rollback(self, item: Item):
+        rb = item.task.rollback if item.task else None
+        if rb is None:
+            yield Static("(none written)", classes="task-text")
+            return
+        if not self.rollback_mode:
+            parts = [Text(rb.text.strip())] if rb.text.strip() else []
+            for block in rb.blocks:
+                parts.extend(_block(block))
+            if rb.applicable and rb.steps:
+                parts.append(Text("   b: open the rollback and run its blocks as steps", "bold"))
+            yield Static(Group(*parts), classes="task-text rollback-text")
+            return
+        yield Static(Text.assemble(("⟲ ROLLBACK MODE", "bold reverse"), "  steps below run as rollback (b: back to steps)"),
+                     classes="rollback-banner")
+        if rb.text.strip():
+            yield Static(Text(rb.text.strip()), classes="task-text")
+        for step in rb.steps:
+            yield StepView(item.id, step, rollback=True, targets=self.describe_targets(item.id, step, True),
+                           value_known=self.value_known)
+
+    # -- state -> widgets -----------------------------------------------------------
+    def refresh_state(self, state: SessionState, now: datetime) -> None:
+        item = self.item
+        if item is None or not self._ready:
+            return
+        self._refresh_head(item, state, now)
+        views = list(self.query(StepView))
+        before = self.current_step
+        if not self._pinned or self.current_step not in {v.step.number for v in views}:
+            self.current_step = self._next_step(state, views)
+        if before is not None and self.current_step != before and (view := self.step_view()) is not None:
+            self.call_after_refresh(view.scroll_visible, animate=False, top=True)
+        for view in views:
+            view.refresh_state(state, view.step.number == self.current_step)
+        for checklist in self.query(Checklist):
+            checklist.refresh_state(state)
+        if item.task is not None:
+            notes = self.query("#notes")
+            if notes:
+                notes.first(Static).update(self._notes(item, state))
+
+    def _next_step(self, state: SessionState, views: list[StepView]) -> int | None:
+        if not views:
+            return None
+        for view in views:
+            if state.step_status(view.item_id, view.step.number, view.rollback) not in DONE_STEP:
+                return view.step.number
+        return views[-1].step.number
+
+    def pin_step(self, step: int) -> None:
+        changed = step != self.current_step
+        self.current_step = step
+        self._pinned = True
+        for view in self.query(StepView):
+            view.set_class(view.step.number == step, "-current")
+            if changed and view.step.number == step and not view.has_focus:
+                self.call_after_refresh(view.scroll_visible, animate=False, top=True)
+
+    def step_view(self, step: int | None = None) -> StepView | None:
+        number = self.current_step if step is None else step
+        for view in self.query(StepView):
+            if view.step.number == number:
+                return view
+        return None
+
+    def _refresh_head(self, item: Item, state: SessionState, now: datetime) -> None:
+        title = Text.assemble((item.id if item.kind == "task" else item.kind.capitalize(), "bold reverse"), " ", (item.title, "bold"))
+        self.query_one("#task-title", Static).update(title)
+        meta = Text()
+        if item.task is not None:
+            task = item.task
+            status = state.task_status(task.id)
+            meta.append(f"{fmt.icon(status)} {fmt.word(status)}", fmt.style(status))
+            meta.append("  risk ")
+            meta.append(f" {fmt.RISK_BADGE[task.risk]} ", fmt.RISK_STYLE[task.risk])
+            ts = state.tasks.get(task.id)
+            actual = fmt.elapsed_minutes(ts.started if ts else None, ts.finished if ts else None, now)
+            meta.append(f"  est {fmt.minutes(task.duration_minutes)} · actual {fmt.minutes(actual)}")
+            if ts is not None and ts.skip_reason:
+                meta.append(f"  skipped: {ts.skip_reason}", "dim")
+            if task.dependencies:
+                meta.append("\ndepends on: ")
+                for i, dep in enumerate(task.dependencies):
+                    dstatus = state.task_status(dep)
+                    meta.append(", " if i else "")
+                    meta.append(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus))
+                blocked = unfinished_dependencies(self.runbook, state, task.id)
+                if blocked and status not in FINISHED:
+                    meta.append(f"  {fmt.BLOCKED_MARK} blocked by {', '.join(blocked)}", "bold yellow")
+        elif item.phase is not None:
+            meta.append(f"Phase {item.phase.number}: {item.phase.title}", "dim")
+        self.query_one("#task-meta", Static).update(meta)
+
+    def _notes(self, item: Item, state: SessionState) -> Text:
+        text = Text()
+        assert item.task is not None
+        for note in item.task.notes:
+            text.append(f"• {note}\n")
+        for note in state.notes:
+            if note.task == item.id:
+                text.append(f"✎ {note.who or '?'}: {note.text}\n", "italic")
+        if not text.plain:
+            text.append("(none)", "dim")
+        text.rstrip()
+        return text

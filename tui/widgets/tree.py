@@ -1,0 +1,135 @@
+"""The tree of phases and tasks: status icon, risk badge, estimated/actual time, blocked mark."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from runbook.model import Runbook
+from sessions.state import SessionState
+
+from tui import format as fmt
+from tui.items import Item, build_items, gate_id
+from tui.messages import TaskSelected
+from tui.progress import FINISHED, unfinished_dependencies
+
+
+class TaskTree(Tree[str]):
+    """Phases (expandable) with their tasks and gates; document checklists at the end.
+
+    Labels are rebuilt from :class:`SessionState` by :meth:`refresh_state`; the tree
+    never holds status of its own.
+    """
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False, id="tree.open", tooltip="Show this task"),
+    ]
+
+    def __init__(self, runbook: Runbook, *, id: str | None = None) -> None:
+        super().__init__(runbook.title or "runbook", id=id)
+        self.runbook = runbook
+        self.items: dict[str, Item] = build_items(runbook)
+        self._item_nodes: dict[str, TreeNode[str]] = {}
+        self._phase_nodes: dict[str, TreeNode[str]] = {}
+        self._add_nodes()
+        self.show_root = False
+        self.guide_depth = 2
+
+    def _add_nodes(self) -> None:
+        for phase in self.runbook.phases:
+            node = self.root.add(f"Phase {phase.number}: {phase.title}", data=f"phase:{phase.number}", expand=True)
+            self._phase_nodes[phase.number] = node
+            for task in phase.tasks:
+                self._item_nodes[task.id] = node.add_leaf(task.id, data=task.id)
+            if phase.gates:
+                self._item_nodes[gate_id(phase)] = node.add_leaf(gate_id(phase), data=gate_id(phase))
+        sections = [i for i in self.items.values() if i.kind == "section"]
+        if sections:
+            node = self.root.add("Checklists", data="phase:checklists", expand=False)
+            for item in sections:
+                self._item_nodes[item.id] = node.add_leaf(item.title, data=item.id)
+
+    # -- state -> labels --------------------------------------------------------
+    def refresh_state(self, state: SessionState, now: datetime) -> None:
+        for item_id, node in self._item_nodes.items():
+            node.set_label(self._label(self.items[item_id], state, now))
+        for phase in self.runbook.phases:
+            done = sum(1 for t in phase.tasks if state.task_status(t.id) in FINISHED)
+            label = Text.assemble(
+                (f"Phase {phase.number}", "bold"), f": {phase.title} ", (f"{done}/{len(phase.tasks)}", "dim")
+            )
+            self._phase_nodes[phase.number].set_label(label)
+
+    def _label(self, item: Item, state: SessionState, now: datetime) -> Text:
+        if item.kind == "task":
+            assert item.task is not None
+            task = item.task
+            status = state.task_status(task.id)
+            runs = [state.step_status(task.id, s.number) for s in task.steps]
+            if status == "in_progress" and any(r in ("failed", "unknown") for r in runs):
+                status = "unknown" if "unknown" in runs else "failed"
+            ts = state.tasks.get(task.id)
+            actual = fmt.elapsed_minutes(ts.started if ts else None, ts.finished if ts else None, now)
+            text = Text.assemble(
+                (fmt.icon(status), fmt.style(status)),
+                " ",
+                (task.id, "bold" if status == "in_progress" else ""),
+                " ",
+                (fmt.RISK_BADGE[task.risk], fmt.RISK_STYLE[task.risk]),
+            )
+            if status not in FINISHED and unfinished_dependencies(self.runbook, state, task.id):
+                text.append(f" {fmt.BLOCKED_MARK}", "bold yellow")
+            text.append(f" {fmt.minutes(task.duration_minutes)}/{fmt.minutes(actual)}", "dim")
+            return text
+        if item.kind == "gate":
+            statuses = [state.step_status(item.id, s.number) for s in item.steps]
+            status = "pending" if not statuses or all(s == "pending" for s in statuses) else fmt_worst(statuses)
+            return Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), f" {item.title}")
+        boxes = item.checkboxes
+        ticked = sum(1 for b in boxes if _checked(state, b.key, b.checked))
+        status = "done" if ticked == len(boxes) else "pending"
+        return Text.assemble((fmt.icon(status), fmt.style(status)), f" {item.title} ", (f"{ticked}/{len(boxes)}", "dim"))
+
+    # -- navigation -------------------------------------------------------------
+    def select_item(self, item_id: str) -> None:
+        node = self._item_nodes.get(item_id)
+        if node is None:
+            return
+        if node.parent is not None:
+            node.parent.expand()
+        self.move_cursor(node)
+        self.scroll_to_node(node, animate=False)
+
+    @property
+    def current_item(self) -> str | None:
+        node = self.cursor_node
+        if node is None or node.data is None or node.data.startswith("phase:"):
+            return None
+        return node.data
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        event.stop()
+        data = event.node.data
+        if data and not data.startswith("phase:"):
+            self.post_message(TaskSelected(data))
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        data = event.node.data
+        if data and not data.startswith("phase:"):
+            event.stop()
+            self.post_message(TaskSelected(data, open=True))
+
+
+def _checked(state: SessionState, key: str, default: bool) -> bool:
+    box = state.checkboxes.get(key)
+    return box.checked if box is not None else default
+
+
+def fmt_worst(statuses: list[str]) -> str:
+    from sessions.state import worst
+
+    return worst(statuses)
