@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from sessions import events as ev
-from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, verify
+from sessions.journal import (GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, read_records,
+                              verify)
 from sessions.store import find_session, list_sessions, session_root
 
 
@@ -67,6 +68,16 @@ def journal_cmd(args: argparse.Namespace) -> int:
 def _verify(path: Path) -> int:
     v = verify(path)
     if v.ok:
+        from sessions.checkpoints import SIDECAR_NAME, verify_checkpoints
+
+        has_checkpoints = (path.parent / SIDECAR_NAME).exists() or any(
+            isinstance(r.event, ev.Checkpoint) for r in read_records(path))
+        if has_checkpoints:
+            ok, message = verify_checkpoints(path)
+            if not ok:
+                print(f"{path}: FAILED: {message}")
+                return 1
+            print(f"{path}: signed checkpoints: {message}")
         print(f"{path}: ok: {v.count} records, head {v.head}")
         return 0
     print(f"{path}: FAILED: {v.message}")

@@ -146,6 +146,26 @@ class Session:
         self._closed = False
         self._box_texts: tuple[Any, dict[str, str]] | None = None
         self._remove_secret_source = add_secret_source(self.secrets)
+        self._checkpointer: Any = None
+
+    def _start_checkpoints(self) -> None:
+        """Sign the journal head every few minutes when ``$RUNBOOK_SIGNING_KEY`` names a key.
+
+        A key that cannot be loaded does not stop the session: the operator is warned and
+        the journal records that checkpoints are off, so an auditor sees it too.
+        """
+        from sessions.checkpoints import KEY_ENV, Checkpointer
+
+        if not os.environ.get(KEY_ENV):
+            return
+        try:
+            every = float(os.environ.get("RUNBOOK_CHECKPOINT_EVERY_S", "300"))
+            self._checkpointer = Checkpointer.from_env(self, every_s=every)
+        except Exception as exc:  # noqa: BLE001 - any key problem: warn, journal, carry on
+            why = f"signed checkpoints are off: ${KEY_ENV}: {exc}"
+            self.warnings.append(why)
+            self.log.warning("checkpoints disabled", error=str(exc))
+            self.record(ev.Note(why, who=self.operator))
 
     # -- opening ----------------------------------------------------------------
     @classmethod
@@ -189,6 +209,7 @@ class Session:
             journal.close()
             raise
         session.log.info("session created", runbook=session.state.runbook_path, operator=who.describe())
+        session._start_checkpoints()
         return session
 
     @classmethod
@@ -209,6 +230,7 @@ class Session:
             if log_problem:
                 session.warnings.append(log_problem)
             session._reopen(runbook)
+            session._start_checkpoints()
         except BaseException:
             journal.close()
             raise
@@ -282,6 +304,8 @@ class Session:
             self.log.error("journal write failed", error=str(exc))
             raise
         self._applied(rec)
+        if self._checkpointer is not None and not isinstance(event, ev.Checkpoint):
+            self._checkpointer.maybe_checkpoint()
         return rec
 
     def record_output(self, event: ev.OutputChunk) -> Record:
@@ -453,6 +477,8 @@ class Session:
         try:
             if self.journal.failed is None:
                 self.record(ev.SessionClosed(reason, finished))
+                if self._checkpointer is not None:
+                    self._checkpointer.checkpoint()
         except JournalWriteError:
             pass  # already reported; the journal stays valid up to its last durable record
         finally:
