@@ -416,7 +416,7 @@ def _output(f: _Fold, e: ev.OutputChunk, ts: str) -> None:
 
 def _detached_started(f: _Fold, e: Any, ts: str) -> None:
     run = f.run(e.run_id)
-    if run is None:
+    if run is None or run.finished:  # like output: nothing starts on a run that has ended
         return
     h = f.host(run, e.host) or f.put(run, "hosts", e.host, HostRun(e.host))
     if h.status == PENDING:
@@ -534,9 +534,8 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.Note: lambda f, e, ts: f.append("notes", e),
     ev.ProbeResult: _probe,
     ev.Checkpoint: _checkpoint,
+    ev.DetachedStarted: _detached_started,
 }
-if hasattr(ev, "DetachedStarted"):
-    _HANDLERS[ev.DetachedStarted] = _detached_started
 # no state change: FileUploaded, HostKeyAccepted and events added later
 
 
