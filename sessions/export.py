@@ -481,7 +481,10 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: d
     for kind, items in (("prerequisite", getattr(t, "prerequisites", ())), ("acceptance", getattr(t, "acceptance", ())),
                         ("other", getattr(t, "checkboxes", ()) if gate_or_section else ())):
         for cb in items or ():
-            boxes[cb.key] = CheckboxReport(key=cb.key, text=cb.text, kind=kind, probe=cb.probe)
+            # a box written as `- [x]` in the runbook starts ticked, as the TUI shows it
+            boxes[cb.key] = CheckboxReport(key=cb.key, text=cb.text, kind=kind, probe=cb.probe,
+                                           checked=bool(getattr(cb, "checked", False)),
+                                           evidence="pre-checked in the runbook" if getattr(cb, "checked", False) else "")
     for key, hist in box_hist.items():
         if key.split("/", 1)[0] == tid and key not in boxes:
             boxes[key] = CheckboxReport(key=key, text=hist[-1]["text"], kind=_box_kind(key))

@@ -265,3 +265,23 @@ def test_cli_default_out_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["export", str(path), "--sign-agent"]) == 2
     err = capsys.readouterr().err
     assert "no such key file" in err and "SSH_AUTH_SOCK" in err and "Traceback" not in err
+
+
+def test_box_pre_checked_in_the_runbook_is_not_a_deviation(tmp_path: Path) -> None:
+    """`- [x]` in the document starts ticked (as the TUI shows it); `- [ ]` never ticked is a deviation."""
+    text = ("# R\n\n## Phase 1: P (1 hour)\n\n### Task T-1: Check\n\n- **Duration**: 5 minutes\n"
+            "- **Risk Level**: LOW\n\n#### Prerequisites\n\n- [x] Ticket approved\n- [ ] Backup taken\n\n"
+            "#### Steps\n\n1. **Look**\n\n```bash\ntrue\n```\n\n#### Acceptance Criteria\n\n- [ ] Looked\n\n"
+            "#### Rollback Procedure\n\nN/A\n")
+    runbook, sha = write_runbook(tmp_path, text)
+    path = tmp_path / "journal.jsonl"
+    with Journal.create(path) as j:
+        j.append(ev.SessionOpened(SESSION_ID, str(runbook), sha, runbook_title="R", operator="alice",
+                                  task_ids=("T-1",)))
+        j.append(ev.TaskStarted("T-1", who="alice"))
+    r = build_report(path)
+    boxes = {b.text: b for b in task(r, "T-1").checkboxes}
+    assert boxes["Ticket approved"].checked and "pre-checked" in boxes["Ticket approved"].evidence
+    msgs = [d.message for d in r.deviations]
+    assert not any("Ticket approved" in x for x in msgs)
+    assert any("Backup taken" in x for x in msgs)
