@@ -154,10 +154,10 @@ class Session:
         A key that cannot be loaded does not stop the session: the operator is warned and
         the journal records that checkpoints are off, so an auditor sees it too.
         """
+        if not os.environ.get("RUNBOOK_SIGNING_KEY"):  # sessions.checkpoints.KEY_ENV; its import is costly
+            return
         from sessions.checkpoints import KEY_ENV, Checkpointer
 
-        if not os.environ.get(KEY_ENV):
-            return
         try:
             every = float(os.environ.get("RUNBOOK_CHECKPOINT_EVERY_S", "300"))
             self._checkpointer = Checkpointer.from_env(self, every_s=every)
