@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sessions import events as ev
 from sessions.state import SessionState
@@ -25,6 +25,20 @@ def fmt_ts(ts: str | None) -> str:
     if d is None:
         return ts or "-"
     return d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def task_meta(t: "TaskReport", esc: Callable[[object], str]) -> list[str]:
+    """Who and when of a task, each part escaped by the renderer's ``esc``."""
+    parts = []
+    if t.who:
+        parts.append(f"by {esc(t.who)}")
+    if t.started:
+        parts.append(f"started {esc(fmt_ts(t.started))}")
+    if t.finished:
+        parts.append(f"ended {esc(fmt_ts(t.finished))}")
+    if t.skip_reason:
+        parts.append(f"skipped: {esc(t.skip_reason)}")
+    return parts
 
 
 def _parse(ts: str | None) -> datetime | None:

@@ -12,7 +12,7 @@ import html
 
 from sessions.export_model import (
     CheckboxReport, Report, RunReport, StepReport, TaskReport, clean_text, cut_lines, exit_text, fmt_bytes, plural,
-    fmt_duration, fmt_ts,
+    fmt_duration, fmt_ts, task_meta,
 )
 
 _CSS = """
@@ -123,14 +123,7 @@ def _task(o: list[str], t: TaskReport, lines: int) -> None:
     title = f" \u2014 {h(t.title)}" if t.title else ""
     o.append(f'<article id="task-{h(t.id)}"><h3>{h(t.id)}{title}</h3>')
     meta = [f'<span class="{_cls(t.status)}">{h(t.status)}</span>']
-    if t.who:
-        meta.append(f"by {h(t.who)}")
-    if t.started:
-        meta.append(f"started {h(fmt_ts(t.started))}")
-    if t.finished:
-        meta.append(f"ended {h(fmt_ts(t.finished))}")
-    if t.skip_reason:
-        meta.append(f"skipped: {h(t.skip_reason)}")
+    meta += task_meta(t, h)
     o.append("<p>" + " \u00b7 ".join(meta) + "</p>")
     quiet = t.status == "pending" and not any(s.runs or s.skipped for s in t.steps) and not any(
         c.history for c in t.checkboxes)

@@ -13,7 +13,7 @@ import re
 
 from sessions.export_model import (
     CheckboxReport, Report, RunReport, StepReport, TaskReport, clean_text, cut_lines, exit_text, fmt_bytes, plural,
-    fmt_duration, fmt_ts,
+    fmt_duration, fmt_ts, task_meta,
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
@@ -122,14 +122,7 @@ def _task(add, t: TaskReport, lines: int) -> None:
     title = f" \u2014 {esc(t.title)}" if t.title else ""
     add(f"### {esc(t.id)}{title}\n")
     meta = [f"**{esc(t.status)}**"]
-    if t.who:
-        meta.append(f"by {esc(t.who)}")
-    if t.started:
-        meta.append(f"started {esc(fmt_ts(t.started))}")
-    if t.finished:
-        meta.append(f"ended {esc(fmt_ts(t.finished))}")
-    if t.skip_reason:
-        meta.append(f"skipped: {esc(t.skip_reason)}")
+    meta += task_meta(t, esc)
     add(" \u00b7 ".join(meta) + "\n")
     if t.status == "pending" and not any(s.runs or s.skipped for s in t.steps) and not any(
             c.history for c in t.checkboxes):
