@@ -333,8 +333,9 @@ class FileUploaded(Event):
     run_id: str
     host: str
     path: str
-    sha256: str
+    sha256: str  # of the content uploaded; of the content with secret values masked when ``masked``
     mode: str = "0600"
+    masked: bool = False  # the content held secret values: a hash of it would let them be guessed offline
 
 
 @event_type

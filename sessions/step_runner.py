@@ -24,6 +24,7 @@ with the worst outcome.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -353,5 +354,9 @@ class StepRun:
             return RunResult(host, "failed", error=f"upload of {seg.path} failed: {exc}")
         except (OSError, asyncio.TimeoutError) as exc:
             return RunResult(host, "failed", error=f"upload of {seg.path} failed: {type(exc).__name__}: {exc}")
-        self.record(ev.FileUploaded(self.run_id, host, seg.path, digest, seg.mode_text))
+        shown = self.redact(seg.text)
+        masked = shown != seg.text
+        if masked:  # never journal a hash of secret values: hash what the journal may show instead
+            digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()
+        self.record(ev.FileUploaded(self.run_id, host, seg.path, digest, seg.mode_text, masked))
         return RunResult(host, "succeeded", 0, duration_s=time.monotonic() - t0)

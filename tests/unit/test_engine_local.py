@@ -253,6 +253,28 @@ async def test_files_are_uploaded_before_the_commands_in_order(tmp_path, session
         session.close()
 
 
+async def test_a_file_with_a_secret_is_uploaded_whole_but_journaled_masked(tmp_path, sessions_root):
+    """A hash of content holding a secret would let a weak secret be guessed from the journal."""
+    import hashlib
+
+    dest = tmp_path / "db.conf"
+    s = step(1, Block("file", "ini", "password = <DB_PASSWORD>\n", 1, path=str(dest)),
+             placeholders=[Placeholder("DB_PASSWORD", True, 1)])
+    session, engine = await open_engine(tmp_path, sessions_root, [s])
+    session.supply("DB_PASSWORD", SECRET, True)
+    try:
+        assert await engine.run_step("T-1", 1) == "succeeded"
+        assert dest.read_text() == f"password = {SECRET}\n"
+        (up,) = events_of(session, ev.FileUploaded)
+        assert up.masked
+        assert up.sha256 != hashlib.sha256(dest.read_bytes()).hexdigest()
+        journal = session.journal.path.read_text()
+        assert SECRET not in journal and hashlib.sha256(dest.read_bytes()).hexdigest() not in journal
+    finally:
+        await engine.close()
+        session.close()
+
+
 async def test_consecutive_blocks_share_a_shell_and_a_failing_block_stops_the_rest(tmp_path, sessions_root):
     s = step(1, cmd("X=42; echo one"), cmd("echo two $X; false"), cmd("echo three"))
     session, engine = await open_engine(tmp_path, sessions_root, [s])
