@@ -237,6 +237,17 @@ class OutputChunk(Event):
 
 @event_type
 @dataclass(frozen=True, slots=True)
+class HostStarted(Event):
+    """The engine is about to start the step on ``host`` (journaled durably first), so that
+    on resume a host that never started is known as not run rather than outcome unknown."""
+
+    TYPE: ClassVar[str] = "host_started"
+    run_id: str
+    host: str
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
 class HostFinished(Event):
     """One host's result for a step run.  ``outcome``: succeeded, failed, timeout,
     cancelled or unknown (end not seen: connection dropped)."""

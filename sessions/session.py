@@ -36,7 +36,7 @@ from sessions import events as ev
 from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
 from sessions.logging import add_secret_source, configure_logging, get_logger
 from sessions.operator import Operator, current_operator
-from sessions.state import Replayer, SessionState, StepRun, apply
+from sessions.state import CANCELLED, RUNNING, UNKNOWN, Replayer, SessionState, StepRun, apply
 from sessions.store import JOURNAL, find_session, new_session_id, session_root
 
 Subscriber = Callable[[Record, SessionState], None]
@@ -279,11 +279,18 @@ class Session:
                 f"{runbook.sha256[:12]}); tasks are matched by id; added: {', '.join(added) or 'none'}; "
                 f"removed: {', '.join(removed) or 'none'}")
         where = f"runbook (pid {last.pid} on {last.jump_host})" if last and last.pid else "the previous runbook process"
+        why = f"{where} stopped while the step was running; its end was not seen"
         for run in before.running():
             if run.detached or not run.unfinished_hosts:
                 continue
-            self.record(ev.StepOutcomeUnknown(
-                run.run_id, f"{where} stopped while the step was running; its end was not seen"))
+            if not run.hosts_tracked:  # an older journal: any unfinished host may have started
+                self.record(ev.StepOutcomeUnknown(run.run_id, why))
+                continue
+            started = [h.host for h in run.hosts.values() if h.status == RUNNING]
+            for host in started:
+                self.record(ev.StepOutcomeUnknown(run.run_id, why, host))
+            if self.state.runs[run.run_id].unfinished_hosts:  # hosts never started: not run
+                self.record(ev.StepFinished(run.run_id, UNKNOWN if started else CANCELLED))
         self.log.info("session resumed", operator=self.operator_info.describe(), records=self.journal.count,
                       warnings=self.warnings)
 

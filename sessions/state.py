@@ -81,6 +81,7 @@ class StepRun:
     expectations: dict[tuple[str, int], tuple[bool, str]] = field(default_factory=dict)
     who: str = ""
     ended: str | None = None  # ts of StepFinished (or of the unknown outcome that ended it)
+    hosts_tracked: bool = False  # the journal says when each host started (HostStarted)
 
     @property
     def status(self) -> str:
@@ -424,6 +425,16 @@ def _detached_started(f: _Fold, e: Any, ts: str) -> None:
     _set(h, "detached_id", e.detached_id)
 
 
+def _host_started(f: _Fold, e: Any, ts: str) -> None:
+    run = f.run(e.run_id)
+    if run is None or run.finished:  # nothing starts on a run that has ended
+        return
+    _set(run, "hosts_tracked", True)
+    h = f.host(run, e.host) or f.put(run, "hosts", e.host, HostRun(e.host))
+    if h.status == PENDING:
+        _set(h, "status", RUNNING)
+
+
 def _host_finished(f: _Fold, e: ev.HostFinished, ts: str) -> None:
     run = f.run(e.run_id)
     if run is None:
@@ -535,6 +546,7 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.ProbeResult: _probe,
     ev.Checkpoint: _checkpoint,
     ev.DetachedStarted: _detached_started,
+    ev.HostStarted: _host_started,
 }
 # no state change: FileUploaded, HostKeyAccepted and events added later
 

@@ -15,7 +15,7 @@ before anything else sees it, is coalesced into chunks (at most
 ``Session.record_output`` and followed by an :class:`OutputWatch` (bounded
 memory) for the step's ``Expected:`` literals.
 
-Journal order for one run: ``StepStarted``, then per host ``DetachedStarted`` /
+Journal order for one run: ``StepStarted``, then per host ``HostStarted``, ``DetachedStarted`` /
 ``FileUploaded`` / ``OutputChunk``..., ``HostFinished`` (+ ``StepOutcomeUnknown``
 when the end was not seen), ``ExpectationChecked``...; finally ``StepFinished``
 with the worst outcome.
@@ -296,6 +296,7 @@ class StepRun:
         result = RunResult(host, "succeeded", 0)
         command_segments = [i for i, s in enumerate(plan.segments) if s.kind == "command"]
         block = 0
+        self.record(ev.HostStarted(self.run_id, host))
         for seg in plan.segments:
             if self.cancelled:
                 result = RunResult(host, "cancelled", error="cancelled before this block started")

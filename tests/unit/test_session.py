@@ -192,6 +192,41 @@ def test_resume_marks_interrupted_runs_unknown_and_leaves_detached_ones(tmp_path
     assert verify(r.journal.path).ok
 
 
+def test_resume_of_a_serial_run_marks_only_started_hosts_unknown(tmp_path, as_alice):
+    """A serial rollout killed on host b: a succeeded, b unknown, c never started (not run)."""
+    s = Session.create(book(), root=tmp_path)
+    s.record(ev.StepStarted("r1", "T-1", 1, ("a", "b", "c"), "cmd", mode="serial"))
+    s.record(ev.HostStarted("r1", "a"))
+    s.record(ev.HostFinished("r1", "a", "succeeded", 0))
+    s.record(ev.HostStarted("r1", "b"))
+    s.record_output(ev.OutputChunk("r1", "b", "stdout", "half"))
+    sid = s.id
+    _crash(s)
+    r = Session.resume(sid, root=tmp_path, runbook=book())
+    try:
+        run = r.state.runs["r1"]
+        assert {h: x.status for h, x in run.hosts.items()} == {"a": SUCCEEDED, "b": UNKNOWN, "c": "skipped"}
+        assert run.finished and [(x.run_id, h.host) for x, h in r.state.unresolved_unknowns()] == [("r1", "b")]
+    finally:
+        r.close()
+
+
+def test_resume_between_serial_hosts_leaves_nothing_unknown(tmp_path, as_alice):
+    s = Session.create(book(), root=tmp_path)
+    s.record(ev.StepStarted("r1", "T-1", 1, ("a", "b"), "cmd", mode="serial"))
+    s.record(ev.HostStarted("r1", "a"))
+    s.record(ev.HostFinished("r1", "a", "succeeded", 0))
+    sid = s.id
+    _crash(s)
+    r = Session.resume(sid, root=tmp_path, runbook=book())
+    try:
+        run = r.state.runs["r1"]
+        assert {h: x.status for h, x in run.hosts.items()} == {"a": SUCCEEDED, "b": "skipped"}
+        assert run.finished and not r.state.unresolved_unknowns()
+    finally:
+        r.close()
+
+
 def test_resume_by_the_same_operator_is_no_handover(tmp_path, as_alice):
     s = Session.create(book(), root=tmp_path)
     s.close()

@@ -62,7 +62,7 @@ def streams(draw, max_size: int = 40) -> list[tuple[str, ev.Event]]:
                 e = ev.OutcomeDecided(rid, draw(st.sampled_from(("succeeded", "failed", "rerun"))), "why",
                                       draw(st.none() | st.just(host)), draw(who))
             elif kind == "detached":
-                e = ev.DetachedStarted(rid, host, "d1") if hasattr(ev, "DetachedStarted") else ev.Note("x")
+                e = ev.DetachedStarted(rid, host, "d1") if draw(st.booleans()) else ev.HostStarted(rid, host)
             elif kind == "expect":
                 e = ev.ExpectationChecked(rid, host, draw(st.integers(0, 1)), draw(st.booleans()))
             elif kind == "task":
