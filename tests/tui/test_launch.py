@@ -38,16 +38,16 @@ class TestWindow:
 
     async def test_clock_turns_amber_then_red(self, make_app):
         clock = {"now": FIXED_NOW}
-        end = (FIXED_NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = (FIXED_NOW + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
         app = make_app(MINI, window_end=end, clock=lambda: clock["now"])
         async with app.run_test(size=(100, 32)) as pilot:
             screen = await main_screen(pilot)
             widget = screen.query_one("#header-clock")
             assert widget.has_class("-ok") and "on time" in str(widget.render())
-            clock["now"] = FIXED_NOW + timedelta(minutes=20)  # 1h40 left, 1h30 critical path
+            clock["now"] = FIXED_NOW + timedelta(hours=1)  # 3h left, 2h30 critical path (phase 1 waits)
             await wait_for(pilot, lambda: widget.has_class("-amber"), what="amber")
             assert "tight" in str(widget.render())
-            clock["now"] = FIXED_NOW + timedelta(hours=1)
+            clock["now"] = FIXED_NOW + timedelta(hours=2)
             await wait_for(pilot, lambda: widget.has_class("-red"), what="red")
             assert "over" in str(widget.render())
 
@@ -101,10 +101,11 @@ class TestProgress:
 
         rb = parse_file(str(MINI))
         state = replay([])
-        assert remaining_critical_path(rb, state, FIXED_NOW) == 90  # MINI-001 (30) then MINI-002 (60)
+        # MINI-001 (30) then MINI-002 (60), then phase 1, which waits for phase 0: MINI-101 (60)
+        assert remaining_critical_path(rb, state, FIXED_NOW) == 150
         assert unfinished_dependencies(rb, state, "MINI-002") == ["MINI-001"]
         state = replay([ev.TaskCompleted("MINI-001")])
-        assert remaining_critical_path(rb, state, FIXED_NOW) == 60
+        assert remaining_critical_path(rb, state, FIXED_NOW) == 120
         assert unfinished_dependencies(rb, state, "MINI-002") == []
         assert progress(rb, state) == (1, 4)
 
