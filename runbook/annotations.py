@@ -146,6 +146,9 @@ def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary file?
+            where = path
+            problem = f"unacceptable character #x{exc.character:04x} (binary file?)"
         raise InputError(f"{where}: bindings file is not valid YAML: {problem}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: bindings file is not valid UTF-8") from None

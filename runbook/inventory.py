@@ -189,6 +189,9 @@ class Inventory:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark is not None else path
             problem = getattr(exc, "problem", None) or str(exc)
+            if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary file?
+                where = f"{path}:{text[: exc.position].count(chr(10)) + 1}"
+                problem = f"unacceptable character #x{exc.character:04x} (binary file?)"
             hint = ""
             if re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
                 hint = " (INI inventories are not supported: convert with `ansible-inventory -i FILE --list -y`)"

@@ -238,6 +238,10 @@ def exec_cmd(args: argparse.Namespace) -> int:
     """Handler of ``runbook exec`` (see the module docstring)."""
     from sessions.exec_terminal import Prompter, stdin_is_tty
 
+    for flag, value in (("--parallel", getattr(args, "parallel", None)),
+                        ("--connect-limit", getattr(args, "connect_limit", None))):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be 1 or more (got {value})", EXIT_USAGE)
     runbook, ref, steps, inventory = _load(args)
     tty = stdin_is_tty()
     prompter = Prompter() if tty else None

@@ -81,7 +81,9 @@ def _verify(path: Path) -> int:
         print(f"{path}: ok: {v.count} records, head {v.head}")
         return 0
     print(f"{path}: FAILED: {v.message}")
-    if v.seq is not None:
+    if v.seq is not None and v.count == 0:
+        print(f"{path}: the first record (line {v.line}) is already bad: not a journal, or its start was altered")
+    elif v.seq is not None:
         print(f"{path}: records 1-{v.count} chain correctly (head {v.head}); record {v.seq} (line {v.line}) "
               "does not")
     return 1

@@ -92,6 +92,25 @@ def _required(text: str, what: str) -> str:
     return text
 
 
+def _check_is_journal(path: Path) -> None:
+    """Refuse to open for writing a file that is not a session journal (a mistyped ``--session FILE``).
+
+    Opening for writing truncates a torn tail and appends: never do that to someone else's file.
+    A ``journal.jsonl`` in a session directory is trusted (it may be empty after a crash at creation).
+    """
+    if path.name == JOURNAL:
+        return
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20)
+        ok = b'"type":"session_opened"' in first.replace(b" ", b"") and first.endswith(b"\n")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
+    if not ok:
+        raise UserError(f"{path}:1: not a session journal (no session_opened record); "
+                        "pass a session id or a session's journal.jsonl", 2)
+
+
 def _start_logging(directory: Path) -> str:
     """Point logging at the session; a log that cannot be written is not fatal (the journal is)."""
     try:
@@ -189,7 +208,7 @@ class Session:
             os.chmod(directory, 0o700)
             fsync_dir(base)
         except OSError as exc:
-            raise UserError(f"{base}: cannot create the session directory: {exc.strerror or exc}", 1) from None
+            raise UserError(f"{base}: cannot create the session directory: {exc.strerror or exc}", 2) from None
         who = current_operator()
         journal = Journal.create(directory / JOURNAL, operator=who.name)
         log_problem = _start_logging(directory)
@@ -220,6 +239,7 @@ class Session:
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
         """
         path = find_session(ref, root)
+        _check_is_journal(path)
         who = current_operator()
         replayer = Replayer()
         journal = Journal.open(path, operator=who.name, each=replayer.feed_record)

@@ -169,4 +169,6 @@ def find_session(ref: str | os.PathLike[str] | None, root: str | os.PathLike[str
         if len(matches) > 1:
             shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
             raise UserError(f"session {text!r} is ambiguous in {base}: {shown}", 2)
+    if p.is_dir():
+        raise UserError(f"{text}: a directory without a {JOURNAL} (not a session directory)", 2)
     raise UserError(f"no session {text!r} in {base} (and no such journal file)", 2)

@@ -95,6 +95,10 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
         # Bad YAML, a missing certificate file, a malformed entry: one line, no traceback.
         raise KubeConfigError(f"kubeconfig {source.paths}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # yaml.YAMLError, exec plugin failures, ...
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None and getattr(exc, "problem", None):  # bad YAML: name the file and line
+            name = mark.name if mark.name and not mark.name.startswith("<") else source.paths
+            raise KubeConfigError(f"kubeconfig {name}:{mark.line + 1}: invalid YAML: {exc.problem}") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KubeConfigError(f"kubeconfig {source.paths}: {first}") from None
 
