@@ -67,6 +67,9 @@ def journal_cmd(args: argparse.Namespace) -> int:
 
 def _verify(path: Path) -> int:
     v = verify(path)
+    if v.ok and v.count == 0:  # every session journal starts with session_opened
+        print(f"{path}: FAILED: no records (a journal is never empty: cut short, or not a journal)")
+        return 1
     if v.ok:
         from sessions.checkpoints import SIDECAR_NAME, verify_checkpoints
 

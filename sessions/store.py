@@ -148,7 +148,7 @@ def find_session(ref: str | os.PathLike[str] | None, root: str | os.PathLike[str
     base = session_root(root)
     if ref is None:
         candidates = [s for s in (summarize(d / JOURNAL) for d in _session_dirs(base))
-                      if s.status in ("interrupted", "paused", "active", "empty")]
+                      if s.status in ("interrupted", "paused", "active")]
         if not candidates:
             raise UserError(f"no unfinished session in {base}", 2)
         latest = max(candidates, key=lambda s: (s.last_activity or "", s.id))  # the one worked in last

@@ -177,3 +177,10 @@ def test_sessions_listing(tmp_path, capsys):
     assert data[0]["id"] == s.id and data[0]["status"] == "paused" and data[0]["done"] == 1
     code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path / "none"))
     assert code == 0 and "no sessions in" in out
+
+
+def test_verify_of_an_empty_journal_fails(tmp_path, capsys):
+    empty = tmp_path / "journal.jsonl"
+    empty.write_bytes(b"")
+    assert main(["journal", "verify", str(empty)]) == 1
+    assert "no records" in capsys.readouterr().out

@@ -138,6 +138,17 @@ def test_find_session_skips_finished(tmp_path):
     s.close("done", finished=True)
     with pytest.raises(UserError, match="no unfinished session"):
         find_session(None, tmp_path)
-    with Journal.create(tmp_path / "x" / "journal.jsonl") as j:  # a journal without events: unfinished
+    with Journal.create(tmp_path / "x" / "journal.jsonl") as j:  # no events: nothing to resume
         assert j.count == 0
-    assert find_session(None, tmp_path) == tmp_path / "x" / "journal.jsonl"
+    with pytest.raises(UserError, match="no unfinished session"):
+        find_session(None, tmp_path)
+
+
+def test_find_session_never_picks_an_empty_journal(tmp_path):
+    """A stray empty journal (crash right after create, or junk) is not a session to resume."""
+    s = Session.create(book(), root=tmp_path)
+    s.close("quit")
+    junk = tmp_path / "zzzz-junk"
+    junk.mkdir()
+    (junk / "journal.jsonl").write_bytes(b"")
+    assert find_session(None, tmp_path) == s.journal.path
