@@ -64,6 +64,22 @@ def _parse(path: str | os.PathLike[str]) -> Any:
     return parse_file(str(path))
 
 
+def _check_inventory(path: str | None) -> None:
+    """Load the inventory once before the screen opens: a bad file is one line on stderr, exit 2."""
+    from runbook.inventory import Inventory
+
+    Inventory.load(path)
+
+
+def _make_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: cannot create the session directory: Not a directory")
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{root}: cannot create the session directory: {exc.strerror or exc}") from None
+
+
 async def run_app(launch: Launch, *, before: Callable[[], Awaitable[None]] | None = None,
                   after: Callable[[], Awaitable[None]] | None = None) -> int:
     """Run the TUI until it exits; close the engine and session whatever happens."""
@@ -90,11 +106,13 @@ def run_cmd(args: argparse.Namespace) -> int:
     from sessions.store import session_root
 
     runbook = _parse(args.file)
+    _check_inventory(args.inventory)
+    window_end = parse_window_end(args.window_end)
     root = session_root(args.session_dir)
     offer = None if args.new else resumable_session(root, runbook.path)
     launch = Launch(
         runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
-        inventory_path=args.inventory, window_end=parse_window_end(args.window_end),
+        inventory_path=args.inventory, window_end=window_end,
         known_hosts=args.known_hosts,
     )
     return asyncio.run(run_app(launch))
@@ -106,6 +124,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
 
     root = session_root(args.session_dir)
     journal = find_session(args.session, root)  # a clear error before the screen opens
+    if args.inventory:
+        _check_inventory(args.inventory)
     launch = Launch(root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
                     known_hosts=args.known_hosts)
     return asyncio.run(run_app(launch))
@@ -125,7 +145,7 @@ def demo_cmd(args: argparse.Namespace) -> int:
         raise UserError(f"{DEMO_RUNBOOK}: the demo runbook is missing")
     runbook = _parse(DEMO_RUNBOOK)
     root = session_root(args.session_dir)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_root(root)
     fleet = DemoFleet(root / "demo-fleet")
     try:
         fleet.prepare()
