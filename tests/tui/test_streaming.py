@@ -53,3 +53,43 @@ class TestStreaming:
             assert screen.output.flushes > 3
             assert session.state.runs["run-big"].hosts["local"].output_bytes == sum(
                 len(str(i)) + 1 for i in range(1, TOTAL + 1))
+
+
+class TestFullLogStaysLive:
+    async def test_a_run_after_a_full_log_is_drawn(self, make_app):
+        """Once a host's log holds max_lines, the next run's heading and outcome must reach the
+        screen (Textual's Log refreshed only the pre-prune rows: the old "succeeded" stayed)."""
+        from tests.tui.conftest import screen_text
+
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            session = app.session
+            session.record(ev.StepStarted("run-big", "MINI-001", 1, ("local",), "seq 1 20000"))
+            session.record_output(ev.OutputChunk("run-big", "local", "stdout",
+                                                 "".join(f"{i}\n" for i in range(1, 20001))))
+            session.record(ev.HostFinished("run-big", "local", "succeeded", 0))
+            session.record(ev.StepFinished("run-big", "succeeded"))
+            await wait_for(pilot, lambda: "20000" in screen_text(app), what="the tail drawn")
+            session.record(ev.StepStarted("run-fail", "MINI-001", 1, ("local",), "false"))
+            session.record(ev.HostFinished("run-fail", "local", "failed", 1))
+            session.record(ev.StepFinished("run-fail", "failed"))
+            log = screen.output.log_for("local")
+            await wait_for(pilot, lambda: "failed" in log.lines[-1], what="the failure written")
+            await pilot.pause(0.2)
+            assert "failed · exit 1" in screen_text(app)
+            # the bug itself: a write to a full log, scrolled to the end, repainted only rows below
+            # the screen; the rows on screen must be repainted.
+            log.scroll_end(animate=False, immediate=True)
+            await pilot.pause(0.05)
+            assert log.line_count == screen.output.max_lines and log.is_vertical_scroll_end
+            repaints: list[tuple] = []
+            refresh = log.refresh
+
+            def spy(*regions, **kw):
+                repaints.append(regions)
+                return refresh(*regions, **kw)
+
+            log.refresh = spy
+            log.write_lines(["── next run ──"])
+            assert () in repaints, f"a full log was written without repainting what is on screen: {repaints}"

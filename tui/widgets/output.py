@@ -12,6 +12,8 @@ the operator scrolls up (``Log.write_lines`` does that), End follows again.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +21,9 @@ from textual.containers import Vertical
 from textual.widgets import Log, Static, TabbedContent, TabPane
 
 from tui import format as fmt
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 PARTIAL_TICKS = 2  # an unterminated line (a prompt) is shown after this many quiet flushes
@@ -51,6 +56,16 @@ class HostLog(Log):
 
     def action_follow(self) -> None:
         self.scroll_end(animate=False)
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        """Textual's Log, once full, prunes the head but repaints only the rows the new lines had
+        before the prune (below the screen): the screen kept showing the old tail, e.g. the last
+        run's "succeeded" under a step that had failed.  Repaint what is on screen."""
+        full = self.max_lines is not None and self.line_count >= self.max_lines
+        super().write_lines(lines, scroll_end)
+        if full or (self.max_lines is not None and self.line_count >= self.max_lines):
+            self.refresh()
+        return self
 
 
 class OutputPane(Vertical):
