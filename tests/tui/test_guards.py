@@ -38,6 +38,7 @@ class TestGuards:
             await pilot.press("y")
             deps = await modal(pilot, ReasonModal)
             assert "MINI-001" in deps.message
+            assert "Escape: cancel" in str(deps.query_one(".modal-hint").render())  # says how to get out
             await type_text(pilot, "MINI-001 done by the day shift")
             await pilot.press("enter")
             host = await modal(pilot, TypeHostModal)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
 
 class NoteModal(ModalScreen["str | None"]):
@@ -22,6 +22,7 @@ class NoteModal(ModalScreen["str | None"]):
         with Vertical(classes="modal-dialog"):
             yield Label(f"Note{' on ' + self.task_id if self.task_id else ''}", classes="modal-title")
             yield Input(placeholder="what happened, who was told, ticket number...", id="note-input")
+            yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -26,6 +26,7 @@ class PlaceholderModal(ModalScreen["str | None"]):
             yield Label(f"Value for <{self.placeholder_name}>", classes="modal-title")
             yield Static(f"{kind}{' · ' + self.where if self.where else ''}", classes="modal-message", markup=False)
             yield Input(password=self.secret, placeholder=self.placeholder_name, id="value-input")
+            yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")
 
     def on_mount(self) -> None:

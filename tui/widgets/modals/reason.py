@@ -25,6 +25,7 @@ class ReasonModal(ModalScreen["str | None"]):
             yield Label(self.title_text, classes="modal-title")
             yield Static(self.message, classes="modal-message", markup=False)
             yield Input(placeholder=self.placeholder, id="reason-input")
+            yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")
 
     def on_mount(self) -> None:

@@ -25,6 +25,7 @@ class TypeHostModal(ModalScreen[bool]):
             yield Static(self.message, classes="modal-message", markup=False)
             yield Label(f"Type the host name ({self.expected}) to run it:")
             yield Input(placeholder=self.expected, id="host-input")
+            yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")
 
     def on_mount(self) -> None:
