@@ -155,6 +155,15 @@ def _show(path: Path, fmt: str, follow: bool) -> int:
 
 
 def _show_records(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
+    try:
+        return _show_then_follow(path, fmt, follow, out)
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+        return 0  # Ctrl-C is how --follow ends, wherever it lands
+
+
+def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
     reader = JournalReader(path)
     try:
         for rec in reader:
@@ -174,10 +183,7 @@ def _show_records(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
             print(f"runbook: {path}:{reader.torn_line}: torn last line ({reader.torn} bytes) not shown",
                   file=sys.stderr)
         return 0
-    try:
-        return _follow(path, reader, fmt, out)
-    except KeyboardInterrupt:
-        return 0
+    return _follow(path, reader, fmt, out)
 
 
 def _follow(path: Path, reader: JournalReader, fmt: str, out: TextIO, poll_s: float = 0.2) -> int:

@@ -33,7 +33,7 @@ def opened(runbook: Path, sha: str, *, operator: str = "alice", resumed: bool = 
     return ev.SessionOpened(
         session_id=SESSION_ID, runbook_path=str(runbook), runbook_sha256=sha, runbook_title="Demo runbook",
         operator=operator, origin="127.0.0.1", jump_host="jump-01", tool_version="0.1.0",
-        task_ids=("T-1", "T-2", "T-3", "T-4"), window_end="2026-11-27T06:00:00Z", resumed=resumed,
+        task_ids=("T-1", "T-2", "T-3", "T-4"), window_end="2099-11-27T06:00:00Z", resumed=resumed,
         handover_from=handover_from, pid=4242,
     )
 
