@@ -107,6 +107,9 @@ def configure_logging(session_dir: str | os.PathLike[str], level: int = _stdlib_
     root.addHandler(handler)
     if root.level == _stdlib_logging.NOTSET or root.level > level:
         root.setLevel(level)
+    # asyncssh logs ~16 INFO lines per connection (and costs ~3 ms each on a fan-out); the
+    # journal already records what ran where, so keep its warnings and errors only.
+    _stdlib_logging.getLogger("asyncssh").setLevel(max(level, _stdlib_logging.WARNING))
     structlog.configure(
         processors=_processors() + [structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
