@@ -117,7 +117,6 @@ async def test_probe_over_http(ctx, cluster, expr, status, fragment):
     outcome = await run_probe(expr, ctx, key="T/acceptance/0")
     assert (outcome.status, outcome.key, outcome.probe) == (status, "T/acceptance/0", expr), outcome.evidence
     assert fragment in outcome.evidence
-    assert outcome.duration_s >= 0
     assert cluster.requests, "the probe never reached the server"
 
 
