@@ -26,35 +26,11 @@ from runbook.inventory import Inventory, Target
 from runbook.redaction import Redactor
 from runbook.ssh_executor import ConnectError, HostKeyError, SSHExecutor
 from tests.integration.sshd import SSHFleet, find_tool
+from tests.output_capture import GUARD, Output, processes
 
 pytestmark = pytest.mark.sshd
 
 ROOT = Path(__file__).resolve().parents[2]
-GUARD = 30  # seconds: a hang guard, never a timing assertion
-
-
-class Output:
-    def __init__(self) -> None:
-        self.chunks: list[tuple[str, str, bytes]] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, host: str, stream: str, data: bytes) -> None:
-        self.chunks.append((host, stream, data))
-        self._changed.set()
-
-    def text(self, stream: str | None = None, host: str | None = None) -> str:
-        return b"".join(
-            d for h, s, d in self.chunks if (stream is None or s == stream) and (host is None or h == host)
-        ).decode()
-
-    async def wait_for(self, needle: str) -> None:
-        while needle not in self.text():
-            self._changed.clear()
-            await asyncio.wait_for(self._changed.wait(), GUARD)
-
-
-def processes() -> str:
-    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
 
 
 async def group_gone(pgid: int) -> bool:

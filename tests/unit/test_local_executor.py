@@ -18,33 +18,9 @@ from runbook.executor import RunOptions, needs_pty, pty_reason, script_payload
 from runbook.inventory import Target
 from runbook.local_executor import LocalExecutor
 from runbook.redaction import Redactor
+from tests.output_capture import GUARD, Output, processes
 
 LOCAL = Target.local_machine()
-GUARD = 30  # seconds: a hang guard, never a timing assertion
-
-
-class Output:
-    """Collects on_output calls; lets a test wait for some text."""
-
-    def __init__(self) -> None:
-        self.chunks: list[tuple[str, str, bytes]] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, host: str, stream: str, data: bytes) -> None:
-        self.chunks.append((host, stream, data))
-        self._changed.set()
-
-    def text(self, stream: str | None = None) -> str:
-        return b"".join(d for _, s, d in self.chunks if stream is None or s == stream).decode()
-
-    async def wait_for(self, needle: str) -> None:
-        while needle not in self.text():
-            self._changed.clear()
-            await asyncio.wait_for(self._changed.wait(), GUARD)
-
-
-def processes() -> str:
-    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
 
 
 async def gone(marker: str) -> bool:
