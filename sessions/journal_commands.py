@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sessions import events as ev
-from sessions.journal import (GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, read_records,
+from sessions.journal import (GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json,
                               verify)
 from sessions.store import find_session, list_sessions, session_root
 
@@ -65,6 +66,21 @@ def journal_cmd(args: argparse.Namespace) -> int:
     return _show(path, getattr(args, "format", "text"), bool(getattr(args, "follow", False)))
 
 
+def _mentions_checkpoint(path: Path) -> bool:
+    """Whether the journal holds a checkpoint record, without parsing it a second time.
+
+    In canonical JSON a checkpoint event contains the bytes ``"type":"checkpoint"``;
+    inside any string value (output, notes) its quotes would be escaped, so the byte
+    search has no false positives.
+    """
+    needle = b'"type":"checkpoint"'
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return mm.find(needle) >= 0
+
+
 def _verify(path: Path) -> int:
     v = verify(path)
     if v.ok and v.count == 0:  # every session journal starts with session_opened
@@ -73,8 +89,7 @@ def _verify(path: Path) -> int:
     if v.ok:
         from sessions.checkpoints import SIDECAR_NAME, verify_checkpoints
 
-        has_checkpoints = (path.parent / SIDECAR_NAME).exists() or any(
-            isinstance(r.event, ev.Checkpoint) for r in read_records(path))
+        has_checkpoints = (path.parent / SIDECAR_NAME).exists() or _mentions_checkpoint(path)
         if has_checkpoints:
             ok, message = verify_checkpoints(path)
             if not ok:

@@ -59,3 +59,11 @@ def test_unloadable_key_is_journaled_not_fatal(tmp_path, monkeypatch):
         assert "signed checkpoints are off" in s.journal.path.read_text()
     finally:
         s.close()
+
+
+def test_deleting_the_checkpoint_sidecar_is_detected(tmp_path, monkeypatch):
+    journal = _session_with_checkpoints(tmp_path, monkeypatch)
+    (journal.parent / "checkpoints.sig.jsonl").unlink()
+    out = _verify(journal)
+    assert out.returncode == 1, out.stdout
+    assert "checkpoint" in out.stdout
