@@ -227,6 +227,22 @@ class Executor(abc.ABC):
         """Close pooled connections."""
 
 
+def abandon(future: "asyncio.Future[object]") -> None:
+    """Cancel ``future`` without awaiting it, and mark its outcome as seen.
+
+    A cancelled ``asyncio.gather`` finishes with a ``CancelledError`` that nobody
+    retrieves; asyncio then logs "exception was never retrieved" (with a formatted
+    traceback) whenever the garbage collector gets to it.
+    """
+    future.cancel()
+    future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: "asyncio.Future[object]") -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def classify(
     host: str,
     handle: RunHandle | None,

@@ -32,6 +32,7 @@ from runbook.executor import (
     RunHandle,
     RunOptions,
     RunResult,
+    abandon,
     classify,
     script_from_fd,
     script_payload,
@@ -190,7 +191,7 @@ class LocalExecutor(Executor):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await wait_output
         except asyncio.CancelledError:
-            wait_output.cancel()  # stop watching; the command is not killed (cancel() does that)
+            abandon(wait_output)  # stop watching; the command is not killed (cancel() does that)
             raise
         finally:
             if handle.master is not None:

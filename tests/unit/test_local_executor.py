@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import hashlib
 import secrets
@@ -105,6 +106,29 @@ async def test_cancel_and_interrupt(ex: LocalExecutor) -> None:
     await ex.signal("local", "INT")  # Ctrl-C
     result = await asyncio.wait_for(run, GUARD)
     assert result.outcome == "cancelled" and "interrupted" in result.error
+
+
+async def test_abandoning_a_run_leaves_no_unretrieved_exception(ex: LocalExecutor) -> None:
+    """Cancelling the run coroutine (the TUI quitting mid-step) must not leave a cancelled
+    output future for the garbage collector to report as "exception was never retrieved"."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        out = Output()
+        run = asyncio.ensure_future(ex.run(LOCAL, "echo ready; exec sleep 32.3", out, RunOptions()))
+        await out.wait_for("ready")
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        del run
+        gc.collect()
+        assert [c.get("message") for c in reported] == []
+    finally:
+        loop.set_exception_handler(None)
+        subprocess.run(["pkill", "-f", "sleep 32.3"], check=False)
 
 
 async def test_pty_with_operator_input_and_ctrl_c(ex: LocalExecutor) -> None:
