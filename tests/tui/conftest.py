@@ -5,8 +5,12 @@ journal timestamps so the screen is the same on every run."""
 from __future__ import annotations
 
 import asyncio
+import difflib
+import html
 import io
 import itertools
+import pickle
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -78,6 +82,9 @@ def make_app(session_root: Path, workdir: Path) -> Any:
     def make(path: Path = MINI, *, clock: Callable[[], datetime] = fixed_clock, mode: str = "new", **kw: Any) -> Any:
         launch = Launch(runbook=parse_file(str(path)), root=session_root, mode=mode, clock=clock, **kw)
         app = RunbookApp(launch)
+        # No animations: a tab underline or a scroll caught half-way would make the
+        # screen depend on timing.  (The tmux end-to-end test runs them for real.)
+        app.animation_level = "none"
         apps.append(app)
         return app
 
@@ -109,3 +116,37 @@ def screen_text(app: Any) -> str:
                       color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+_SVG_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
+
+
+def svg_screen_text(svg: str) -> list[str]:
+    """The characters of a Textual SVG screenshot, one string per terminal row (a text
+    run's column is its x over the 12.2-pixel cell width Textual's SVGs use)."""
+    rows: dict[float, dict[int, str]] = {}
+    for m in _SVG_TEXT.finditer(svg):
+        cells = rows.setdefault(float(m.group(2)), {})
+        column = round(float(m.group(1)) / 12.2)
+        for i, ch in enumerate(html.unescape(m.group(3)).replace("\xa0", " ")):
+            cells[column + i] = ch
+    return ["".join(cells.get(c, " ") for c in range(max(cells) + 1)).rstrip()
+            for _, cells in sorted(rows.items()) if cells]
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Callable[..., bool], request: pytest.FixtureRequest) -> Callable[..., bool]:
+    """pytest-textual-snapshot's ``snap_compare``, but a mismatch fails with the text
+    difference in the test output (CI keeps no HTML report); colour-only differences
+    say so."""
+    from pytest_textual_snapshot import node_to_report_path
+
+    def compare(*args: Any, **kw: Any) -> bool:
+        if snap_compare(*args, **kw):
+            return True
+        data = pickle.loads(node_to_report_path(request.node).read_bytes())
+        expected, actual = svg_screen_text(str(data[1])), svg_screen_text(str(data[2]))
+        diff = "\n".join(difflib.unified_diff(expected, actual, "snapshot", "this run", lineterm=""))
+        pytest.fail(f"the screen differs from the snapshot:\n{diff or '(same text: colours or styles differ)'}")
+
+    return compare
