@@ -78,6 +78,8 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise KubeConfigError(f"the kubernetes package is not installed ({exc})") from None
 
+    for path in source.paths.split(os.pathsep):
+        _check_shape(path)
     configuration = type.__call__(client.Configuration)
     # No urllib3 retries: an unreachable server must fail now, not after 3 quiet retries.
     configuration.retries = False
@@ -101,6 +103,31 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
             raise KubeConfigError(f"kubeconfig {name}:{mark.line + 1}: invalid YAML: {exc.problem}") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KubeConfigError(f"kubeconfig {source.paths}: {first}") from None
+
+
+def _check_shape(path: str) -> None:
+    """A kubeconfig file must be a YAML mapping; say so (file:line for bad YAML) before
+    the client library fails on it with a ``TypeError`` about list indices."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise KubeConfigError(f"kubeconfig {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise KubeConfigError(f"kubeconfig {path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise KubeConfigError(f"kubeconfig {where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return  # empty: kubectl treats it as no configuration; the library says what is missing
+    if not isinstance(data, dict):
+        raise KubeConfigError(
+            f"kubeconfig {path}: the top level is a {type(data).__name__}, not a mapping "
+            "with clusters, contexts and users"
+        )
 
 
 def _config_message(message: str, context: str | None) -> str:
