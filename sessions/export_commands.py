@@ -145,7 +145,7 @@ def verify_report(
     path: str, signature: str | None, allowed_signers: str | None, identity: str | None
 ) -> tuple[bool, str]:
     """``(ok, verdict)`` for an exported report and its signature."""
-    from sessions.report_json import looks_like_export, verify_chain
+    from sessions.report_json import FORMAT, looks_like_export, verify_chain
     from sessions.signing import REPORT_NAMESPACE, verify_signature
 
     try:
@@ -179,7 +179,9 @@ def verify_report(
         check = verify_signature(data, sig, REPORT_NAMESPACE, allowed_signers=allowed_signers, identity=identity)
         ok = ok and check.ok
         parts.append(check.message + (f" (namespace {REPORT_NAMESPACE})" if check.ok else ""))
-    if chain is None:
+    if chain is None and (path.endswith(".json") or data.lstrip()[:1] in (b"{", b"[")):
+        parts.append(f'hash chain not checked: not a runbook JSON export (no "format": "{FORMAT}" at its start)')
+    elif chain is None:
         parts.append("hash chain not checked: a Markdown/HTML report does not carry the journal records "
                      "(verify the JSON export for that)")
     return ok, f"{'OK' if ok else 'FAILED'}: {path}: " + "; ".join(parts)

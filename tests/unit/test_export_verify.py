@@ -118,7 +118,13 @@ def test_markdown_verdict_says_the_chain_is_not_checked(tmp_path: Path, key: Fil
     allowed = tmp_path / "allowed"
     allowed.write_text(f"op@example {key.public_line('')}\n")
     ok, verdict = verify_report(str(out), None, str(allowed), "op@example")
-    assert ok and "hash chain not checked" in verdict
+    assert ok and "hash chain not checked" in verdict and "Markdown/HTML" in verdict
+
+    other = tmp_path / "r.json"  # signed JSON that is not an export: the verdict does not call it Markdown
+    other.write_bytes(b'{"hello": "world"}\n')
+    Path(f"{other}.sig").write_bytes(key.sign(other.read_bytes(), REPORT_NAMESPACE))
+    ok, verdict = verify_report(str(other), None, str(allowed), "op@example")
+    assert ok and "not a runbook JSON export" in verdict and "Markdown" not in verdict
 
 
 def test_allowed_signers_options(key: FileSigningKey, tmp_path: Path) -> None:
