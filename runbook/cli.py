@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE")
     sg = p.add_mutually_exclusive_group()
     sg.add_argument("--sign", metavar="KEYFILE", help="sign with this private key")
-    sg.add_argument("--sign-agent", action="store_true", help="sign with the first key in ssh-agent")
+    sg.add_argument("--sign-agent", nargs="?", const="", default=None, metavar="KEY",
+                    help="sign with a key in ssh-agent: the one whose fingerprint (SHA256:...) or comment "
+                         "is KEY, else the first")
     p.add_argument("--lines", type=int, default=200, metavar="N", help="output lines per host in md/html")
     _add_session_dir(p)
 

@@ -1,6 +1,6 @@
 """``runbook export`` and ``runbook verify``.
 
-``runbook export SESSION [--format md|json|html] [--out FILE] [--sign KEYFILE | --sign-agent]
+``runbook export SESSION [--format md|json|html] [--out FILE] [--sign KEYFILE | --sign-agent [KEY]]
 [--lines N]`` writes the report (default ``<session-id>.<format>`` in the current
 directory) and, when signing, ``FILE.sig`` in namespace ``runbook-report``.
 
@@ -89,8 +89,9 @@ def _signer(args: argparse.Namespace):
 
     if getattr(args, "sign", None):
         return signing.load_key_file(args.sign)
-    if getattr(args, "sign_agent", False):
-        return signing.agent_key()
+    select = getattr(args, "sign_agent", None)
+    if select is not None:
+        return signing.agent_key(select=select or None)
     return None
 
 

@@ -144,6 +144,22 @@ def test_sign_with_ssh_agent(keygen: str, keys: dict[str, Path], journal: Path, 
     check_everything(keygen, tmp_path, out, keys[key_type], key_type == "rsa")
 
 
+def test_sign_agent_picks_the_named_key(keygen: str, keys: dict[str, Path], journal: Path, tmp_path: Path,
+                                        agent, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """With several keys in the agent, ``--sign-agent KEY`` (fingerprint or comment) picks one."""
+    sock = agent(keys["ed25519"])
+    agent(keys["ecdsa"])
+    monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+    fingerprint = run([keygen, "-l", "-E", "sha256", "-f", str(keys["ecdsa"])]).stdout.split()[1]
+    out = tmp_path / "report.md"
+    assert main(["export", str(journal), "--out", str(out), "--sign-agent", fingerprint]) == 0
+    assert fingerprint in capsys.readouterr().out
+    check_everything(keygen, tmp_path, out, keys["ecdsa"], False)
+    assert main(["export", str(journal), "--out", str(out), "--sign-agent", "SHA256:nope"]) == 2
+    assert "no usable key matching 'SHA256:nope'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("fmt", "key_type"), [("json", "ed25519"), ("html", "ecdsa"), ("json", "rsa")])
 def test_json_and_html_exports(keygen: str, keys: dict[str, Path], journal: Path, tmp_path: Path, fmt: str,
                                key_type: str) -> None:
