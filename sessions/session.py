@@ -167,6 +167,11 @@ class Session:
         self._remove_secret_source = add_secret_source(self.secrets)
         self._checkpointer: Any = None
 
+    @property
+    def signing_key(self) -> Any:
+        """The key of ``$RUNBOOK_SIGNING_KEY`` (signs checkpoints and TUI exports), or None."""
+        return self._checkpointer.key if self._checkpointer is not None else None
+
     def _start_checkpoints(self) -> None:
         """Sign the journal head every few minutes when ``$RUNBOOK_SIGNING_KEY`` names a key.
 

@@ -1,4 +1,6 @@
-"""Export from the TUI: the Markdown report of this session, written beside its journal.
+"""Export from the TUI: the Markdown report of this session, written beside its journal,
+and signed (``<report>.sig``, namespace ``runbook-report``) with the session's
+``$RUNBOOK_SIGNING_KEY`` when it has one, as ``runbook export --sign`` would.
 
 Uses the same functions as ``runbook export`` (``sessions.export``,
 ``sessions.export_commands``).  Building the report reads the whole journal, so it
@@ -13,19 +15,27 @@ from pathlib import Path
 from typing import Any
 
 
-def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str) -> Path:
+def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str, key: Any) -> tuple[Path, str]:
     from sessions.export import build_report, read_journal
     from sessions.export_commands import _write, render
+    from sessions.signing import REPORT_NAMESPACE
 
     journal = read_journal(journal_path)
     report = build_report(journal, secrets=secrets)
-    _write(str(out), render(report, journal, fmt, 200))
-    return out
+    data = render(report, journal, fmt, 200)
+    _write(str(out), data)
+    if key is None:
+        return out, ""
+    _write(f"{out}.sig", key.sign(data, REPORT_NAMESPACE))
+    return out, key.label
 
 
-async def export_report(session: Any, fmt: str = "md") -> Path:
-    """Write ``<session dir>/<id>.<fmt>`` and return its path (UserError when it fails)."""
+async def export_report(session: Any, fmt: str = "md") -> tuple[Path, str]:
+    """Write ``<session dir>/<id>.<fmt>`` (and its ``.sig`` when the session has a signing
+    key); return its path and the signing key's label ("" when unsigned).  UserError when it fails."""
     session.sync()
     name = re.sub(r"[^A-Za-z0-9._-]", "_", session.id) + f".{fmt}"
     out = Path(session.dir) / name
-    return await asyncio.to_thread(_export, Path(session.journal.path), out, list(session.secrets()), fmt)
+    return await asyncio.to_thread(
+        _export, Path(session.journal.path), out, list(session.secrets()), fmt, session.signing_key
+    )

@@ -306,6 +306,29 @@ class TestNavigation:
             await wait_for(pilot, out.exists, what="the report")
             assert "MINI-001" in out.read_text()
 
+    async def test_export_is_signed_with_the_session_key(self, make_app, tmp_path, monkeypatch):
+        """With $RUNBOOK_SIGNING_KEY the TUI's report gets a .sig that stock ssh-keygen accepts."""
+        import subprocess
+
+        from tests.tools import require
+
+        keygen = require("ssh-keygen")
+        key = tmp_path / "id_ed25519"
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "op@example", "-f", str(key)], check=True)
+        monkeypatch.setenv("RUNBOOK_SIGNING_KEY", str(key))
+        app = make_app()
+        async with app.run_test(size=(100, 32)) as pilot:
+            await select(pilot, "MINI-001")
+            await pilot.press("e")
+            out = Path(app.session.dir) / f"{app.session.id}.md"
+            sig = Path(f"{out}.sig")
+            await wait_for(pilot, sig.exists, what="the signature")
+        allowed = tmp_path / "allowed_signers"
+        allowed.write_text(f"op@example {(tmp_path / 'id_ed25519.pub').read_text().split(' op@')[0]}\n")
+        verify = [keygen, "-Y", "verify", "-f", str(allowed), "-I", "op@example", "-n", "runbook-report", "-s", str(sig)]
+        assert subprocess.run(verify, input=out.read_bytes(), capture_output=True).returncode == 0
+        assert subprocess.run(verify, input=out.read_bytes() + b"x", capture_output=True).returncode != 0
+
     async def test_quit_keeps_the_session_resumable(self, make_app, session_root):
         from sessions.session import Session
 

@@ -60,7 +60,7 @@ class MainScreen(Screen[None]):
         B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
         B("d", "done", "Done", "Mark the task done"),
         B("g", "jump", "Jump", "Jump to a task (command palette)", show=False),
-        B("e", "export", "Export", "Export the session report (Markdown) into the session directory", show=False),
+        B("e", "export", "Export", "Export the session report (Markdown, signed with $RUNBOOK_SIGNING_KEY if set) into the session directory", show=False),
         B("P", "probes", "Probes", "Run the acceptance probes of the task", show=False),
         B("q", "quit", "Quit", "Quit; the session stays resumable"),
         B("escape", "back", "Tree", "Back to the task tree", show=False),
@@ -530,11 +530,12 @@ class MainScreen(Screen[None]):
         from tui.exporting import export_report
 
         try:
-            path = await export_report(self.session)
+            path, signer = await export_report(self.session)
         except UserError as exc:
             self.notify(str(exc), title="export failed", severity="error")
             return
-        self.notify(str(path), title="exported")
+        self.notify(f"{path}\nsigned with {signer}" if signer else f"{path}\nunsigned (no $RUNBOOK_SIGNING_KEY)",
+                    title="exported")
 
     def action_probes(self) -> None:
         self.handled.append("probes")
