@@ -131,6 +131,8 @@ class SSHPool:
         self._conns: dict[tuple, asyncssh.SSHClientConnection] = {}
         self._connecting: dict[tuple, asyncio.Future] = {}
         self.connects = 0  # handshakes made (for tests and benchmarks)
+        self._known_cache: tuple[list[tuple], asyncssh.SSHKnownHosts] | None = None
+        self._keys_cache: dict[str, tuple[Any, str]] = {}
 
     @staticmethod
     def key(target: Any) -> tuple:
@@ -179,6 +181,17 @@ class SSHPool:
     # -------------------------------------------------------------- connect
 
     def _load_known_hosts(self) -> asyncssh.SSHKnownHosts:
+        """The known_hosts files, parsed again only when one of them changed (50 hosts
+        used to parse a 50-line file 50 times)."""
+        stamp = []
+        for path in self.known_hosts:
+            try:
+                st = os.stat(path)
+                stamp.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                stamp.append((path, None, None, None))
+        if self._known_cache is not None and self._known_cache[0] == stamp:
+            return self._known_cache[1]
         known = asyncssh.SSHKnownHosts()
         for path in self.known_hosts:
             try:
@@ -188,6 +201,7 @@ class SSHPool:
                 continue
             except (OSError, ValueError) as exc:
                 raise ConnectError(f"cannot read known_hosts file {path}: {exc}") from None
+        self._known_cache = (stamp, known)
         return known
 
     def _record_host_key(self, name: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
@@ -216,9 +230,16 @@ class SSHPool:
             return fh.read(1) == b"\n"
 
     def _client_keys(self, target: Any) -> tuple[Any, str]:
-        """Keys to offer after the agent's: the inventory key first, then OpenSSH's defaults."""
+        """Keys to offer after the agent's: the inventory key first, then OpenSSH's defaults
+        (loaded once per key file for the pool's life, not once per host)."""
         if not target.key_file:
             return (), ""  # asyncssh: IdentityFile from the config, else the default files
+        cached = self._keys_cache.get(target.key_file)
+        if cached is None:
+            cached = self._keys_cache[target.key_file] = self._load_client_keys(target)
+        return cached
+
+    def _load_client_keys(self, target: Any) -> tuple[Any, str]:
         keys, problem = [], ""
         candidates = [target.key_file] + [os.path.expanduser(f"~/.ssh/{n}") for n in DEFAULT_IDENTITIES]
         for path in dict.fromkeys(candidates):

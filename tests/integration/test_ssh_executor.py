@@ -265,6 +265,24 @@ async def test_unknown_host_key_is_refused_naming_host_and_fingerprint(ssh_fleet
         await ex.close()
 
 
+async def test_a_key_added_to_known_hosts_meanwhile_is_used_on_retry(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
+    """The pool keeps known_hosts parsed between connections, but an operator who adds the
+    key in another terminal (ssh-keyscan, a config push) is heard on the next attempt."""
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    ex = SSHExecutor(known_hosts=str(known))
+    node = ssh_fleet.hosts["node-1"]
+    try:
+        with pytest.raises(HostKeyError):
+            await ex.connect(node)
+        algorithm, blob = ssh_fleet.host_public_key.split()[:2]
+        with known.open("a") as f:
+            f.write(f"[{node.host}]:{ssh_fleet.port} {algorithm} {blob}\n")
+        assert (await ex.run(node, "true", Output(), RunOptions())).outcome == "succeeded"
+    finally:
+        await ex.close()
+
+
 async def test_changed_host_key_is_refused_even_when_accepting_new_keys(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
     other = tmp_path / "other_host_key"
     subprocess.run([find_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
