@@ -83,6 +83,17 @@ class TestRunning:
             assert [(e.task, e.step, e.targets) for e in started] == [("MINI-001", 1, ("local",))]
             assert "run_step" in screen.handled
 
+    async def test_the_output_says_whose_it_is_after_another_task_is_selected(self, make_app):
+        app = make_app()
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            assert not screen.output.border_title
+            await pilot.press("r")
+            await run_finished(pilot, app, "MINI-001", 1)
+            await select(pilot, "MINI-101")
+            assert "hello from mini" in log_text(screen)  # kept: the operator may still need it
+            assert screen.output.border_title == "output of MINI-001 step 1"
+
     async def test_run_all_asks_placeholders_and_runs_every_step(self, make_app):
         app = make_app()
         async with app.run_test(size=(100, 32)) as pilot:

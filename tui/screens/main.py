@@ -181,7 +181,9 @@ class MainScreen(Screen[None]):
         self._dirty = True
         if isinstance(event, ev.StepStarted):
             stamp = record.ts[11:19] if len(record.ts) >= 19 else record.ts
-            heading = f"{event.task} {'rollback ' if event.rollback else ''}step {event.step} · {stamp} UTC · run {event.run_id[:8]}"
+            which = f"{event.task} {'rollback ' if event.rollback else ''}step {event.step}"
+            heading = f"{which} · {stamp} UTC · run {event.run_id[:8]}"
+            self.output.border_title = f"output of {which}"  # stays visible when another task is selected
             for i, host in enumerate(event.targets):
                 self.output.begin_run(host, heading, activate=i == 0)
                 self.output.set_host_status(host, "running")
