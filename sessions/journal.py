@@ -30,11 +30,9 @@ journal is not opened for writing.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import hashlib
 import json
-import operator
 import os
 import re
 import time
@@ -43,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from runbook.errors import UserError
-from sessions import events as _events
+from sessions.event_codec import _decode_owned, canonical, decode_event, event_json  # noqa: F401 - re-exported
 from sessions.events import Event, Recovered
 from sessions.lock import SessionLock
 
@@ -51,35 +49,6 @@ GENESIS = "0" * 64
 _H_MEMBER = b',"h":"'
 _H_SPAN = len(_H_MEMBER) + 64 + 1  # ,"h":"<64 hex>"
 _RECORD_KEYS = frozenset(("event", "h", "prev", "seq", "ts"))
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False)
-_ASCII_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, check_circular=False)
-
-
-def _not_json(o: Any) -> Any:
-    raise TypeError(f"{type(o).__name__} is not JSON serializable")
-
-
-# The C encoder behind _ENCODER.encode(), made once instead of on every call.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-_c_encode_basestring = getattr(json.encoder, "c_encode_basestring", None)
-_C_ENCODE = (_c_make_encoder(None, _not_json, _c_encode_basestring, None, ":", ",", True, False, True)
-             if _c_make_encoder is not None and _c_encode_basestring is not None else None)
-
-
-def canonical(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8.
-
-    A string holding an unpaired surrogate is not Unicode and cannot be UTF-8: such a
-    value is written with ASCII ``\\u`` escapes instead (still valid JSON).
-    """
-    try:
-        if _C_ENCODE is not None and type(obj) is dict:
-            return "".join(_C_ENCODE(obj, 0)).encode("utf-8")
-        return _ENCODER.encode(obj).encode("utf-8")
-    except UnicodeEncodeError:
-        return _ASCII_ENCODER.encode(obj).encode("ascii")
-
 
 def record_hash(seq: int, ts: str, prev: str, event: dict[str, Any]) -> str:
     """The ``h`` of a record (see the module docstring)."""
@@ -96,102 +65,6 @@ def utc_now() -> str:
     if sec != _last_second[0]:
         _last_second[0], _last_second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
     return "%s.%06dZ" % (_last_second[1], frac)
-
-
-# --- events <-> JSON, fast paths ---------------------------------------------------
-
-_ENCODERS: dict[type, Callable[[Event], dict[str, Any]]] = {}
-_DECODERS: dict[str, tuple[type[Event], frozenset[str]]] = {}
-
-
-def _make_event_encoder(cls: type[Event]) -> Callable[[Event], dict[str, Any]]:
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    if len(names) == 1:
-        name = names[0]
-        return lambda e: {"type": cls.TYPE, name: getattr(e, name)}
-    get = operator.attrgetter(*names)
-    type_name = cls.TYPE
-
-    def encode(e: Event) -> dict[str, Any]:
-        data = dict(zip(names, get(e)))
-        data["type"] = type_name
-        return data
-
-    return encode
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    """``event.to_json()``, without looking up the dataclass fields every time."""
-    cls = type(event)
-    encode = _ENCODERS.get(cls)
-    if encode is None:
-        encode = event.to_json if cls.to_json is not Event.to_json else None
-        if encode is not None:
-            return encode()
-        encode = _ENCODERS[cls] = _make_event_encoder(cls)
-    return encode(event)
-
-
-def _decoder(type_name: Any) -> tuple[type[Event], frozenset[str]]:
-    entry = _DECODERS.get(type_name)
-    if entry is None:
-        cls = _events.event_types().get(type_name)
-        if cls is None:
-            raise _events.UnknownEvent(f"unknown event type {type_name!r}")
-        entry = _DECODERS[cls.TYPE] = (cls, frozenset(f.name for f in dataclasses.fields(cls)))
-    return entry
-
-
-def decode_event(data: Any) -> Event:
-    """Build an event from its JSON form (as ``events.event_from_json``; lists become tuples)."""
-    if not isinstance(data, dict):
-        raise ValueError("event is not an object")
-    cls, names = _decoder(data.get("type"))
-    kwargs = {k: (tuple(v) if type(v) is list else v) for k, v in data.items() if k in names}
-    return cls(**kwargs)
-
-
-_BUILDERS: dict[Any, Callable[[dict[str, Any]], Event]] = {}
-_MISSING = object()
-
-
-def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
-    """A constructor from a JSON dict that skips ``__init__`` (as ``_clone`` in state.py):
-    required fields must be present, unknown keys are ignored, lists become tuples.
-    Classes with ``__post_init__`` or default factories go through ``__init__``."""
-    fields = dataclasses.fields(cls)
-    if "__post_init__" in cls.__dict__ or "__slots__" not in cls.__dict__ or any(
-            f.default_factory is not dataclasses.MISSING for f in fields):
-        names = frozenset(f.name for f in fields)
-        return lambda d: cls(**{k: (tuple(v) if type(v) is list else v) for k, v in d.items() if k in names})
-    lines = ["def build(d):", "    new = _new(cls)"]
-    defaults: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls,
-                                "_MISSING": _MISSING, "_fix": _listless}
-    for f in fields:
-        if f.default is dataclasses.MISSING:
-            lines.append(f"    v = d.get({f.name!r}, _MISSING)")
-            lines.append(f"    if v is _MISSING: raise TypeError('missing field {f.name}')")
-        else:
-            defaults[f"_d_{f.name}"] = f.default
-            lines.append(f"    v = d.get({f.name!r}, _d_{f.name})")
-        lines.append(f"    _set(new, {f.name!r}, _fix(v) if type(v) is list else v)")
-    lines.append("    return new")
-    exec("\n".join(lines), defaults)  # noqa: S102 - generated from the dataclass's own fields
-    return defaults["build"]
-
-
-def _listless(v: list[Any]) -> tuple[Any, ...]:
-    return tuple(_listless(x) if type(x) is list else x for x in v)
-
-
-def _decode_owned(data: dict[str, Any]) -> Event:
-    """:func:`decode_event` for a dict nobody else holds (fast; it may be consumed)."""
-    kind = data.get("type")
-    build = _BUILDERS.get(kind)
-    if build is None:
-        cls, _ = _decoder(kind)
-        build = _BUILDERS[kind] = _make_builder(cls)
-    return build(data)
 
 
 # --- records -----------------------------------------------------------------------
