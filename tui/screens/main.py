@@ -536,7 +536,7 @@ class MainScreen(Screen[None]):
         except UserError as exc:
             self.notify(str(exc), title="export failed", severity="error")
             return
-        self.notify(f"{path}\nsigned with {signer}" if signer else f"{path}\nunsigned (no $RUNBOOK_SIGNING_KEY)",
+        self.notify(f"{path}\nsigned with {signer}" if signer else f"{path}\nunsigned (no usable $RUNBOOK_SIGNING_KEY)",
                     title="exported")
 
     def action_probes(self) -> None:
