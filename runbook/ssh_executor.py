@@ -5,7 +5,10 @@ remote command line is the same fixed text for every step
 (:data:`runbook.executor.STDIN_SCRIPT_COMMAND`).  With a PTY the channel's stdin is
 the terminal, so the script is first written to a private temporary file over a
 separate channel (``umask 077``), which the PTY command opens and unlinks before
-running it.
+running it.  Should the PTY command never start (the connection drops in between),
+the executor removes the file if it still can, and a reaper the upload left behind
+removes it after :data:`PTY_SCRIPT_TTL` seconds anyway: a script holding secret
+values must not stay on the host.
 
 Output arrives as bytes (``encoding=None``) chunk by chunk, stdout and stderr
 apart (``pty`` when merged by a terminal).  The end of a command is its exit
@@ -61,11 +64,20 @@ PID_MARK = b"\x1eRUNBOOK-PID:"
 PID_FRAME = "printf '\\036RUNBOOK-PID:%s\\036' \"$$\" >&2; "
 REMOTE_COMMAND = PID_FRAME + STDIN_SCRIPT_COMMAND
 
-# Writes stdin to a fresh private temporary file and prints its name (PTY runs).
-PTY_UPLOAD_COMMAND = (
-    'umask 077; f=$(mktemp "${TMPDIR:-/tmp}/runbook.XXXXXXXXXX") || exit 1; '
-    'cat > "$f" || { rm -f "$f"; exit 1; }; printf "%s\\n" "$f"'
-)
+# Seconds after which an uploaded PTY script is deleted even if no command opened it.
+PTY_SCRIPT_TTL = 120
+
+
+def pty_upload_command(ttl: int | None = None) -> str:
+    """Writes stdin to a fresh private temporary file, leaves a detached reaper that
+    deletes it after ``ttl`` s (default :data:`PTY_SCRIPT_TTL`), prints its name."""
+    ttl = PTY_SCRIPT_TTL if ttl is None else int(ttl)
+    return (
+        'umask 077; f=$(mktemp "${TMPDIR:-/tmp}/runbook.XXXXXXXXXX") || exit 1; '
+        'cat > "$f" || { rm -f "$f"; exit 1; }; '
+        f'(sleep {ttl}; rm -f "$f") </dev/null >/dev/null 2>&1 & '
+        'printf "%s\\n" "$f"'
+    )
 
 
 class _PidFilter:
@@ -314,15 +326,20 @@ class SSHExecutor(Executor):
     async def _start_pty(
         self, conn: asyncssh.SSHClientConnection, host: str, payload: bytes, options: RunOptions
     ) -> asyncssh.SSHClientProcess:
-        upload = await conn.run(PTY_UPLOAD_COMMAND, input=payload, encoding=None, request_pty=False, term_type=None)
+        upload = await conn.run(pty_upload_command(), input=payload, encoding=None, request_pty=False, term_type=None)
         path = (upload.stdout or b"").decode("utf-8", "replace").strip()
         if upload.exit_status != 0 or not path.startswith("/") or "\n" in path:
             reason = (upload.stderr or b"").decode("utf-8", "replace").strip() or f"exit status {upload.exit_status}"
             raise UserError(f"{host}: cannot hand the script to the terminal: {reason}")
         command = PID_FRAME + f"f={shlex.quote(path)}; exec 3<\"$f\" || exit 127; rm -f \"$f\"; " + script_from_fd(3)
-        return await conn.create_process(
-            command, encoding=None, request_pty="force", term_type=TERM_TYPE, term_size=tuple(options.term_size)
-        )
+        try:
+            return await conn.create_process(
+                command, encoding=None, request_pty="force", term_type=TERM_TYPE, term_size=tuple(options.term_size)
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort; the reaper deletes it otherwise
+                await asyncio.wait_for(conn.run(f"rm -f {shlex.quote(path)}", request_pty=False, term_type=None), 5)
+            raise
 
     async def _wait(self, handle: _SSHHandle, timeout: float | None) -> None:
         """Until the channel closes, or the exit status arrived and output had ``drain`` s to end."""

@@ -211,6 +211,53 @@ async def test_pty_with_operator_input_and_ctrl_c(ssh_fleet: SSHFleet, ex: SSHEx
     assert result.outcome == "cancelled" and "^C" in out.text()
 
 
+async def test_a_pty_script_never_started_does_not_stay_on_the_host(
+        ssh_fleet: SSHFleet, ex: SSHExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PTY script (it may hold secret values) is uploaded to a temporary file first.  If
+    the PTY command then cannot start, the executor deletes the file; if it cannot reach
+    the host any more, the reaper the upload left behind deletes it after its TTL."""
+    import asyncssh
+
+    from runbook import ssh_executor
+
+    node = ssh_fleet.hosts["node-1"]
+    conn = await ex.pool.get(node)
+    # the reaper alone (nobody starts the PTY command, nobody cleans up): gone after the TTL
+    upload = await conn.run(ssh_executor.pty_upload_command(1), input=b"echo secret-value\n", encoding=None,
+                            request_pty=False, term_type=None)
+    path = upload.stdout.decode().strip()
+    assert upload.exit_status == 0 and Path(path).read_bytes() == b"echo secret-value\n"  # the sshd is this machine
+    assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
+    for _ in range(100):
+        if not Path(path).exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not Path(path).exists()
+
+    # the PTY command fails to start: the executor removes the file at once
+    uploaded: list[str] = []
+    real_run = asyncssh.SSHClientConnection.run
+
+    async def spy_run(self, command, *args, **kwargs):
+        result = await real_run(self, command, *args, **kwargs)
+        if "mktemp" in str(command):
+            uploaded.append(result.stdout.decode().strip())
+        return result
+
+    real_create = asyncssh.SSHClientConnection.create_process
+
+    async def refuse(self, *args, **kwargs):
+        if kwargs.get("request_pty") == "force":  # only the PTY command; run() goes through here too
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "refused by the test")
+        return await real_create(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "run", spy_run)
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", refuse)
+    result = await ex.run(node, "echo hi", Output(), RunOptions(pty=True))
+    assert result.outcome == "failed" and "refused by the test" in (result.error or "")
+    assert len(uploaded) == 1 and uploaded[0].startswith("/") and not Path(uploaded[0]).exists()
+
+
 async def test_input_to_a_step_without_terminal_is_refused(ssh_fleet: SSHFleet, ex: SSHExecutor) -> None:
     out = Output()
     run = asyncio.ensure_future(ex.run(ssh_fleet.hosts["node-1"], "echo ready; sleep 1", out, RunOptions()))
