@@ -12,6 +12,14 @@
   ``accept_new_host_keys`` is set, in which case it is appended to the known_hosts
   file and reported to ``on_host_key_accepted``.  A *changed* key (the host is
   known with other keys) is never accepted.
+* Which known_hosts files: ``known_hosts`` when given (``--known-hosts``), else the
+  host's ``UserKnownHostsFile`` and ``GlobalKnownHostsFile`` from the SSH config, as
+  ``ssh`` reads them, else ``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts``.
+  ``UserKnownHostsFile none`` (or ``/dev/null``) leaves fewer keys known; it never
+  turns checking off (asyncssh would, given the config alone).
+* ``ProxyJump`` hosts are connected by the pool itself (same known_hosts rules,
+  pooled, strict) and tunnelled through: asyncssh would check them only against the
+  config's files, or not at all (:mod:`runbook.ssh_config`).
 * Authentication as OpenSSH: ssh-agent, ``~/.ssh/config`` (``IdentityFile``,
   ``User``, ``Port``, ``ProxyJump``, ``Host`` aliases) and default key files, plus
   the inventory's ``ansible_ssh_private_key_file`` tried first.
@@ -26,6 +34,7 @@ from typing import Any, Callable, Sequence
 import asyncssh
 
 from runbook.errors import UserError
+from runbook.ssh_config import SSHConfigView
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
@@ -62,10 +71,11 @@ def _key_text(key: asyncssh.SSHKey) -> str:
 class _Client(asyncssh.SSHClient):
     """Sees the offered host key when it is not trusted, and decides (accept new / refuse)."""
 
-    def __init__(self, pool: "SSHPool", name: str, known: asyncssh.SSHKnownHosts) -> None:
+    def __init__(self, pool: "SSHPool", name: str, known: asyncssh.SSHKnownHosts, files: list[str]) -> None:
         self.pool = pool
         self.name = name
         self.known = known
+        self.files = files
         self.offered: asyncssh.SSHKey | None = None
         self.where = ""
         self.known_keys: list[asyncssh.SSHKey] = []
@@ -85,8 +95,8 @@ class _Client(asyncssh.SSHClient):
         if trusted or cas:  # known with other keys: changed, never accepted
             self.known_keys = list(trusted)
             return False
-        if self.pool.accept_new_host_keys:
-            self.pool._record_host_key(self.name, host, port, key)
+        if self.pool.accept_new_host_keys and self.files:
+            self.pool._record_host_key(self.name, host, port, key, self.files[0])
             return True
         return False
 
@@ -98,8 +108,10 @@ class _Client(asyncssh.SSHClient):
 class SSHPool:
     """Connections by target, made on first use and reused.
 
-    :param known_hosts: known_hosts file(s); default ``~/.ssh/known_hosts`` and
-        ``/etc/ssh/ssh_known_hosts``.  New keys are written to the first one.
+    :param known_hosts: known_hosts file(s); default: the SSH config's
+        ``UserKnownHostsFile`` and ``GlobalKnownHostsFile`` for the host, else
+        ``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts``.  New keys are
+        written to the first one.
     :param accept_new_host_keys: record unknown keys instead of refusing them
     :param on_host_key_accepted: ``fn(host_name, fingerprint)`` for each recorded key
     :param connect_limit: concurrent handshakes
@@ -120,10 +132,12 @@ class SSHPool:
     ) -> None:
         paths = [known_hosts] if isinstance(known_hosts, str) else list(known_hosts or DEFAULT_KNOWN_HOSTS)
         self.known_hosts = [os.path.expanduser(p) for p in paths]
+        self._known_hosts_given = known_hosts is not None
         self.accept_new_host_keys = accept_new_host_keys
         self.on_host_key_accepted = on_host_key_accepted
         self.accepted: list[tuple[str, str]] = []
         self.ssh_config = [ssh_config] if isinstance(ssh_config, str) else ssh_config
+        self.config = SSHConfigView(self.ssh_config, self.known_hosts)
         self.connect_timeout = connect_timeout
         self.keepalive_interval = keepalive_interval
         self.keepalive_count_max = keepalive_count_max
@@ -131,7 +145,7 @@ class SSHPool:
         self._conns: dict[tuple, asyncssh.SSHClientConnection] = {}
         self._connecting: dict[tuple, asyncio.Future] = {}
         self.connects = 0  # handshakes made (for tests and benchmarks)
-        self._known_cache: tuple[list[tuple], asyncssh.SSHKnownHosts] | None = None
+        self._known_cache: dict[tuple[str, ...], tuple[list[tuple], asyncssh.SSHKnownHosts]] = {}
         self._keys_cache: dict[str, tuple[Any, str]] = {}
 
     @staticmethod
@@ -140,22 +154,35 @@ class SSHPool:
 
     # ----------------------------------------------------------------- use
 
-    async def get(self, target: Any) -> asyncssh.SSHClientConnection:
-        """The pooled connection to ``target``, connecting if needed.
+    async def get(
+        self, target: Any, *, via: tuple[Any, asyncssh.SSHClientConnection] | None = None, _chain: tuple = ()
+    ) -> asyncssh.SSHClientConnection:
+        """The pooled connection to ``target``, connecting if needed (through its
+        ``ProxyJump`` hosts, or through ``via``: ``(jump target, its connection)``).
 
-        :raises HostKeyError: unknown or changed host key
+        :raises HostKeyError: unknown or changed host key (of the host or a jump host)
         :raises ConnectError: unreachable, refused, authentication failed, timeout
         """
-        key = self.key(target)
+        key = self.key(target) if via is None else self.key(target) + ("via",) + self.key(via[0])
+        if key in _chain:
+            hops = " -> ".join(str(k[0]) for k in _chain + (key,))
+            raise ConnectError(f"{getattr(target, 'name', target.host)}: ProxyJump loop in the SSH config: {hops}")
         conn = self._conns.get(key)
         if conn is not None and not conn.is_closed():
             return conn
         self._conns.pop(key, None)
         pending = self._connecting.get(key)
         if pending is None:
-            pending = self._connecting[key] = asyncio.ensure_future(self._connect(target, key))
+            pending = self._connecting[key] = asyncio.ensure_future(self._connect(target, key, via, _chain + (key,)))
             pending.add_done_callback(lambda _f, key=key: self._connecting.pop(key, None))
         return await asyncio.shield(pending)
+
+    async def _tunnel(self, target: Any, chain: tuple) -> asyncssh.SSHClientConnection | None:
+        """The connection to the last of ``target``'s jump hosts, each reached through the one before."""
+        via: tuple[Any, asyncssh.SSHClientConnection] | None = None
+        for hop in self.config.proxy_jump(target):
+            via = (hop, await self.get(hop, via=via, _chain=chain))
+        return via[1] if via is not None else None
 
     def forget(self, target: Any, conn: asyncssh.SSHClientConnection | None = None) -> None:
         """Drop the pooled connection to ``target`` (only if it is ``conn``, when given)."""
@@ -180,20 +207,25 @@ class SSHPool:
 
     # -------------------------------------------------------------- connect
 
-    def _load_known_hosts(self) -> asyncssh.SSHKnownHosts:
+    def known_hosts_files(self, target: Any) -> list[str]:
+        """The known_hosts files for ``target`` (see the module docstring)."""
+        return self.known_hosts if self._known_hosts_given else self.config.known_hosts_files(target)
+
+    def _load_known_hosts(self, files: list[str]) -> asyncssh.SSHKnownHosts:
         """The known_hosts files, parsed again only when one of them changed (50 hosts
         used to parse a 50-line file 50 times)."""
         stamp = []
-        for path in self.known_hosts:
+        for path in files:
             try:
                 st = os.stat(path)
                 stamp.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
             except OSError:
                 stamp.append((path, None, None, None))
-        if self._known_cache is not None and self._known_cache[0] == stamp:
-            return self._known_cache[1]
+        cached = self._known_cache.get(tuple(files))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         known = asyncssh.SSHKnownHosts()
-        for path in self.known_hosts:
+        for path in files:
             try:
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     known.load(fh.read())
@@ -201,11 +233,10 @@ class SSHPool:
                 continue
             except (OSError, ValueError) as exc:
                 raise ConnectError(f"cannot read known_hosts file {path}: {exc}") from None
-        self._known_cache = (stamp, known)
+        self._known_cache[tuple(files)] = (stamp, known)
         return known
 
-    def _record_host_key(self, name: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
-        path = self.known_hosts[0]
+    def _record_host_key(self, name: str, host: str, port: int, key: asyncssh.SSHKey, path: str) -> None:
         algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
         line = f"{known_hosts_pattern(host, port)} {algorithm} {blob}\n"
         directory = os.path.dirname(path)
@@ -252,17 +283,21 @@ class SSHPool:
                     problem = f"key file {path} not usable: {getattr(exc, 'strerror', None) or exc}"
         return keys, problem
 
-    async def _connect(self, target: Any, key: tuple) -> asyncssh.SSHClientConnection:
+    async def _connect(
+        self, target: Any, key: tuple, via: tuple[Any, asyncssh.SSHClientConnection] | None, chain: tuple
+    ) -> asyncssh.SSHClientConnection:
         name = getattr(target, "name", target.host)
         dest = target.destination if hasattr(target, "destination") else target.host
         client_keys, key_problem = self._client_keys(target)
+        files = self.known_hosts_files(target)
+        tunnel = via[1] if via is not None else await self._tunnel(target, chain)
         algs: Any = ()
         for attempt in range(2):
-            known = self._load_known_hosts()
+            known = self._load_known_hosts(files)
             holder: list[_Client] = []
 
             def factory() -> _Client:
-                holder.append(_Client(self, name, known))
+                holder.append(_Client(self, name, known, files))
                 return holder[-1]
 
             options: dict[str, Any] = dict(
@@ -281,12 +316,14 @@ class SSHPool:
                 options["username"] = target.user
             if client_keys:
                 options["client_keys"] = client_keys
+            if tunnel is not None:
+                options["tunnel"] = tunnel
             try:
                 async with self._limit:
                     self.connects += 1
                     conn = await asyncssh.connect(target.host, **options)
             except asyncssh.HostKeyNotVerifiable as exc:
-                raise self._host_key_error(name, dest, holder[-1] if holder else None, exc) from None
+                raise self._host_key_error(name, dest, holder[-1] if holder else None, exc, files) from None
             except (asyncssh.KeyExchangeFailed, asyncssh.ConnectionLost, ConnectionResetError) as exc:
                 client = holder[-1] if holder else None
                 if attempt == 0 and client is not None and client.tcp_up and client.offered is None \
@@ -324,8 +361,10 @@ class SSHPool:
             return False
         return bool(matched[0] or matched[1])
 
-    def _host_key_error(self, name: str, dest: str, client: _Client | None, exc: Exception) -> HostKeyError:
-        files = " or ".join(self.known_hosts)
+    def _host_key_error(
+        self, name: str, dest: str, client: _Client | None, exc: Exception, paths: list[str]
+    ) -> HostKeyError:
+        files = " or ".join(paths) or "no known_hosts file (UserKnownHostsFile none)"
         if client is None or client.offered is None:
             return HostKeyError(f"{name}: host key of {dest} not verifiable: {exc}", name, "", False)
         offered = client.offered

@@ -330,6 +330,43 @@ async def test_a_key_added_to_known_hosts_meanwhile_is_used_on_retry(ssh_fleet: 
         await ex.close()
 
 
+async def test_known_hosts_files_come_from_the_ssh_config_as_for_ssh(
+        ssh_fleet: SSHFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --known-hosts the host's UserKnownHostsFile (with %d) is used, as ssh does;
+    --known-hosts wins over it; 'none' leaves nothing known and never turns checking off."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))  # ~/.ssh/known_hosts is empty here
+    (home / "prod_known_hosts").write_text(ssh_fleet.known_hosts.read_text())
+    config = tmp_path / "ssh_config"
+    config.write_text("Host 127.0.1.*\n  UserKnownHostsFile %d/prod_known_hosts\n  GlobalKnownHostsFile none\n")
+    node = ssh_fleet.hosts["node-2"]
+
+    ex = SSHExecutor(ssh_config=str(config))
+    try:
+        assert ex.pool.known_hosts_files(node) == [str(home / "prod_known_hosts")]
+        assert (await ex.run(node, "true", Output(), RunOptions())).outcome == "succeeded"
+    finally:
+        await ex.close()
+
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    ex = SSHExecutor(ssh_config=str(config), known_hosts=str(empty))
+    try:
+        with pytest.raises(HostKeyError, match="unknown host key"):
+            await ex.connect(node)
+    finally:
+        await ex.close()
+
+    config.write_text("Host 127.0.1.*\n  UserKnownHostsFile none\n  GlobalKnownHostsFile none\n")
+    ex = SSHExecutor(ssh_config=str(config), accept_new_host_keys=True)
+    try:
+        with pytest.raises(HostKeyError, match="no known_hosts file"):
+            await ex.connect(node)
+    finally:
+        await ex.close()
+
+
 async def test_changed_host_key_is_refused_even_when_accepting_new_keys(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
     other = tmp_path / "other_host_key"
     subprocess.run([find_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
@@ -428,6 +465,44 @@ async def test_ssh_config_alias_and_proxyjump(ssh_fleet: SSHFleet, tmp_path: Pat
         assert result.outcome == "unknown"
         with contextlib.suppress(ProcessLookupError):
             os.killpg(int(out.text().split()[-1]), signal.SIGKILL)
+    finally:
+        await ex.close()
+
+
+async def test_jump_hosts_are_checked_against_known_hosts_too(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
+    """A ProxyJump host's key is checked like any host's, against --known-hosts; a config
+    saying 'UserKnownHostsFile none' for it (asyncssh alone would then check nothing)
+    does not get it through.  A ProxyJump loop is an error, not a hang."""
+    n1, n3 = ssh_fleet.hosts["node-1"], ssh_fleet.hosts["node-3"]
+    only_target = tmp_path / "known_hosts"
+    only_target.write_text("".join(line + "\n" for line in ssh_fleet.known_hosts.read_text().splitlines()
+                                   if line.startswith(f"[{n3.host}]:")))
+    config = tmp_path / "ssh_config"
+    common = f"  Port {ssh_fleet.port}\n  User {ssh_fleet.user}\n  IdentityFile {ssh_fleet.client_key}\n"
+    config.write_text(
+        f"Host jump-box\n  HostName {n1.host}\n{common}  UserKnownHostsFile none\n  StrictHostKeyChecking no\n"
+        f"Host behind-jump\n  HostName {n3.host}\n{common}  ProxyJump jump-box\n"
+        f"Host loop-a\n  HostName {n1.host}\n{common}  ProxyJump loop-b\n"
+        f"Host loop-b\n  HostName {n3.host}\n{common}  ProxyJump loop-a\n"
+    )
+    (jumped,) = Inventory.load(None).resolve("behind-jump")
+    ex = SSHExecutor(known_hosts=str(only_target), ssh_config=str(config))
+    try:
+        with pytest.raises(HostKeyError) as err:
+            await ex.connect(jumped)
+        assert "jump-box (jump host)" in str(err.value) and f"[{n1.host}]:{ssh_fleet.port}" in str(err.value)
+        (loop,) = Inventory.load(None).resolve("loop-a")
+        with pytest.raises(ConnectError, match="ProxyJump loop"):
+            await asyncio.wait_for(ex.connect(loop), GUARD)
+    finally:
+        await ex.close()
+    # with the jump host's key known, the same config works, through the pooled jump connection
+    ex = SSHExecutor(known_hosts=str(ssh_fleet.known_hosts), ssh_config=str(config))
+    try:
+        out = Output()
+        assert (await ex.run(jumped, "echo $SSH_CONNECTION", out, RunOptions())).outcome == "succeeded"
+        assert out.text().split()[2] == n3.host
+        assert ex.pool.connects == 2  # the jump host, then the host behind it
     finally:
         await ex.close()
 
