@@ -1,8 +1,10 @@
-"""The adversarial suite: attacks spelled out, against the real CLI (a subprocess), the real
-OpenSSH fleet on loopback and the TUI through Pilot.  Fixtures are the integration and TUI
-suites' own."""
+"""The adversarial suite: each test spells out an attack and runs it against the real CLI
+(a subprocess) and, where hosts are involved, the real OpenSSH fleet on loopback.
+
+The fleet fixtures are those of ``tests/integration`` (``ssh_fleet``: shared, 3 hosts;
+``make_fleet``: a private fleet per test).
+"""
 
 from __future__ import annotations
 
 from tests.integration.conftest import make_fleet, ssh_fleet  # noqa: F401  (fixtures)
-from tests.tui.conftest import frozen, make_app, operator_env, session_root, workdir  # noqa: F401
