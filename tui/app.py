@@ -12,6 +12,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from runbook.errors import UserError
+from runbook.terminal_text import visible
 
 from tui.launch import Launch
 
@@ -98,6 +99,13 @@ class RunbookApp(App[int]):
             await self.engine.close()
         if self.session is not None:
             self.session.close(reason)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every toast is plain text: messages quote documents, hosts and errors (never markup,
+        never control characters)."""
+        super().notify(visible(message), title=visible(title, multiline=False), severity=severity,
+                       timeout=timeout, markup=False)
 
     async def action_quit(self) -> None:
         await self.close_session()

@@ -20,6 +20,8 @@ from tui.launch import Launch
 
 DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
 RESUMABLE = ("interrupted", "paused")
+EXIT_CRASHED = 70  # the TUI failed with an unexpected error (EX_SOFTWARE); the session stays resumable
+CRASHED = "crashed"  # the session_closed reason of a crash (a quit is "quit")
 
 
 def parse_window_end(text: str | None, now: datetime | None = None) -> str | None:
@@ -82,20 +84,32 @@ def _make_root(root: Path) -> None:
 
 async def run_app(launch: Launch, *, before: Callable[[], Awaitable[None]] | None = None,
                   after: Callable[[], Awaitable[None]] | None = None) -> int:
-    """Run the TUI until it exits; close the engine and session whatever happens."""
+    """Run the TUI until it exits; close the engine and session whatever happens.
+
+    A crash (an unexpected exception: Textual ends the app with return code 1 and prints
+    the traceback) is journaled as ``session_closed reason=crashed``, never as a quit; the
+    session stays resumable and the exit code is :data:`EXIT_CRASHED`.
+    """
     from tui.app import RunbookApp
 
     if before is not None:
         await before()
     app = RunbookApp(launch)
+    crashed = False
     try:
         code = await app.run_async()
+        crashed = app.return_code not in (0, None)
+    except Exception:
+        crashed = True
+        raise
     finally:
         try:
-            await app.shutdown()
+            await app.shutdown(CRASHED if crashed else "quit")
         finally:
             if after is not None:
                 await after()
+    if crashed:
+        return EXIT_CRASHED
     if app.error is not None:
         raise app.error
     return int(code or 0)

@@ -1,11 +1,18 @@
 """Icons, words and durations shared by the widgets.  Never colour alone: every status
-has an icon *and* a word, colours only repeat them."""
+has an icon *and* a word, colours only repeat them.
+
+Text from a runbook, an inventory, the journal or command output reaches a widget only as
+:func:`safe` (a ``rich.text.Text``: never parsed as markup, every control, bidi or
+zero-width character shown as a highlighted escape such as ``\x1b`` or ``\u202e``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from rich.text import Text
+
 from runbook.model import Risk
+from runbook.terminal_text import segments, visible  # noqa: F401  (visible: for plain-string fields)
 
 STATUS_ICON = {
     "pending": "○",
@@ -63,6 +70,20 @@ RISK_STYLE = {
 }
 
 BLOCKED_MARK = "⊘"
+ESCAPE_STYLE = "bold reverse"  # a character shown as an escape (\x1b, \u202e) stands out
+
+
+def safe(text: object, style: str = "", *, multiline: bool = True) -> Text:
+    """``text`` as a Text for a widget: never markup, controls shown visibly (see the module)."""
+    out = Text(style=style)
+    for piece, escaped in segments(str(text), multiline=multiline):
+        out.append(piece, ESCAPE_STYLE if escaped else None)
+    return out
+
+
+def line(text: object, style: str = "") -> Text:
+    """:func:`safe` for one-line fields (titles, host names): newlines and tabs shown too."""
+    return safe(text, style, multiline=False)
 
 
 def icon(status: str) -> str:

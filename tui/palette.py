@@ -59,11 +59,22 @@ class RunbookCommands(Provider):
         for text, help_text, command in self._commands():
             if text.startswith("Run ") and " step " in text:
                 continue
-            yield DiscoveryHit(text, command, help=help_text)
+            yield DiscoveryHit(fmt.line(text), command, text=text, help=_help(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, help_text, command in self._commands():
-            score = matcher.match(text)
+            shown = fmt.visible(text, multiline=False)
+            score = matcher.match(shown)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), command, text=text, help=help_text)
+                prompt = fmt.line(text)
+                for offset in matcher.fuzzy_search.match(matcher.query, shown)[1]:
+                    prompt.stylize("bold underline", offset, offset + 1)
+                yield Hit(score, prompt, command, text=text, help=_help(help_text))
+
+
+def _help(text: str | None) -> str | None:
+    """Textual parses a hit's help as markup: document text must not be."""
+    from textual.markup import escape
+
+    return escape(fmt.visible(text, multiline=False)) if text else text

@@ -26,6 +26,7 @@ from runbook.model import Step
 from sessions import events as ev
 from sessions.state import UNKNOWN, SessionState
 
+from tui import format as fmt
 from tui.items import Item
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
 from tui.operator import Declined, Operator
@@ -183,7 +184,7 @@ class MainScreen(Screen[None]):
             stamp = record.ts[11:19] if len(record.ts) >= 19 else record.ts
             which = f"{event.task} {'rollback ' if event.rollback else ''}step {event.step}"
             heading = f"{which} · {stamp} UTC · run {event.run_id[:8]}"
-            self.output.border_title = f"output of {which}"  # stays visible when another task is selected
+            self.output.border_title = fmt.line(f"output of {which}")  # stays visible when another task is selected
             for i, host in enumerate(event.targets):
                 self.output.begin_run(host, heading, activate=i == 0)
                 self.output.set_host_status(host, "running")

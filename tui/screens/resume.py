@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
+from tui import format as fmt
+
 
 def _when(ts: str) -> str:
     """``2026-11-27T02:10:00.123Z`` -> ``2026-11-27 02:10:00 UTC``."""
@@ -35,7 +37,8 @@ def describe(summary: Any) -> Text:
     for label, value in rows:
         if value not in ("", None, ()):
             text.append(f"{label:>14}: ", "bold")
-            text.append(f"{value}\n")
+            text.append(fmt.line(value))
+            text.append("\n")
     text.rstrip()
     return text
 

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from runbook.model import Checkbox
 from sessions.state import SessionState
 
+from tui import format as fmt
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 
 PROBE_ICON = {"pass": "✔", "fail": "✘", "error": "!", "not_configured": "–"}
@@ -41,20 +42,20 @@ class CheckItem(Static, can_focus=True):
         self.probe_status = probe.status if probe is not None else None
         text = Text()
         text.append("[x] " if self.checked else "[ ] ", "bold green" if self.checked else "bold")
-        text.append(self.box.text)
+        text.append(fmt.safe(self.box.text))
         if saved is not None and saved.checked and saved.who:
-            text.append(f"  ✔ {saved.who}", "dim")
+            text.append(fmt.line(f"  ✔ {saved.who}", "dim"))
             if saved.evidence:
-                text.append(f" ({saved.evidence})", "dim")
+                text.append(fmt.safe(f" ({saved.evidence})", "dim"))
         if probe is not None:
             style = "green" if probe.status == "pass" else "red"
             text.append(f"\n    {PROBE_ICON.get(probe.status, '?')} probe {probe.status}", style)
             if probe.evidence:
-                text.append(f": {probe.evidence}", "dim")
+                text.append(fmt.safe(f": {probe.evidence}", "dim"))
             if probe.status == "pass" and not self.checked:
                 text.append("  [p] accept", "bold")
         elif self.box.probe:
-            text.append(f"\n    probe: {self.box.probe}", "dim")
+            text.append(fmt.safe(f"\n    probe: {self.box.probe}", "dim"))
         self.set_class(self.checked, "-checked")
         self.update(text)
 

@@ -45,7 +45,7 @@ class RunbookHeader(Horizontal):
         self.level = "none"
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.session_id} · {self.operator}", id="header-session", markup=False)
+        yield Static(fmt.line(f"{self.session_id} · {self.operator}"), id="header-session")
         yield Static(id="header-progress")
         yield Static(id="header-clock")
 

@@ -7,40 +7,59 @@ each host's :class:`~textual.widgets.Log`, which keeps at most ``max_lines`` lin
 When a flush brings more lines than that, only the newest ``max_lines`` are
 written: the rest is in the journal, never lost.  The log follows the tail until
 the operator scrolls up (``Log.write_lines`` does that), End follows again.
+
+Output is shown, never obeyed.  :func:`clean` renders a line as text by construction: CSI
+sequences (colours, cursor moves) are dropped, and then every character that is not
+printable text (ESC and what follows it, C1 controls, bidi and zero-width characters) is
+shown as an escape (``\x1bc``, ``\u202e``) by :func:`runbook.terminal_text.visible`, an
+allow-list: whatever a host prints, nothing reaches the terminal but text.  A line
+longer than :data:`MAX_LINE` characters is cut (the rest is in the journal).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Log, Static, TabbedContent, TabPane
+
+from runbook.terminal_text import visible
 
 from tui import format as fmt
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+CSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]")  # colours and cursor moves: dropped, never obeyed
+MAX_LINE = 4096  # characters of one line shown; the whole line is in the journal
 PARTIAL_TICKS = 2  # an unterminated line (a prompt) is shown after this many quiet flushes
 
 
 def pane_id(host: str) -> str:
-    return "host-" + re.sub(r"[^A-Za-z0-9_-]", "_", host)
+    """A widget id for ``host``'s tab; distinct hosts get distinct ids ("a b" and "a_b" too)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", host)
+    if safe != host:
+        safe += "-" + hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return "host-" + safe
 
 
 def clean(line: str) -> str:
-    """Drop terminal escapes and keep what a terminal would show after carriage returns."""
-    if "\x1b" in line:
-        line = ANSI.sub("", line)
+    """One line of output as text: what a terminal would show after carriage returns, CSI
+    sequences dropped, every other control character (and ESC) shown as an escape."""
     line = line.rstrip("\r")
     if "\r" in line:
         line = line.rsplit("\r", 1)[1]
-    return line
+    if "\x1b" in line or "\x9b" in line:
+        line = CSI.sub("", line)
+    if len(line) > MAX_LINE:
+        line = f"{line[:MAX_LINE]} … ({len(line) - MAX_LINE} more characters in the journal)"
+    return visible(line)
 
 
 class HostLog(Log):
@@ -186,9 +205,9 @@ class OutputPane(Vertical):
             self.query_one("#output-empty").display = False
         tabs.add_pane(TabPane(self._label(host), log, id=pane_id(host)))
 
-    def _label(self, host: str) -> str:
+    def _label(self, host: str) -> Content:
         status = self._status.get(host)
-        return f"{fmt.icon(status)} {host}" if status else host
+        return Content.from_rich_text(fmt.line(f"{fmt.icon(status)} {host}" if status else host))
 
     def _relabel(self, host: str) -> None:
         try:

@@ -61,52 +61,52 @@ class StepView(Static, can_focus=True):
         head = Text()
         head.append("▶ " if self.current else "  ", "bold")
         head.append(f"{'Rollback ' if self.rollback else ''}{step.number}. ", "bold")
-        head.append(step.title, "bold")
+        head.append(fmt.line(step.title, "bold"))
         if step.hint:
-            head.append(f" {step.hint}", "dim")
+            head.append(fmt.line(f" {step.hint}", "dim"))
         parts.append(head)
         status = Text("   ")
         status.append(f"{fmt.icon(self.status)} {fmt.word(self.status)}", fmt.style(self.status))
         skip = state.step_skips.get((self.item_id, step.number)) if not self.rollback else None
         if skip:
-            status.append(f" ({skip})", "dim")
+            status.append(fmt.line(f" ({skip})", "dim"))
         if run is not None:
             if run.finished and run.duration_s:
                 status.append(f" {run.duration_s:.1f}s", "dim")
             for host in run.hosts.values():
                 eff = host.decided if host.status == "unknown" and host.decided in ("succeeded", "failed") else host.status
-                status.append(f"  {fmt.icon(eff)} {host.host}", fmt.style(eff))
+                status.append(fmt.line(f"  {fmt.icon(eff)} {host.host}", fmt.style(eff)))
                 if host.status == "unknown":
-                    status.append(f" decided {host.decided}" if host.decided else " (o: decide)", "bold")
+                    status.append(fmt.line(f" decided {host.decided}" if host.decided else " (o: decide)", "bold"))
                 elif host.exit_status not in (None, 0):
                     status.append(f" exit {host.exit_status}", "red")
         parts.append(status)
         if not step.runnable:
             parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))
         else:
-            parts.append(Text.assemble("   on: ", (self.targets, "cyan")))
+            parts.append(Text.assemble("   on: ", fmt.safe(self.targets, "cyan")))
         if step.placeholders:
             line = Text("   needs: ")
             for i, ph in enumerate(_unique(step.placeholders)):
                 known = self.value_known(ph.name)
                 if i:
                     line.append(", ")
-                line.append(f"<{ph.name}>", "bold")
+                line.append(fmt.line(f"<{ph.name}>", "bold"))
                 line.append(" 🔒" if ph.secret else "")
                 line.append(" ✔ set" if known else " ✘ missing", "green" if known else "yellow")
             parts.append(line)
         if step.text:
-            parts.append(Text(_indent(step.text.strip()), "italic"))
+            parts.append(fmt.safe(_indent(step.text.strip()), "italic"))
         for block in step.blocks:
             parts.extend(_block(block))
         for i, exp in enumerate(step.expected):
-            line = Text.assemble("   Expected: ", (exp.text, ""))
+            line = Text.assemble("   Expected: ", fmt.safe(exp.text))
             if run is not None:
                 for host in run.targets:
                     result = run.expectations.get((host, i))
                     if result is not None:
                         ok, _evidence = result
-                        line.append(f"  {'✔' if ok else '✘'} {host}", "green" if ok else "red")
+                        line.append(fmt.line(f"  {'✔' if ok else '✘'} {host}", "green" if ok else "red"))
             parts.append(line)
         return parts
 
@@ -125,19 +125,32 @@ def _indent(text: str) -> str:
 
 def _block(block: Block) -> list[RenderableType]:
     if block.kind == "file":
-        label = Text.assemble(("   ⇪ file ", "bold"), (block.path or "?", "cyan"), (f" mode {block.target.mode}" if block.target and block.target.mode else "", "dim"))
+        label = Text.assemble(("   ⇪ file ", "bold"), fmt.line(block.path or "?", "cyan"),
+                              fmt.line(f" mode {block.target.mode}" if block.target and block.target.mode else "", "dim"))
     elif block.kind == "output":
         label = Text("   expected output:", "dim")
     elif block.kind == "text":
         label = Text("   (not run)", "dim")
     else:
         label = None
+    code = block.code.rstrip("\n") or " "
     syntax = Syntax(
-        block.code.rstrip("\n") or " ",
+        fmt.safe(code).plain,  # bidi, zero-width and control characters shown as escapes (Trojan Source)
         LANGS.get(block.lang, block.lang) or "text",
         theme="ansi_dark",
         word_wrap=True,
         background_color="default",
         padding=(0, 0, 0, 3),
     )
+    _mark_escapes(syntax, code)
     return [label, syntax] if label is not None else [syntax]
+
+
+def _mark_escapes(syntax: Syntax, code: str) -> None:
+    """Highlight the escapes :func:`fmt.safe` wrote for characters that are not shown as themselves."""
+    for number, raw in enumerate(code.split("\n"), 1):
+        col = 0
+        for piece, escaped in fmt.segments(raw):
+            if escaped:
+                syntax.stylize_range(fmt.ESCAPE_STYLE, (number, col), (number, col + len(piece)))
+            col += len(piece)

@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from runbook.model import Runbook
+from runbook.terminal_text import visible
 from sessions.state import SessionState
 
 from tui import format as fmt
@@ -67,7 +68,7 @@ class TaskView(VerticalScroll):
         if item.task is not None:
             task = item.task
             if task.description:
-                yield Static(Markdown(task.description), classes="task-text")
+                yield Static(Markdown(visible(task.description)), classes="task-text")
             if task.prerequisites:
                 yield Label("Prerequisites", classes="section-title")
                 yield Checklist(task.prerequisites, id="prerequisites")
@@ -82,16 +83,16 @@ class TaskView(VerticalScroll):
         elif item.gate is not None:
             gate = item.gate
             if gate.text:
-                yield Static(Markdown(gate.text), classes="task-text")
+                yield Static(Markdown(visible(gate.text)), classes="task-text")
             if gate.gate:
-                yield Static(Text.assemble(("Gate: ", "bold"), gate.gate), classes="task-text gate-rule")
+                yield Static(Text.assemble(("Gate: ", "bold"), fmt.safe(gate.gate)), classes="task-text gate-rule")
             yield from self._steps(item)
             if gate.checkboxes:
                 yield Label("Checks", classes="section-title")
                 yield Checklist(gate.checkboxes, id="acceptance")
         elif item.section is not None:
             if item.section.text:
-                yield Static(Markdown(item.section.text), classes="task-text")
+                yield Static(Markdown(visible(item.section.text)), classes="task-text")
             yield Checklist(item.section.checkboxes, id="acceptance")
 
     def _steps(self, item: Item):
@@ -110,7 +111,7 @@ class TaskView(VerticalScroll):
             yield Static("(none written)", classes="task-text")
             return
         if not self.rollback_mode:
-            parts = [Text(rb.text.strip())] if rb.text.strip() else []
+            parts = [fmt.safe(rb.text.strip())] if rb.text.strip() else []
             for block in rb.blocks:
                 parts.extend(_block(block))
             if rb.applicable and rb.steps:
@@ -120,7 +121,7 @@ class TaskView(VerticalScroll):
         yield Static(Text.assemble(("⟲ ROLLBACK MODE", "bold reverse"), "  steps below run as rollback (b: back to steps)"),
                      classes="rollback-banner")
         if rb.text.strip():
-            yield Static(Text(rb.text.strip()), classes="task-text")
+            yield Static(fmt.safe(rb.text.strip()), classes="task-text")
         for step in rb.steps:
             yield StepView(item.id, step, rollback=True, targets=self.describe_targets(item.id, step, True),
                            value_known=self.value_known)
@@ -171,7 +172,8 @@ class TaskView(VerticalScroll):
         return None
 
     def _refresh_head(self, item: Item, state: SessionState, now: datetime) -> None:
-        title = Text.assemble((item.id if item.kind == "task" else item.kind.capitalize(), "bold reverse"), " ", (item.title, "bold"))
+        title = Text.assemble(fmt.line(item.id if item.kind == "task" else item.kind.capitalize(), "bold reverse"), " ",
+                              fmt.line(item.title, "bold"))
         self.query_one("#task-title", Static).update(title)
         meta = Text()
         if item.task is not None:
@@ -184,28 +186,28 @@ class TaskView(VerticalScroll):
             actual = fmt.elapsed_minutes(ts.started if ts else None, ts.finished if ts else None, now)
             meta.append(f"  est {fmt.minutes(task.duration_minutes)} · actual {fmt.minutes(actual)}")
             if ts is not None and ts.skip_reason:
-                meta.append(f"  skipped: {ts.skip_reason}", "dim")
+                meta.append(fmt.line(f"  skipped: {ts.skip_reason}", "dim"))
             if task.dependencies:
                 meta.append("\ndepends on: ")
                 for i, dep in enumerate(task.dependencies):
                     dstatus = state.task_status(dep)
                     meta.append(", " if i else "")
-                    meta.append(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus))
+                    meta.append(fmt.line(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus)))
                 blocked = unfinished_dependencies(self.runbook, state, task.id)
                 if blocked and status not in FINISHED:
-                    meta.append(f"  {fmt.BLOCKED_MARK} blocked by {', '.join(blocked)}", "bold yellow")
+                    meta.append(fmt.line(f"  {fmt.BLOCKED_MARK} blocked by {', '.join(blocked)}", "bold yellow"))
         elif item.phase is not None:
-            meta.append(f"Phase {item.phase.number}: {item.phase.title}", "dim")
+            meta.append(fmt.line(f"Phase {item.phase.number}: {item.phase.title}", "dim"))
         self.query_one("#task-meta", Static).update(meta)
 
     def _notes(self, item: Item, state: SessionState) -> Text:
         text = Text()
         assert item.task is not None
         for note in item.task.notes:
-            text.append(f"• {note}\n")
+            text.append(fmt.safe(f"• {note}\n"))
         for note in state.notes:
             if note.task == item.id:
-                text.append(f"✎ {note.who or '?'}: {note.text}\n", "italic")
+                text.append(fmt.safe(f"✎ {note.who or '?'}: {note.text}\n", "italic"))
         if not text.plain:
             text.append("(none)", "dim")
         text.rstrip()

@@ -30,7 +30,7 @@ class TaskTree(Tree[str]):
     ]
 
     def __init__(self, runbook: Runbook, *, id: str | None = None) -> None:
-        super().__init__(runbook.title or "runbook", id=id)
+        super().__init__(fmt.line(runbook.title or "runbook"), id=id)
         self.runbook = runbook
         self.items: dict[str, Item] = build_items(runbook)
         self._item_nodes: dict[str, TreeNode[str]] = {}
@@ -41,17 +41,17 @@ class TaskTree(Tree[str]):
 
     def _add_nodes(self) -> None:
         for phase in self.runbook.phases:
-            node = self.root.add(f"Phase {phase.number}: {phase.title}", data=f"phase:{phase.number}", expand=True)
+            node = self.root.add(fmt.line(f"Phase {phase.number}: {phase.title}"), data=f"phase:{phase.number}", expand=True)
             self._phase_nodes[phase.number] = node
             for task in phase.tasks:
-                self._item_nodes[task.id] = node.add_leaf(task.id, data=task.id)
+                self._item_nodes[task.id] = node.add_leaf(fmt.line(task.id), data=task.id)
             if phase.gates:
-                self._item_nodes[gate_id(phase)] = node.add_leaf(gate_id(phase), data=gate_id(phase))
+                self._item_nodes[gate_id(phase)] = node.add_leaf(fmt.line(gate_id(phase)), data=gate_id(phase))
         sections = [i for i in self.items.values() if i.kind == "section"]
         if sections:
             node = self.root.add("Checklists", data="phase:checklists", expand=False)
             for item in sections:
-                self._item_nodes[item.id] = node.add_leaf(item.title, data=item.id)
+                self._item_nodes[item.id] = node.add_leaf(fmt.line(item.title), data=item.id)
 
     # -- state -> labels --------------------------------------------------------
     def refresh_state(self, state: SessionState, now: datetime) -> None:
@@ -60,7 +60,7 @@ class TaskTree(Tree[str]):
         for phase in self.runbook.phases:
             done = sum(1 for t in phase.tasks if state.task_status(t.id) in FINISHED)
             label = Text.assemble(
-                (f"Phase {phase.number}", "bold"), f": {phase.title} ", (f"{done}/{len(phase.tasks)}", "dim")
+                fmt.line(f"Phase {phase.number}", "bold"), fmt.line(f": {phase.title} "), (f"{done}/{len(phase.tasks)}", "dim")
             )
             self._phase_nodes[phase.number].set_label(label)
 
@@ -77,7 +77,7 @@ class TaskTree(Tree[str]):
             text = Text.assemble(
                 (fmt.icon(status), fmt.style(status)),
                 " ",
-                (task.id, "bold" if status == "in_progress" else ""),
+                fmt.line(task.id, "bold" if status == "in_progress" else ""),
                 " ",
                 (fmt.RISK_BADGE[task.risk], fmt.RISK_STYLE[task.risk]),
             )
@@ -88,11 +88,11 @@ class TaskTree(Tree[str]):
         if item.kind == "gate":
             statuses = [state.step_status(item.id, s.number) for s in item.steps]
             status = "pending" if not statuses or all(s == "pending" for s in statuses) else fmt_worst(statuses)
-            return Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), f" {item.title}")
+            return Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), fmt.line(f" {item.title}"))
         boxes = item.checkboxes
         ticked = sum(1 for b in boxes if _checked(state, b.key, b.checked))
         status = "done" if ticked == len(boxes) else "pending"
-        return Text.assemble((fmt.icon(status), fmt.style(status)), f" {item.title} ", (f"{ticked}/{len(boxes)}", "dim"))
+        return Text.assemble((fmt.icon(status), fmt.style(status)), fmt.line(f" {item.title} "), (f"{ticked}/{len(boxes)}", "dim"))
 
     # -- navigation -------------------------------------------------------------
     def select_item(self, item_id: str) -> None:

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from tui import format as fmt
+
 
 class ChooseHostModal(ModalScreen["str | None"]):
     """Dismisses the chosen host name, or None on Escape."""
@@ -21,8 +23,8 @@ class ChooseHostModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
-            yield OptionList(*self.hosts, id="hosts")
+            yield Label(fmt.line(self.title_text), classes="modal-title")
+            yield OptionList(*(fmt.line(h) for h in self.hosts), id="hosts")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

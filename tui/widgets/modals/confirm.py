@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui import format as fmt
+
 
 class ConfirmModal(ModalScreen[bool]):
     """Ask a yes/no question.  ``y`` / Enter on *Yes* confirms; ``n`` / Escape declines."""
@@ -26,8 +28,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
-            yield Static(self.message, classes="modal-message", markup=False)
+            yield Label(fmt.line(self.title_text), classes="modal-title")
+            yield Static(fmt.safe(self.message), classes="modal-message")
             with Horizontal(classes="modal-buttons"):
                 yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.has_class("-danger") else "primary")
                 yield Button(f"{self.no_label} (n)", id="no")

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui import format as fmt
+
 DECISIONS = ("succeeded", "failed", "rerun")
 
 
@@ -25,7 +27,7 @@ class DecideOutcomeModal(ModalScreen["tuple[str, str] | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
             yield Label("? Outcome unknown", classes="modal-title")
-            yield Static(f"{self.what}\nThe end of the command was not seen: {self.why}", classes="modal-message", markup=False)
+            yield Static(fmt.safe(f"{self.what}\nThe end of the command was not seen: {self.why}"), classes="modal-message")
             yield Input(placeholder="what you checked (required, journaled)", id="reason-input")
             with Horizontal(classes="modal-buttons"):
                 yield Button("✔ Succeeded", id="succeeded", variant="success")

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui import format as fmt
+
 
 class NoteModal(ModalScreen["str | None"]):
     """Dismisses the note text, or None on Escape or when empty."""
@@ -20,7 +22,7 @@ class NoteModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(f"Note{' on ' + self.task_id if self.task_id else ''}", classes="modal-title")
+            yield Label(fmt.line(f"Note{' on ' + self.task_id if self.task_id else ''}"), classes="modal-title")
             yield Input(placeholder="what happened, who was told, ticket number...", id="note-input")
             yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
 

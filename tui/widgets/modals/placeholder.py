@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui import format as fmt
+
 
 class PlaceholderModal(ModalScreen["str | None"]):
     """Dismisses the value (never empty), or None on Escape."""
@@ -23,9 +25,9 @@ class PlaceholderModal(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         kind = "🔒 secret (kept in memory only, asked again on resume)" if self.secret else "value (journaled)"
         with Vertical(classes="modal-dialog"):
-            yield Label(f"Value for <{self.placeholder_name}>", classes="modal-title")
-            yield Static(f"{kind}{' · ' + self.where if self.where else ''}", classes="modal-message", markup=False)
-            yield Input(password=self.secret, placeholder=self.placeholder_name, id="value-input")
+            yield Label(fmt.line(f"Value for <{self.placeholder_name}>"), classes="modal-title")
+            yield Static(fmt.line(f"{kind}{' · ' + self.where if self.where else ''}"), classes="modal-message")
+            yield Input(password=self.secret, placeholder=fmt.visible(self.placeholder_name, multiline=False), id="value-input")
             yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")
 

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui import format as fmt
+
 
 class ReasonModal(ModalScreen["str | None"]):
     """Dismisses the reason text (never empty), or None on Escape."""
@@ -22,8 +24,8 @@ class ReasonModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
-            yield Static(self.message, classes="modal-message", markup=False)
+            yield Label(fmt.line(self.title_text), classes="modal-title")
+            yield Static(fmt.safe(self.message), classes="modal-message")
             yield Input(placeholder=self.placeholder, id="reason-input")
             yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui import format as fmt
+
 
 class SendInputModal(ModalScreen["str | None"]):
     """Dismisses the typed line (without newline), or None on Escape.  Input is never journaled."""
@@ -24,8 +26,8 @@ class SendInputModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(f"Input for {self.host}", classes="modal-title")
-            yield Static(f"{self.where} · Enter sends the line · ctrl+r shows/masks it", classes="modal-message")
+            yield Label(fmt.line(f"Input for {self.host}"), classes="modal-title")
+            yield Static(fmt.line(f"{self.where} · Enter sends the line · ctrl+r shows/masks it"), classes="modal-message")
             yield Input(password=True, id="pty-input")
 
     def on_mount(self) -> None:

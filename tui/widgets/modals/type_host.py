@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui import format as fmt
+
 
 class TypeHostModal(ModalScreen[bool]):
     """Dismisses True only when the typed text equals ``expected``; Escape gives False."""
@@ -22,9 +24,9 @@ class TypeHostModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
             yield Label("⚠ Destructive command", classes="modal-title")
-            yield Static(self.message, classes="modal-message", markup=False)
-            yield Label(f"Type the host name ({self.expected}) to run it:")
-            yield Input(placeholder=self.expected, id="host-input")
+            yield Static(fmt.safe(self.message), classes="modal-message")
+            yield Label(fmt.line(f"Type the host name ({self.expected}) to run it:"))
+            yield Input(placeholder=fmt.visible(self.expected, multiline=False), id="host-input")
             yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
             yield Static("", id="error", classes="modal-error")
 
@@ -36,7 +38,7 @@ class TypeHostModal(ModalScreen[bool]):
         if event.value.strip() == self.expected:
             self.dismiss(True)
         else:
-            self.query_one("#error", Static).update(f"✘ '{event.value}' is not '{self.expected}'")
+            self.query_one("#error", Static).update(fmt.line(f"✘ '{event.value}' is not '{self.expected}'"))
 
     def action_cancel(self) -> None:
         self.dismiss(False)
