@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
     p.add_argument("session", nargs="?", metavar="SESSION")
     p.add_argument("--inventory", metavar="INV")
+    p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
     p.add_argument("--known-hosts", metavar="FILE")
     _add_session_dir(p)
 

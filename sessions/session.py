@@ -238,10 +238,12 @@ class Session:
 
     @classmethod
     def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-               runbook: Any = None) -> "Session":
+               runbook: Any = None, window_end: datetime | str | None = None) -> "Session":
         """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
 
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
+        ``window_end``: a new end of the change window, journaled in the ``session_opened``
+        record (None keeps the one the session had).
         """
         path = find_session(ref, root)
         _check_is_journal(path)
@@ -254,7 +256,7 @@ class Session:
             session = cls(state.session_id or path.parent.name, path.parent, journal, None, state, who)
             if log_problem:
                 session.warnings.append(log_problem)
-            session._reopen(runbook)
+            session._reopen(runbook, _rfc3339(window_end))
             session._start_checkpoints()
         except BaseException:
             journal.close()
@@ -276,7 +278,7 @@ class Session:
             window_end=window_end, resumed=resumed, handover_from=handover_from, pid=os.getpid(),
         )
 
-    def _reopen(self, runbook: Any) -> None:
+    def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
         for rec in self.journal.recovered:
             self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
         before = self.state
@@ -289,7 +291,7 @@ class Session:
         previous = before.operator
         handover = previous if previous and previous != self.operator else None
         digest = last.inventory_digest if last else ""
-        self.record(self._opened_event(runbook, digest, None, resumed=True, handover_from=handover))
+        self.record(self._opened_event(runbook, digest, window_end, resumed=True, handover_from=handover))
         if handover:
             self.warnings.append(f"handover: {previous} had this session; now {self.operator}")
             self.log.info("handover", previous=previous, operator=self.operator_info.describe())
