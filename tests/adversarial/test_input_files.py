@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.conftest import assert_clean_refusal, run
+from tests.adversarial.session_kit import assert_clean_refusal, book, run, session, sessions  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
