@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from runbook.errors import InputError
+from runbook.input_files import read_input
 from runbook.model import TargetSpec
 
 ANNOTATION_RE = re.compile(r"<!--\s*runbook\s*:\s*(.*?)\s*-->", re.S | re.I)
@@ -184,8 +185,7 @@ def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
     if not os.path.exists(path):
         return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        data = yaml.safe_load(read_input(path, "bindings file").decode("utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
