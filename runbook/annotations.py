@@ -1,7 +1,7 @@
 """Runbook annotations, fence attributes and the ``NAME.targets.yaml`` bindings file.
 
 * ``<!-- runbook: target=masters[1:] serial pty timeout=30 detached pause mode=0644 -->``
-  before a fence; ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
+  before a fence; ``errexit=off`` there runs the block as written (no ``set -e -o pipefail``); ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
 * ```` ```bash {target=masters serial} ```` (fence attributes);
 * ``<!-- probe: k8s.nodes_ready(min=5) -->`` after a checkbox;
 * ``NAME.targets.yaml`` beside ``NAME.md``: ``TASK-ID`` or ``TASK-ID.N`` (step N) ->
@@ -21,6 +21,7 @@ import shlex
 from dataclasses import replace
 from typing import Any, Mapping
 
+from runbook.errexit import ERREXIT_KEY, check_value
 from runbook.errors import InputError
 from runbook.input_files import read_input
 from runbook.model import TargetSpec
@@ -30,7 +31,7 @@ PROBE_RE = re.compile(r"<!--\s*probe\s*:\s*(.*?)\s*-->", re.S | re.I)
 _ATTRS_RE = re.compile(r"\{([^{}]*)\}\s*$")
 
 FLAG_KEYS = frozenset({"serial", "parallel", "pty", "no-pty", "detached", "pause"})
-VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title"})
+VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title", "errexit"})
 TARGET_KEYS = frozenset({"target", "serial", "parallel", "pty", "no-pty", "detached", "pause", "timeout", "mode"})
 KINDS = ("command", "file", "output", "text")
 # Runme cell attributes (https://runme.dev): ``interactive`` is a PTY; the rest is Runme's own
@@ -71,6 +72,9 @@ def parse_pairs(text: str, *, runme: bool = False) -> tuple[dict[str, str], list
         if eq:
             if key not in VALUE_KEYS and key not in FLAG_KEYS:
                 problems.append(f"unknown annotation key {written!r}")
+            elif key == ERREXIT_KEY and check_value(value):
+                problems.append(str(check_value(value)))
+                continue
             out[key] = value
         elif key in FLAG_KEYS:
             out[key] = "true"
