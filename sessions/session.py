@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from runbook import __version__
 from runbook.errors import UserError
+from runbook.redaction import secret_value_problem
 from sessions import events as ev
 from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
 from sessions.logging import add_secret_source, configure_logging, get_logger
@@ -453,6 +454,9 @@ class Session:
         notice a change.  Returns whether the value differs from the one supplied
         before (None when it was never supplied).
         """
+        problem = secret_value_problem(value) if secret else None
+        if problem:
+            raise UserError(f"{name}: {problem}", 2)
         previous = self.state.placeholders.get(name)
         changed: bool | None = None
         if previous is not None:
