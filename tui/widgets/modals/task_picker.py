@@ -15,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from tui import format as fmt
+
 
 @dataclass(frozen=True, slots=True)
 class PickerEntry:
@@ -64,7 +66,7 @@ class TaskPickerModal(ModalScreen["str | None"]):
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options(
-            Option(Text.assemble((e.status + " ") if e.status else "", e.label), id=str(i))
+            Option(Text.assemble((e.status + " ") if e.status else "", fmt.line(e.label)), id=str(i))
             for i, e in enumerate(self.shown)
         )
         if self.shown:
