@@ -10,7 +10,8 @@ front matter) goes through here, because PyYAML alone is not safe against small 
 * a deeply nested document (``[[[[...]]]]``) exhausts Python's recursion in the composer;
 * a huge or endless input (``/dev/zero``, a FIFO) is read without limit.
 
-So: :func:`read_yaml_file` reads regular files only, at most :data:`MAX_YAML_BYTES`;
+So: :func:`read_yaml_file` reads regular files only, within the input limit
+(:mod:`runbook.input_files`: 64 MB unless ``$RUNBOOK_MAX_INPUT_MB``);
 the node graph is walked once before anything uses it, counting every node an alias stands
 for, and the document is refused once aliases stand for more than :data:`MAX_ALIAS_NODES`
 nodes, an alias refers to its own anchor, or nesting exceeds :data:`MAX_DEPTH`.  Anchors and aliases used as people use them
@@ -29,23 +30,20 @@ one line of text; callers put their own words around them::
 
 from __future__ import annotations
 
-import os
-import stat
 from typing import Any, Iterator
 
 import yaml
 
 from runbook.errors import InputError
+from runbook.input_files import max_input_bytes, read_input
 
-MAX_YAML_BYTES = 16 * 1024 * 1024
-"""Largest YAML file read (bytes); a 10,000-host inventory is about 1 MB."""
 MAX_ALIAS_NODES = 1_000_000
 """Most nodes all aliases of one document may stand for together."""
 MAX_DEPTH = 100
 """Deepest nesting of sequences and mappings."""
 
 __all__ = [
-    "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_YAML_BYTES", "YAMLInputError",
+    "MAX_ALIAS_NODES", "MAX_DEPTH", "YAMLInputError",
     "compose_yaml", "construct_yaml", "decode_yaml", "load_yaml", "load_yaml_file", "read_yaml_bytes",
     "read_yaml_file",
 ]
@@ -63,36 +61,15 @@ class YAMLInputError(InputError):
         super().__init__(f"{self.where}: {problem}")
 
 
-def read_yaml_bytes(path: str, *, max_bytes: int = MAX_YAML_BYTES) -> bytes:
-    """The bytes of a YAML file: a regular file (never a FIFO or a device, which could hang
-    or never end) of at most ``max_bytes``.
+def read_yaml_bytes(path: str, what: str = "YAML file") -> bytes:
+    """The bytes of a YAML file, through :func:`runbook.input_files.read_input`: a regular
+    file (never a FIFO or a device, which could hang or never end) within the input limit.
 
-    :raises OSError: the file cannot be opened (``FileNotFoundError``, ``IsADirectoryError``,
-        ``PermissionError``...): callers word these themselves
-    :raises YAMLInputError: not a regular file, too large
+    :raises OSError: the file cannot be opened (``FileNotFoundError``, ``PermissionError``...):
+        callers word these themselves
+    :raises InputError: not a regular file, over the limit (the message names the file)
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(21, "Is a directory", path)
-        if not stat.S_ISREG(info.st_mode):
-            raise YAMLInputError(path, 0, "not a regular file (a FIFO, socket or device is never read)")
-        if info.st_size > max_bytes:
-            raise YAMLInputError(path, 0, f"file too large ({info.st_size} bytes, limit {max_bytes})")
-        chunks: list[bytes] = []
-        size = 0
-        while True:  # the file may grow while it is read: never read more than the limit
-            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:
-                raise YAMLInputError(path, 0, f"file too large (more than {max_bytes} bytes)")
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_input(path, what)
 
 
 def decode_yaml(raw: bytes, path: str) -> str:
@@ -104,9 +81,9 @@ def decode_yaml(raw: bytes, path: str) -> str:
         raise YAMLInputError(path, line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
 
 
-def read_yaml_file(path: str, *, max_bytes: int = MAX_YAML_BYTES) -> str:
+def read_yaml_file(path: str, what: str = "YAML file") -> str:
     """:func:`read_yaml_bytes` then :func:`decode_yaml`."""
-    return decode_yaml(read_yaml_bytes(path, max_bytes=max_bytes), path)
+    return decode_yaml(read_yaml_bytes(path, what), path)
 
 
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader  # libyaml: 4x faster, nesting capped at 1000
@@ -187,8 +164,8 @@ def compose_yaml(text: str, path: str, *, first_line: int = 1) -> yaml.Node | No
 
     :raises YAMLInputError: bad YAML or a bound exceeded, at its line
     """
-    if len(text) > MAX_YAML_BYTES:
-        raise YAMLInputError(path, 0, f"YAML text too large ({len(text)} characters, limit {MAX_YAML_BYTES})")
+    if len(text) > max_input_bytes():
+        raise YAMLInputError(path, 0, f"YAML text too large ({len(text)} characters, limit {max_input_bytes()})")
     loader = None
     try:
         loader = _Loader(text)  # the pure-Python reader checks for control characters at once
@@ -227,9 +204,10 @@ def load_yaml(text: str, path: str, *, first_line: int = 1) -> Any:
     return None if node is None else construct_yaml(node, path, first_line=first_line)
 
 
-def load_yaml_file(path: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
+def load_yaml_file(path: str, what: str = "YAML file") -> Any:
     """:func:`read_yaml_file` then :func:`load_yaml`.
 
-    :raises OSError: cannot open; :raises YAMLInputError: anything else
+    :raises OSError: cannot open; :raises InputError: not a regular file, too large;
+    :raises YAMLInputError: not UTF-8, bad YAML, a bound exceeded
     """
-    return load_yaml(read_yaml_file(path, max_bytes=max_bytes), path)
+    return load_yaml(read_yaml_file(path, what), path)

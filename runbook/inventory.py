@@ -166,7 +166,7 @@ class Inventory:
                 return cls()
         path = os.fspath(path)
         try:
-            raw = read_yaml_bytes(path)
+            raw = read_yaml_bytes(path, "inventory file")
             text = decode_yaml(raw, path)
         except FileNotFoundError:
             raise UserError(f"{path}: no such inventory file") from None

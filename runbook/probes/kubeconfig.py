@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from runbook.errors import InputError
+
 
 class KubeNotConfigured(Exception):
     """No kubeconfig to use: the probe is *not configured*."""
@@ -113,11 +115,13 @@ def _check_shape(path: str) -> None:
     from runbook.bounded_yaml import YAMLInputError, load_yaml_file
 
     try:
-        data = load_yaml_file(path)
-    except OSError as exc:
-        raise KubeConfigError(f"kubeconfig {path}: {exc.strerror or exc}") from None
+        data = load_yaml_file(path, "kubeconfig")
     except YAMLInputError as exc:
         raise KubeConfigError(f"kubeconfig {exc.where}: invalid YAML: {exc.problem}") from None
+    except InputError as exc:
+        raise KubeConfigError(f"kubeconfig {exc}") from None
+    except OSError as exc:
+        raise KubeConfigError(f"kubeconfig {path}: {exc.strerror or exc}") from None
     if data is None:
         return  # empty: kubectl treats it as no configuration; the library says what is missing
     if not isinstance(data, dict):

@@ -151,4 +151,4 @@ def test_a_fifo_instead_of_a_yaml_file_is_refused_without_waiting(tmp_path: Path
     os.mkfifo(fifo)
     args = ["show", "tiny.md"] + (["--inventory", "inv.yaml"] if what == "inventory" else [])
     line = refused(runbook(tmp_path, *args), fifo.name)
-    assert "not a regular file" in line
+    assert "FIFO" in line and "regular file" in line

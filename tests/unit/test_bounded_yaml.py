@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runbook.errors import InputError
 from runbook.bounded_yaml import MAX_ALIAS_NODES, YAMLInputError, load_yaml, load_yaml_file, read_yaml_file
 
 
@@ -54,15 +55,19 @@ def test_refused_at_its_line_counting_from_first_line(text: str, where: str, pro
     assert "\n" not in str(info.value)
 
 
-def test_files_must_be_regular_small_and_utf8(tmp_path: Path) -> None:
+def test_files_must_be_regular_small_and_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
-    with pytest.raises(YAMLInputError, match="not a regular file"):
+    with pytest.raises(InputError, match="FIFO"):
         read_yaml_file(str(fifo))
     big = tmp_path / "big.yaml"
-    big.write_text("a: " + "x" * 100 + "\n")
+    big.write_text("a: " + "x" * 2000 + "\n")
+    monkeypatch.setenv("RUNBOOK_MAX_INPUT_MB", "0.001")
+    with pytest.raises(InputError, match="input limit"):
+        read_yaml_file(str(big))
     with pytest.raises(YAMLInputError, match="too large"):
-        read_yaml_file(str(big), max_bytes=50)
+        load_yaml(big.read_text(), "big.yaml")
+    monkeypatch.delenv("RUNBOOK_MAX_INPUT_MB")
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"a: 1\nb: caf\xe9\n")
     with pytest.raises(YAMLInputError, match=r"latin\.yaml:2: not UTF-8"):
