@@ -136,6 +136,8 @@ def _tasks(rb: Runbook, add) -> None:
                 add(task.line, "error", "duplicate-task-id", f"task id {task.id} is used twice (first at line {seen[task.id].line})")
             else:
                 seen[task.id] = task
+            if task.inferred:
+                continue  # no task heading: no metadata, acceptance or rollback was ever written
             if not task.steps:
                 add(task.line, "warning", "missing-steps", f"task {task.id} has no steps")
             else:
