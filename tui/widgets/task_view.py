@@ -73,6 +73,9 @@ class TaskView(VerticalScroll):
                 yield Label("Prerequisites", classes="section-title")
                 yield Checklist(task.prerequisites, id="prerequisites")
             yield from self._steps(item)
+            if task.checklist:
+                yield Label("Checklist", classes="section-title")
+                yield Checklist(task.checklist, id="checklist")
             if task.acceptance:
                 yield Label("Acceptance criteria", classes="section-title")
                 yield Checklist(task.acceptance, id="acceptance")
@@ -93,7 +96,10 @@ class TaskView(VerticalScroll):
         elif item.section is not None:
             if item.section.text:
                 yield Static(Markdown(visible(item.section.text)), classes="task-text")
-            yield Checklist(item.section.checkboxes, id="acceptance")
+            if item.section.blocks:
+                yield Static(Group(*(r for b in item.section.blocks for r in _block(b))), classes="task-text")
+            if item.section.checkboxes:
+                yield Checklist(item.section.checkboxes, id="acceptance")
 
     def _steps(self, item: Item):
         if self.rollback_mode:

@@ -9,13 +9,17 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from runbook.model import Runbook
+from runbook.model import Phase, Runbook
 from sessions.state import SessionState
 
 from tui import format as fmt
 from tui.items import Item, build_items, gate_id
 from tui.messages import TaskSelected
 from tui.progress import FINISHED, unfinished_dependencies
+
+
+def _phase_name(phase: Phase) -> str:
+    return f"Phase {phase.number}: {phase.title}" if phase.number else (phase.title or "Tasks")
 
 
 class TaskTree(Tree[str]):
@@ -41,16 +45,21 @@ class TaskTree(Tree[str]):
 
     def _add_nodes(self) -> None:
         for phase in self.runbook.phases:
-            node = self.root.add(fmt.line(f"Phase {phase.number}: {phase.title}"), data=f"phase:{phase.number}", expand=True)
+            node = self.root.add(fmt.line(_phase_name(phase)), data=f"phase:{phase.number}", expand=True)
             self._phase_nodes[phase.number] = node
             for task in phase.tasks:
                 self._item_nodes[task.id] = node.add_leaf(fmt.line(task.id), data=task.id)
             if phase.gates:
                 self._item_nodes[gate_id(phase)] = node.add_leaf(fmt.line(gate_id(phase)), data=gate_id(phase))
-        sections = [i for i in self.items.values() if i.kind == "section"]
+        sections = [i for i in self.items.values() if i.kind == "section" and i.checkboxes]
         if sections:
             node = self.root.add("Checklists", data="phase:checklists", expand=False)
             for item in sections:
+                self._item_nodes[item.id] = node.add_leaf(fmt.line(item.title), data=item.id)
+        reference = [i for i in self.items.values() if i.kind == "section" and not i.checkboxes]
+        if reference:
+            node = self.root.add("Reference", data="phase:reference", expand=False)
+            for item in reference:
                 self._item_nodes[item.id] = node.add_leaf(fmt.line(item.title), data=item.id)
 
     # -- state -> labels --------------------------------------------------------
@@ -59,9 +68,12 @@ class TaskTree(Tree[str]):
             node.set_label(self._label(self.items[item_id], state, now))
         for phase in self.runbook.phases:
             done = sum(1 for t in phase.tasks if state.task_status(t.id) in FINISHED)
-            label = Text.assemble(
-                fmt.line(f"Phase {phase.number}", "bold"), fmt.line(f": {phase.title} "), (f"{done}/{len(phase.tasks)}", "dim")
-            )
+            if phase.number:
+                label = Text.assemble(
+                    fmt.line(f"Phase {phase.number}", "bold"), fmt.line(f": {phase.title} "), (f"{done}/{len(phase.tasks)}", "dim")
+                )
+            else:  # tasks outside any phase (inferred from sections, or written without one)
+                label = Text.assemble(fmt.line(_phase_name(phase), "bold"), " ", (f"{done}/{len(phase.tasks)}", "dim"))
             self._phase_nodes[phase.number].set_label(label)
 
     def _label(self, item: Item, state: SessionState, now: datetime) -> Text:
@@ -90,6 +102,8 @@ class TaskTree(Tree[str]):
             status = "pending" if not statuses or all(s == "pending" for s in statuses) else fmt_worst(statuses)
             return Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), fmt.line(f" {item.title}"))
         boxes = item.checkboxes
+        if not boxes:  # a prose section, shown as reference
+            return Text.assemble(("≡", "dim"), fmt.line(f" {item.title}"))
         ticked = sum(1 for b in boxes if _checked(state, b.key, b.checked))
         status = "done" if ticked == len(boxes) else "pending"
         return Text.assemble((fmt.icon(status), fmt.style(status)), fmt.line(f" {item.title} "), (f"{ticked}/{len(boxes)}", "dim"))
