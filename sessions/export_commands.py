@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from runbook.errors import UserError
+from runbook.terminal_text import visible
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -135,7 +136,10 @@ def export_cmd(args: argparse.Namespace) -> int:
     if out == "-":
         if signer is not None:
             raise UserError("--out - (stdout) cannot be signed; name a file")
-        sys.stdout.buffer.write(data)
+        if sys.stdout.isatty():  # a report read on the terminal: shown, never obeyed (runbook.terminal_text)
+            sys.stdout.write(visible(data.decode("utf-8", "backslashreplace")))
+        else:  # a pipe or a file: the report's exact bytes
+            sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
         _write(out, data)

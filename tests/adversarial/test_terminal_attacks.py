@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.cli import run_cli
+from tests.adversarial.cli import run_cli, run_cli_on_a_terminal
 
 OSC52 = "\x1b]52;c;cm0gLXJmIH4K\x07"  # clipboard := "rm -rf ~"
 OSC0 = "\x1b]0;pwned\x07"
@@ -213,3 +213,20 @@ class TestRemoteOutput:
         as_json = run_cli(["sessions", "--session-dir", sessions, "--format", "json"])
         assert_clean(as_json.stdout, "runbook sessions --format json")
         assert json.loads(as_json.stdout)[0]["runbook_title"] == f"Evil Book {OSC0}"
+
+
+class TestExportOnATerminal:
+    def test_a_report_printed_on_the_terminal_shows_escapes(self, evil, tmp_path):
+        """``export --out -`` on a terminal printed the report's titles and output raw; into a
+        pipe the report keeps its exact bytes."""
+        path = tmp_path / "out.md"
+        path.write_text(book(command=r"printf 'out \033]52;c;cm0gLXJmIH4K\007 hello\n'"), encoding="utf-8")
+        sessions = tmp_path / "sessions"
+        run_cli(["exec", path, "--task", "EVIL-001", "--session-dir", sessions, "--yes"], cwd=tmp_path)
+        journal = next(sessions.glob("*/journal.jsonl"))
+        for fmt in ("md", "json", "html"):
+            code, shown = run_cli_on_a_terminal(["export", journal, "--out", "-", "--format", fmt])
+            assert code == 0, shown
+            assert_clean(shown, f"runbook export --out - --format {fmt} (terminal)")
+        piped = run_cli(["export", journal, "--out", "-"])
+        assert piped.returncode == 0 and b"Evil Book " in piped.stdout
