@@ -84,15 +84,12 @@ def _load(kind: str, body: str) -> tuple[dict[str, Any], str, int]:
             m = re.search(r"line (\d+)", str(exc))
             return {}, f"front matter is not valid TOML: {exc}", int(m.group(1)) if m else 1
         return data, "", 0
-    import yaml
+    from runbook.bounded_yaml import YAMLInputError, load_yaml
 
-    try:
-        data = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return {}, f"front matter is not valid YAML: {getattr(exc, 'problem', None) or exc}", (mark.line + 1 if mark else 1)
-    except RecursionError:
-        return {}, "front matter nests too deeply", 1
+    try:  # bounded: an alias bomb or deep nesting is refused at its line
+        data = load_yaml(body, "front matter")
+    except YAMLInputError as exc:
+        return {}, f"front matter is not valid YAML: {exc.problem}", exc.line or 1
     if not isinstance(data, dict):
         return {}, "", 0
     return data, "", 0
