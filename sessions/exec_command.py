@@ -36,7 +36,7 @@ from typing import Any
 
 from runbook.errors import UserError
 from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
-from sessions.planning import PlannedStep, plan_step
+from sessions.planning import PlannedStep, check_target, plan_step
 from sessions.state import SessionState
 from sessions.substitution import normalise, placeholder_names
 
@@ -242,6 +242,7 @@ def exec_cmd(args: argparse.Namespace) -> int:
                         ("--connect-limit", getattr(args, "connect_limit", None))):
         if value is not None and value < 1:
             raise UserError(f"{flag} must be 1 or more (got {value})", EXIT_USAGE)
+    check_target(args.target, "--target")
     runbook, ref, steps, inventory = _load(args)
     tty = stdin_is_tty()
     prompter = Prompter() if tty else None
