@@ -197,6 +197,11 @@ class Engine:
         for run in runs:
             await run.cancel()
 
+    async def stop(self, reason: str) -> None:
+        """Stop every running step for good (SIGTERM, SIGHUP): INT, then TERM, then KILL on
+        every host, until nothing runs; the hosts end ``cancelled`` with ``reason``."""
+        await asyncio.gather(*(run.stop(reason) for run in list(self._active.values())))
+
     async def send_input(self, run_id: str, host: str, data: bytes) -> None:
         """Operator input to the running command on ``host`` (PTY steps)."""
         run = self._active.get(run_id)

@@ -217,6 +217,7 @@ class StepRun:
         self.on_pause = on_pause
         self.summary = RunSummary(self.run_id, plan.task, plan.step)
         self.cancelled = False
+        self.stop_reason = ""  # why stop() was called ("runbook received SIGTERM")
         self._cancels = 0
         self._running: dict[str, Any] = {}  # host -> target, while a command runs there
         self._journal_error: Exception | None = None
@@ -251,6 +252,22 @@ class StepRun:
                     await executor.cancel(host)
             except (NotImplementedError, OSError, UserError, ValueError):
                 pass
+
+    async def stop(self, reason: str) -> None:
+        """Stop the run for good (runbook got SIGTERM or SIGHUP): no new host starts, every
+        running command gets INT, then TERM, then KILL, until none runs."""
+        self.cancelled = True
+        self.stop_reason = reason
+        self._cancels = max(self._cancels, 1)
+        while self._running:  # again and again: a host may still be connecting
+            await asyncio.gather(*(self._stop_host(h, t) for h, t in list(self._running.items())))
+            await asyncio.sleep(0.05)
+
+    async def _stop_host(self, host: str, target: Any) -> None:
+        try:
+            await self.executor_for(target).cancel(host)
+        except (NotImplementedError, OSError, UserError, ValueError):
+            pass
 
     def hosts_running(self) -> list[str]:
         return list(self._running)
@@ -376,6 +393,9 @@ class StepRun:
             if self.cancelled and result.outcome == "failed":
                 result = RunResult(host, "cancelled", result.exit_status, result.exit_signal, result.duration_s,
                                    result.error or "cancelled by the operator", result.detached_id)
+            if self.stop_reason and result.outcome == "cancelled":
+                why = result.error.replace("cancelled by the operator", "").strip(" ;")
+                result = replace(result, error=self.stop_reason + (f" ({why})" if why else ""))
             if result.outcome == "failed" and stop is not None and not result.exit_signal:
                 where = failed_at(self.plan.document, seg, stop, result)
                 if where is not None:

@@ -41,8 +41,14 @@ class RunbookApp(App[int]):
         self.engine = engine
         self.error: UserError | None = None
         self._session_closed = False
+        self._stop_signals: Any = None
 
     def on_mount(self) -> None:
+        from sessions.stop_signals import StopSignals
+
+        # SIGTERM/SIGHUP: stop the running commands as Ctrl-C does, journal it, exit 128+n
+        self._stop_signals = StopSignals(lambda: self.session, lambda: self.engine, self._stopped_by_signal)
+        self._stop_signals.install()
         if self.session is not None:
             self._show_main()
         elif self.launch.mode == "offer" and self.launch.offer_summary is not None:
@@ -80,6 +86,14 @@ class RunbookApp(App[int]):
         recover = getattr(self.engine, "recover", None)
         if recover is not None:
             self.run_worker(recover(), group="recover", exclusive=True, exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        if self._stop_signals is not None:
+            self._stop_signals.remove()
+
+    async def _stopped_by_signal(self, code: int) -> None:
+        await self._close(f"stopped by {self._stop_signals.name}")
+        self.exit(code)
 
     async def close_session(self, reason: str = "quit") -> None:
         """Close the engine and the session (stays resumable), then exit."""
