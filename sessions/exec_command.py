@@ -296,6 +296,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
 
     stopper = StopSignals(lambda: session, lambda: engine, stopped)
     stopper.install()
+    session.on_write_error(lambda exc: say(f"{exc}: the journal cannot be written; stopping the running step"))
     ctl["stopper"] = stopper
     try:
         if values is None:  # resumed: the session may know some values already

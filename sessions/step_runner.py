@@ -36,6 +36,7 @@ from runbook.executor import Executor, RunOptions, RunResult
 from runbook.redaction import Redactor
 from sessions import events as ev
 from sessions.expectations import CheckResult, OutputWatch
+from sessions.journal import JournalWriteError
 from sessions.planning import PlannedStep, Segment
 from sessions.state import worst
 
@@ -224,14 +225,19 @@ class StepRun:
 
     # -- journaling ---------------------------------------------------------------
     def record(self, event: ev.Event) -> None:
-        self.session.record(event)
+        if self._journal_error is not None:
+            return  # the journal failed: the run is being stopped; the error is raised at its end
+        try:
+            self.session.record(event)
+        except (JournalWriteError, OSError) as exc:
+            self._journal_error = exc
 
     def journal_output(self, chunk: ev.OutputChunk) -> None:
         if self._journal_error is not None:
             return
         try:
             self.session.record_output(chunk)
-        except Exception as exc:  # noqa: BLE001 - the journal failed: stop journaling, report at the end
+        except Exception as exc:  # noqa: BLE001 - the journal failed: the engine stops the run, raised at its end
             self._journal_error = exc
 
     def redact(self, text: str) -> str:
@@ -287,6 +293,8 @@ class StepRun:
             self.run_id, plan.task, plan.step, plan.hosts, self.redact(plan.script_redacted), plan.mode,
             plan.rollback, plan.detached, plan.pty, who,
         ))
+        if self._journal_error is not None:  # nothing runs unrecorded
+            raise self._journal_error
         log = getattr(self.session, "log", None)
         if log is not None:
             log.info("step started", run_id=self.run_id, task=plan.task, step=plan.step, hosts=list(plan.hosts),
@@ -362,7 +370,7 @@ class StepRun:
         block = 0
         self.record(ev.HostStarted(self.run_id, host))
         for seg in plan.segments:
-            if self.cancelled:
+            if self.cancelled or self._journal_error is not None:
                 result = RunResult(host, "cancelled", error="cancelled before this block started")
                 break
             if seg.kind == "file":

@@ -76,6 +76,7 @@ def test_tui_stops_the_running_step_on_a_signal(tmux: Tmux, tmp_path: Path, sign
     os.kill(pid, signum)
     tmux.wait_dead("tui")
     status = tmux("list-panes", "-t", "tui", "-F", "#{pane_dead_status}").strip()
+    assert status, tmux("list-panes", "-t", "tui", "-F", "signal #{pane_dead_signal}") + tmux.screen("tui")
     assert status == str(128 + signum)
     for p in (shell, child):
         deadline = time.monotonic() + 5
