@@ -52,7 +52,7 @@ class Launch:
         ref = self.ref
         if ref is None and self.offer_summary is not None:
             ref = getattr(self.offer_summary, "id", None)
-        session = Session.resume(ref, root=self.root, runbook=self.runbook)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")
@@ -66,7 +66,7 @@ class Launch:
             "known_hosts": os.path.abspath(self.known_hosts) if self.known_hosts else None,
         }
         try:
-            fd = os.open(directory / SIDECAR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(directory / SIDECAR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(data, fh)
         except OSError:
