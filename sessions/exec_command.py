@@ -259,8 +259,13 @@ def _ask(guard: Guard, prompter: Any, session: Any) -> None:
             raise UserError(f"{where}: {guard.kind} guard not overridden; nothing run", EXIT_FAILED)
         resolve(session, guard, reason)
     else:
-        value = prompter.secret(guard.expected) if guard.secret else prompter.text(guard.expected)
-        resolve(session, guard, value)
+        for _ in range(3):
+            value = prompter.secret(guard.expected) if guard.secret else prompter.text(guard.expected)
+            if answer_ok(guard, value):
+                resolve(session, guard, value)
+                return
+            say(f"{guard.expected}: {secret_value_problem(value) if guard.secret else 'a value is required'}")
+        raise UserError(f"{where}: no usable value for {guard.expected}; nothing run", EXIT_USAGE)
 
 
 def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
