@@ -276,6 +276,8 @@ class OutputPane(Vertical):
 
     def _add_host(self, host: str) -> None:
         log = HostLog(host, self.max_lines, wrap=self.wrap)
+        if self.query_text:  # a search active before this host reported
+            log.set_search(self.query_text)
         self._logs[host] = log
         tabs = self.query_one(TabbedContent)
         if not tabs.display:
@@ -288,6 +290,8 @@ class OutputPane(Vertical):
 
     def _add_all_hosts(self) -> None:
         combined = HostLog(ALL_HOSTS, self.max_lines, wrap=self.wrap)
+        if self.query_text:
+            combined.set_search(self.query_text)
         self._logs[ALL_HOSTS] = combined
         self.query_one(TabbedContent).add_pane(TabPane("all hosts", combined, id=pane_id(ALL_HOSTS)))
 
