@@ -225,8 +225,12 @@ class MainScreen(Screen[None]):
         try:
             plan = self.engine.plan(item_id, step.number, rollback=rollback, now=self.now())
         except (UserError, KeyError, ValueError) as exc:
-            pattern = step.target.pattern if step.target else "local"
+            pattern = step.target.pattern if step.target and step.target.chosen else "not chosen"
             return f"{pattern} (not resolved: {exc})"
+        if not plan.target_chosen:
+            from sessions.targeting import not_chosen_text
+
+            return not_chosen_text(plan.suggestions)
         mode = "one at a time" if plan.spec.serial else "parallel" if len(plan.hosts) > 1 else ""
         return ", ".join(plan.hosts) + (f" ({mode})" if mode else "")
 
