@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from runbook import __version__
 from runbook.errors import UserError
+from runbook.terminal_text import SafeStream
 
 Handler = str  # "package.module:function"
 
@@ -159,6 +160,23 @@ def resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command.  Everything printed goes through :class:`~runbook.terminal_text.SafeStream`:
+    text from documents, inventories, file names and output never reaches the terminal as
+    escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -48,6 +48,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from runbook.errors import UserError
+from runbook.input_files import read_input
 
 LOCAL_NAMES = ("local", "localhost")
 _GROUP_KEYS = ("hosts", "children", "vars")
@@ -165,8 +166,7 @@ class Inventory:
                 return cls()
         path = os.fspath(path)
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            raw = read_input(path, "inventory file")
         except FileNotFoundError:
             raise UserError(f"{path}: no such inventory file") from None
         except IsADirectoryError:

@@ -72,7 +72,7 @@ class TargetSource(enum.StrEnum):
     FENCE = "fence"  # ```bash {target=...}
     BINDINGS = "bindings"  # NAME.targets.yaml, TASK / TASK.N keys
     DOCUMENT = "document"  # document default: <!-- runbook: target=... --> before the first heading,
-    #                        or ``default:`` in NAME.targets.yaml
+    #                        the front matter's ``runbook:`` key, or ``default:`` in NAME.targets.yaml
     NONE = "none"  # nobody chose: the step has no target and does not run until someone does
 
 
@@ -82,7 +82,8 @@ class TargetSpec:
 
     ``pattern`` is an inventory host pattern (``masters[1:]``, ``local``, ``a,b``);
     ``""`` when nobody chose one (see :attr:`chosen`): there is no implicit ``local``.
-    ``source`` tells where the pattern came from (a :class:`TargetSource` value).
+    ``source`` tells where the pattern came from (a :class:`TargetSource` value;
+    ``document`` covers the ``runbook:`` key of the front matter too).
     """
 
     pattern: str = ""
@@ -153,6 +154,7 @@ class Checkbox:
     checked: bool
     line: int
     probe: str | None = None
+    parent: str | None = None  # key of the checkbox this one is nested under
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ class Step:
     expected: tuple[Expectation, ...] = ()
     placeholders: tuple[Placeholder, ...] = ()
     target: TargetSpec | None = None  # step-level spec (first annotated command block)
+    checkbox: str | None = None  # key of the checkbox ticked when this step succeeds (a checkbox carrying a command)
 
     @property
     def commands(self) -> tuple[Block, ...]:
@@ -205,6 +208,7 @@ class Section:
     blocks: tuple[Block, ...] = ()
     tables: tuple[tuple[tuple[str, ...], ...], ...] = ()  # rows of cells, header first
     parent: str | None = None  # title of the enclosing section
+    placeholders: tuple[Placeholder, ...] = ()  # of the section's runnable blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +246,12 @@ class Task:
     metadata: Mapping[str, str] = field(default_factory=dict)  # every "- **Key**: value" as written
     metadata_lines: Mapping[str, int] = field(default_factory=dict)  # key (as in metadata) -> source line
     secrets: tuple[str, ...] = ()  # names marked secret by <!-- runbook: secret=... --> in this task
+    inferred: bool = False  # inferred from a section holding commands or checkboxes (no task heading)
+    checklist: tuple[Checkbox, ...] = ()  # checkboxes of an inferred task's section
 
     @property
     def checkboxes(self) -> tuple[Checkbox, ...]:
-        return self.prerequisites + self.acceptance
+        return self.prerequisites + self.acceptance + self.checklist
 
     def step(self, number: int) -> Step:
         for s in self.steps:
@@ -281,7 +287,11 @@ class Runbook:
     diagnostics: tuple[Diagnostic, ...] = ()
     line_count: int = 0
     secrets: tuple[str, ...] = ()  # names marked secret for the whole document (annotation)
-    default_target: TargetSpec | None = None  # the document default (comment before the first heading, or bindings ``default:``)
+    front_matter: Mapping[str, str] = field(default_factory=dict)  # top-level scalar keys of the front matter
+    inferred: bool = False  # tasks were inferred from sections (the document has no task headings)
+    # the document default: a comment before the first heading, the front matter's ``runbook:``
+    # key, or ``default:`` in the bindings file (in that order of precedence)
+    default_target: TargetSpec | None = None
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -307,6 +317,7 @@ class Runbook:
             for t in p.tasks:
                 boxes.extend(t.prerequisites)
                 boxes.extend(t.acceptance)
+                boxes.extend(t.checklist)
                 for s in t.extra:
                     boxes.extend(s.checkboxes)
             for g in p.gates:

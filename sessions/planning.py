@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
+from runbook import errexit
 from runbook.errors import UserError
 from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
 from runbook.target_suggest import Suggestion
@@ -34,7 +35,7 @@ from sessions.guards import Guard, guards_for, resolve_task
 from sessions.state import SessionState
 from sessions.substitution import fill, is_secret, redact_values
 
-BETWEEN_BLOCKS = '__runbook_rc=$?; [ "$__runbook_rc" -eq 0 ] || exit "$__runbook_rc"'
+BETWEEN_BLOCKS = errexit.BETWEEN_BLOCKS
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,29 @@ class Segment:
     path: str | None = None  # file: destination
     mode: int = 0o600  # file: permission bits
     lines: tuple[int, ...] = ()  # fence lines of the blocks in the runbook
+    # command: the blocks of the script, and for each the code line of every line of its
+    # filled text (None: the same lines), to say where a failing script stopped
+    blocks: tuple[Block, ...] = field(default=(), repr=False)
+    line_maps: tuple[tuple[int, ...] | None, ...] = field(default=(), repr=False)
 
     @property
     def mode_text(self) -> str:
         return f"{self.mode:04o}"
+
+    def locate(self, stop: errexit.Stop) -> tuple[Block, int | None] | None:
+        """The block a script stopped in and the 0-based index of the code line (None: unknown)."""
+        if not 0 <= stop.block < len(self.blocks):
+            return None
+        block = self.blocks[stop.block]
+        if stop.line is None:
+            return block, None
+        index = stop.line - 1
+        line_map = self.line_maps[stop.block] if stop.block < len(self.line_maps) else None
+        if line_map is not None:
+            index = line_map[index] if index < len(line_map) else -1
+        if not 0 <= index < len(block.code.splitlines()):
+            return block, None
+        return block, index
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class PlannedStep:
     pty: bool = False
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
+    document: str = ""  # the runbook's path, to name lines in messages
     suggestions: tuple[Suggestion, ...] = ()  # when no target was chosen: what the document points at
 
     @property
@@ -201,9 +222,12 @@ def build_segments(
     def flush() -> None:
         if not pending:
             return
-        text = ("\n" + BETWEEN_BLOCKS + "\n").join(t for _, t, _ in pending)
+        text = errexit.script((t, errexit.errexit_on(b.annotations)) for b, t, _ in pending)
         shown = ("\n" + BETWEEN_BLOCKS + "\n").join(r for _, _, r in pending)
-        segments.append(Segment("command", text + "\n", shown + "\n", lines=tuple(b.line for b, _, _ in pending)))
+        segments.append(Segment(
+            "command", text, shown + "\n", lines=tuple(b.line for b, _, _ in pending),
+            blocks=tuple(b for b, _, _ in pending),
+            line_maps=tuple(_line_map(b, t, step, values, secret_names) for b, t, _ in pending)))
         pending.clear()
 
     for block in step.blocks:
@@ -221,6 +245,19 @@ def build_segments(
         segments.append(Segment("file", filled.text, filled.redacted, block.path, _mode(mode_text), (block.line,)))
     flush()
     return tuple(segments), tuple(missing)
+
+
+def _line_map(block: Block, text: str, step: Step, values: Mapping[str, str],
+              secret_names: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Code line of each line of ``text`` (the filled block) when a value spans lines; else None."""
+    code_lines = block.code.rstrip("\n").split("\n")
+    if text.count("\n") == len(code_lines) - 1:
+        return None
+    out: list[int] = []
+    for i, line in enumerate(code_lines):
+        filled = fill(line, step.placeholders, values, kind=block.kind, secret_names=secret_names).text
+        out.extend([i] * (filled.count("\n") + 1))
+    return tuple(out)
 
 
 def render_script(segments: Sequence[Segment]) -> str:
@@ -291,5 +328,5 @@ def plan_step(
         task=task, step=step, rollback=rollback, hosts=hosts, spec=spec, script_redacted=script,
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
-        detached=detached or spec.detached, expected=st.expected, suggestions=suggestions,
+        detached=detached or spec.detached, expected=st.expected, document=runbook.path, suggestions=suggestions,
     )

@@ -118,7 +118,7 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
 
             targets = list(resolve_hosts(None, host))
         target = targets[0]
-        out = _HostOutput(runner, host, watches[host], discard=bool(missing_secrets))
+        out = _HostOutput(runner, host, watches[host], discard=bool(missing_secrets), nonce=ds.nonce)
         executor = engine.executor_for(target)
         t0 = time.monotonic()
         try:

@@ -189,6 +189,8 @@ class MainScreen(Screen[None]):
                 self.output.set_host_status(host, "running")
         elif isinstance(event, ev.HostFinished):
             detail = f"exit {event.exit_status}" if event.exit_status is not None else (event.exit_signal or event.error or "")
+            if event.failed_line is not None or event.failed_command:  # where the script stopped
+                detail = event.error
             self.output.feed(event.host, f"── {event.outcome}{' · ' + detail if detail else ''} · {event.duration_s:.1f}s ──\n")
             self.output.set_host_status(event.host, event.outcome)
         elif isinstance(event, ev.OutcomeDecided):
