@@ -325,3 +325,59 @@ def test_shipped_prod_files_bind_every_step_but_two_rollbacks():
     assert [h.host for h in inv.resolve("workers")] == [f"10.1.1.{n}" for n in range(20, 30)]
     digest = hashlib.sha256((ROOT / "checklists" / "prod-k8s-deployment.md").read_bytes()).hexdigest()
     assert digest == "29ee630288c107c1b22cbce67faf406fdf0e52c08334c0d22ea2076537e8eb76"  # byte for byte unmodified
+
+
+# --- journaled choices: resume keeps them; saving writes the bindings file only ------------------
+
+
+def test_a_journaled_choice_survives_resume(tmp_path):
+    from sessions.session import Session
+
+    md = write(tmp_path)
+    before = md.read_bytes()
+    inv = Inventory.from_text(INVENTORY)
+    session = Session.create(parse_file(str(md)), root=tmp_path / "sessions")
+    session.choose_target("A-1", "masters", hosts=("m-1", "m-2"))
+    session.choose_target("A-1", "m-2", step=1, rollback=True, hosts=("m-2",), save=True)
+    sid = session.id
+    session.close("test")
+    resumed = Session.resume(sid, root=tmp_path / "sessions")
+    try:
+        plan = plan_step(resumed.runbook, inv, "A-1", 3, state=resumed.state)
+        assert plan.hosts == ("m-1", "m-2") and plan.spec.source == "operator"
+        rb_plan = plan_step(resumed.runbook, inv, "A-1", 1, rollback=True, state=resumed.state)
+        assert rb_plan.hosts == ("m-2",)
+        saved = resumed.state.target_choice("A-1", 1, rollback=True)
+        assert saved.saved_to == str(tmp_path / "t.targets.yaml") and saved.who
+    finally:
+        resumed.close("test")
+    assert md.read_bytes() == before  # the Markdown is never touched
+    text = (tmp_path / "t.targets.yaml").read_text()
+    assert text.startswith('A-1.rollback.1: "m-2"  # chosen by ')
+    assert parse_file(str(md)).task("A-1").rollback.steps[0].target.pattern == "m-2"  # the next session reads it
+
+
+def test_saving_keeps_the_bindings_file_comments_and_options(tmp_path):
+    from runbook.annotations import load_bindings
+    from runbook.bindings_write import save_target
+
+    md = write(tmp_path, bindings="""\
+        # where things run
+        A-1: web   # the task
+        A-1.2:
+          target: db
+          serial: true
+
+        # a comment after a block entry
+        A-1.3: db
+    """)
+    save_target(str(md), "A-1.2", "masters[1:]")
+    save_target(str(md), "A-1.rollback", "m-2,m-3", note="chosen by alice")
+    text = (tmp_path / "t.targets.yaml").read_text()
+    assert text.splitlines() == [
+        "# where things run", "A-1: web   # the task", 'A-1.2: {"target": "masters[1:]", "serial": true}', "",
+        "# a comment after a block entry", "A-1.3: db", 'A-1.rollback: "m-2,m-3"  # chosen by alice']
+    assert load_bindings(str(md))["A-1.2"] == {"target": "masters[1:]", "serial": True}
+    (tmp_path / "t.targets.yaml").write_text("A-1: [unclosed\n")
+    with pytest.raises(Exception, match=r"t.targets.yaml:\d+: bindings file is not valid YAML; not saved"):
+        save_target(str(md), "A-1", "web")
