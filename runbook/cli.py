@@ -99,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, metavar="N")
     p.add_argument("--target", metavar="PATTERN")
     p.add_argument("--inventory", metavar="INV")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="a placeholder value (visible in ps: for secrets use --var-file or stdin)")
+    p.add_argument("--var-file", action="append", default=[], metavar="FILE",
+                   help="NAME=VALUE lines; the file must not be readable by group or others")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--session-dir", metavar="DIR")
     g.add_argument("--session", metavar="ID", help="append to this existing session")
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
     p.add_argument("session", nargs="?", metavar="SESSION")
     p.add_argument("--inventory", metavar="INV")
+    p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
     p.add_argument("--known-hosts", metavar="FILE")
     _add_session_dir(p)
 

@@ -33,7 +33,8 @@ from runbook.model import Block, Expectation, Placeholder, Runbook, Step, Target
 from runbook.target_suggest import Suggestion
 from sessions.guards import Guard, guards_for, resolve_task
 from sessions.state import SessionState
-from sessions.substitution import fill, is_secret, redact_values
+from sessions.secret_literals import find_literals, mask_literals, runbook_literals
+from sessions.substitution import fill, is_secret, mask, redact_values
 
 BETWEEN_BLOCKS = errexit.BETWEEN_BLOCKS
 
@@ -314,8 +315,14 @@ def plan_step(
     secret_values = dict(secrets or {})
     secret_values.update({p.name: values[p.name] for p in st.placeholders
                           if is_secret(p, secret_names) and p.name in values})
-    if secret_values:
-        segments = tuple(replace(s, redacted=redact_values(s.redacted, secret_values)) for s in segments)
+    literals = runbook_literals(runbook)  # `export DB_PASSWORD=hunter2` in the runbook: a secret too
+    marked = set(secret_names) | set(getattr(runbook, "secrets", ()) or ())
+    segments = tuple(
+        replace(s, redacted=redact_values(
+            mask_literals(s.redacted, find_literals(s.redacted, marked), mask) if s.kind == "command" else s.redacted,
+            secret_values, named=[(name, value) for value, name in literals.items()]))
+        for s in segments
+    )
     script = render_script(segments)
     missing = tuple(p for p in st.placeholders if p.name in missing_names)
     guards = guards_for(

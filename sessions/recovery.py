@@ -149,6 +149,8 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
         elif outcome in ("succeeded", "failed", "timeout"):
             for check in watches[host].results():
                 session.record(ev.ExpectationChecked(run.run_id, host, check.index, check.passed, check.evidence))
+        if result.outcome != "unknown" and not missing_secrets:  # journaled: the raw spool goes
+            await executor.discard_detached(target, ds.detached_id)
     after = session.state.runs.get(run.run_id)
     outcomes = [x.status for x in after.hosts.values() if x.status not in (PENDING, RUNNING)] if after else []
     session.record(ev.StepFinished(run.run_id, worst(outcomes) if outcomes else "unknown", 0.0))

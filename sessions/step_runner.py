@@ -34,6 +34,7 @@ from runbook import errexit
 from runbook.errors import UserError
 from runbook.executor import Executor, RunOptions, RunResult
 from runbook.redaction import Redactor
+from sessions.substitution import redact_values
 from sessions import events as ev
 from sessions.expectations import CheckResult, OutputWatch
 from sessions.planning import PlannedStep, Segment
@@ -206,13 +207,16 @@ class StepRun:
         parallel_limit: int = 10,
         on_pause: OnPause | None = None,
         run_id: str | None = None,
+        scrub_env: tuple[str, ...] = (),
     ) -> None:
         self.session = session
+        self.scrub_env = scrub_env  # secret names kept out of the commands' environment
         self.plan = plan
         self.executor_for = executor_for
         self.run_id = run_id or new_run_id()
         self.nonce = errexit.new_nonce()  # of the scripts' failure frames
         self.redactor = Redactor(secrets)
+        self._secrets = [v for v in secrets if v]
         self.parallel_limit = max(1, parallel_limit)
         self.on_pause = on_pause
         self.summary = RunSummary(self.run_id, plan.task, plan.step)
@@ -234,7 +238,8 @@ class StepRun:
             self._journal_error = exc
 
     def redact(self, text: str) -> str:
-        return self.redactor.redact_text(text) if text else text
+        """Secrets out of a text to journal, in one pass (masks already in it are kept)."""
+        return redact_values(text, {}, self._secrets) if text else text
 
     # -- control ------------------------------------------------------------------
     async def cancel(self) -> None:
@@ -344,6 +349,7 @@ class StepRun:
         command_segments = [i for i, s in enumerate(plan.segments) if s.kind == "command"]
         block = 0
         self.record(ev.HostStarted(self.run_id, host))
+        spools: list[str] = []  # detached runs that are over: removed once journaled
         for seg in plan.segments:
             if self.cancelled:
                 result = RunResult(host, "cancelled", error="cancelled before this block started")
@@ -356,7 +362,7 @@ class StepRun:
             remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
             options = RunOptions(pty=plan.pty, timeout=remaining, detached=plan.detached, env={
                 "RUNBOOK_HOST": host, "RUNBOOK_TASK": plan.task, "RUNBOOK_STEP": str(plan.step),
-                "RUNBOOK_RUN_ID": self.run_id})
+                "RUNBOOK_RUN_ID": self.run_id}, scrub_env=self.scrub_env)
             if plan.detached:
                 options.detached_id = f"rb-{self.run_id}-{index}-{block}"
                 self.record(ev.DetachedStarted(self.run_id, host, options.detached_id, block,
@@ -371,6 +377,8 @@ class StepRun:
             finally:
                 self._running.pop(host, None)
                 out.end()
+            if plan.detached and options.detached_id and result.outcome != "unknown":
+                spools.append(options.detached_id)
             block += 1
             stop = out.frames.take()
             if self.cancelled and result.outcome == "failed":
@@ -397,6 +405,8 @@ class StepRun:
             for check in done.checks:
                 self.record(ev.ExpectationChecked(self.run_id, host, check.index, check.passed, check.evidence))
         done.tail = list(watch.tail)
+        for detached_id in spools:  # output and outcome are journaled (durably): the raw spool goes
+            await executor.discard_detached(target, detached_id)
         self.summary.hosts[host] = done
         return done
 

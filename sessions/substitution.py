@@ -170,9 +170,24 @@ def placeholder_names(code: str, placeholders: Iterable[Placeholder], kind: str 
     return found
 
 
-def redact_values(text: str, secrets: Mapping[str, str]) -> str:
-    """Replace every occurrence of each secret value (name -> value) by its mask."""
-    for name, value in sorted(secrets.items(), key=lambda kv: len(kv[1]), reverse=True):
+_MASK_RE = r"<redacted:[A-Za-z0-9_]+>"
+
+
+def redact_values(text: str, secrets: Mapping[str, str], others: Iterable[str] = (), *,
+                  named: Iterable[tuple[str, str]] = ()) -> str:
+    """Replace every occurrence of each secret value (``secrets``: name -> value, and
+    ``named``: (name, value) pairs) by its mask, and of each value in ``others`` by
+    ``***``, in one pass: masks already in ``text`` are left as they are (a secret that
+    happens to occur inside a mask never garbles it)."""
+    pairs: dict[str, str] = {}
+    for name, value in [*secrets.items(), *named]:
         if value:
-            text = text.replace(value, mask(name))
-    return text
+            pairs.setdefault(value, mask(name))
+    for value in others:
+        if value:
+            pairs.setdefault(value, "***")
+    if not pairs or not text:
+        return text
+    alternatives = [re.escape(v) for v in sorted(pairs, key=len, reverse=True)]
+    pattern = re.compile(_MASK_RE + "|" + "|".join(alternatives))
+    return pattern.sub(lambda m: pairs.get(m.group(0), m.group(0)), text)

@@ -8,6 +8,7 @@ from tui.widgets.modals.note import NoteModal
 from tui.widgets.modals.placeholder import PlaceholderModal
 from tui.widgets.modals.reason import ReasonModal
 from tui.widgets.modals.send_input import SendInputModal
+from tui.widgets.modals.task_picker import PickerEntry, TaskPickerModal
 from tui.widgets.modals.type_host import TypeHostModal
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "NoteModal",
     "PlaceholderModal",
     "ReasonModal",
+    "PickerEntry",
     "SendInputModal",
     "TargetChoice",
+    "TaskPickerModal",
     "TypeHostModal",
 ]
