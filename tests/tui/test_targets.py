@@ -113,6 +113,7 @@ class TestTargetPicker:
         app = make_app(book, inventory_path=str(inventory))
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await select(pilot, "TGT-001")
+            assert screen.task_view.step_view().targets.startswith("not chosen: r asks, t chooses (suggested: m-2")
             await pilot.press("r")
             picker = await modal(pilot, ChooseTargetModal)
             # the suggestion from '# On m-2:' first and prefilled; local offered last, as this machine
@@ -143,6 +144,8 @@ class TestTargetPicker:
             assert (chosen.task, chosen.pattern, chosen.step, chosen.rollback, chosen.hosts) == (
                 "TGT-001", "masters", None, False, ("m-1", "m-2", "m-3"))
             assert sorted(p.name for p in marks.iterdir()) == ["prep-m-1", "prep-m-2", "prep-m-3"]
+            views = {v.step.number: v for v in screen.task_view.query("StepView")}
+            await wait_for(pilot, lambda: views[2].targets.startswith("m-1, m-2, m-3"), what="step 2 shows its hosts")
             # step 2 has no target either: the choice applies, no question
             screen.task_view.pin_step(2)
             await pilot.pause()

@@ -242,9 +242,8 @@ class MainScreen(Screen[None]):
             pattern = step.target.pattern if step.target and step.target.chosen else "not chosen"
             return f"{pattern} (not resolved: {exc})"
         if not plan.target_chosen:
-            from sessions.targeting import not_chosen_text
-
-            return not_chosen_text(plan.suggestions)
+            first = plan.suggestions[0].text() if plan.suggestions else "the document suggests none"
+            return f"not chosen: r asks, t chooses (suggested: {first})"
         mode = "one at a time" if plan.spec.serial else "parallel" if len(plan.hosts) > 1 else ""
         return ", ".join(plan.hosts) + (f" ({mode})" if mode else "")
 
