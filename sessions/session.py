@@ -97,16 +97,20 @@ def _check_is_journal(path: Path) -> None:
     """Refuse to open for writing a file that is not a session journal (a mistyped ``--session FILE``).
 
     Opening for writing truncates a torn tail and appends: never do that to someone else's file.
-    A ``journal.jsonl`` in a session directory is trusted (it may be empty after a crash at creation).
+    A session's own ``journal.jsonl`` too must start with its ``session_opened`` record: an empty
+    one (a crash at creation, or an attacker's truncation) is refused, or a new chain would
+    silently replace the history (the chain itself is checked by ``Journal.open``).
     """
-    if path.name == JOURNAL:
-        return
     try:
         with open(path, "rb") as fh:
             first = fh.readline(1 << 20)
         ok = b'"type":"session_opened"' in first.replace(b" ", b"") and first.endswith(b"\n")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
+    if not ok and path.name == JOURNAL:
+        what = "is empty" if not first else "does not start with its session_opened record"
+        raise UserError(f"{path}:1: the journal {what}: the session's history cannot be known; refusing to "
+                        "write to it (a new chain would replace the history). Start a new session", 1)
     if not ok:
         raise UserError(f"{path}:1: not a session journal (no session_opened record); "
                         "pass a session id or a session's journal.jsonl", 2)
@@ -162,6 +166,8 @@ class Session:
         self.log = get_logger("runbook.session", session=sid)
         self._secret_names = {n for n, e in state.placeholders.items() if e.secret}
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._write_error_listeners: tuple[Callable[[JournalWriteError], None], ...] = ()
+        self._write_error_told = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closed = False
         self._box_texts: tuple[Any, dict[str, str]] | None = None
@@ -337,6 +343,7 @@ class Session:
             rec = self.journal.append(event)
         except JournalWriteError as exc:
             self.log.error("journal write failed", error=str(exc))
+            self._tell_write_error(exc)
             raise
         self._applied(rec)
         if self._checkpointer is not None and not isinstance(event, ev.Checkpoint):
@@ -350,6 +357,7 @@ class Session:
             rec = self.journal.append_output(event)
         except JournalWriteError as exc:
             self.log.error("journal write failed", error=str(exc))
+            self._tell_write_error(exc)
             raise
         if self.journal.dirty:
             self._schedule_flush()
@@ -381,8 +389,29 @@ class Session:
         self._flush_handle = None
         try:
             self.journal.sync()
-        except JournalWriteError as exc:  # reported by the next record()
+        except JournalWriteError as exc:  # the next record() raises it too
             self.log.error("journal fsync failed", error=str(exc))
+            self._tell_write_error(exc)
+
+    def on_write_error(self, fn: Callable[[JournalWriteError], None]) -> Callable[[], None]:
+        """Call ``fn(error)`` at once when the journal first fails to write or fsync (disk
+        full, I/O error), even from a background flush; returns the unsubscriber."""
+        self._write_error_listeners = self._write_error_listeners + (fn,)
+
+        def unsubscribe() -> None:
+            self._write_error_listeners = tuple(f for f in self._write_error_listeners if f is not fn)
+
+        return unsubscribe
+
+    def _tell_write_error(self, exc: JournalWriteError) -> None:
+        if self._write_error_told:
+            return
+        self._write_error_told = True
+        for fn in self._write_error_listeners:
+            try:
+                fn(exc)
+            except Exception:  # a broken listener must not hide the error
+                self.log.exception("write error listener failed", listener=repr(fn))
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(record, state)`` after every record; returns the unsubscriber."""

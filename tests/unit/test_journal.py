@@ -69,6 +69,7 @@ def _later_samples() -> list[ev.Event]:
     """Events added by others after the journal was written (present or not)."""
     out: list[ev.Event] = []
     out.append(ev.DetachedStarted("r1", "m1", "rb-123", 1, False))
+    out.append(ev.SignalReceived("SIGTERM", 4242, ("r1",)))
     out.append(ev.HostStarted("r1", "m1"))
     out.append(ev.TargetChosen("T-1", "masters[0]", 2, True, ("m1",), "", "alice"))
     if "raw_len" in getattr(ev.OutputChunk, "__dataclass_fields__", {}):
@@ -186,7 +187,8 @@ def test_broken_middle_record_refuses_to_write(tmp_path):
     assert (exc.value.seq, exc.value.line) == (3, 3)
     assert "refusing to write" in str(exc.value) and ":3:" in str(exc.value)
     assert path.read_bytes() == data  # nothing written, nothing truncated
-    Journal.create(tmp_path / "other" / "journal.jsonl").close()  # and the lock was released
+    with Journal.create(tmp_path / "other" / "journal.jsonl") as j:  # and the lock was released
+        j.append(ev.Note("first"))
     with Journal.open(tmp_path / "other" / "journal.jsonl"):
         pass
 

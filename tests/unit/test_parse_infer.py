@@ -200,7 +200,7 @@ def test_front_matter_is_metadata_and_its_title_is_the_title_without_h1():
     with_h1 = doc("---\ntitle: From front matter\n---\n# The H1\n")
     assert with_h1.title == "The H1"
     broken = doc("---\ntitle: [unclosed\n---\n# T\n")
-    assert [(d.code, d.line) for d in broken.diagnostics if d.code != "no-tasks"] == [("front-matter", 2)]
+    assert [(d.code, d.line) for d in broken.diagnostics if d.code != "no-tasks"] == [("front-matter", 3)]
 
 
 def test_prompts_in_shell_fences_and_console_blocks_without_one():

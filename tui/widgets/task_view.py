@@ -96,7 +96,10 @@ class TaskView(VerticalScroll):
         elif item.section is not None:
             if item.section.text:
                 yield Static(Markdown(item.section.text), classes="task-text")
-            yield Checklist(item.section.checkboxes, id="acceptance")
+            if item.section.blocks:
+                yield Static(Group(*(r for b in item.section.blocks for r in _block(b))), classes="task-text")
+            if item.section.checkboxes:
+                yield Checklist(item.section.checkboxes, id="acceptance")
 
     def _steps(self, item: Item):
         if self.rollback_mode:
