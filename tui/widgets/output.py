@@ -301,7 +301,8 @@ class OutputPane(Vertical):
     def _add_all_hosts(self) -> None:
         combined = HostLog(ALL_HOSTS, self.max_lines, wrap=self.wrap)
         self._logs[ALL_HOSTS] = combined
-        self.query_one(TabbedContent).add_pane(TabPane("all hosts", combined, id=pane_id(ALL_HOSTS)))
+        first = pane_id(self.hosts[0])
+        self.query_one(TabbedContent).add_pane(TabPane("0:all hosts", combined, id=pane_id(ALL_HOSTS)), before=first)
 
         def backfill() -> None:  # what came before the second host, host by host
             for host, log in self._logs.items():
