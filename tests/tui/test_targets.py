@@ -113,7 +113,7 @@ class TestTargetPicker:
         app = make_app(book, inventory_path=str(inventory))
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await select(pilot, "TGT-001")
-            assert screen.task_view.step_view().targets.startswith("not chosen: r asks, t chooses (suggested: m-2")
+            assert screen.task_view.step_view().targets.startswith("not chosen: r asks, T chooses (suggested: m-2")
             await pilot.press("r")
             picker = await modal(pilot, ChooseTargetModal)
             # the suggestion from '# On m-2:' first and prefilled; local offered last, as this machine
@@ -197,7 +197,7 @@ class TestRetargeting:
             screen = await select(pilot, "TGT-001")
             screen.task_view.pin_step(3)
             await pilot.pause()
-            await pilot.press("t")
+            await pilot.press("T")
             picker = await modal(pilot, ChooseTargetModal)
             assert picker.query_one(Input).value == ""  # its annotation says web; nothing preselected
             assert not picker.query_one("#target-all", Checkbox).value  # it has a target of its own

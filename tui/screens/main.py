@@ -55,7 +55,7 @@ class MainScreen(Screen[None]):
         B("r", "run_step", "Run", "Run the current step on its target hosts (guards first)"),
         B("a", "run_task", "Run all", "Run every step of the task not yet succeeded, stop at the first failure"),
         B("h", "run_on_host", "On host", "Run the current step on one host you choose (any inventory host)", show=False),
-        B("t", "retarget", "Target", "Choose where the current step runs, before it runs (journaled; can be saved "
+        B("T", "retarget", "Target", "Choose where the current step runs, before it runs (journaled; can be saved "
           "to NAME.targets.yaml)", show=False),
         B("R", "rerun", "Re-run", "Run the current step again (a new run; the old one stays in the journal)", show=False),
         B("ctrl+c", "cancel", "Cancel", "Send Ctrl-C (SIGINT) to the running step on every host", priority=True),
@@ -295,7 +295,7 @@ class MainScreen(Screen[None]):
             return f"{pattern} (not resolved: {exc})"
         if not plan.target_chosen:
             first = plan.suggestions[0].text() if plan.suggestions else "the document suggests none"
-            return f"not chosen: r asks, t chooses (suggested: {first})"
+            return f"not chosen: r asks, T chooses (suggested: {first})"
         mode = "one at a time" if plan.spec.serial else "parallel" if len(plan.hosts) > 1 else ""
         return ", ".join(plan.hosts) + (f" ({mode})" if mode else "")
 
