@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PROD = ROOT / "checklists" / "prod-k8s-deployment.md"
 
-BENCH_RUNBOOK = """# Stream Benchmark
+BENCH_RUNBOOK = """<!-- runbook: target=local -->
+# Stream Benchmark
 
 ## Phase 1: Output (1 hour)
 
