@@ -18,18 +18,22 @@ warnings
     ``environment-mismatch`` (``dev-`` hosts in a PROD runbook), and from the parser
     ``heading-level``, ``not-shell``, ``example-block``, ``recovered-command``, ``annotation``.
 info
+    ``no-target`` (once per task or gate: steps nobody targeted, with the suggestion),
     ``unfilled-placeholder``, ``destructive-command``, ``interactive-command``,
-    ``endless-command``, ``phase-gap``; ``k8s-config`` (warning) from :mod:`runbook.lint_k8s`.
+    ``endless-command``, ``phase-gap``, ``critical-attached`` (a CRITICAL step over SSH that needs a
+    terminal or ``sudo``: run it ``detached``); ``k8s-config`` (warning) from :mod:`runbook.lint_k8s`.
 
 :func:`destructive_patterns` is shared with the engine's guards.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from typing import Iterator
 
+from runbook.executor import pty_reason
 from runbook.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
 from runbook.lint_k8s import check_kubeadm_config, check_kubectl_args
 from runbook.lint_text import check_invisible
@@ -87,8 +91,11 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     _phases(rb, add)
     for owner, task, step in _runnable_steps(rb):
         _step(rb, owner, step, add)
+        if task is not None and task.risk == Risk.CRITICAL:
+            _critical_terminal(owner, step, add)
     _environment(rb, add)
     _probes(rb, add)
+    _targets(rb, add)
     out.sort(key=lambda d: (d.path != rb.path, d.line, SEVERITY_ORDER.get(d.severity, 3), d.code))
     return out
 
@@ -126,6 +133,39 @@ def _tasks(rb: Runbook, add) -> None:
             if (phase.risk in RISK_RANK and task.risk in RISK_RANK and RISK_RANK[task.risk] > RISK_RANK[phase.risk]):
                 add(risk_line, "warning", "risk-above-phase",
                     f"task {task.id} is {task.risk.value} risk but its phase {phase.number} says {phase.risk_text or phase.risk.value}")
+
+
+def _targets(rb: Runbook, add) -> None:
+    """``no-target``: runnable steps nobody targeted (no annotation, binding or document default)."""
+    from runbook.annotations import bindings_path
+    from runbook.target_suggest import suggest_targets
+
+    groups: dict[str, list[tuple[str, Step]]] = defaultdict(list)
+    lines: dict[str, int] = {}
+    for phase in rb.phases:
+        for task in phase.tasks:
+            lines[task.id] = task.line
+            groups[task.id] += [(f"step {s.number}", s) for s in task.steps]
+            if task.rollback is not None:
+                groups[task.id] += [(f"rollback step {s.number}", s) for s in task.rollback.steps]
+        for gate in phase.gates:
+            key = f"gate of phase {phase.number}"
+            lines.setdefault(key, gate.line)
+            groups[key] += [(f"step {s.number}", s) for s in gate.steps]
+    for owner, steps in groups.items():
+        missing = [(name, s) for name, s in steps if s.runnable and not (s.target is not None and s.target.chosen)]
+        if not missing:
+            continue
+        hint = "the document suggests no host"
+        for name, step in missing:
+            found = suggest_targets(step)
+            if found:
+                hint = f"suggested for {name}: {found[0].text()}"
+                break
+        add(lines[owner], "info", "no-target",
+            f"{owner}: {len(missing)} step(s) have no target ({', '.join(n for n, _ in missing)}): the operator "
+            f"chooses before they run; {hint}; or bind them in {os.path.basename(bindings_path(rb.path))} "
+            "or set a document default")
 
 
 def _probes(rb: Runbook, add) -> None:
@@ -307,6 +347,33 @@ def _block(owner: str, step: Step, block: Block, add) -> None:
         listed = ", ".join(f"{h} (line {ln})" for h, ln in hosts)
         add(hosts[1][1], "warning", "mixed-hosts",
             f"one block in {owner} holds commands meant for different hosts: {listed}; it runs on one target")
+
+
+_SUDO_RE = re.compile(r"(?:^|[\s;&|(`])sudo\b")
+_LOCAL_PATTERNS = frozenset({"local", "localhost"})
+
+
+def _critical_terminal(owner: str, step: Step, add) -> None:
+    """A CRITICAL step over SSH that needs a terminal or sudo dies with the connection (or the
+    jump host): suggest ``detached``.  Once per step, at the first such line."""
+    for block in step.blocks:
+        spec = block.target or step.target
+        if block.kind != "command" or (spec is not None and (spec.detached or spec.pattern in _LOCAL_PATTERNS
+                                                               and spec.source != "default")):
+            continue
+        for i, raw in enumerate(block.code.split("\n")):
+            code = _code_only(raw)
+            if not code.strip():
+                continue
+            why = pty_reason(code) or ("uses sudo" if _SUDO_RE.search(code) else None)
+            if why is None and spec is not None and spec.pty:
+                why = "runs with a terminal (pty)"
+            if why:
+                add(block.code_line(i), "info", "critical-attached",
+                    f"CRITICAL {owner} runs over SSH with a terminal or sudo ({why}): if the connection or "
+                    "the jump host drops, it dies half-way; consider running it detached (<!-- runbook: detached --> or --detached: it "
+                    "survives and is re-attached; there is no terminal then, so sudo must not prompt: sudo -n)")
+                return
 
 
 def _environment(rb: Runbook, add) -> None:
