@@ -16,12 +16,15 @@ step (SIGINT on every host; again: TERM, then KILL) and exits 130.
 Placeholder values: ``--var``, then the environment, then (non-secret) values
 the resumed session already has, then a prompt when stdin is a terminal
 (``getpass`` for secrets).  Without a terminal a missing value is an error
-naming it (exit 2).  Guards: prompted on a terminal; ``--yes`` passes
-confirmations (``GuardPassed`` detail ``--yes``) and overrides dependency, gate
-and window guards with the reason :data:`~sessions.guards.YES_REASON`; without
-either, unresolved guards are an error naming them (exit 2), checked before
-anything runs.  ``--dry-run`` prints what would run where (placeholders filled,
-secrets masked) and creates no session.
+naming it (exit 2).  Guards: ``--yes`` answers the confirmations (``GuardPassed``
+detail ``--yes``: risk, destructive, external dependency, re-run); the overrides
+(unfinished dependencies, an earlier phase gate that has not passed, the window's
+end, a block lint says cannot run as written) need ``--override REASON``, journaled
+with that reason (``GuardOverridden``).  On a terminal what is not given is asked.
+Without a terminal, an override not given is an error naming the guards (exit 1),
+an unanswered confirmation too (exit 2); both are checked before anything runs.
+``--dry-run`` prints what would run where (placeholders filled, secrets masked),
+the guards and the lint diagnostics of each step, and creates no session.
 """
 
 from __future__ import annotations
@@ -172,6 +175,8 @@ def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
         if g.kind != "placeholder" and g.describe() not in shown:  # task guards once
             shown.add(g.describe())
             print(f"   guard: {g.describe()}", file=out)
+    for d in plan.diagnostics:
+        print(f"   lint: {d.format()}", file=out)
     for line in plan.script_redacted.rstrip("\n").splitlines():
         print(f"   | {line}", file=out)
 
@@ -204,28 +209,45 @@ def _ask(guard: Guard, prompter: Any, session: Any) -> None:
         resolve(session, guard, value)
 
 
+def _override(args: argparse.Namespace) -> str:
+    return (getattr(args, "override", None) or "").strip()
+
+
 def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
     for guard in plan.guards:
-        if args.yes and guard.needs != "value":
+        if guard.needs == "reason" and _override(args):
+            resolve(session, guard, _override(args))
+        elif args.yes and guard.needs in ("confirm", "type_host"):
             resolve(session, guard, "", yes=True)
         elif prompter is not None:
             _ask(guard, prompter, session)
+        elif guard.needs == "reason":
+            raise UserError(f"{guard.describe()} (give --override REASON)", EXIT_FAILED)
         else:
             raise UserError(f"unresolved guard: {guard.describe()} (use a terminal, or --yes)", EXIT_USAGE)
 
 
 def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> None:
-    """Without a terminal and without --yes: every guard and pause is an error, named, before anything runs."""
-    if tty or args.yes:
+    """Without a terminal: every guard not answered on the command line, and every pause, is an
+    error naming them, before anything runs (exit 1 when an override is missing, else 2)."""
+    if tty:
         return
+    overrides: list[str] = []
     problems: list[str] = []
     for plan in plans:
         for g in plan.guards:
             text = g.describe()
-            if text not in problems:
+            if g.needs == "reason":
+                if not _override(args) and text not in overrides:
+                    overrides.append(text)
+            elif g.needs != "value" and not args.yes and text not in problems:
                 problems.append(text)
-        if plan.spec.serial and plan.spec.pause and len(plan.hosts) > 1:
+        if plan.spec.serial and plan.spec.pause and len(plan.hosts) > 1 and not args.yes:
             problems.append(f"pause ({plan.task} step {plan.step}): the operator is asked between hosts")
+    if overrides:
+        more = ("\n  also (--yes answers them):\n  " + "\n  ".join(problems)) if problems else ""
+        raise UserError("guards need an override with a reason (--override REASON; --yes does not override):\n  "
+                        + "\n  ".join(overrides) + more, EXIT_FAILED)
     if problems:
         raise UserError("unresolved guards (no terminal to ask; --yes accepts them):\n  " + "\n  ".join(problems),
                         EXIT_USAGE)
@@ -301,7 +323,8 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
                         connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
         if args.session is not None:
             await engine.recover()
-            _precheck([engine.plan(ref.id, n, target=args.target) for n in steps], args, tty)
+            _precheck([engine.plan(ref.id, n, target=args.target) for n in steps if not _done(session, ref, n, args)],
+                      args, tty)
         session.subscribe(HostPrinter())
         code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, {"interrupts": 0})
         return code
@@ -322,7 +345,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
 async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args: argparse.Namespace,
                  prompter: Any, tty: bool, ctl: dict[str, int]) -> tuple[int, str]:
     for n in steps:
-        if args.step is None and args.session is not None and session.state.step_status(ref.id, n) == "succeeded":
+        if _done(session, ref, n, args):
             say(f"{ref.id} step {n}: already succeeded in this session; skipped")
             continue
         plan = engine.plan(ref.id, n, target=args.target)
@@ -338,6 +361,11 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
             return EXIT_FAILED, f"{ref.id} step {n} {summary.outcome if summary.outcome != 'succeeded' else 'failed'}"
         say(f"{ref.id} step {n}: succeeded on {len(summary.hosts)} host(s)")
     return 0, "all steps succeeded"
+
+
+def _done(session: Any, ref: TaskRef, step: int, args: argparse.Namespace) -> bool:
+    """A whole task run in an existing session skips the steps that already succeeded."""
+    return args.step is None and args.session is not None and session.state.step_status(ref.id, step) == "succeeded"
 
 
 async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,

@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from runbook.errors import UserError
-from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSpec
-from sessions.guards import Guard, guards_for, resolve_task
+from runbook.model import Block, Diagnostic, Expectation, Placeholder, Runbook, Step, TargetSpec
+from sessions.guards import Guard, guards_for, resolve_task, step_diagnostics
 from sessions.state import SessionState
 from sessions.substitution import fill, is_secret, redact_values
 
@@ -66,6 +66,7 @@ class PlannedStep:
     pty: bool = False
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()  # lint findings inside the step
 
     @property
     def mode(self) -> str:
@@ -261,4 +262,5 @@ def plan_step(
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
         detached=detached or spec.detached, expected=st.expected,
+        diagnostics=tuple(step_diagnostics(runbook, st)),
     )

@@ -18,6 +18,7 @@ STATUS_ICON = {
     "cancelled": "⊗",
     "timeout": "⌛",
     "unknown": "?",
+    "expectation_failed": "✘",
 }
 
 STATUS_WORD = {
@@ -31,6 +32,7 @@ STATUS_WORD = {
     "cancelled": "cancelled",
     "timeout": "timed out",
     "unknown": "OUTCOME UNKNOWN",
+    "expectation_failed": "FAILED (expectation)",
 }
 
 STATUS_STYLE = {
@@ -44,6 +46,7 @@ STATUS_STYLE = {
     "cancelled": "red",
     "timeout": "red",
     "unknown": "bold magenta",
+    "expectation_failed": "bold red",
 }
 
 RISK_BADGE = {

@@ -28,7 +28,10 @@ GUARD_TITLES = {
     "risk": "⚠ High-risk task",
     "destructive": "⚠ Destructive command",
     "dependencies": "⊘ Dependencies unfinished",
-    "gate": "⊘ Phase gate failed",
+    "external": "⊘ External dependency",
+    "gate": "⊘ Phase gate not passed",
+    "rerun": "↻ Run again?",
+    "lint": "⚠ Cannot run as written",
     "window": "✘ Change window ended",
     "placeholder": "Value needed",
 }
@@ -60,7 +63,8 @@ class Operator:
     def guard_modal(self, guard: guards_mod.Guard) -> ModalScreen[Any]:
         title = GUARD_TITLES.get(guard.kind, guard.kind)
         if guard.needs == "confirm":
-            return ConfirmModal(title, guard.message, yes="Start", no="Not now", danger=True)
+            yes = {"rerun": "Run again", "external": "It is done"}.get(guard.kind, "Start")
+            return ConfirmModal(title, guard.message, yes=yes, no="Not now", danger=True)
         if guard.needs == "type_host":
             return TypeHostModal(guard.message, guard.expected)
         if guard.needs == "value":
@@ -76,11 +80,13 @@ class Operator:
             answer = guard.expected if guard.needs == "type_host" else "yes"
         guards_mod.resolve(self.session, guard, str(answer))
 
-    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> Any:
+    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
+                         target: str | None = None) -> Any:
         """Plan the step and resolve its guards and missing values, re-planning after each
         round (a value can change what the command does).  Returns the final plan."""
         for _ in range(MAX_GUARD_ROUNDS):
-            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, now=self.screen.now())
+            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, target=target,
+                                    now=self.screen.now())
             pending = list(plan.guards)
             names = {g.expected for g in pending if g.needs == "value"}
             for ph in plan.missing:
@@ -94,10 +100,11 @@ class Operator:
         raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
 
     # -- runs -----------------------------------------------------------------------
-    async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> str | None:
+    async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
+                       target: str | None = None) -> str | None:
         """Guards, then the run.  Returns the outcome, or None when nothing ran."""
         try:
-            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host)
+            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         except Declined as exc:
             self.screen.notify(str(exc), title=f"{task_id} step {step}", severity="warning")
             return None
@@ -106,7 +113,7 @@ class Operator:
             return None
         if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:") and hasattr(self.session, "start_task"):
             self.session.start_task(task_id)
-        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host)
+        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
         severity = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
         self.screen.notify(f"{outcome}", title=what, severity=severity)
@@ -177,16 +184,14 @@ class Operator:
         self.session.start_rollback(task_id, reason)
 
     async def finish_task(self, item: Any) -> None:
-        """Mark a task done; asks first when steps did not succeed or boxes are not ticked."""
-        state = self.session.state
-        open_steps = [s.number for s in item.steps if state.step_status(item.id, s.number) not in ("succeeded", "skipped")]
-        boxes = [b for b in item.checkboxes if not (state.checkboxes[b.key].checked if b.key in state.checkboxes else b.checked)]
-        if open_steps or boxes:
-            what = []
-            if open_steps:
-                what.append(f"steps not succeeded: {', '.join(map(str, open_steps))}")
-            if boxes:
-                what.append(f"{len(boxes)} checkbox(es) not ticked")
-            if not await self.confirm(f"Finish {item.id} anyway?", "; ".join(what), yes="Finish", danger=True):
+        """Mark a task done; with steps skipped or not succeeded, or boxes not ticked, a reason is
+        needed first (journaled as a ``finish`` override: a deviation in the report)."""
+        problems = guards_mod.finish_problems(self.session.state, self.session.runbook, item.id)
+        if problems:
+            reason = await self.ask(ReasonModal(
+                f"Finish {item.id} anyway?", "Not done: " + "; ".join(problems) + ".",
+                placeholder="why finish it anyway (required, journaled, shown in the report)"))
+            if not reason:
                 return
+            self.session.override_guard("finish", item.id, f"{reason} (not done: {'; '.join(problems)})")
         self.session.complete_task(item.id)

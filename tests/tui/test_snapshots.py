@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from tests.tui.conftest import FIXED_NOW, MINI, PROD, wait_for
-from tests.tui.test_actions import modal, select
+from tests.tui.test_actions import gate_waived, modal, select
 from tui.widgets.modals import ConfirmModal
 
 SIZES = [pytest.param((100, 32), id="100x32"), pytest.param((80, 24), id="80x24")]
@@ -42,6 +42,7 @@ class TestSnapshots:
         app = make_app(MINI, window_end=WINDOW_END)
 
         async def run_before(pilot) -> None:
+            gate_waived(app, "MINI-101")
             screen = await select(pilot, "MINI-101")
             screen.task_view.pin_step(2)
             await pilot.press("r")

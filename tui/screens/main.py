@@ -50,7 +50,7 @@ class MainScreen(Screen[None]):
         B("r", "run_step", "Run", "Run the current step on its target hosts (guards first)"),
         B("a", "run_task", "Run all", "Run every step of the task not yet succeeded, stop at the first failure"),
         B("h", "run_on_host", "On host", "Run the current step on one host you choose", show=False),
-        B("R", "rerun", "Re-run", "Run the current step again (a new run; the old one stays in the journal)", show=False),
+        B("R", "rerun", "Re-run", "Run the current step again on all its hosts, the failed ones or one (a new run; the old one stays in the journal)", show=False),
         B("ctrl+c", "cancel", "Cancel", "Send Ctrl-C (SIGINT) to the running step on every host", priority=True),
         B("i", "send_input", "Input", "Type a line into the running (PTY) step", show=False),
         B("n", "note", "Note", "Add a note to the journal for this task"),
@@ -331,7 +331,35 @@ class MainScreen(Screen[None]):
 
     def action_rerun(self) -> None:
         self.handled.append("rerun")
-        self.action_run_step()
+        current = self._current()
+        if current and not self._busy():
+            item, step, rollback = current
+            self._rerun(item.id, step, rollback)
+
+    @work(group="run", exclusive=True, exit_on_error=False)
+    async def _rerun(self, item_id: str, step: int, rollback: bool) -> None:
+        """``R``: which hosts (all, the failed ones, one), then the run (its guards ask first)."""
+        from tui.widgets.modals import RerunHostsModal
+
+        try:
+            hosts = list(self.engine.plan(item_id, step, rollback=rollback, now=self.now()).hosts)
+            matrix = self.state.step_matrix(item_id, step, rollback)
+            failed = [c.host for c in matrix.hosts if c.status not in ("succeeded", "skipped", "pending")]
+            choice = ("all", tuple(hosts))
+            if len(hosts) > 1 or failed:
+                what = f"{item_id} {'rollback ' if rollback else ''}step {step}"
+                choice = await self.operator.ask(RerunHostsModal(f"Run {what} again: on which hosts?", hosts, failed))
+            if choice is None:
+                return
+            kind, chosen = choice
+            if kind == "all":
+                await self.operator.run_step(item_id, step, rollback=rollback)
+            elif len(chosen) == 1 and chosen[0] in hosts:
+                await self.operator.run_step(item_id, step, rollback=rollback, only_host=chosen[0])
+            else:
+                await self.operator.run_step(item_id, step, rollback=rollback, target=",".join(chosen))
+        except UserError as exc:
+            self.notify(str(exc), title="not run", severity="error")
 
     def action_run_task(self) -> None:
         self.handled.append("run_task")

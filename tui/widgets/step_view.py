@@ -73,13 +73,22 @@ class StepView(Static, can_focus=True):
         if run is not None:
             if run.finished and run.duration_s:
                 status.append(f" {run.duration_s:.1f}s", "dim")
-            for host in run.hosts.values():
-                eff = host.decided if host.status == "unknown" and host.decided in ("succeeded", "failed") else host.status
-                status.append(f"  {fmt.icon(eff)} {host.host}", fmt.style(eff))
-                if host.status == "unknown":
-                    status.append(f" decided {host.decided}" if host.decided else " (o: decide)", "bold")
-                elif host.exit_status not in (None, 0):
-                    status.append(f" exit {host.exit_status}", "red")
+            matrix = state.step_matrix(self.item_id, step.number, self.rollback)
+            if matrix.runs > 1:
+                status.append(f" · {matrix.runs} runs", "dim")
+            for cell in matrix.hosts:  # the last outcome of each host over every run
+                status.append(f"  {fmt.icon(cell.status)} {cell.host}", fmt.style(cell.status))
+                if cell.runs > 1:
+                    status.append(f" ×{cell.runs}", "dim")
+                hrun = state.runs[cell.run_id].hosts.get(cell.host) if cell.run_id in state.runs else None
+                if hrun is None:
+                    continue
+                if hrun.decidable:
+                    what = "failed (expectation)" if hrun.status == "succeeded" else "unknown"
+                    status.append(f" {what}, decided {hrun.decided}" if hrun.decided else f" {what} (o: decide)",
+                                  "bold")
+                elif hrun.exit_status not in (None, 0):
+                    status.append(f" exit {hrun.exit_status}", "red")
         parts.append(status)
         if not step.runnable:
             parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))

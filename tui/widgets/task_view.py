@@ -15,11 +15,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from runbook.model import Runbook
+from sessions.guards import blockers
 from sessions.state import SessionState
 
 from tui import format as fmt
 from tui.items import Item
-from tui.progress import FINISHED, unfinished_dependencies
+from tui.progress import FINISHED
 from tui.widgets.checklist import Checklist
 from tui.widgets.step_view import StepView, TargetDescriber, ValueKnown, _block
 
@@ -191,11 +192,15 @@ class TaskView(VerticalScroll):
                     dstatus = state.task_status(dep)
                     meta.append(", " if i else "")
                     meta.append(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus))
-                blocked = unfinished_dependencies(self.runbook, state, task.id)
-                if blocked and status not in FINISHED:
-                    meta.append(f"  {fmt.BLOCKED_MARK} blocked by {', '.join(blocked)}", "bold yellow")
+            why = blockers(state, self.runbook, task.id) if status not in FINISHED else []
+            if why:
+                meta.append(f"\n{fmt.BLOCKED_MARK} blocked: {'; '.join(why)} (running asks for an override with a reason)",
+                            "bold yellow")
         elif item.phase is not None:
             meta.append(f"Phase {item.phase.number}: {item.phase.title}", "dim")
+            why = blockers(state, self.runbook, item.id) if item.kind == "gate" else []
+            if why:
+                meta.append(f"\n{fmt.BLOCKED_MARK} blocked: {'; '.join(why)}", "bold yellow")
         self.query_one("#task-meta", Static).update(meta)
 
     def _notes(self, item: Item, state: SessionState) -> Text:

@@ -6,6 +6,7 @@ from tui.widgets.modals.decide_outcome import DecideOutcomeModal
 from tui.widgets.modals.note import NoteModal
 from tui.widgets.modals.placeholder import PlaceholderModal
 from tui.widgets.modals.reason import ReasonModal
+from tui.widgets.modals.rerun_hosts import RerunHostsModal
 from tui.widgets.modals.send_input import SendInputModal
 from tui.widgets.modals.type_host import TypeHostModal
 
@@ -16,6 +17,7 @@ __all__ = [
     "NoteModal",
     "PlaceholderModal",
     "ReasonModal",
+    "RerunHostsModal",
     "SendInputModal",
     "TypeHostModal",
 ]
