@@ -1,7 +1,7 @@
 """Runbook annotations, fence attributes and the ``NAME.targets.yaml`` bindings file.
 
 * ``<!-- runbook: target=masters[1:] serial pty timeout=30 detached pause mode=0644 -->``
-  before a fence; ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
+  before a fence; ``errexit=off`` there runs the block as written (no ``set -e -o pipefail``); ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
 * ```` ```bash {target=masters serial} ```` (fence attributes);
 * ``<!-- probe: k8s.nodes_ready(min=5) -->`` after a checkbox;
 * ``NAME.targets.yaml`` beside ``NAME.md``: ``TASK-ID`` or ``TASK-ID.N`` (step N) ->
@@ -21,7 +21,9 @@ import shlex
 from dataclasses import replace
 from typing import Any, Mapping
 
+from runbook.errexit import ERREXIT_KEY, check_value
 from runbook.errors import InputError
+from runbook.input_files import read_input
 from runbook.model import TargetSpec
 
 ANNOTATION_RE = re.compile(r"<!--\s*runbook\s*:\s*(.*?)\s*-->", re.S | re.I)
@@ -29,9 +31,16 @@ PROBE_RE = re.compile(r"<!--\s*probe\s*:\s*(.*?)\s*-->", re.S | re.I)
 _ATTRS_RE = re.compile(r"\{([^{}]*)\}\s*$")
 
 FLAG_KEYS = frozenset({"serial", "parallel", "pty", "no-pty", "detached", "pause"})
-VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title"})
+VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title", "errexit"})
 TARGET_KEYS = frozenset({"target", "serial", "parallel", "pty", "no-pty", "detached", "pause", "timeout", "mode"})
 KINDS = ("command", "file", "output", "text")
+# Runme cell attributes (https://runme.dev): ``interactive`` is a PTY; the rest is Runme's own
+# business (names, ids, run-all grouping, terminal size...), knowingly ignored
+RUNME_KEYS = {
+    "interactive": "pty", "name": "", "id": "", "excludefromrunall": "", "cwd": "", "background": "",
+    "terminalrows": "", "promptenv": "", "closeterminalonsuccess": "", "mimetype": "", "category": "",
+    "skipprompts": "", "ignore": "", "interpreter": "", "description": "",
+}
 
 
 def split_words(text: str) -> list[str]:
@@ -43,34 +52,74 @@ def split_words(text: str) -> list[str]:
         return text.split()
 
 
-def parse_pairs(text: str) -> tuple[dict[str, str], list[str]]:
-    """``target=web serial timeout=30`` -> ({"target": "web", "serial": "true", ...}, problems)."""
+def parse_pairs(text: str, *, runme: bool = False) -> tuple[dict[str, str], list[str]]:
+    """``target=web serial timeout=30`` -> ({"target": "web", "serial": "true", ...}, problems).
+
+    ``runme``: Runme cell attributes (``name=x``, ``interactive=true``, ...) are understood too.
+    Problems quote keys as written.
+    """
     out: dict[str, str] = {}
     problems: list[str] = []
     for word in split_words(text):
-        key, eq, value = word.partition("=")
-        key = key.strip().lower()
+        written, eq, value = word.partition("=")
+        written = written.strip()
+        key = written.lower()
         if not key:
+            continue
+        if runme and key in RUNME_KEYS:
+            _runme(out, key, value if eq else "true")
             continue
         if eq:
             if key not in VALUE_KEYS and key not in FLAG_KEYS:
-                problems.append(f"unknown annotation key {key!r}")
+                problems.append(f"unknown annotation key {written!r}")
+            elif key == ERREXIT_KEY and check_value(value):
+                problems.append(str(check_value(value)))
+                continue
             out[key] = value
         elif key in FLAG_KEYS:
             out[key] = "true"
         elif key.startswith("."):
             continue  # pandoc-style class: {.bash}
         else:
-            problems.append(f"unknown annotation word {key!r}")
+            problems.append(f"unknown annotation word {written!r}")
     return out, problems
 
 
+def _runme(out: dict[str, str], key: str, value: str) -> None:
+    mapped = RUNME_KEYS[key]
+    if mapped == "pty":
+        if _truthy(value):
+            out["pty"] = "true"  # interactive=false is the default: it chooses nothing
+    elif key == "name" and value:
+        out.setdefault("runme-name", value)
+
+
 def fence_attrs(info: str) -> tuple[dict[str, str], list[str]]:
-    """Attributes in braces at the end of a fence info string."""
+    """Attributes in braces at the end of a fence info string (``{target=web}``, Runme's JSON cells)."""
     m = _ATTRS_RE.search(info or "")
     if not m:
         return {}, []
-    return parse_pairs(m.group(1))
+    inner = m.group(1).strip()
+    if inner.startswith('"'):
+        return _json_attrs("{" + inner + "}")
+    return parse_pairs(inner, runme=True)
+
+
+def _json_attrs(text: str) -> tuple[dict[str, str], list[str]]:
+    """Runme's ``{"name":"vars","interactive":"false"}``: each key as ``key=value``."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return {}, [f"attributes {text!r} are not valid JSON: {exc}"]
+    if not isinstance(data, dict):
+        return {}, [f"attributes {text!r} are not a JSON object"]
+    words = []
+    for k, v in data.items():
+        value = json.dumps(v) if isinstance(v, (dict, list)) else ("true" if v is True else "false" if v is False else str(v))
+        words.append(f"{k}={shlex.quote(value)}")
+    return parse_pairs(" ".join(words), runme=True)
 
 
 def _truthy(v: Any) -> bool:
@@ -140,8 +189,7 @@ def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
     if not os.path.exists(path):
         return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        data = yaml.safe_load(read_input(path, "bindings file").decode("utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from runbook import __version__
 from runbook.errors import UserError
+from runbook.terminal_text import SafeStream
 
 Handler = str  # "package.module:function"
 
@@ -98,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, metavar="N")
     p.add_argument("--target", metavar="PATTERN")
     p.add_argument("--inventory", metavar="INV")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="a placeholder value (visible in ps: for secrets use --var-file or stdin)")
+    p.add_argument("--var-file", action="append", default=[], metavar="FILE",
+                   help="NAME=VALUE lines; the file must not be readable by group or others")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--session-dir", metavar="DIR")
     g.add_argument("--session", metavar="ID", help="append to this existing session")
@@ -143,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
     p.add_argument("session", nargs="?", metavar="SESSION")
     p.add_argument("--inventory", metavar="INV")
+    p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
     p.add_argument("--known-hosts", metavar="FILE")
     _add_session_dir(p)
 
@@ -161,6 +166,23 @@ def resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command.  Everything printed goes through :class:`~runbook.terminal_text.SafeStream`:
+    text from documents, inventories, file names and output never reaches the terminal as
+    escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

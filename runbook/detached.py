@@ -10,8 +10,12 @@ on the host (``~/.runbook/spool/<id>/{out,err,pid,rc}``, mode 0700)::
     kill    signal the run's process group (the runner survives INT/TERM to write ``rc``)
 
 The script file is unlinked as soon as the runner has opened it, so secret values
-do not stay on the host's disk; ``out``/``err`` remain (they are the record) and
-spools older than 7 days are removed when a new detached run starts.
+do not stay on the host's disk.  ``out``/``err`` hold the raw output (secrets
+included) only until it is journaled: the engine removes the spool
+(:func:`discard`) as soon as the run's output and outcome are in the journal, and
+every new connection to a host removes leftovers (:func:`prune`: spools whose run
+is over, after :data:`KEEP_HOURS`, so that a session interrupted meanwhile can
+still re-attach; a stale ``script`` at once).  Spools are 0700, their files 0600.
 
 The shell text here is the same for local and SSH runs: executors provide two
 primitives (:class:`Transport`): run a command with some stdin and collect its
@@ -33,7 +37,8 @@ from runbook.executor import Executor, OutputSink, RunHandle, RunResult, classif
 
 DEFAULT_SPOOL = "~/.runbook/spool"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-KEEP_DAYS = 7
+KEEP_HOURS = 24  # a finished run's spool left behind (runbook died first) is pruned after this
+STALE_SCRIPT_MINUTES = 2  # a script the runner never opened (the start failed)
 
 
 class ConnectionLost(Exception):
@@ -99,14 +104,14 @@ def start_command(spool_dir: str, detached_id: str) -> str:
         f"umask 077; D={d}; "
         'mkdir -p "$D" || exit 90; chmod 700 "$D" "$D/.." 2>/dev/null; '
         'if [ -e "$D/pid" ] || [ -e "$D/script" ]; then echo "spool $D is already in use" >&2; exit 91; fi; '
-        'cat > "$D/script" || exit 92; : > "$D/out"; : > "$D/err"; '
-        f'find "$D/.." -mindepth 1 -maxdepth 1 -type d -mtime +{KEEP_DAYS} -exec rm -rf {{}} + 2>/dev/null; '
+        'cat > "$D/script" || { rm -f "$D/script"; exit 92; }; : > "$D/out"; : > "$D/err"; '
+        'chmod 600 "$D/script" "$D/out" "$D/err" || exit 92; '
         f"R={shlex.quote(RUNNER)}; "
         'if setsid -f true </dev/null >/dev/null 2>&1; then '
         'setsid -f sh -c "$R" runbook-detached "$D" </dev/null >/dev/null 2>&1 || exit 93; '
         'else (setsid sh -c "$R" runbook-detached "$D" </dev/null >/dev/null 2>&1 &) || exit 93; fi; '
         "i=0; while [ ! -s \"$D/pid\" ] && [ ! -e \"$D/rc\" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
-        '[ -s "$D/pid" ] || { echo "the detached command did not start" >&2; exit 94; }; '
+        '[ -s "$D/pid" ] || { rm -f "$D/script"; echo "the detached command did not start" >&2; exit 94; }; '
         'cat "$D/pid"'
     )
 
@@ -160,6 +165,43 @@ def status_command(spool_dir: str, detached_id: str) -> str:
     )
 
 
+def discard_command(spool_dir: str, detached_id: str) -> str:
+    """Shell text removing the spool of ``detached_id`` unless its run is still going."""
+    d = spool_shell_path(spool_dir, detached_id)
+    return (
+        f"D={d}; " + ALIVE +
+        '[ -d "$D" ] || exit 0; '
+        'pid=$(cat "$D/pid" 2>/dev/null); '
+        'if [ ! -e "$D/rc" ] && [ -n "$pid" ] && alive "$pid"; then echo running; exit 0; fi; '
+        'rm -rf -- "$D"'
+    )
+
+
+def prune_command(spool_dir: str) -> str:
+    """Shell text removing leftover spools: a ``script`` never opened (older than
+    :data:`STALE_SCRIPT_MINUTES`) at once, and spools whose run is over (``rc`` written,
+    or the runner gone) older than :data:`KEEP_HOURS`; and keeping the spool private."""
+    base = spool_dir.rstrip("/") or "/"
+    if base == "~" or base.startswith("~/"):
+        rest = base[2:]
+        b = '"$HOME"' + ("/" + shlex.quote(rest) if rest else "")
+    else:
+        b = shlex.quote(base)
+    return (
+        f"B={b}; " + ALIVE +
+        '[ -d "$B" ] || exit 0; chmod 700 "$B" 2>/dev/null; '
+        f'find "$B" -mindepth 2 -maxdepth 2 -name script -type f -mmin +{STALE_SCRIPT_MINUTES} '
+        "-exec rm -f {} + 2>/dev/null; "
+        f'find "$B" -mindepth 1 -maxdepth 1 -type d -mmin +{KEEP_HOURS * 60} 2>/dev/null | '
+        'while IFS= read -r D; do '
+        'pid=$(cat "$D/pid" 2>/dev/null); '
+        'if [ ! -e "$D/rc" ] && [ -n "$pid" ] && alive "$pid"; then continue; fi; '
+        'rm -rf -- "$D"; done; '
+        'find "$B" -mindepth 1 -maxdepth 1 -type d ! -perm 700 -exec chmod 700 {} + 2>/dev/null; '
+        'find "$B" -mindepth 2 -maxdepth 2 -type f ! -perm 600 -exec chmod 600 {} + 2>/dev/null; exit 0'
+    )
+
+
 def kill_command(spool_dir: str, detached_id: str, signal: str) -> str:
     """Shell text sending ``signal`` to the run's process group."""
     d = spool_shell_path(spool_dir, detached_id)
@@ -201,6 +243,16 @@ async def status(transport: Transport, spool_dir: str, detached_id: str) -> Stat
     if rc is None:
         raise ConnectionLost("status not received")
     return parse_status(out)
+
+
+async def discard(transport: Transport, spool_dir: str, detached_id: str) -> None:
+    """Remove the spool of a run that is over (its output and outcome are journaled)."""
+    await transport.exec(discard_command(spool_dir, detached_id))
+
+
+async def prune(transport: Transport, spool_dir: str) -> None:
+    """Remove leftover spools (see :func:`prune_command`)."""
+    await transport.exec(prune_command(spool_dir))
 
 
 async def kill(transport: Transport, spool_dir: str, detached_id: str, signal: str) -> None:

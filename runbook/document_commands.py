@@ -18,6 +18,7 @@ from runbook.lint import lint as lint_runbook
 from runbook.model import Block, Diagnostic, Runbook, Step, TargetSpec
 from runbook.parser import parse_file, resolved_target
 from runbook.serialize import diagnostics_to_json, runbook_to_json
+from runbook.terminal_text import visible
 
 
 def _suggestions(rb: Runbook) -> list[Diagnostic]:
@@ -69,9 +70,12 @@ def lint(args: argparse.Namespace) -> int:
 
 
 def _console():
+    """A Rich console on the terminal itself (its colours are ours); callers print
+    :func:`~runbook.terminal_text.visible` text only."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+    return Console(file=getattr(sys.stdout, "unsafe", sys.stdout), highlight=False, soft_wrap=True,
+                   no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 
 def target_text(spec: TargetSpec) -> str:
@@ -194,7 +198,7 @@ def show(args: argparse.Namespace) -> int:
 
     console = _console()
     for line, style in _outline(rb, diags, inventory):
-        console.print(Text(line, style=style or ""))
+        console.print(Text(visible(line), style=style or ""))
     return 0
 
 
@@ -255,5 +259,5 @@ def plan(args: argparse.Namespace) -> int:
         out.append(("Dependency cycle: " + " -> ".join(c + (c[0],)), "red"))
     out.extend(_stated_comparison(rb, p))
     for line, style in out:
-        console.print(Text(line, style=style))
+        console.print(Text(visible(line), style=style))
     return 0

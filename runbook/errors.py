@@ -20,11 +20,10 @@ class InputError(UserError):
 
 def read_text_file(path: str, what: str = "runbook") -> str:
     """Read a UTF-8 text file or raise :class:`InputError` with one clear line."""
-    import os
+    from runbook.input_files import read_input
 
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_input(path, what)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -42,5 +41,4 @@ def read_text_file(path: str, what: str = "runbook") -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
-    del os
     return text

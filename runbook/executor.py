@@ -72,6 +72,9 @@ class RunOptions:
     # redacts secret values from output before ``on_output`` sees it (one stream copy
     # per host and stream is made with ``Redactor.new_stream``); None: raw output
     redactor: "Redactor | None" = None
+    # names marked secret by the runbook: removed from the command's environment like
+    # every secret-named variable (runbook.child_env)
+    scrub_env: tuple[str, ...] = ()
 
 
 class RunHandle:
@@ -222,6 +225,11 @@ class Executor(abc.ABC):
         ``offset``/``err_offset``: raw (pre-redaction) bytes of stdout/stderr already seen.
         """
         raise NotImplementedError
+
+    async def discard_detached(self, target: "Target", detached_id: str) -> None:  # noqa: F821
+        """Remove the spool of detached run ``detached_id`` (raw output, secrets included)
+        once its output and outcome are journaled; a run still going is left alone.
+        Best effort: a host that cannot be reached prunes it on a later connection."""
 
     async def close(self) -> None:
         """Close pooled connections."""

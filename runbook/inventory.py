@@ -30,14 +30,16 @@ written, and the SSH executor lets asyncssh apply ``~/.ssh/config`` to it
 
 Variable precedence: ``all`` vars, then group vars from parents to children
 (same depth: by group name), then host vars.  Relative key file paths are
-relative to the inventory file's directory.  INI inventories and Jinja
-templates are not supported (clear errors, never silent guesses).
+relative to the inventory file's directory.  INI inventories, and whatever
+``ansible-inventory`` reads (scripts, plugins, directories), come through
+:mod:`runbook.inventory_ini`.  Jinja templates are not evaluated.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import re
 import string
@@ -48,6 +50,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from runbook.errors import UserError
+from runbook.input_files import read_input
 
 LOCAL_NAMES = ("local", "localhost")
 _GROUP_KEYS = ("hosts", "children", "vars")
@@ -164,9 +167,12 @@ class Inventory:
             if path is None:
                 return cls()
         path = os.fspath(path)
+        from runbook import inventory_ini
+
+        if os.path.isdir(path):
+            return cls._from_ansible(path)
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            raw = read_input(path, "inventory file")
         except FileNotFoundError:
             raise UserError(f"{path}: no such inventory file") from None
         except IsADirectoryError:
@@ -177,12 +183,28 @@ class Inventory:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise UserError(f"{path}: inventory is not UTF-8 text") from None
+        if inventory_ini.needs_ansible(path, text):
+            return cls._from_ansible(path)
         return cls.from_text(text, path=path, digest=hashlib.sha256(raw).hexdigest())
+
+    @classmethod
+    def _from_ansible(cls, path: str) -> "Inventory":
+        from runbook import inventory_ini
+
+        data = inventory_ini.ansible_inventory_json(path)
+        inv = cls(path, hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest())
+        inventory_ini.load_ansible_json(inv, data)
+        return inv
 
     @classmethod
     def from_text(cls, text: str, path: str = "<inventory>", digest: str | None = None) -> "Inventory":
         """Parse inventory YAML given as text (``path`` only names it in errors)."""
         inv = cls(path, hashlib.sha256(text.encode()).hexdigest() if digest is None else digest)
+        from runbook import inventory_ini
+
+        if inventory_ini.looks_like_ini(text):
+            inventory_ini.load_ini(inv, text)
+            return inv
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
@@ -192,16 +214,13 @@ class Inventory:
             if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary file?
                 where = f"{path}:{text[: exc.position].count(chr(10)) + 1}"
                 problem = f"unacceptable character #x{exc.character:04x} (binary file?)"
-            hint = ""
-            if re.search(r"^\s*\[[^\]]+\]\s*$", text, re.M):
-                hint = " (INI inventories are not supported: convert with `ansible-inventory -i FILE --list -y`)"
-            raise UserError(f"{where}: invalid inventory YAML: {problem}{hint}") from None
+            raise UserError(f"{where}: invalid inventory YAML: {problem}") from None
         if root is None:
             inv._finish()
             return inv
         if not isinstance(root, yaml.MappingNode):
-            hint = " (INI inventories are not supported: convert with `ansible-inventory -i FILE --list -y`)"
-            raise UserError(f"{path}:{root.start_mark.line + 1}: inventory must be a YAML mapping of groups{hint}")
+            raise UserError(f"{path}:{root.start_mark.line + 1}: inventory must be a YAML mapping of groups "
+                            "(or an Ansible INI inventory)")
         for key_node, value_node in inv._pairs(root):
             name = inv._scalar(key_node, "group name")
             inv._parse_group(name, value_node, parent=None if name == "all" else "all")

@@ -4,7 +4,9 @@
 as ``file:line: error|warning|info: message`` (``Diagnostic.code`` names the rule):
 
 errors
-    ``duplicate-task-id``, ``dependency-cycle``, ``high-risk-no-rollback``, ``bad-probe``
+    ``duplicate-task-id``, ``dependency-cycle``, ``high-risk-no-rollback``, ``bad-probe``,
+    ``invisible-character`` (bidi controls, zero-width or control characters in a command or file,
+    :mod:`runbook.lint_text`)
     (a checkbox's probe expression that :func:`runbook.probes.check_probe` rejects), and from
     the parser ``stray-fence`` / ``unclosed-fence``.
 warnings
@@ -29,6 +31,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from runbook.lint_k8s import check_kubeadm_config, check_kubectl_args
+from runbook.lint_text import check_invisible
 from runbook.model import Block, Diagnostic, Risk, Runbook, Step, Task
 from runbook.shell_text import EXAMPLE_VALUE_RE
 
@@ -133,6 +136,8 @@ def _tasks(rb: Runbook, add) -> None:
                 add(task.line, "error", "duplicate-task-id", f"task id {task.id} is used twice (first at line {seen[task.id].line})")
             else:
                 seen[task.id] = task
+            if task.inferred:
+                continue  # no task heading: no metadata, acceptance or rollback was ever written
             if not task.steps:
                 add(task.line, "warning", "missing-steps", f"task {task.id} has no steps")
             else:
@@ -282,6 +287,8 @@ def _step(rb: Runbook, owner: str, step: Step, add) -> None:
         names = ", ".join((p.token or p.name) + (" (secret)" if p.secret else "") for p in step.placeholders)
         add(step.placeholders[0].line, "info", "unfilled-placeholder", f"{owner} needs values for {names}")
     for block in step.blocks:
+        if block.kind in ("command", "file"):
+            check_invisible(owner, block, add)
         if block.kind == "command":
             _block(owner, step, block, add)
             check_kubectl_args(owner, block, add)

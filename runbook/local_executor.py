@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable
 
 from runbook import detached
+from runbook.child_env import child_environ
 from runbook.errors import UserError
 from runbook.executor import (
     STDIN_SCRIPT_COMMAND,
@@ -72,12 +73,16 @@ class _LocalHandle(RunHandle):
 
 
 class _LocalTransport:
-    """:class:`runbook.detached.Transport` on this machine."""
+    """:class:`runbook.detached.Transport` on this machine (secret variables scrubbed from
+    the environment, :mod:`runbook.child_env`)."""
+
+    def __init__(self, scrub_env: tuple[str, ...] = ()) -> None:
+        self.scrub_env = scrub_env
 
     async def exec(self, command: str, stdin: bytes = b"") -> tuple[int | None, bytes, bytes]:
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", command, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=child_environ(self.scrub_env),
         )
         out, err = await proc.communicate(stdin)
         return proc.returncode, out, err
@@ -86,6 +91,7 @@ class _LocalTransport:
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", command, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            env=child_environ(self.scrub_env),
         )
         try:
             await asyncio.gather(_pump(proc.stdout, on_stdout), _pump(proc.stderr, on_stderr))
@@ -158,6 +164,7 @@ class LocalExecutor(Executor):
         self.drain = drain
         self.kill_grace = kill_grace
         self._transport = _LocalTransport()
+        self._pruned = False
 
     # ------------------------------------------------------------------- run
 
@@ -171,6 +178,7 @@ class LocalExecutor(Executor):
         host = getattr(target, "name", "local")
         payload = script_payload(script, options.env)
         sink = OutputSink(host, on_output, options.redactor)
+        await self.prune_spools()
         if options.detached:
             return await self._run_detached(host, payload, sink, options)
         started = time.monotonic()
@@ -178,7 +186,7 @@ class LocalExecutor(Executor):
             if options.pty:
                 handle, wait_output = await self._start_pty(host, payload, sink, options)
             else:
-                handle, wait_output = await self._start_pipes(host, payload, sink)
+                handle, wait_output = await self._start_pipes(host, payload, sink, options)
         except OSError as exc:
             return RunResult(host, "failed", error=f"cannot start the shell: {exc.strerror or exc}")
         self._register(handle)
@@ -223,10 +231,12 @@ class LocalExecutor(Executor):
         finally:
             exited.cancel()
 
-    async def _start_pipes(self, host: str, payload: bytes, sink: OutputSink) -> tuple[_LocalHandle, asyncio.Future]:
+    async def _start_pipes(self, host: str, payload: bytes, sink: OutputSink,
+                           options: RunOptions) -> tuple[_LocalHandle, asyncio.Future]:
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", STDIN_SCRIPT_COMMAND, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            env=child_environ(options.scrub_env),
         )
         assert proc.stdin is not None
 
@@ -257,7 +267,7 @@ class LocalExecutor(Executor):
         # (start_new_session), then opens the tty by name, which makes it the controlling
         # terminal, so ^C typed into the PTY interrupts the foreground job.
         command = f"exec 3<&0 0<>{shlex.quote(tty)} 1>&0 2>&0; " + script_from_fd(3)
-        env = dict(os.environ, TERM=os.environ.get("TERM") or "xterm-256color")
+        env = child_environ(options.scrub_env, TERM=os.environ.get("TERM") or "xterm-256color")
         try:
             proc = await asyncio.create_subprocess_exec(
                 SHELL, "-c", command, stdin=read_fd, stdout=slave, stderr=slave, start_new_session=True, env=env,
@@ -300,7 +310,7 @@ class LocalExecutor(Executor):
         detached_id = detached.check_id(options.detached_id or detached.new_detached_id())
         started = time.monotonic()
         try:
-            await detached.start(self._transport, self.spool_dir, detached_id, payload)
+            await detached.start(_LocalTransport(options.scrub_env), self.spool_dir, detached_id, payload)
         except RuntimeError as exc:
             return RunResult(host, "failed", error=str(exc), detached_id=detached_id)
         return await self._follow(host, detached_id, sink, {}, options.timeout, started)
@@ -319,6 +329,7 @@ class LocalExecutor(Executor):
         """Follow a detached run again from raw byte offsets of its stdout/stderr."""
         host = getattr(target, "name", "local")
         sink = OutputSink(host, on_output, redactor)
+        await self.prune_spools()
         offsets = {"stdout": offset, "stderr": err_offset}
         return await self._follow(host, detached.check_id(detached_id), sink, offsets, timeout, time.monotonic())
 
@@ -329,6 +340,18 @@ class LocalExecutor(Executor):
             self, host, self._transport, self.spool_dir, detached_id, sink, offsets,
             timeout=timeout, started=started, grace=self.kill_grace,
         )
+
+    async def discard_detached(self, target: Any, detached_id: str) -> None:
+        with contextlib.suppress(OSError, ValueError, detached.ConnectionLost):
+            await detached.discard(self._transport, self.spool_dir, detached.check_id(detached_id))
+
+    async def prune_spools(self) -> None:
+        """Remove leftover spools here (once per executor: this machine's "connection")."""
+        if self._pruned:
+            return
+        self._pruned = True
+        with contextlib.suppress(OSError, detached.ConnectionLost):
+            await detached.prune(self._transport, self.spool_dir)
 
     # ---------------------------------------------------------------- upload
 

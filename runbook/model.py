@@ -71,7 +71,8 @@ class TargetSpec:
     ``pattern`` is an inventory host pattern (``masters[1:]``, ``local``, ``a,b``).
     ``source`` tells where the spec came from: ``annotation`` (HTML comment before the
     block), ``fence`` (fence attributes), ``bindings`` (``NAME.targets.yaml``),
-    ``operator`` (chosen at run time) or ``default`` (``local``).
+    ``operator`` (chosen at run time), ``document`` (the ``runbook:`` key of the
+    front matter) or ``default`` (``local``).
     """
 
     pattern: str = "local"
@@ -137,6 +138,7 @@ class Checkbox:
     checked: bool
     line: int
     probe: str | None = None
+    parent: str | None = None  # key of the checkbox this one is nested under
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class Step:
     expected: tuple[Expectation, ...] = ()
     placeholders: tuple[Placeholder, ...] = ()
     target: TargetSpec | None = None  # step-level spec (first annotated command block)
+    checkbox: str | None = None  # key of the checkbox ticked when this step succeeds (a checkbox carrying a command)
 
     @property
     def commands(self) -> tuple[Block, ...]:
@@ -189,6 +192,7 @@ class Section:
     blocks: tuple[Block, ...] = ()
     tables: tuple[tuple[tuple[str, ...], ...], ...] = ()  # rows of cells, header first
     parent: str | None = None  # title of the enclosing section
+    placeholders: tuple[Placeholder, ...] = ()  # of the section's runnable blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +230,12 @@ class Task:
     metadata: Mapping[str, str] = field(default_factory=dict)  # every "- **Key**: value" as written
     metadata_lines: Mapping[str, int] = field(default_factory=dict)  # key (as in metadata) -> source line
     secrets: tuple[str, ...] = ()  # names marked secret by <!-- runbook: secret=... --> in this task
+    inferred: bool = False  # inferred from a section holding commands or checkboxes (no task heading)
+    checklist: tuple[Checkbox, ...] = ()  # checkboxes of an inferred task's section
 
     @property
     def checkboxes(self) -> tuple[Checkbox, ...]:
-        return self.prerequisites + self.acceptance
+        return self.prerequisites + self.acceptance + self.checklist
 
     def step(self, number: int) -> Step:
         for s in self.steps:
@@ -265,6 +271,8 @@ class Runbook:
     diagnostics: tuple[Diagnostic, ...] = ()
     line_count: int = 0
     secrets: tuple[str, ...] = ()  # names marked secret for the whole document (annotation)
+    front_matter: Mapping[str, str] = field(default_factory=dict)  # top-level scalar keys of the front matter
+    inferred: bool = False  # tasks were inferred from sections (the document has no task headings)
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -290,6 +298,7 @@ class Runbook:
             for t in p.tasks:
                 boxes.extend(t.prerequisites)
                 boxes.extend(t.acceptance)
+                boxes.extend(t.checklist)
                 for s in t.extra:
                     boxes.extend(s.checkboxes)
             for g in p.gates:

@@ -172,7 +172,7 @@ class TaskB:
     def close_collectors(self) -> None:
         for c in (self.steps, self.rollback):
             if c is not None:
-                c.flush_recovery()
+                c.finish()
 
     def feed(self, node: Node) -> None:
         if self.sub == "meta":

@@ -72,12 +72,13 @@ def bold_title(text: str) -> tuple[str, str] | None:
     return strip_md(m.group("title")), (m.group("hint") or "").strip()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RawBox:
     text: str
     checked: bool
     line: int
     probe: str | None = None
+    parent: "RawBox | None" = None  # the checkbox this one is nested under
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class Entry:
     extra: list[Node] = field(default_factory=list)
 
 
-def list_entries(node: Node, depth: int = 0) -> Iterator[Entry]:
+def list_entries(node: Node, depth: int = 0, parent: RawBox | None = None) -> Iterator[Entry]:
     for item in node.children:
         children = item.children
         first = children[0] if children and children[0].kind == "paragraph" else None
@@ -106,7 +107,7 @@ def list_entries(node: Node, depth: int = 0) -> Iterator[Entry]:
             if pm:
                 probe = pm.group(1).strip()
                 body = (body[: pm.start()] + body[pm.end():]).strip()
-            box = RawBox(body, m.group(1) in "xX", item.line, probe)
+            box = RawBox(body, m.group(1) in "xX", item.line, probe, parent)
         entry = Entry(box, text, item.line, depth)
         nested: list[Node] = []
         for c in rest:
@@ -122,7 +123,7 @@ def list_entries(node: Node, depth: int = 0) -> Iterator[Entry]:
                 entry.extra.append(c)
         yield entry
         for sub in nested:
-            yield from list_entries(sub, depth + 1)
+            yield from list_entries(sub, depth + 1, box if box is not None else parent)
 
 
 class Ctx:
@@ -173,7 +174,9 @@ def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[di
     if kind in ("command", "output", "text"):
         return [Block(kind, lang, code, node.line, None, end, merged)]  # type: ignore[arg-type]
     if lang in CONSOLE_LANGS:
-        return _console(node, merged)
+        return _console(node, merged, ctx)
+    if lang in SHELL_LANGS and _starts_with_prompt(code):
+        return _console(node, merged, ctx)  # "$ cmd" lines in a ```bash block: a transcript
     if lang in SHELL_LANGS:
         if not looks_like_shell(code):
             stmt = next(statement_lines(code), (0, ""))
@@ -207,7 +210,12 @@ def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[di
     return [Block("text", lang, code, node.line, None, end, merged)]
 
 
-def _console(node: Node, merged: dict) -> list[Block]:
+def _starts_with_prompt(code: str) -> bool:
+    first = next((ln for ln in code.split("\n") if ln.strip()), "")
+    return bool(PROMPT_RE.match(first))
+
+
+def _console(node: Node, merged: dict, ctx: Ctx | None = None) -> list[Block]:
     cmds: list[str] = []
     cmd_lines: list[int] = []
     outs: list[str] = []
@@ -232,11 +240,32 @@ def _console(node: Node, merged: dict) -> list[Block]:
         outs.pop()
         out_lines.pop()
     blocks = []
+    if not cmds and outs and ctx is not None:
+        ctx.diag(node.line, "warning", "console-without-prompt",
+                 f"```{node.lang} block has no prompt line ('$ command'): it is shown as output and never run")
     if cmds:
         blocks.append(Block("command", "bash", "\n".join(cmds) + "\n", node.line, None, node.end, merged, None, tuple(cmd_lines)))
     if outs or not cmds:
         blocks.append(Block("output", node.lang, "\n".join(outs) + ("\n" if outs else ""), node.line, None, node.end, {}, None, tuple(out_lines)))
     return blocks
+
+
+_INLINE_CODE_RE = re.compile(r"`([^`\n]+)`")
+
+
+def box_command(text: str) -> str | None:
+    """The command a checkbox carries: its first inline code span that reads as a command."""
+    for m in _INLINE_CODE_RE.finditer(text):
+        if looks_like_command(m.group(1)):
+            return m.group(1).strip()
+    return None
+
+
+def _hint(text: str) -> str:
+    """A step title from the prose before a block: its first line, plain, without the closing colon."""
+    first = strip_md(text.strip().split("\n")[0])
+    first = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", first).strip().rstrip(":").strip()
+    return first if len(first) <= 100 else first[:99].rstrip() + "…"
 
 
 def _comment_title(code: str) -> str:
@@ -259,6 +288,7 @@ class RawStep:
     text: list[str] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     expected: list[Expectation] = field(default_factory=list)
+    box: RawBox | None = None  # the checkbox this step ticks when it succeeds
 
 
 @dataclass(slots=True)
@@ -273,12 +303,19 @@ class StepsCollector:
 
     ``mode``: ``steps`` (numbered items and bold paragraphs start steps),
     ``gate`` (an implicit step per section unless titled), ``rollback`` (each
-    runnable block is a step).
+    runnable block is a step), ``infer`` (a section that became a task, see
+    :mod:`runbook.parse_infer`; ``strategy`` says where its steps come from:
+    ``headings`` (the caller opens them), ``numbered`` items, ``bold`` paragraphs,
+    ``boxes`` carrying a command, or ``blocks``: each runnable block a step).
     """
 
-    def __init__(self, ctx: Ctx, mode: str, default_title: str = "", owner: str = "") -> None:
+    def __init__(self, ctx: Ctx, mode: str, default_title: str = "", owner: str = "", strategy: str = "") -> None:
         self.ctx = ctx
         self.mode = mode
+        self.strategy = strategy
+        self.pending_text: list[str] = []  # infer/blocks: prose waiting for the block it introduces
+        self.loose: list[Block] = []  # infer: blocks before any step that are not runnable
+        self.item_step: RawStep | None = None  # infer: the step of the list item being fed
         self.default_title = default_title
         self.owner = owner
         self.steps: list[RawStep] = []
@@ -299,10 +336,33 @@ class StepsCollector:
         return self.steps[-1]
 
     def _add_text(self, text: str) -> None:
-        if self.mode == "rollback" or not self.steps:
+        if self.mode == "infer" and self.strategy == "blocks":
+            self.pending_text.append(text)
+        elif self.mode == "rollback" or not self.steps:
             self.text.append(text)
         else:
             self.steps[-1].text.append(text)
+
+    def finish(self) -> None:
+        """End of the section: prose still waiting for a block belongs to the last step (or the section)."""
+        self.flush_recovery()
+        if self.pending_text:
+            (self.steps[-1].text if self.steps else self.text).extend(self.pending_text)
+            self.pending_text = []
+
+    def _block_step(self, block: Block) -> RawStep:
+        """infer: a new step for a runnable block, titled by the prose that introduced it."""
+        title = self.title_hint or _comment_title(block.code) if block.kind == "command" else self.title_hint
+        if not title:
+            title = self.default_title or "Step"
+            if self.steps:
+                title = f"{title} ({len(self.steps) + 1})"
+        step = self.new_step(title, "", block.line)
+        step.text.extend(self.pending_text)
+        self.pending_text = []
+        self.title_hint = ""
+        step.blocks.append(block)
+        return step
 
     def new_step(self, title: str, hint: str, line: int, number: int | None = None) -> RawStep:
         used = {s.number for s in self.steps}
@@ -394,13 +454,18 @@ class StepsCollector:
             return
         self.pending_list = None
         bt = bold_title(t)
-        if bt and not in_item:
+        if self.mode == "infer":
+            if bt and not in_item and self.strategy == "bold":
+                self.new_step(bt[0].rstrip(":"), bt[1], node.line)
+                return
+            self.title_hint = _hint(t)
+        if bt and not in_item and self.mode != "infer":
             title, hint = bt
             if self.mode == "steps" or (self.mode == "gate" and not title.endswith(":")):
                 self.new_step(title.rstrip(":"), hint, node.line)
                 return
             self.title_hint = title.rstrip(":")
-        elif self.mode == "steps" and not in_item and looks_like_command(t):
+        elif self.mode in ("steps", "infer") and not in_item and looks_like_command(t):
             self.ctx.diag(
                 node.line, "warning", "command-outside-fence",
                 f"{t.splitlines()[0][:60]!r} looks like a command but is not in a code block; it will not be run",
@@ -419,6 +484,18 @@ class StepsCollector:
             step.blocks.extend(blocks)
             if not step.expected or step.expected[-1].line != line:
                 step.expected.append(Expectation(blocks[0].code.strip("\n"), line, ()))
+            return
+        if self.mode == "infer":
+            for b in blocks:
+                runnable = b.kind in ("command", "file")
+                if self.item_step is not None:
+                    self.item_step.blocks.append(b)
+                elif self.steps and (self.strategy != "blocks" or not runnable):
+                    self.steps[-1].blocks.append(b)
+                elif runnable:
+                    self._block_step(b)
+                else:
+                    self.loose.append(b)
             return
         if self.mode == "rollback":
             for b in blocks:
@@ -452,14 +529,24 @@ class StepsCollector:
             not in_item and not all_boxes and self.mode in ("steps", "rollback")
             and (node.ordered or has_fence or all(f.startswith(("**", "__")) for f in firsts))
         )
-        if stepish and self.mode == "steps":
+        if self.mode == "infer":
+            stepish = not in_item and not all_boxes and (
+                (self.strategy == "numbered" and node.ordered) or (self.strategy in ("numbered", "blocks") and has_fence))
+            if not stepish:
+                self._infer_entries(node, in_item)
+                return
+        if stepish and self.mode in ("steps", "infer"):
             for item, first in zip(items, firsts):
                 title, hint, more = split_title(first) if first else (f"Step {len(self.steps) + 1}", "", "")
-                self.new_step(title, hint, item.line, item.number if node.ordered else None)
+                pending, self.pending_text = self.pending_text, []
+                step = self.new_step(title, hint, item.line, item.number if node.ordered and self.mode == "steps" else None)
+                step.text.extend(pending)
                 if more:
-                    self.steps[-1].text.append(more)
+                    step.text.append(more)
+                outer, self.item_step = self.item_step, (step if self.mode == "infer" else None)
                 for c in item.children[1:] if first else item.children:
                     self.feed(c, in_item=True)
+                self.item_step = outer
             return
         if stepish:  # rollback: item title names the next runnable block
             for item, first in zip(items, firsts):
@@ -476,6 +563,27 @@ class StepsCollector:
                 self._add_text("  " * e.depth + "- " + e.text)
             for x in e.extra:
                 self.feed(x, in_item=True)
+
+    def _infer_entries(self, node: Node, in_item: bool) -> None:
+        """A list that does not make steps: checkboxes (a command in one makes it a step), text, blocks."""
+        for e in list_entries(node):
+            step = None
+            if e.box is not None:
+                self.boxes.append(e.box)
+                if self.strategy == "boxes":
+                    cmd = box_command(e.box.text)
+                    if cmd is not None or any(x.kind == "fence" for x in e.extra):
+                        step = self.new_step(strip_md(e.box.text.split("\n")[0]), "", e.line)
+                        step.box = e.box
+                    if cmd is not None:
+                        step.blocks.append(Block("command", "bash", cmd + "\n", e.line, None, e.line, {"inline": "true"}))
+            elif e.text:
+                self._add_text("  " * e.depth + "- " + e.text)
+                self.title_hint = _hint(e.text)
+            outer, self.item_step = self.item_step, (step or self.item_step)
+            for x in e.extra:
+                self.feed(x, in_item=True)
+            self.item_step = outer
 
     def _html(self, node: Node) -> None:
         m = ANNOTATION_RE.search(node.text)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import re
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -30,6 +31,7 @@ from runbook.annotations import bindings_path, has_target_keys, spec_from
 from runbook.annotations import load_bindings as _load_bindings
 from runbook.durations import parse_duration
 from runbook.errors import read_text_file
+from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
 from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, Task, TargetSpec
 from runbook.parse_sinks import (
@@ -58,7 +60,13 @@ def parse(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the parse allocates many small acyclic objects: collecting meanwhile only costs time
     try:
-        return _Builder(text, path, day_hours, dict(bindings or {}), bindings_file).build()
+        builder = _Builder(text, path, day_hours, dict(bindings or {}), bindings_file)
+        rb = builder.build()
+        if not rb.tasks and builder.lc:
+            from runbook.parse_infer import infer  # no task headings: infer tasks from the sections
+
+            rb = infer(builder)
+        return rb
     except Exception as exc:  # the last line of defence: never crash on input
         lc = count_lines(normalize(text))
         diags = (Diagnostic(path, 1, "error", f"internal parser error: {type(exc).__name__}: {exc}", "internal"),)
@@ -91,6 +99,23 @@ def resolved_target(step: Step, block=None) -> TargetSpec:
     return step.target or TargetSpec()
 
 
+SHORTCODE_RE = re.compile(r"^\s*(?:\{\{[<%].*?[%>]\}\}|\{%.*?%\}|\{\{.*?\}\})\s*$", re.S)
+
+
+def is_shortcode(text: str) -> bool:
+    """A Hugo/Jekyll/Liquid tag alone (``{{< note >}}``, ``{{% heading %}}``, ``{% include x %}``)."""
+    return "{" in text and bool(SHORTCODE_RE.match(text))
+
+
+def phase_title(m, day_hours: float) -> tuple[str, str]:
+    """(title, duration text) of a phase heading match; a parenthesised note that is no duration stays in the title."""
+    title = strip_md(m.group("title") or "")
+    dur = (m.group("dur") or "").strip()
+    if dur and parse_duration(dur, day_hours).minutes is None:
+        return f"{title} ({dur})".strip(), ""
+    return title, dur
+
+
 def _sub_name(plain: str) -> str | None:
     for name, rx in SUBSECTIONS:
         if rx.match(plain):
@@ -99,6 +124,8 @@ def _sub_name(plain: str) -> str | None:
 
 
 class _Builder:
+    no_tasks_message = "no tasks found (tasks are '### Task ID: Title' headings under '## Phase N: Title')"
+
     def __init__(self, text: str, path: str, day_hours: float, bindings: dict, bindings_file: str | None) -> None:
         self.text = text
         self.path = path
@@ -112,7 +139,9 @@ class _Builder:
         self.ctx = Ctx(path, self.lines, self.lc)
         self.ctx.on_secret = self._secret
         self.problems: list[FenceProblem] = []
-        self.nodes = parse_blocks(norm, self.problems)
+        self.front: FrontMatter
+        self.front, markdown = split_front_matter(norm)  # metadata, never headings; lines keep their numbers
+        self.nodes = parse_blocks(markdown, self.problems)
         self.title: str | None = None
         self.title_line = 0
         self.phases: list[PhaseB] = []
@@ -129,7 +158,9 @@ class _Builder:
     def build(self) -> Runbook:
         self._fence_diagnostics()
         for i, node in enumerate(self.nodes):
-            if node.kind == "heading":
+            if node.kind == "heading" and is_shortcode(node.text):
+                self._content(Node("paragraph", node.line, node.end, text=node.text))  # never a heading
+            elif node.kind == "heading":
                 self._heading(node, i)
             elif node.kind != "hr":
                 self._content(node)
@@ -140,11 +171,14 @@ class _Builder:
         (self.task.secrets if self.task is not None else self.doc_secrets).extend(n.strip("<>$") for n in names)
 
     def _fence_diagnostics(self) -> None:
+        if self.front.problem:
+            self.ctx.diag(self.front.problem_line, "warning", "front-matter", f"{self.front.problem}; it is kept as metadata")
         for p in self.problems:
             if p.swallowed:
                 heads = [f"{t!r} (line {ln})" for ln, t in p.swallowed if t.startswith("#")][:3]
                 boxes = sum(1 for _, t in p.swallowed if not t.startswith("#"))
-                what = ", ".join(heads) + (f" and {boxes} more structural line(s)" if boxes else "")
+                what = ", ".join(heads) + (f" and {boxes} more structural line(s)" if boxes and heads
+                                           else f"{boxes} structural line(s)" if boxes else "")
                 self.ctx.diag(
                     p.line, "error", "stray-fence",
                     f"code fence {p.markup} opened here runs to line {p.end} and swallows document structure: {what}; "
@@ -193,7 +227,7 @@ class _Builder:
                 self.task.feed(Node("paragraph", node.line, node.end, text="# " + node.text))
             return
         pm = PHASE_RE.match(plain)
-        if pm and lvl <= 3:
+        if pm:
             if lvl != 2:
                 self.ctx.diag(node.line, "warning", "heading-level", f"phase heading at level {lvl}; phases are '## Phase N: Title'")
             self._open_phase(node, pm)
@@ -239,10 +273,10 @@ class _Builder:
     def _open_phase(self, node: Node, m) -> None:
         self._close()
         self.stack = []
-        title = strip_md(m.group("title") or "")
+        title, dur = phase_title(m, self.day_hours)
         sink = TextSink(self.ctx, strip_md(node.text), 2, node.line)
         sink.slugpath = f"phase-{m.group('num').lower()}"
-        phase = PhaseB(m.group("num"), title, node.line, (m.group("dur") or "").strip(), sink)
+        phase = PhaseB(m.group("num"), title, node.line, dur, sink)
         self.phases.append(phase)
         self.phase = phase
 
@@ -316,9 +350,12 @@ class _Builder:
 
     def _boxes(self, prefix: str, boxes: list[RawBox], probes: Mapping[int, str] | None = None) -> tuple[Checkbox, ...]:
         out = []
+        keys: dict[int, str] = {}
         for i, b in enumerate(boxes):
             probe = b.probe or (probes or {}).get(i)
-            out.append(Checkbox(f"{prefix}/{i}", b.text, b.checked, self.ctx.clamp(b.line), probe))
+            keys[id(b)] = key = f"{prefix}/{i}"
+            parent = keys.get(id(b.parent)) if b.parent is not None else None
+            out.append(Checkbox(key, b.text, b.checked, self.ctx.clamp(b.line), probe, parent))
         return tuple(out)
 
     def _binding_spec(self, keys: list[str]) -> TargetSpec | None:
@@ -334,8 +371,18 @@ class _Builder:
                     self.ctx.diagnostics.append(Diagnostic(self.bindings_file, 1, "warning", f"{key}: {p}", "bindings"))
         return spec
 
+    def _document_spec(self) -> TargetSpec | None:
+        """The front matter's ``runbook:`` defaults, when they say where steps run."""
+        values = self.front.defaults
+        if not values or not has_target_keys(values):
+            return None
+        spec, problems = spec_from(values, TargetSpec(), "document")
+        for p in problems:
+            self.ctx.diag(1, "warning", "front-matter", f"runbook defaults: {p}")
+        return spec
+
     def _step(self, raw: RawStep, keys: list[str], secrets: list[str]) -> Step:
-        base = self._binding_spec(keys)
+        base = self._binding_spec(keys) or self._document_spec()
         blocks = []
         first_target = None
         for b in raw.blocks:
@@ -353,9 +400,12 @@ class _Builder:
                     tuple(raw.expected), phs, target)
 
     def _section(self, sink: TextSink, prefix: str, title: str | None = None, parent: str | None = None) -> Section:
+        phs = merge(find_placeholders(b.code, b.kind, b.line + 1, self.doc_secrets, b.code_line) for b in sink.blocks
+                    if b.kind in ("command", "file")) if sink.blocks else ()
         return Section(
             title or sink.title, sink.level, self.ctx.clamp(sink.line), "\n\n".join(sink.text),
             self._boxes(prefix, sink.boxes), tuple(sink.blocks), tuple(sink.tables), parent if parent is not None else sink.parent,
+            phs,
         )
 
     def _task(self, tb: TaskB) -> Task:
@@ -462,11 +512,24 @@ class _Builder:
                 self.ctx.diagnostics.append(Diagnostic(
                     self.bindings_file, 1, "warning", f"binding {key!r} matches no task, step or criterion", "bindings"))
         if self.lc and not any(p.tasks for p in phases):
-            self.ctx.diag(1, "warning", "no-tasks", "no tasks found (tasks are '### Task ID: Title' headings under '## Phase N: Title')")
+            self.ctx.diag(1, "warning", "no-tasks", self.no_tasks_message)
         diags = sorted(self.ctx.diagnostics, key=lambda d: (d.path != self.path, d.line))
         return Runbook(
-            title=self.title or (strip_md(self.sections[0].title) if self.sections else os.path.basename(self.path)),
-            path=self.path, sha256=hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest(),
+            title=self.document_title(), path=self.path,
+            sha256=hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest(),
             overview=overview, phases=tuple(phases), sections=tuple(sections), diagnostics=tuple(diags),
-            line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)),
+            line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)), front_matter=self.front_scalars(),
         )
+
+    def document_title(self) -> str:
+        """The H1, else the front matter's title, else the first heading, else the file name."""
+        if self.title:
+            return self.title
+        if self.front.title:
+            return self.front.title
+        if self.sections:
+            return strip_md(self.sections[0].title)
+        return os.path.basename(self.path)
+
+    def front_scalars(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.front.data.items() if isinstance(v, (str, int, float, bool))}

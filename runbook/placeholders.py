@@ -17,6 +17,11 @@ from typing import Callable, Iterable
 from runbook.model import Placeholder, is_secret_name
 
 ANGLE_RE = re.compile(r"<([A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)*)>")
+# in a shell command any <word> is a placeholder: bash would read "<node-to-drain>" as redirections,
+# never valid as written ("<node-to-drain>", "<my-namespace>", "<pod_name>", "<vm name>")
+SHELL_ANGLE_RE = re.compile(r"(?<![<\w])<([A-Za-z][A-Za-z0-9]*(?:[ _.-][A-Za-z0-9]+){0,5})>(?![>\w])")
+# "{COCKROACHDB_DIR}", "{node address}": not brace expansion (no comma, no "..") nor ${VAR}, @{u}, {{ x }}
+BRACE_RE = re.compile(r"(?<![$@{\w])\{([A-Za-z][A-Za-z0-9]*(?:[ _-][A-Za-z0-9]+){0,5})\}(?!\})")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 WELL_KNOWN_ENV = frozenset(
@@ -44,7 +49,7 @@ _TOKEN_RE = re.compile(r"\\.|'|\"|\$\{|\$\(|\$[A-Za-z_][A-Za-z0-9_]*|#|\n|<<-?\s
 
 
 def normalise(name: str) -> str:
-    return name.replace("-", "_").upper()
+    return re.sub(r"[-. ]", "_", name).upper()
 
 
 def assignments(code: str) -> dict[str, int]:
@@ -177,10 +182,16 @@ def find_placeholders(
         found[name] = Placeholder(name, is_secret_name(name) or name in secrets, line, token)
 
     if "<" in code:
-        for m in ANGLE_RE.finditer(code):
+        for m in (SHELL_ANGLE_RE if kind == "command" else ANGLE_RE).finditer(code):
             line_start = code.rfind("\n", 0, m.start()) + 1
             if code[line_start:m.start()].lstrip().startswith("#") and kind == "command":
                 continue  # a comment: nothing to fill
+            add(normalise(m.group(1)), m.start(), m.group(0))
+    if kind == "command" and "{" in code:
+        for m in BRACE_RE.finditer(code):
+            line_start = code.rfind("\n", 0, m.start()) + 1
+            if code[line_start:m.start()].lstrip().startswith("#"):
+                continue
             add(normalise(m.group(1)), m.start(), m.group(0))
     if kind == "command" and "$" in code:
         assigned = assignments(code)

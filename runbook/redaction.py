@@ -13,8 +13,11 @@ the stream ends.  Use one redactor per stream (:meth:`Redactor.new_stream` makes
 another with the same secrets); the stateless :meth:`Redactor.redact` and
 :func:`redact_text` handle whole buffers and strings.
 
-Every non-empty secret is redacted, however short: a one-letter secret masks
-that letter everywhere, which is ugly but never leaks.
+Every non-empty secret given to a redactor is redacted, however short, in one pass
+over the original text (a mask is never redacted again).  Secret values shorter than
+:data:`MIN_SECRET_LEN` are refused where they are supplied
+(:func:`secret_value_problem`): masking one letter everywhere would garble the
+output and tell the letter.
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ from __future__ import annotations
 from typing import Iterable
 
 MASK = b"***"
+MIN_SECRET_LEN = 4  # shorter secret values are refused (see secret_value_problem)
+
+
+def secret_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a secret value (empty, or shorter than :data:`MIN_SECRET_LEN`
+    characters), or None when it can."""
+    if value == "":
+        return "an empty secret value is refused"
+    if len(value) < MIN_SECRET_LEN:
+        return (f"a secret value shorter than {MIN_SECRET_LEN} characters is refused "
+                f"(got {len(value)}): it could not be redacted from output without garbling it")
+    return None
 
 
 def _as_bytes(value: str | bytes) -> bytes:

@@ -7,6 +7,7 @@ known_hosts files, strictly:
 * ``UserKnownHostsFile`` / ``GlobalKnownHostsFile``: which files hold the known keys.
   asyncssh, given the config alone, turns host key checking *off* for ``none``; here
   ``none`` (or ``/dev/null``) only means fewer keys are known.
+* ``SendEnv`` / ``SetEnv``: sent without secret variables (:mod:`runbook.child_env`).
 * ``ProxyJump``: asyncssh would open each jump host itself with nothing but the
   config, so a jump host's key would not be checked against ``--known-hosts`` (and
   not at all with ``UserKnownHostsFile none``).  The pool connects jump hosts like
@@ -22,6 +23,7 @@ from typing import Any, Sequence
 
 import asyncssh
 
+from runbook.child_env import ssh_environment
 from runbook.errors import UserError
 from runbook.inventory import Target
 
@@ -74,6 +76,14 @@ class SSHConfigView:
         glob = list(self.default_known_hosts[1:]) if global_files == () else list(global_files)
         files = [expand_path(f, target.host) for f in user + glob if f.lower() != "none"]
         return [f for f in files if f != os.devnull]
+
+    def environment(self, target: Any) -> dict[str, str]:
+        """What the config's ``SetEnv`` and ``SendEnv`` would send to ``target``, without
+        secret variables (:func:`runbook.child_env.ssh_environment`)."""
+        config = self.lookup(target)
+        if config is None:
+            return {}
+        return ssh_environment(config.get("SetEnv", None), config.get("SendEnv", None))
 
     def proxy_jump(self, target: Any) -> list[Target]:
         """The jump hosts of ``target``'s ``ProxyJump``, first hop first ([] when none)."""

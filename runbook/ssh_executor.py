@@ -236,6 +236,7 @@ class SSHExecutor(Executor):
             connect_timeout=connect_timeout,
             keepalive_interval=keepalive_interval,
             keepalive_count_max=keepalive_count_max,
+            on_connect=self._prune,
         )
         self.spool_dir = spool_dir
         self.reconnect_attempts = reconnect_attempts
@@ -428,6 +429,22 @@ class SSHExecutor(Executor):
             self, target.name, transport, self.spool_dir, detached_id, sink, offsets,
             timeout=timeout, started=started, grace=self.kill_grace, on_lost=on_lost,
         )
+
+    async def discard_detached(self, target: Any, detached_id: str) -> None:
+        if getattr(target, "local", False):
+            await self.local.discard_detached(target, detached_id)
+            return
+        with contextlib.suppress(detached.ConnectionLost, ValueError, asyncio.TimeoutError):
+            await asyncio.wait_for(
+                detached.discard(_SSHTransport(self.pool, target), self.spool_dir, detached.check_id(detached_id)), 30)
+
+    async def _prune(self, target: Any, conn: asyncssh.SSHClientConnection) -> None:
+        """Every new connection: remove leftover spools on the host (:func:`runbook.detached.prune`)."""
+        if not getattr(target, "in_inventory", True) and "(jump host)" in str(getattr(target, "name", "")):
+            return  # a jump host: runbook runs nothing there
+        with contextlib.suppress(asyncio.TimeoutError, *CHANNEL_ERRORS):
+            await asyncio.wait_for(conn.run(detached.prune_command(self.spool_dir), request_pty=False,
+                                            term_type=None), 10)
 
     # ---------------------------------------------------------------- upload
 

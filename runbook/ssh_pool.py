@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import asyncssh
 
@@ -129,7 +129,9 @@ class SSHPool:
         connect_timeout: float = 20.0,
         keepalive_interval: float = 15,
         keepalive_count_max: int = 3,
+        on_connect: Callable[[Any, asyncssh.SSHClientConnection], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_connect = on_connect  # awaited after each new connection (best effort)
         paths = [known_hosts] if isinstance(known_hosts, str) else list(known_hosts or DEFAULT_KNOWN_HOSTS)
         self.known_hosts = [os.path.expanduser(p) for p in paths]
         self._known_hosts_given = known_hosts is not None
@@ -307,6 +309,8 @@ class SSHPool:
                 keepalive_count_max=self.keepalive_count_max,
                 connect_timeout=self.connect_timeout,
                 server_host_key_algs=algs,
+                # the config's SendEnv/SetEnv, secret variables left out: never send a secret
+                env=self.config.environment(target), send_env=None,
             )
             if self.ssh_config is not None:
                 options["config"] = list(self.ssh_config)
@@ -349,6 +353,8 @@ class SSHPool:
             client = holder[-1]
             self._conns[key] = conn
             client.on_lost = lambda conn=conn: self._conns.pop(key, None) if self._conns.get(key) is conn else None
+            if self.on_connect is not None:
+                await self.on_connect(target, conn)
             return conn
         raise ConnectError(f"{name}: cannot connect to {dest}", name)  # pragma: no cover
 

@@ -24,6 +24,7 @@ from runbook.executor import Executor
 from runbook.model import TargetSpec, is_secret_name
 from sessions import events as ev
 from sessions.planning import PlannedStep, plan_step
+from sessions.secret_literals import runbook_literals
 from sessions.step_runner import OnPause, RunSummary, StepRun
 
 __all__ = ["Engine", "PlannedStep", "RunSummary"]
@@ -136,6 +137,8 @@ class Engine:
 
     def _secrets_list(self, task: str) -> list[str]:
         found = list(self.secret_values(task).values())
+        if self.session.runbook is not None:  # `export DB_PASSWORD=hunter2` written in the runbook
+            found.extend(v for v in runbook_literals(self.session.runbook) if v not in found)
         extra = getattr(self.session, "secrets", None)
         if callable(extra):
             found.extend(v for v in extra() if v not in found)
@@ -169,7 +172,8 @@ class Engine:
             busy = sorted({h for r in self._active.values() for h in r.plan.hosts} & set(plan.hosts))
             raise UserError(f"{task} step {step}: another step is still running on {', '.join(busy)}")
         run = StepRun(self.session, plan, self.executor_for, secrets=self._secrets_list(task),
-                      parallel_limit=self.parallel_limit, on_pause=on_pause or self.on_pause)
+                      parallel_limit=self.parallel_limit, on_pause=on_pause or self.on_pause,
+                      scrub_env=tuple(dict.fromkeys([*self.secret_names(task), *self.secret_values(task)])))
         self._active[run.run_id] = run
         try:
             summary = await run.run()

@@ -260,6 +260,11 @@ class HostFinished(Event):
     exit_signal: str | None = None
     duration_s: float = 0.0
     error: str = ""
+    # where a failed script stopped: source line in the runbook, line in its block (1-based)
+    # and that line as written (redacted); None/"" when not known
+    failed_line: int | None = None
+    failed_block_line: int | None = None
+    failed_command: str = ""
 
 
 @event_type
@@ -300,6 +305,7 @@ class DetachedStarted(Event):
     detached_id: str
     block: int = 0
     final: bool = True
+    nonce: str = ""  # of the run's failure frames (runbook.errexit), to read them after a re-attach
 
 
 @event_type

@@ -3,7 +3,7 @@
 ::
 
     runbook exec FILE --task ID [--step N] [--target PATTERN] [--inventory INV]
-                 [--var NAME=VALUE]... [--session-dir D | --session ID]
+                 [--var NAME=VALUE]... [--var-file FILE]... [--session-dir D | --session ID]
                  [--dry-run] [--yes] [--detached] [--parallel N] [--connect-limit N]
                  [--known-hosts FILE] [--accept-new-host-keys]
 
@@ -13,18 +13,21 @@ messages (session id at start and end, step headers, results) go to stderr as
 unknown outcome or a failed ``Expected:`` check.  Ctrl-C interrupts the running
 step (SIGINT on every host; again: TERM, then KILL) and exits 130.
 
-Placeholder values: ``--var``, then the environment, then (non-secret) values
-the resumed session already has, then a prompt when stdin is a terminal
-(``getpass`` for secrets).  Without a terminal a missing value is an error
-naming it (exit 2).  Guards: ``--yes`` answers the confirmations (``GuardPassed``
-detail ``--yes``: risk, destructive, external dependency, re-run); the overrides
-(unfinished dependencies, an earlier phase gate that has not passed, the window's
-end, a block lint says cannot run as written) need ``--override REASON``, journaled
-with that reason (``GuardOverridden``).  On a terminal what is not given is asked.
-Without a terminal, an override not given is an error naming the guards (exit 1),
-an unanswered confirmation too (exit 2); both are checked before anything runs.
-``--dry-run`` prints what would run where (placeholders filled, secrets masked),
-the guards and the lint diagnostics of each step, and creates no session.
+Placeholder values: ``--var``, then ``--var-file`` (NAME=VALUE lines, mode 600),
+then the environment, then (non-secret) values the resumed session already has,
+then a prompt when stdin is a terminal (``getpass`` for secrets), else stdin
+(NAME=VALUE lines, or the one missing secret alone; :mod:`sessions.var_file`).
+A still missing value is an error naming it (exit 2), and so is an empty secret
+value or one shorter than 4 characters.  Guards: ``--yes`` answers the
+confirmations (``GuardPassed`` detail ``--yes``: risk, destructive, external
+dependency, re-run); the overrides (unfinished dependencies, an earlier phase gate
+that has not passed, the window's end, a block lint says cannot run as written)
+need ``--override REASON``, journaled with that reason (``GuardOverridden``).  On a
+terminal what is not given is asked.  Without a terminal, an override not given is
+an error naming the guards (exit 1), an unanswered confirmation too (exit 2); both
+are checked before anything runs.  ``--dry-run`` prints what would run where
+(placeholders filled, secrets masked), the guards and the lint diagnostics of each
+step, and creates no session.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import sys
 from typing import Any
 
 from runbook.errors import UserError
+from runbook.redaction import secret_value_problem
 from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
 from sessions.planning import PlannedStep, plan_step
 from sessions.state import SessionState
@@ -109,15 +113,26 @@ def _needed(ref: TaskRef, steps: list[int], secret_names: tuple[str, ...]) -> di
 
 def _values(args: argparse.Namespace, needed: dict[str, bool], known: dict[str, str],
             prompter: Any, *, prompt: bool) -> tuple[dict[str, str], list[str]]:
+    from sessions.var_file import read_var_file
+
     given: dict[str, str] = {}
+    source: dict[str, str] = {}
+    for path in getattr(args, "var_file", None) or []:
+        for name, value in read_var_file(path).items():
+            given[name], source[name] = value, f"--var-file {path}"
     for item in args.var or []:
         m = _VAR_RE.match(item)
         if not m:
             raise UserError(f"--var {item.split('=', 1)[0]!r}: expected NAME=VALUE", EXIT_USAGE)
-        given[normalise(m.group(1))] = m.group(2)
+        name = normalise(m.group(1))
+        given[name], source[name] = m.group(2), "--var"
     unused = sorted(set(given) - set(needed))
     if unused:
         say(f"note: --var {', '.join(unused)} not used by the selected steps")
+    on_argv = sorted(n for n in given if source[n] == "--var" and needed.get(n))
+    if on_argv:
+        say(f"note: secret {', '.join(on_argv)} given with --var is visible in 'ps' on this host; "
+            "prefer --var-file FILE (mode 600) or stdin")
     values: dict[str, str] = {}
     missing: list[str] = []
     for name, secret in needed.items():
@@ -125,19 +140,52 @@ def _values(args: argparse.Namespace, needed: dict[str, bool], known: dict[str, 
             values[name] = given[name]
         elif os.environ.get(name) is not None:
             values[name] = os.environ[name]
+            source[name] = "the environment"
         elif name in known:
             values[name] = known[name]
+            continue  # already accepted by this session
         elif prompt and prompter is not None:
-            try:
-                value = prompter.secret(f"{name} (secret)") if secret else prompter.text(name)
-            except EOFError:
-                value = ""
-            if value == "":
-                raise UserError(f"no value given for {name}", EXIT_USAGE)
+            while True:
+                try:
+                    value = prompter.secret(f"{name} (secret)") if secret else prompter.text(name)
+                except EOFError:
+                    value = ""
+                if value == "":
+                    raise UserError(f"no value given for {name}", EXIT_USAGE)
+                problem = secret_value_problem(value) if secret else None
+                if not problem:
+                    break
+                say(f"{name}: {problem}; try again")
             values[name] = value
+            continue
         else:
             missing.append(name)
+            continue
+        _check_secret(name, values[name], secret, source.get(name, ""))
     return values, missing
+
+
+def _check_secret(name: str, value: str, secret: bool, source: str) -> None:
+    problem = secret_value_problem(value) if secret else None
+    if problem:
+        raise UserError(f"{name}{f' (from {source})' if source else ''}: {problem}", EXIT_USAGE)
+
+
+def _values_from_stdin(needed: dict[str, bool], values: dict[str, str], missing: list[str]) -> list[str]:
+    """stdin is not a terminal and values are missing: read them from it (see
+    :mod:`sessions.var_file`).  Returns what is still missing."""
+    from sessions.var_file import read_stdin_values
+
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return missing
+    piped = read_stdin_values(fd, [n for n in missing if needed[n]])
+    for name in list(missing):
+        if name in piped:
+            _check_secret(name, piped[name], needed[name], "stdin")
+            values[name] = piped[name]
+    return [n for n in missing if n not in piped]
 
 
 # --- dry run -------------------------------------------------------------------------
@@ -275,9 +323,11 @@ def exec_cmd(args: argparse.Namespace) -> int:
     values: dict[str, str] | None = None
     if args.session is None:
         values, missing = _values(args, needed, {}, prompter, prompt=tty)
+        if missing and not tty:
+            missing = _values_from_stdin(needed, values, missing)
         if missing:
-            raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var NAME=VALUE "
-                            "or set them in the environment)", EXIT_USAGE)
+            raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var-file FILE, "
+                            "NAME=VALUE lines on stdin, --var NAME=VALUE, or the environment)", EXIT_USAGE)
         plans = [plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
                            secret_names=secret_names, state=SessionState(), detached=args.detached) for n in steps]
         _precheck(plans, args, tty)
@@ -303,9 +353,11 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     try:
         if values is None:  # resumed: the session may know some values already
             values, missing = _values(args, needed, dict(session.values), prompter, prompt=tty)
+            if missing and not tty:
+                missing = _values_from_stdin(needed, values, missing)
             if missing:
-                raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var "
-                                "NAME=VALUE or set them in the environment)", EXIT_USAGE)
+                raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var-file "
+                                "FILE, NAME=VALUE lines on stdin, --var NAME=VALUE, or the environment)", EXIT_USAGE)
         for name, value in values.items():
             if session.values.get(name) != value or name not in session.state.placeholders:
                 session.supply(name, value, needed[name])

@@ -2,9 +2,11 @@
 
 :class:`HostPrinter` prints journaled output (already redacted: it prints what
 the journal holds) as ``[web-1] line``: stdout and PTY output to stdout, stderr
-to stderr.  Lines from different hosts never mix: a partial line is held until
-its newline (or the host's end), except on a PTY where a prompt without newline
-must show at once.
+to stderr.  Output is shown, never obeyed: escape sequences and other control
+characters are printed visibly (``\x1b[31m``), never as themselves
+(:class:`~runbook.terminal_text.OutputCleaner`).  Lines from different hosts
+never mix: a partial line is held until its newline (or the host's end), except
+on a PTY where a prompt without newline must show at once.
 
 :class:`Prompter` asks the operator on the terminal: yes/no, a typed host name,
 a reason, a value (``getpass`` for secrets).  It only exists when stdin is a TTY.
@@ -18,6 +20,7 @@ import os
 import sys
 from typing import IO, Any, Callable
 
+from runbook.terminal_text import OutputCleaner, visible
 from sessions import events as ev
 
 MAX_PARTIAL = 64 * 1024
@@ -33,6 +36,7 @@ class HostPrinter:
         self.prefix = prefix
         self._partial: dict[tuple[str, str], bytes] = {}
         self._open_line: set[tuple[str, str]] = set()  # a PTY prompt was printed without its newline
+        self._cleaners: dict[tuple[str, str], OutputCleaner] = {}
         self.broken = False
 
     def __call__(self, record: Any, state: Any = None) -> None:
@@ -46,12 +50,14 @@ class HostPrinter:
         return self.err if stream == "stderr" else self.out
 
     def _tag(self, host: str) -> bytes:
-        return f"[{host}] ".encode() if self.prefix else b""
+        return f"[{visible(host, multiline=False)}] ".encode() if self.prefix else b""
 
     def chunk(self, host: str, stream: str, data: bytes) -> None:
         key = (host, stream)
-        if stream == "pty" and b"\r\n" in data:
-            data = data.replace(b"\r\n", b"\n")
+        cleaner = self._cleaners.get(key)
+        if cleaner is None:
+            cleaner = self._cleaners[key] = OutputCleaner()
+        data = cleaner.feed(data).encode()
         buf = self._partial.pop(key, b"") + data if key in self._partial else data
         last = buf.rfind(b"\n")
         tag = self._tag(host)
@@ -75,6 +81,10 @@ class HostPrinter:
 
     def end(self, host: str) -> None:
         """The host finished: print what is left of its lines."""
+        for key in [k for k in self._cleaners if k[0] == host]:
+            tail = self._cleaners.pop(key).finish()
+            if tail:
+                self._partial[key] = self._partial.get(key, b"") + tail.encode()
         for key in [k for k in self._partial if k[0] == host]:
             rest = self._partial.pop(key)
             tag = b"" if key in self._open_line else self._tag(host)

@@ -94,8 +94,10 @@ def read_journal(path: str | os.PathLike[str]) -> JournalCopy:
     events: list[ev.Event | None] = []
     unknown: set[str] = set()
     prev, seq = GENESIS, 1
+    from runbook.input_files import open_regular
+
     try:
-        fh = open(p, "rb")
+        fh = os.fdopen(open_regular(p, "journal"), "rb")
     except FileNotFoundError:
         raise UserError(f"{p}: no such journal") from None
     except OSError as exc:

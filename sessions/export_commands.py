@@ -63,7 +63,12 @@ def resolve_journal(ref: str, session_dir: str | None = None) -> Path:
 
 
 def _write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), mode 0600."""
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), mode 0600.
+
+    Never over a session's own files (``--out SESSION/journal.jsonl``)."""
+    from sessions.store import refuse_session_file
+
+    refuse_session_file(path)
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -123,6 +128,10 @@ def export_cmd(args: argparse.Namespace) -> int:
     report = build_report(journal)
     data = render(report, journal, fmt, lines)
     out = args.out or f"{re.sub(r'[^A-Za-z0-9._-]', '_', report.session_id or 'session')}.{fmt}"
+    if out != "-" and signer is not None:
+        from sessions.store import refuse_session_file
+
+        refuse_session_file(out + ".sig", "the signature")
     if out == "-":
         if signer is not None:
             raise UserError("--out - (stdout) cannot be signed; name a file")
@@ -149,15 +158,17 @@ def verify_report(
     from sessions.report_json import FORMAT, looks_like_export, verify_chain
     from sessions.signing import REPORT_NAMESPACE, verify_signature
 
+    from runbook.input_files import read_input
+
     try:
-        data = Path(path).read_bytes()
+        data = read_input(path, "report")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     sig_path = signature or path + ".sig"
     try:
-        sig = Path(sig_path).read_bytes()
+        sig = read_input(sig_path, "signature")
     except FileNotFoundError:
         sig = None
     except OSError as exc:

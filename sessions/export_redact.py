@@ -22,30 +22,17 @@ import re
 from typing import Any, Iterable
 
 from runbook.model import is_secret_name
+from sessions.secret_literals import ASSIGN_RE, OPTION_RE, is_reference
 
 MARK = "[REDACTED]"
-MIN_SECRET_LEN = 1  # as runbook.redaction: every non-empty secret, however short
+MIN_SECRET_LEN = 1  # every known value, however short: the engine refuses short secrets at input
 
 _PEM = re.compile(
     rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*\Z)", re.DOTALL
 )
-_VALUE = r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s;&|()`'\"]+)"
-_ASSIGN = re.compile(r"(?<![\w-])([A-Za-z_][A-Za-z0-9_]*)=" + _VALUE)
-_OPTION = re.compile(r"(?<![\w-])(--[A-Za-z0-9][A-Za-z0-9-]*)(=|[ \t]+)" + _VALUE)
-_HARMLESS = {"true", "false", "yes", "no", "on", "off", "none", "null", "ask", "accept-new", "auto"}
-
-
-def _is_reference(value: str) -> bool:
-    v = value.strip("\"'")
-    return (
-        not v
-        or v[0] in "$<~/.-*"
-        or MARK in v
-        or "redacted" in v.lower()
-        or "«" in v
-        or set(v) <= {"*", "x", "X"}
-        or v.lower() in _HARMLESS
-    )
+_ASSIGN = ASSIGN_RE
+_OPTION = OPTION_RE
+_is_reference = is_reference
 
 
 class Redactor:
@@ -55,18 +42,27 @@ class Redactor:
         self.values = sorted({v for v in values if v and len(v) >= MIN_SECRET_LEN}, key=len, reverse=True)
         self._bvalues = [v.encode("utf-8") for v in self.values]
         self.hits = 0
+        self._key: tuple[str, ...] | None = None
+        self._re: re.Pattern[str] | None = None
 
     def add(self, value: str | None) -> None:
         if value and len(value) >= MIN_SECRET_LEN and value not in self.values:
             self.values = sorted(set(self.values) | {value}, key=len, reverse=True)
             self._bvalues = [v.encode("utf-8") for v in self.values]
 
+    def _pattern(self) -> re.Pattern[str]:
+        key = tuple(self.values)
+        if self._re is None or self._key != key:
+            self._key = key
+            # one pass over the original text; a mark already there is kept as it is
+            self._re = re.compile("|".join([re.escape(MARK)] + [re.escape(v) for v in self.values]))
+        return self._re
+
     def text(self, s: str) -> str:
-        """Remove known secret values and private key blocks from ``s``."""
+        """Remove known secret values and private key blocks from ``s`` (one pass)."""
         out = s
-        for v in self.values:
-            if v in out:
-                out = out.replace(v, MARK)
+        if self.values and any(v in out for v in self.values):
+            out = self._pattern().sub(MARK, out)
         if "PRIVATE KEY-----" in out:
             out = _PEM.sub(MARK.encode(), out.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
         if out is not s and out != s:

@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
+from runbook.redaction import secret_value_problem
 from sessions import state as st
 from sessions.substitution import is_secret, placeholder_names
 
@@ -449,6 +450,8 @@ def answer_ok(guard: Guard, answer: str) -> bool:
         return a == guard.expected
     if guard.needs == "reason":
         return bool(a)
+    if guard.secret:
+        return secret_value_problem(answer) is None
     return answer != ""
 
 
@@ -463,6 +466,9 @@ def resolve(session: Any, guard: Guard, answer: str, *, yes: bool = False) -> No
     if guard.needs == "value":
         if answer == "":
             raise ValueError(f"no value for {guard.expected}")
+        problem = secret_value_problem(answer) if guard.secret else None
+        if problem:
+            raise ValueError(f"{guard.expected}: {problem}")
         session.supply(guard.expected, answer, guard.secret)
         return
     if guard.needs == "reason":

@@ -38,9 +38,10 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from runbook.errors import UserError
+from runbook.input_files import MAX_INPUT_ENV, max_input_bytes, open_regular
 from sessions.event_codec import _decode_owned, canonical, decode_event, event_json  # noqa: F401 - re-exported
 from sessions.events import Event, Recovered
 from sessions.lock import SessionLock
@@ -203,8 +204,11 @@ class JournalReader:
     def __iter__(self) -> Iterator[Record]:
         name = str(self.path)
         parse = _parse_line
-        with open(self.path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
+        limit = max_input_bytes()
+        with os.fdopen(open_regular(self.path, "journal"), "rb") as fh:
+            # a journal is read as a stream: the input limit bounds each record, not the file
+            lines: Iterable[bytes] = fh if os.fstat(fh.fileno()).st_size <= limit else _bounded_lines(fh, limit, name)
+            for lineno, raw in enumerate(lines, start=1):
                 if raw[-1:] != b"\n":
                     self.torn, self.torn_line = len(raw), lineno
                     return
@@ -212,6 +216,20 @@ class JournalReader:
                 self.count, self.head = rec.seq, rec.h
                 self.end += len(raw)
                 yield rec
+
+
+def _bounded_lines(fh: BinaryIO, limit: int, name: str) -> Iterator[bytes]:
+    """The lines of a file larger than the input limit, none longer than the limit."""
+    lineno = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > limit and raw[-1:] != b"\n":
+            raise JournalError(f"{name}:{lineno}: a record over the {limit // (1024 * 1024)} MB input limit "
+                               f"(${MAX_INPUT_ENV} raises it)", 2)
+        yield raw
 
 
 def read_records(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) -> Iterator[Record]:

@@ -22,13 +22,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
+from runbook import errexit
 from runbook.errors import UserError
 from runbook.model import Block, Diagnostic, Expectation, Placeholder, Runbook, Step, TargetSpec
 from sessions.guards import Guard, guards_for, resolve_task, step_diagnostics
 from sessions.state import SessionState
-from sessions.substitution import fill, is_secret, redact_values
+from sessions.secret_literals import find_literals, mask_literals, runbook_literals
+from sessions.substitution import fill, is_secret, mask, redact_values
 
-BETWEEN_BLOCKS = '__runbook_rc=$?; [ "$__runbook_rc" -eq 0 ] || exit "$__runbook_rc"'
+BETWEEN_BLOCKS = errexit.BETWEEN_BLOCKS
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,29 @@ class Segment:
     path: str | None = None  # file: destination
     mode: int = 0o600  # file: permission bits
     lines: tuple[int, ...] = ()  # fence lines of the blocks in the runbook
+    # command: the blocks of the script, and for each the code line of every line of its
+    # filled text (None: the same lines), to say where a failing script stopped
+    blocks: tuple[Block, ...] = field(default=(), repr=False)
+    line_maps: tuple[tuple[int, ...] | None, ...] = field(default=(), repr=False)
 
     @property
     def mode_text(self) -> str:
         return f"{self.mode:04o}"
+
+    def locate(self, stop: errexit.Stop) -> tuple[Block, int | None] | None:
+        """The block a script stopped in and the 0-based index of the code line (None: unknown)."""
+        if not 0 <= stop.block < len(self.blocks):
+            return None
+        block = self.blocks[stop.block]
+        if stop.line is None:
+            return block, None
+        index = stop.line - 1
+        line_map = self.line_maps[stop.block] if stop.block < len(self.line_maps) else None
+        if line_map is not None:
+            index = line_map[index] if index < len(line_map) else -1
+        if not 0 <= index < len(block.code.splitlines()):
+            return block, None
+        return block, index
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class PlannedStep:
     pty: bool = False
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
+    document: str = ""  # the runbook's path, to name lines in messages
     diagnostics: tuple[Diagnostic, ...] = ()  # lint findings inside the step
 
     @property
@@ -178,9 +200,12 @@ def build_segments(
     def flush() -> None:
         if not pending:
             return
-        text = ("\n" + BETWEEN_BLOCKS + "\n").join(t for _, t, _ in pending)
+        text = errexit.script((t, errexit.errexit_on(b.annotations)) for b, t, _ in pending)
         shown = ("\n" + BETWEEN_BLOCKS + "\n").join(r for _, _, r in pending)
-        segments.append(Segment("command", text + "\n", shown + "\n", lines=tuple(b.line for b, _, _ in pending)))
+        segments.append(Segment(
+            "command", text, shown + "\n", lines=tuple(b.line for b, _, _ in pending),
+            blocks=tuple(b for b, _, _ in pending),
+            line_maps=tuple(_line_map(b, t, step, values, secret_names) for b, t, _ in pending)))
         pending.clear()
 
     for block in step.blocks:
@@ -198,6 +223,19 @@ def build_segments(
         segments.append(Segment("file", filled.text, filled.redacted, block.path, _mode(mode_text), (block.line,)))
     flush()
     return tuple(segments), tuple(missing)
+
+
+def _line_map(block: Block, text: str, step: Step, values: Mapping[str, str],
+              secret_names: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Code line of each line of ``text`` (the filled block) when a value spans lines; else None."""
+    code_lines = block.code.rstrip("\n").split("\n")
+    if text.count("\n") == len(code_lines) - 1:
+        return None
+    out: list[int] = []
+    for i, line in enumerate(code_lines):
+        filled = fill(line, step.placeholders, values, kind=block.kind, secret_names=secret_names).text
+        out.extend([i] * (filled.count("\n") + 1))
+    return tuple(out)
 
 
 def render_script(segments: Sequence[Segment]) -> str:
@@ -247,8 +285,14 @@ def plan_step(
     secret_values = dict(secrets or {})
     secret_values.update({p.name: values[p.name] for p in st.placeholders
                           if is_secret(p, secret_names) and p.name in values})
-    if secret_values:
-        segments = tuple(replace(s, redacted=redact_values(s.redacted, secret_values)) for s in segments)
+    literals = runbook_literals(runbook)  # `export DB_PASSWORD=hunter2` in the runbook: a secret too
+    marked = set(secret_names) | set(getattr(runbook, "secrets", ()) or ())
+    segments = tuple(
+        replace(s, redacted=redact_values(
+            mask_literals(s.redacted, find_literals(s.redacted, marked), mask) if s.kind == "command" else s.redacted,
+            secret_values, named=[(name, value) for value, name in literals.items()]))
+        for s in segments
+    )
     script = render_script(segments)
     missing = tuple(p for p in st.placeholders if p.name in missing_names)
     guards = guards_for(
@@ -261,6 +305,6 @@ def plan_step(
         task=task, step=step, rollback=rollback, hosts=hosts, spec=spec, script_redacted=script,
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
-        detached=detached or spec.detached, expected=st.expected,
+        detached=detached or spec.detached, expected=st.expected, document=runbook.path,
         diagnostics=tuple(step_diagnostics(runbook, st)),
     )

@@ -118,7 +118,7 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
 
             targets = list(resolve_hosts(None, host))
         target = targets[0]
-        out = _HostOutput(runner, host, watches[host], discard=bool(missing_secrets))
+        out = _HostOutput(runner, host, watches[host], discard=bool(missing_secrets), nonce=ds.nonce)
         executor = engine.executor_for(target)
         t0 = time.monotonic()
         try:
@@ -149,6 +149,8 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
         elif outcome in ("succeeded", "failed", "timeout"):
             for check in watches[host].results():
                 session.record(ev.ExpectationChecked(run.run_id, host, check.index, check.passed, check.evidence))
+        if result.outcome != "unknown" and not missing_secrets:  # journaled: the raw spool goes
+            await executor.discard_detached(target, ds.detached_id)
     after = session.state.runs.get(run.run_id)
     outcomes = [x.status for x in after.hosts.values() if x.status not in (PENDING, RUNNING)] if after else []
     session.record(ev.StepFinished(run.run_id, worst(outcomes) if outcomes else "unknown", 0.0))

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from runbook import __version__
 from runbook.errors import UserError
+from runbook.redaction import secret_value_problem
 from sessions import events as ev
 from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
 from sessions.logging import add_secret_source, configure_logging, get_logger
@@ -238,10 +239,12 @@ class Session:
 
     @classmethod
     def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-               runbook: Any = None) -> "Session":
+               runbook: Any = None, window_end: datetime | str | None = None) -> "Session":
         """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
 
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
+        ``window_end``: a new end of the change window, journaled in the ``session_opened``
+        record (None keeps the one the session had).
         """
         path = find_session(ref, root)
         _check_is_journal(path)
@@ -254,7 +257,7 @@ class Session:
             session = cls(state.session_id or path.parent.name, path.parent, journal, None, state, who)
             if log_problem:
                 session.warnings.append(log_problem)
-            session._reopen(runbook)
+            session._reopen(runbook, _rfc3339(window_end))
             session._start_checkpoints()
         except BaseException:
             journal.close()
@@ -276,7 +279,7 @@ class Session:
             window_end=window_end, resumed=resumed, handover_from=handover_from, pid=os.getpid(),
         )
 
-    def _reopen(self, runbook: Any) -> None:
+    def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
         for rec in self.journal.recovered:
             self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
         before = self.state
@@ -289,7 +292,7 @@ class Session:
         previous = before.operator
         handover = previous if previous and previous != self.operator else None
         digest = last.inventory_digest if last else ""
-        self.record(self._opened_event(runbook, digest, None, resumed=True, handover_from=handover))
+        self.record(self._opened_event(runbook, digest, window_end, resumed=True, handover_from=handover))
         if handover:
             self.warnings.append(f"handover: {previous} had this session; now {self.operator}")
             self.log.info("handover", previous=previous, operator=self.operator_info.describe())
@@ -451,6 +454,9 @@ class Session:
         notice a change.  Returns whether the value differs from the one supplied
         before (None when it was never supplied).
         """
+        problem = secret_value_problem(value) if secret else None
+        if problem:
+            raise UserError(f"{name}: {problem}", 2)
         previous = self.state.placeholders.get(name)
         changed: bool | None = None
         if previous is not None:

@@ -42,6 +42,7 @@ from asyncssh.public_key import decode_ssh_public_key
 from asyncssh.sshsig import SSHAllowedSignersEntry
 
 from runbook.errors import UserError
+from runbook.input_files import read_input
 
 REPORT_NAMESPACE = "runbook-report"
 CHECKPOINT_NAMESPACE = "runbook-checkpoint"
@@ -214,7 +215,7 @@ def load_key_file(
     ``$RUNBOOK_KEY_PASSPHRASE``, else asks on the terminal (three tries) when ``prompt``."""
     p = str(path)
     try:
-        data = Path(p).read_bytes()
+        data = read_input(p, "private key")
     except FileNotFoundError:
         raise SigningError(f"{p}: no such key file") from None
     except IsADirectoryError:
@@ -406,7 +407,7 @@ def read_allowed_signers(path: str | os.PathLike[str]) -> tuple[list[AllowedSign
     """Entries of an OpenSSH ``allowed_signers`` file and problems (``file:line: ...``)."""
     p = str(path)
     try:
-        text = Path(p).read_text("utf-8")
+        text = read_input(p, "allowed signers file").decode("utf-8")
     except FileNotFoundError:
         raise UserError(f"{p}: no such allowed signers file") from None
     except (OSError, UnicodeDecodeError) as exc:

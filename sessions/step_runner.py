@@ -27,15 +27,17 @@ import asyncio
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
 
+from runbook import errexit
 from runbook.errors import UserError
 from runbook.executor import Executor, RunOptions, RunResult
 from runbook.redaction import Redactor
+from sessions.substitution import redact_values
 from sessions import events as ev
 from sessions.expectations import CheckResult, OutputWatch
-from sessions.planning import PlannedStep
+from sessions.planning import PlannedStep, Segment
 from sessions.state import worst
 
 CHUNK_BYTES = 128 * 1024
@@ -81,6 +83,35 @@ class RunSummary:
         return [h for h in self.hosts.values() if not h.ok]
 
 
+@dataclass(frozen=True)
+class FailedAt:
+    """Where a failed script stopped, in runbook terms."""
+
+    message: str  # "failed at line 2 of the block (runbook.md:214): `false`, exit 1"
+    line: int | None  # source line in the runbook
+    block_line: int | None  # 1-based line in the block
+    command: str  # that line as written
+
+
+def failed_at(document: str, seg: Segment, stop: errexit.Stop, result: RunResult) -> FailedAt | None:
+    """Say where a script that failed (``result``) stopped (None: unknown)."""
+    located = seg.locate(stop)
+    if located is None:
+        return None
+    block, index = located
+    status = result.exit_status if result.exit_status is not None else stop.status
+    where = document or "runbook"
+    if index is None:  # exit N, errexit=off, sh: the block is known, not the line
+        how = result.error or f"exit status {status}"
+        return FailedAt(f"{how} (in the block at {where}:{block.line})", None, None, "")
+    text = block.code.splitlines()[index].strip()
+    if len(text) > 160:
+        text = text[:157] + "..."
+    line = block.code_line(index)
+    return FailedAt(f"failed at line {index + 1} of the block ({where}:{line}): `{text}`, exit {status}",
+                    line, index + 1, text)
+
+
 class _HostOutput:
     """Redact, coalesce and journal one host's output; feed its watch.
 
@@ -88,13 +119,16 @@ class _HostOutput:
     so the interleaving of stdout and stderr is kept.  ``raw_len`` is recorded on a
     chunk when redaction changed its length, so that offsets into the command's
     real output can be computed from the journal (re-attaching detached runs).
+    The script's failure frames (:mod:`runbook.errexit`) are taken out first.
     """
 
-    def __init__(self, run: "StepRun", host: str, watch: OutputWatch, discard: bool = False) -> None:
+    def __init__(self, run: "StepRun", host: str, watch: OutputWatch, discard: bool = False,
+                 nonce: str | None = None) -> None:
         self.run = run
         self.host = host
         self.watch = watch
         self.discard = discard  # re-attach without the secrets to redact: journal nothing
+        self.frames = errexit.FrameFilter(nonce or run.nonce)
         self.redactors: dict[str, Redactor] = {}
         self.raw_in: dict[str, int] = {}
         self.raw_out: dict[str, int] = {}
@@ -103,9 +137,16 @@ class _HostOutput:
         self.timer: asyncio.TimerHandle | None = None
 
     def on_output(self, host: str, stream: str, data: bytes) -> None:
-        if self.discard or not data:
+        if not data:
             return
-        self.raw_in[stream] = self.raw_in.get(stream, 0) + len(data)
+        raw = len(data)
+        data = self.frames.feed(stream, data)
+        if self.discard:
+            return
+        self.raw_in[stream] = self.raw_in.get(stream, 0) + raw
+        self._redact(stream, data)
+
+    def _redact(self, stream: str, data: bytes) -> None:
         red = self.redactors.get(stream)
         if red is None:
             red = self.redactors[stream] = self.run.redactor.new_stream()
@@ -132,14 +173,19 @@ class _HostOutput:
             return
         data, self.buffer = bytes(self.buffer), bytearray()
         red = self.redactors.get(stream)
-        represented = self.raw_in.get(stream, 0) - (red.pending if red is not None else 0)
+        represented = (self.raw_in.get(stream, 0) - (red.pending if red is not None else 0)
+                       - self.frames.pending(stream))
         raw_len = represented - self.raw_out.get(stream, 0)
         self.raw_out[stream] = represented
         self.watch.feed(stream, data)
         self.run.journal_output(ev.OutputChunk.from_bytes(self.run.run_id, self.host, stream, data, raw_len))
 
     def end(self) -> None:
-        """End of a command: release what the redactors held back, then flush."""
+        """End of a command: release what the frame filter and the redactors held back, then flush."""
+        for stream in self.frames.streams():
+            rest = self.frames.flush(stream)
+            if rest and not self.discard:
+                self._redact(stream, rest)
         for stream, red in list(self.redactors.items()):
             rest = red.flush()
             if rest:
@@ -161,12 +207,16 @@ class StepRun:
         parallel_limit: int = 10,
         on_pause: OnPause | None = None,
         run_id: str | None = None,
+        scrub_env: tuple[str, ...] = (),
     ) -> None:
         self.session = session
+        self.scrub_env = scrub_env  # secret names kept out of the commands' environment
         self.plan = plan
         self.executor_for = executor_for
         self.run_id = run_id or new_run_id()
+        self.nonce = errexit.new_nonce()  # of the scripts' failure frames
         self.redactor = Redactor(secrets)
+        self._secrets = [v for v in secrets if v]
         self.parallel_limit = max(1, parallel_limit)
         self.on_pause = on_pause
         self.summary = RunSummary(self.run_id, plan.task, plan.step)
@@ -188,7 +238,8 @@ class StepRun:
             self._journal_error = exc
 
     def redact(self, text: str) -> str:
-        return self.redactor.redact_text(text) if text else text
+        """Secrets out of a text to journal, in one pass (masks already in it are kept)."""
+        return redact_values(text, {}, self._secrets) if text else text
 
     # -- control ------------------------------------------------------------------
     async def cancel(self) -> None:
@@ -294,9 +345,11 @@ class StepRun:
         started = time.monotonic()
         deadline = started + plan.spec.timeout if plan.spec.timeout else None
         result = RunResult(host, "succeeded", 0)
+        where: FailedAt | None = None
         command_segments = [i for i, s in enumerate(plan.segments) if s.kind == "command"]
         block = 0
         self.record(ev.HostStarted(self.run_id, host))
+        spools: list[str] = []  # detached runs that are over: removed once journaled
         for seg in plan.segments:
             if self.cancelled:
                 result = RunResult(host, "cancelled", error="cancelled before this block started")
@@ -309,14 +362,14 @@ class StepRun:
             remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
             options = RunOptions(pty=plan.pty, timeout=remaining, detached=plan.detached, env={
                 "RUNBOOK_HOST": host, "RUNBOOK_TASK": plan.task, "RUNBOOK_STEP": str(plan.step),
-                "RUNBOOK_RUN_ID": self.run_id})
+                "RUNBOOK_RUN_ID": self.run_id}, scrub_env=self.scrub_env)
             if plan.detached:
                 options.detached_id = f"rb-{self.run_id}-{index}-{block}"
                 self.record(ev.DetachedStarted(self.run_id, host, options.detached_id, block,
-                                               final=block == len(command_segments) - 1))
+                                               final=block == len(command_segments) - 1, nonce=self.nonce))
             self._running[host] = target
             try:
-                result = await executor.run(target, seg.text, out.on_output, options)
+                result = await executor.run(target, errexit.with_nonce(seg.text, self.nonce), out.on_output, options)
             except UserError as exc:  # refused before it ran: host key, auth, unreachable
                 result = RunResult(host, "failed", error=str(exc))
             except (OSError, asyncio.TimeoutError) as exc:
@@ -324,16 +377,25 @@ class StepRun:
             finally:
                 self._running.pop(host, None)
                 out.end()
+            if plan.detached and options.detached_id and result.outcome != "unknown":
+                spools.append(options.detached_id)
             block += 1
+            stop = out.frames.take()
             if self.cancelled and result.outcome == "failed":
                 result = RunResult(host, "cancelled", result.exit_status, result.exit_signal, result.duration_s,
                                    result.error or "cancelled by the operator", result.detached_id)
+            if result.outcome == "failed" and stop is not None and not result.exit_signal:
+                where = failed_at(self.plan.document, seg, stop, result)
+                if where is not None:
+                    result = replace(result, error=where.message)
             if result.outcome != "succeeded":
                 break
         duration = round(time.monotonic() - started, 3)
         error = self.redact(result.error)
-        self.record(ev.HostFinished(self.run_id, host, result.outcome, result.exit_status, result.exit_signal,
-                                    duration, error))
+        self.record(ev.HostFinished(
+            self.run_id, host, result.outcome, result.exit_status, result.exit_signal, duration, error,
+            where.line if where else None, where.block_line if where else None,
+            self.redact(where.command) if where else ""))
         if result.outcome == "unknown":
             self.record(ev.StepOutcomeUnknown(self.run_id, error or "the end of the command was not seen", host))
         done = HostOutcome(host, RunResult(host, result.outcome, result.exit_status, result.exit_signal, duration,
@@ -343,6 +405,8 @@ class StepRun:
             for check in done.checks:
                 self.record(ev.ExpectationChecked(self.run_id, host, check.index, check.passed, check.evidence))
         done.tail = list(watch.tail)
+        for detached_id in spools:  # output and outcome are journaled (durably): the raw spool goes
+            await executor.discard_detached(target, detached_id)
         self.summary.hosts[host] = done
         return done
 

@@ -25,7 +25,22 @@ from runbook.errors import UserError
 JOURNAL = "journal.jsonl"
 LOCK = "lock"
 LOG = "runbook.log"
+#: the files a session directory holds for itself (the TUI's resume notes are ``tui.json``); an
+#: export never writes over them
+SESSION_FILES = frozenset((JOURNAL, LOCK, LOG, "checkpoints.sig.jsonl", "tui.json"))
 _ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
+
+
+def refuse_session_file(path: str | os.PathLike[str], what: str = "the report") -> None:
+    """Raise ``UserError`` (exit 2) when ``path`` names one of a session directory's own files
+    (``--out SESSION/journal.jsonl`` would replace the journal with a report)."""
+    p = Path(path)
+    if p.name not in SESSION_FILES:
+        return
+    parent = Path(os.path.realpath(p.parent))
+    if (parent / JOURNAL).exists() or p.name == JOURNAL:
+        raise UserError(f"{path}: is a session's own {p.name}; writing {what} there would destroy it. "
+                        "Name another file", 2)
 
 
 def session_root(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -159,6 +174,10 @@ def find_session(ref: str | os.PathLike[str] | None, root: str | os.PathLike[str
         return p
     if p.is_dir() and (p / JOURNAL).is_file():
         return p / JOURNAL
+    if p.exists() and not p.is_dir():  # a FIFO, a device: never read from it
+        from runbook.input_files import refuse_non_regular
+
+        refuse_non_regular(p, p.stat(), "journal")
     if os.sep not in text:
         names = [d.name for d in _session_dirs(base)]
         if text in names:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from runbook.model import Placeholder, is_secret_name
+from runbook.placeholders import BRACE_RE, SHELL_ANGLE_RE
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 ANGLE_RE = re.compile(r"<([A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)*)>")  # as runbook.placeholders.ANGLE_RE
@@ -62,14 +63,26 @@ class Filled:
 
 
 def normalise(name: str) -> str:
-    """``CERT-KEY`` -> ``CERT_KEY`` (as the parser names placeholders)."""
-    return name.replace("-", "_").upper()
+    """``CERT-KEY`` -> ``CERT_KEY``, ``vm name`` -> ``VM_NAME`` (as the parser names placeholders)."""
+    return re.sub(r"[-. ]", "_", name).upper()
 
 
-def _angle_names(code: str, names: set[str]) -> list[str]:
+_COMMAND_TOKEN_RE = re.compile(f"{SHELL_ANGLE_RE.pattern}|{BRACE_RE.pattern}")
+
+
+def _token_re(kind: str) -> re.Pattern[str]:
+    """Placeholder forms filled in place: ``<UPPER>`` in files; any ``<word>`` and ``{word}`` in commands."""
+    return _COMMAND_TOKEN_RE if kind == "command" else ANGLE_RE
+
+
+def _token_name(m: re.Match[str]) -> str:
+    return normalise(next(g for g in m.groups() if g is not None))
+
+
+def _angle_names(code: str, names: set[str], kind: str = "command") -> list[str]:
     found: list[str] = []
-    for m in ANGLE_RE.finditer(code):
-        name = normalise(m.group(1))
+    for m in _token_re(kind).finditer(code):
+        name = _token_name(m)
         if name in names and name not in found:
             found.append(name)
     return found
@@ -110,11 +123,11 @@ def fill(
             missing.append(name)
 
     def sub_angle(text: str, redact: bool) -> str:
-        if not phs or "<" not in text:
+        if not phs or ("<" not in text and "{" not in text):
             return text
 
         def repl(m: re.Match[str]) -> str:
-            name = normalise(m.group(1))
+            name = _token_name(m)
             if name not in phs:
                 return m.group(0)
             note(name)
@@ -122,7 +135,7 @@ def fill(
                 return m.group(0)
             return mask(name) if (redact and name in secrets) else values[name]
 
-        return ANGLE_RE.sub(repl, text)
+        return _token_re(kind).sub(repl, text)
 
     if kind == "file":
         return Filled(sub_angle(code, False), sub_angle(code, True), tuple(missing), tuple(used))
@@ -149,7 +162,7 @@ def fill(
 def placeholder_names(code: str, placeholders: Iterable[Placeholder], kind: str = "command") -> list[str]:
     """Names of ``placeholders`` that ``code`` uses (``$`` forms only in command blocks)."""
     names = {p.name for p in placeholders} - ENGINE_VARS
-    found = _angle_names(code, names)
+    found = _angle_names(code, names, kind)
     if kind == "command":
         for name in _dollar_names(code, names):
             if name not in found:
@@ -157,9 +170,24 @@ def placeholder_names(code: str, placeholders: Iterable[Placeholder], kind: str 
     return found
 
 
-def redact_values(text: str, secrets: Mapping[str, str]) -> str:
-    """Replace every occurrence of each secret value (name -> value) by its mask."""
-    for name, value in sorted(secrets.items(), key=lambda kv: len(kv[1]), reverse=True):
+_MASK_RE = r"<redacted:[A-Za-z0-9_]+>"
+
+
+def redact_values(text: str, secrets: Mapping[str, str], others: Iterable[str] = (), *,
+                  named: Iterable[tuple[str, str]] = ()) -> str:
+    """Replace every occurrence of each secret value (``secrets``: name -> value, and
+    ``named``: (name, value) pairs) by its mask, and of each value in ``others`` by
+    ``***``, in one pass: masks already in ``text`` are left as they are (a secret that
+    happens to occur inside a mask never garbles it)."""
+    pairs: dict[str, str] = {}
+    for name, value in [*secrets.items(), *named]:
         if value:
-            text = text.replace(value, mask(name))
-    return text
+            pairs.setdefault(value, mask(name))
+    for value in others:
+        if value:
+            pairs.setdefault(value, "***")
+    if not pairs or not text:
+        return text
+    alternatives = [re.escape(v) for v in sorted(pairs, key=len, reverse=True)]
+    pattern = re.compile(_MASK_RE + "|" + "|".join(alternatives))
+    return pattern.sub(lambda m: pairs.get(m.group(0), m.group(0)), text)

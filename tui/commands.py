@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -80,9 +82,25 @@ def _make_root(root: Path) -> None:
         raise UserError(f"{root}: cannot create the session directory: {exc.strerror or exc}") from None
 
 
+def resume_hint(session_id: str, root: Path | None, *, demo: bool = False) -> str:
+    """The exact command that reopens ``session_id`` (printed when the TUI exits)."""
+    from sessions.store import session_root
+
+    if demo:
+        command = ["runbook", "demo", "--resume"]
+    else:
+        command = ["runbook", "resume", session_id]
+    if root is not None and Path(root).resolve() != session_root(None).resolve():
+        command += ["--session-dir", str(root)]
+    return f"runbook: session {session_id} is resumable: {shlex.join(command)}"
+
+
 async def run_app(launch: Launch, *, before: Callable[[], Awaitable[None]] | None = None,
-                  after: Callable[[], Awaitable[None]] | None = None) -> int:
-    """Run the TUI until it exits; close the engine and session whatever happens."""
+                  after: Callable[[], Awaitable[None]] | None = None, demo: bool = False) -> int:
+    """Run the TUI until it exits; close the engine and session whatever happens.
+
+    When a session was open, its id and the command that resumes it are printed
+    once the terminal is restored (or that it finished)."""
     from tui.app import RunbookApp
 
     if before is not None:
@@ -96,6 +114,12 @@ async def run_app(launch: Launch, *, before: Callable[[], Awaitable[None]] | Non
         finally:
             if after is not None:
                 await after()
+    session = app.session
+    if session is not None:
+        if session.state.finished:
+            print(f"runbook: session {session.id} finished: runbook export {session.id}", file=sys.stderr)
+        else:
+            print(resume_hint(session.id, launch.root, demo=demo), file=sys.stderr)
     if app.error is not None:
         raise app.error
     return int(code or 0)
@@ -127,6 +151,7 @@ def resume_cmd(args: argparse.Namespace) -> int:
     if args.inventory:
         _check_inventory(args.inventory)
     launch = Launch(root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
+                    window_end=parse_window_end(getattr(args, "window_end", None)),
                     known_hosts=args.known_hosts)
     return asyncio.run(run_app(launch))
 
@@ -160,4 +185,4 @@ def demo_cmd(args: argparse.Namespace) -> int:
         launch = Launch(runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer)
     launch.inventory_path = str(fleet.files.inventory)
     launch.known_hosts = str(fleet.files.known_hosts)
-    return asyncio.run(run_app(launch, before=fleet.start, after=fleet.stop))
+    return asyncio.run(run_app(launch, before=fleet.start, after=fleet.stop, demo=True))

@@ -48,6 +48,16 @@ def gate_id(phase: Phase) -> str:
     return f"gate:{phase.number}"
 
 
+def display_name(item_id: str, items: dict[str, Item] | None = None) -> str:
+    """What the operator reads for an item id: ``gate:1`` -> "Phase 1 gate", a section's
+    title for ``section:<n>``, the id itself for a task."""
+    if item_id.startswith("gate:"):
+        return f"Phase {item_id[5:]} gate"
+    if item_id.startswith("section:") and items is not None and item_id in items:
+        return items[item_id].title
+    return item_id
+
+
 def _merge_gates(phase: Phase) -> Gate:
     gates = phase.gates
     return Gate(

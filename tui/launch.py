@@ -52,7 +52,7 @@ class Launch:
         ref = self.ref
         if ref is None and self.offer_summary is not None:
             ref = getattr(self.offer_summary, "id", None)
-        session = Session.resume(ref, root=self.root, runbook=self.runbook)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")

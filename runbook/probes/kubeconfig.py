@@ -16,6 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from runbook.errors import InputError
+from runbook.input_files import read_input
+
 
 class KubeNotConfigured(Exception):
     """No kubeconfig to use: the probe is *not configured*."""
@@ -111,8 +114,9 @@ def _check_shape(path: str) -> None:
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(read_input(path, "kubeconfig").decode("utf-8"))
+    except InputError as exc:
+        raise KubeConfigError(f"kubeconfig {exc}") from None
     except OSError as exc:
         raise KubeConfigError(f"kubeconfig {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -158,7 +158,7 @@ USAGE_ERRORS = [
     (["export", S, "--out", "nodir/x.md"], "nodir/x.md: cannot write"),
     (["export", S, "--out", "dir.md"], "dir.md: cannot write"),
     (["verify", "missing.md"], "missing.md: no such file"),
-    (["verify", "dir.md"], "dir.md: cannot read"),
+    (["verify", "dir.md"], "dir.md: is a directory"),
     (["verify", "rep.md"], "--allowed-signers FILE is needed"),
     (["verify", "rep.md", "--allowed-signers", "missing_as"], "missing_as: no such allowed signers file"),
     # probes

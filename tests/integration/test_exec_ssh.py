@@ -177,7 +177,7 @@ def test_unknown_host_key_names_host_and_step(setup, tmp_path):
     book, marks, base, sessions = setup
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    args = ["exec", book, "--task", "FLEET-003", "--var", "API_TOKEN=x", *base, "--known-hosts", empty]
+    args = ["exec", book, "--task", "FLEET-003", "--var", "API_TOKEN=xxxx-token", *base, "--known-hosts", empty]
     r = runbook_cli(args)
     assert r.returncode == 1
     assert re.search(r"node-1: FLEET-003 step 1 failed: .*host key", r.stderr, re.I), r.stderr

@@ -298,7 +298,7 @@ class TestNavigation:
         app = make_app()
         async with app.run_test(size=(100, 32)) as pilot:
             screen = await select(pilot, "MINI-001")
-            await pilot.press("g")
+            await pilot.press("ctrl+p")  # (g is the task picker: tests/tui/test_window_help.py)
             await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", what="palette")
             await type_text(pilot, "jump to mini-102")
             await pilot.pause(0.3)
@@ -309,11 +309,13 @@ class TestNavigation:
 
     async def test_every_binding_has_an_id_and_a_tooltip(self, make_app):
         from tui.app import RunbookApp
+        from tui.screens.help import HelpScreen
         from tui.screens.resume import ResumeScreen
         from tui.widgets import modals
         from tui.widgets.checklist import CheckItem as Item
 
-        owners = [MainScreen, ResumeScreen, RunbookApp, Item] + [getattr(modals, n) for n in modals.__all__]
+        owners = [MainScreen, ResumeScreen, RunbookApp, Item, HelpScreen] + [getattr(modals, n) for n in modals.__all__
+                                                                          if isinstance(getattr(modals, n), type) and hasattr(getattr(modals, n), 'BINDINGS')]
         for owner in owners:
             for binding in owner.BINDINGS:
                 assert binding.id and binding.tooltip, (owner.__name__, binding.key)

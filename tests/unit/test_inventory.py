@@ -176,7 +176,12 @@ def test_host_ranges() -> None:
     "text, words",
     [
         ("all:\n  hosts:\n    a: b: c\n", ["inv.yaml:3", "invalid inventory YAML"]),
-        ("[masters]\nm1\nm2\n", ["INI inventories are not supported"]),
+        ("[masters:bogus]\nm1\nm2\n", ["inv.yaml:1", "unknown section type 'bogus'"]),
+        ("[masters]\nm1 ansible_port\n", ["inv.yaml:2", "expected key=value"]),
+        ("[masters]\nm1\n[masters:vars]\njust-a-word\n", ["inv.yaml:4", "expected key=value"]),
+        ("[web]\nw1\n[web:children]\nweb\n", ["inv.yaml:4", "own child"]),
+        ("[web]\nx[3:1]\n", ["inv.yaml:2", "empty host range"]),
+        ("[web\nm1\n", ["inv.yaml:1", "bad section header"]),
         ("all:\n  host:\n    a:\n", ["inv.yaml:2", "unexpected key 'host'"]),
         ("all:\n  hosts:\n    a: {ansible_port: http}\n", ["inv.yaml:3", "'a'", "ansible_port 'http'"]),
         ("all:\n  hosts:\n    a: {ansible_port: 70000}\n", ["out of range"]),
@@ -200,7 +205,7 @@ def test_bad_inventories_name_file_and_line(tmp_path: Path, text: str, words: li
 def test_unreadable_inventory(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such inventory file"):
         Inventory.load(tmp_path / "missing.yaml")
-    with pytest.raises(UserError, match="is a directory"):
+    with pytest.raises(UserError, match="ansible-inventory"):  # a directory is for ansible-inventory
         Inventory.load(tmp_path)
 
 

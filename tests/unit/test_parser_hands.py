@@ -315,7 +315,9 @@ def test_text_outside_tasks_becomes_sections_with_keys():
     - [ ] c
     """)
     keys = [b.key for b in rb.checkboxes()]
-    assert keys == ["section:final-gate/tech/0", "section:final-gate/tech/1", "section:final-gate/tech#2/0"]
+    # no task headings: the sections holding checkboxes become (inferred) tasks, ids unique
+    assert keys == ["tech/checklist/0", "tech/checklist/1", "tech-2/checklist/0"]
+    assert [t.id for t in rb.tasks] == ["tech", "tech-2"] and all(t.inferred for t in rb.tasks)
     assert rb.sections[0].title == "T" and rb.sections[0].text == "Intro text."
 
 

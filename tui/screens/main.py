@@ -26,7 +26,8 @@ from runbook.model import Step
 from sessions import events as ev
 from sessions.state import UNKNOWN, SessionState
 
-from tui.items import Item
+from tui import format as fmt
+from tui.items import Item, display_name
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
 from tui.operator import Declined, Operator
 from tui.progress import FINISHED
@@ -39,8 +40,10 @@ from tui.widgets.tree import TaskTree
 STATE_FLUSH_S = 0.08
 
 
-def B(key: str, action: str, description: str, tooltip: str, *, show: bool = True, priority: bool = False) -> Binding:
-    return Binding(key, action, description, show=show, priority=priority, id=f"main.{action}", tooltip=tooltip)
+def B(key: str, action: str, description: str, tooltip: str, *, show: bool = True, priority: bool = False,
+      key_display: str | None = None) -> Binding:
+    return Binding(key, action, description, show=show, priority=priority, id=f"main.{action}", tooltip=tooltip,
+                   key_display=key_display)
 
 
 class MainScreen(Screen[None]):
@@ -59,7 +62,8 @@ class MainScreen(Screen[None]):
         B("o", "decide", "Decide", "Decide a step whose outcome is unknown: succeeded, failed or re-run"),
         B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
         B("d", "done", "Done", "Mark the task done"),
-        B("g", "jump", "Jump", "Jump to a task (command palette)", show=False),
+        B("g", "jump", "Jump", "Jump to a task: type part of its id or title (only jumps, runs nothing)", show=False),
+        B("question_mark,f1", "help", "Help", "Every key, grouped by purpose, and the guards explained", key_display="?"),
         B("e", "export", "Export", "Export the session report (Markdown, signed with $RUNBOOK_SIGNING_KEY if set) into the session directory", show=False),
         B("P", "probes", "Probes", "Run the acceptance probes of the task", show=False),
         B("q", "quit", "Quit", "Quit; the session stays resumable"),
@@ -97,7 +101,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 yield TaskView(self.runbook, self.describe_targets, self.value_known, id="task-view")
                 yield OutputPane(id="output")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p is in the help (?): room for Quit at 80 columns
 
     @property
     def task_tree(self) -> TaskTree:
@@ -119,10 +123,16 @@ class MainScreen(Screen[None]):
         self.set_interval(1.0, self._tick, name="clock")
         self._redraw()
         self.task_tree.focus()
-        first = self._first_open_item()
-        if first is not None:
-            self.task_tree.select_item(first)
-            self._want(first)
+        unknowns = self.state.unresolved_unknowns()
+        if unknowns:  # a resume after a crash: open the step that needs a decision
+            run = unknowns[0][0]
+            self.task_tree.select_item(run.task)
+            self._want(run.task, rollback=run.rollback, step=run.step)
+        else:
+            first = self._first_open_item()
+            if first is not None:
+                self.task_tree.select_item(first)
+                self._want(first)
         for warning in getattr(self.session, "warnings", ()):
             self.notify(warning, title="session", severity="warning", timeout=15)
         unknown = len(self.state.unresolved_unknowns())
@@ -181,7 +191,7 @@ class MainScreen(Screen[None]):
         self._dirty = True
         if isinstance(event, ev.StepStarted):
             stamp = record.ts[11:19] if len(record.ts) >= 19 else record.ts
-            which = f"{event.task} {'rollback ' if event.rollback else ''}step {event.step}"
+            which = f"{display_name(event.task)} {'rollback ' if event.rollback else ''}step {event.step}"
             heading = f"{which} · {stamp} UTC · run {event.run_id[:8]}"
             self.output.border_title = f"output of {which}"  # stays visible when another task is selected
             for i, host in enumerate(event.targets):
@@ -189,6 +199,8 @@ class MainScreen(Screen[None]):
                 self.output.set_host_status(host, "running")
         elif isinstance(event, ev.HostFinished):
             detail = f"exit {event.exit_status}" if event.exit_status is not None else (event.exit_signal or event.error or "")
+            if event.failed_line is not None or event.failed_command:  # where the script stopped
+                detail = event.error
             self.output.feed(event.host, f"── {event.outcome}{' · ' + detail if detail else ''} · {event.duration_s:.1f}s ──\n")
             self.output.set_host_status(event.host, event.outcome)
         elif isinstance(event, ev.OutcomeDecided):
@@ -545,7 +557,31 @@ class MainScreen(Screen[None]):
 
     def action_jump(self) -> None:
         self.handled.append("jump")
-        self.app.action_command_palette()
+        self._pick_task()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def _pick_task(self) -> None:
+        from tui.widgets.modals import PickerEntry, TaskPickerModal
+
+        entries = []
+        for item in self.task_tree.items.values():
+            status = self.state.task_status(item.id) if item.kind == "task" else ""
+            name = display_name(item.id, self.task_tree.items)
+            label = f"{name}  {item.title}" if item.kind != "section" else item.title
+            entries.append(PickerEntry(item.id, label, f"{fmt.icon(status)}" if status else ""))
+        chosen = await self.operator.ask(TaskPickerModal(entries))
+        if chosen is not None:
+            self.jump_to(chosen)
+
+    def action_help(self) -> None:
+        self.handled.append("help")
+        from textual.app import App
+
+        from tui.screens.help import HelpScreen
+        from tui.widgets.step_view import StepView
+
+        self.app.push_screen(HelpScreen([self.BINDINGS, TaskTree.BINDINGS, StepView.BINDINGS, CheckItem.BINDINGS,
+                                         OutputPane.BINDINGS, type(self.app).BINDINGS, App.BINDINGS]))
 
     def jump_to(self, item_id: str) -> None:
         self.task_tree.select_item(item_id)

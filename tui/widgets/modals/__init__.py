@@ -8,6 +8,7 @@ from tui.widgets.modals.placeholder import PlaceholderModal
 from tui.widgets.modals.reason import ReasonModal
 from tui.widgets.modals.rerun_hosts import RerunHostsModal
 from tui.widgets.modals.send_input import SendInputModal
+from tui.widgets.modals.task_picker import PickerEntry, TaskPickerModal
 from tui.widgets.modals.type_host import TypeHostModal
 
 __all__ = [
@@ -17,7 +18,9 @@ __all__ = [
     "NoteModal",
     "PlaceholderModal",
     "ReasonModal",
+    "PickerEntry",
     "RerunHostsModal",
     "SendInputModal",
+    "TaskPickerModal",
     "TypeHostModal",
 ]

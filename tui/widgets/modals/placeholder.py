@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from runbook.redaction import secret_value_problem
+
 
 class PlaceholderModal(ModalScreen["str | None"]):
     """Dismisses the value (never empty), or None on Escape."""
@@ -36,6 +38,10 @@ class PlaceholderModal(ModalScreen["str | None"]):
         event.stop()
         if not event.value:
             self.query_one("#error", Static).update("✘ a value is required")
+            return
+        problem = secret_value_problem(event.value) if self.secret else None
+        if problem:
+            self.query_one("#error", Static).update(f"✘ {problem}")
             return
         self.dismiss(event.value)
 
