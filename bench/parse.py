@@ -1,4 +1,4 @@
-"""Parse time of the PROD checklist and of a generated 2,000-task runbook.
+"""Parse time of the PROD checklist, of the whole tests/corpus (real runbooks), and of a generated 2,000-task runbook.
 
     .venv/bin/python bench/parse.py [--runs N] [--tasks N] [--profile]
 
@@ -135,6 +135,32 @@ def timed(label: str, text: str, runs: int, with_lint: bool) -> None:
     )
 
 
+def timed_corpus(runs: int, with_lint: bool) -> None:
+    """All of tests/corpus/*.md parsed one after the other: the total per pass."""
+    texts = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((ROOT / "tests" / "corpus").glob("*.md"))
+             if p.name != "SOURCES.md"]
+    times, cpu = [], []
+    lines = tasks = 0
+    for _ in range(runs):
+        start, cstart = time.perf_counter(), time.process_time()
+        lines = tasks = 0
+        for name, text in texts:
+            rb = parse(text, name)
+            if with_lint:
+                lint(rb)
+            lines += rb.line_count
+            tasks += len(rb.tasks)
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cstart)
+    what = "parse+lint" if with_lint else "parse"
+    label = f"tests/corpus ({len(texts)} files, total)"
+    print(
+        f"{label:<40} {what:<10} lines={lines:>6} tasks={tasks:>5}  "
+        f"wall median {statistics.median(times) * 1000:7.1f} ms (min {min(times) * 1000:7.1f})  "
+        f"cpu median {statistics.median(cpu) * 1000:7.1f} ms (min {min(cpu) * 1000:7.1f})  n={runs}"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=21)
@@ -157,6 +183,8 @@ def main() -> int:
         return 0
     timed("checklists/prod-k8s-deployment.md", prod, args.runs, False)
     timed("checklists/prod-k8s-deployment.md", prod, args.runs, True)
+    timed_corpus(args.runs, False)
+    timed_corpus(args.runs, True)
     for shape in shapes:
         text = generated(args.tasks, shape)
         timed(f"generated ({args.tasks} tasks, {shape})", text, args.big_runs, False)

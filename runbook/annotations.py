@@ -23,7 +23,6 @@ from typing import Any, Mapping
 
 from runbook.errexit import ERREXIT_KEY, check_value
 from runbook.errors import InputError
-from runbook.input_files import read_input
 from runbook.model import TargetSpec
 
 ANNOTATION_RE = re.compile(r"<!--\s*runbook\s*:\s*(.*?)\s*-->", re.S | re.I)
@@ -183,23 +182,15 @@ def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
     Values are normalised to mappings (a plain string is ``{"target": string}``).
     Raises :class:`InputError` (file and line) for unreadable or invalid YAML.
     """
-    import yaml
+    from runbook.bounded_yaml import YAMLInputError, load_yaml_file
 
     path = bindings_path(runbook_path)
     if not os.path.exists(path):
         return {}
     try:
-        data = yaml.safe_load(read_input(path, "bindings file").decode("utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary file?
-            where = path
-            problem = f"unacceptable character #x{exc.character:04x} (binary file?)"
-        raise InputError(f"{where}: bindings file is not valid YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: bindings file is not valid UTF-8") from None
+        data = load_yaml_file(path, "bindings file")
+    except YAMLInputError as exc:
+        raise InputError(f"{exc.where}: bindings file is not valid YAML: {exc.problem}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read bindings: {exc.strerror or exc}") from None
     if data is None:

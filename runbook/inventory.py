@@ -49,8 +49,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from runbook.bounded_yaml import YAMLInputError, compose_yaml, construct_yaml, decode_yaml, read_yaml_bytes
 from runbook.errors import UserError
-from runbook.input_files import read_input
 
 LOCAL_NAMES = ("local", "localhost")
 _GROUP_KEYS = ("hosts", "children", "vars")
@@ -172,17 +172,16 @@ class Inventory:
         if os.path.isdir(path):
             return cls._from_ansible(path)
         try:
-            raw = read_input(path, "inventory file")
+            raw = read_yaml_bytes(path, "inventory file")
+            text = decode_yaml(raw, path)
         except FileNotFoundError:
             raise UserError(f"{path}: no such inventory file") from None
         except IsADirectoryError:
             raise UserError(f"{path}: is a directory, not an inventory file") from None
         except OSError as exc:
             raise UserError(f"{path}: cannot read inventory: {exc.strerror or exc}") from None
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: inventory is not UTF-8 text") from None
+        except YAMLInputError as exc:
+            raise UserError(f"{exc.where}: cannot read inventory: {exc.problem}") from None
         if inventory_ini.needs_ansible(path, text):
             return cls._from_ansible(path)
         return cls.from_text(text, path=path, digest=hashlib.sha256(raw).hexdigest())
@@ -206,15 +205,9 @@ class Inventory:
             inventory_ini.load_ini(inv, text)
             return inv
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else path
-            problem = getattr(exc, "problem", None) or str(exc)
-            if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary file?
-                where = f"{path}:{text[: exc.position].count(chr(10)) + 1}"
-                problem = f"unacceptable character #x{exc.character:04x} (binary file?)"
-            raise UserError(f"{where}: invalid inventory YAML: {problem}") from None
+            root = compose_yaml(text, path)
+        except YAMLInputError as exc:
+            raise UserError(f"{exc.where}: invalid inventory YAML: {exc.problem}") from None
         if root is None:
             inv._finish()
             return inv
@@ -231,11 +224,10 @@ class Inventory:
         return UserError(f"{self.path}:{node.start_mark.line + 1}: {message}")
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
-        loader = yaml.SafeLoader("")
         try:
-            loader.flatten_mapping(node)
-        finally:
-            loader.dispose()
+            yaml.constructor.SafeConstructor().flatten_mapping(node)  # merge keys (<<: *defaults)
+        except yaml.YAMLError as exc:
+            raise self._err(node, f"invalid inventory YAML: {getattr(exc, 'problem', None) or exc}") from None
         return list(node.value)
 
     def _scalar(self, node: yaml.Node, what: str) -> str:
@@ -244,11 +236,10 @@ class Inventory:
         return str(node.value)
 
     def _value(self, node: yaml.Node) -> Any:
-        loader = yaml.SafeLoader("")
         try:
-            return loader.construct_object(node, deep=True)
-        finally:
-            loader.dispose()
+            return construct_yaml(node, str(self.path))
+        except YAMLInputError as exc:
+            raise self._err(node, f"invalid inventory YAML: {exc.problem}") from None
 
     def _mapping_or_empty(self, node: yaml.Node, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):

@@ -251,7 +251,7 @@ class _Inference(_Builder):
 
     def _open_inferred(self, sec: _Sec, strategy: str) -> None:
         self._close()
-        title = sec.title if sec.node is not None else self._document_name()
+        title = sec.title.rstrip(":").strip() or sec.title if sec.node is not None else self._document_name()
         tid = self._task_id(title)
         phase = self.phase
         if phase is None:

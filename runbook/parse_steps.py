@@ -262,9 +262,11 @@ def box_command(text: str) -> str | None:
 
 
 def _hint(text: str) -> str:
-    """A step title from the prose before a block: its first line, plain, without the closing colon."""
-    first = strip_md(text.strip().split("\n")[0])
-    first = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", first).strip().rstrip(":").strip()
+    """A step title from the prose before a block: its first sentence, plain, without the closing colon."""
+    plain = strip_md(" ".join(text.strip().split("\n")))
+    plain = re.sub(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])", r"\1", plain).replace("`", "")
+    m = re.match(r"(.+?[.!?])(?:\s|$)", plain)
+    first = (m.group(1) if m else plain).strip().rstrip(":.").strip()
     return first if len(first) <= 100 else first[:99].rstrip() + "…"
 
 

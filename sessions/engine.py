@@ -180,10 +180,25 @@ class Engine:
         finally:
             self._active.pop(run.run_id, None)
         self.summaries[summary.run_id] = summary
+        if summary.outcome == "succeeded" and not rollback:
+            self._tick_checkbox(task, step, summary.run_id)
         while len(self.summaries) > KEEP_SUMMARIES:  # the journal has everything; these are for callers
             self.summaries.pop(next(iter(self.summaries)))
         self.last_summary = summary
         return summary
+
+    def _tick_checkbox(self, task: str, number: int, run_id: str) -> None:
+        """A step made from a checkbox carrying a command ticks that checkbox when it succeeds."""
+        runbook = self.session.runbook
+        try:
+            key = runbook.task(task).step(number).checkbox if runbook is not None else None
+        except KeyError:
+            return
+        if key is None:
+            return
+        saved = self.session.state.checkboxes.get(key)
+        if saved is None or not saved.checked:
+            self.session.set_checkbox(key, True, evidence=f"step {number} succeeded (run {run_id})")
 
     def running(self) -> list[str]:
         """Run ids of the steps running now."""

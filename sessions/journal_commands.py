@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from runbook.terminal_text import visible
 from sessions import events as ev
 from sessions.journal import (GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json,
                               verify)
@@ -40,19 +41,25 @@ def sessions_cmd(args: argparse.Namespace) -> int:
     if not found:
         print(f"no sessions in {root}")
         return 0
-    rows = [("ID", "RUNBOOK", "OPERATOR", "STARTED", "LAST ACTIVITY", "PROGRESS", "STATUS")]
+    # One row per session, then the runbook's full title and path on their own line:
+    # nothing is cut, and the table still fits 80 columns.
+    rows = [("ID", "OPERATOR", "STARTED", "LAST ACTIVITY", "PROGRESS", "STATUS")]
+    details = []
     for s in found:
-        runbook = s.runbook_title or (os.path.basename(s.runbook_path) if s.runbook_path else "-")
         status = s.status
         if s.unknowns:
             status += f", {s.unknowns} unknown"
         if s.holder:
             status += f" ({s.holder})"
-        rows.append((s.id, runbook[:40], ",".join(s.operators) or "-", _short_ts(s.started),
+        rows.append((s.id, ",".join(s.operators) or "-", _short_ts(s.started),
                      _short_ts(s.last_activity), s.progress, status))
+        title = s.runbook_title or "(untitled)"
+        details.append(f"    {title}" + (f" · {s.runbook_path}" if s.runbook_path else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    for i, r in enumerate(rows):
+        print(visible("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1], multiline=False))
+        if i:
+            print(visible(details[i - 1], multiline=False))
     broken = [s for s in found if s.problem]
     for s in broken:
         print(f"runbook: {s.problem}", file=sys.stderr)

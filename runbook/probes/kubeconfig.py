@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from runbook.errors import InputError
-from runbook.input_files import read_input
 
 
 class KubeNotConfigured(Exception):
@@ -110,21 +109,19 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
 
 def _check_shape(path: str) -> None:
     """A kubeconfig file must be a YAML mapping; say so (file:line for bad YAML) before
-    the client library fails on it with a ``TypeError`` about list indices."""
-    import yaml
+    the client library fails on it with a ``TypeError`` about list indices.  Read with the
+    bounded loader first, so an alias bomb or a FIFO is refused before the library's own
+    unbounded ``yaml.safe_load`` sees the file."""
+    from runbook.bounded_yaml import YAMLInputError, load_yaml_file
 
     try:
-        data = yaml.safe_load(read_input(path, "kubeconfig").decode("utf-8"))
+        data = load_yaml_file(path, "kubeconfig")
+    except YAMLInputError as exc:
+        raise KubeConfigError(f"kubeconfig {exc.where}: invalid YAML: {exc.problem}") from None
     except InputError as exc:
         raise KubeConfigError(f"kubeconfig {exc}") from None
     except OSError as exc:
         raise KubeConfigError(f"kubeconfig {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise KubeConfigError(f"kubeconfig {path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise KubeConfigError(f"kubeconfig {where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         return  # empty: kubectl treats it as no configuration; the library says what is missing
     if not isinstance(data, dict):

@@ -125,7 +125,7 @@ USAGE_ERRORS = [
     (["run", "demo.md", "--inventory", "missing.yaml"], "missing.yaml: no such inventory file"),
     # bindings beside the runbook
     (["lint", "badyaml/tiny.md"], "badyaml/tiny.targets.yaml:2: bindings file is not valid YAML"),
-    (["plan", "binyaml/tiny.md"], "binyaml/tiny.targets.yaml: bindings file is not valid YAML: unacceptable"),
+    (["plan", "binyaml/tiny.md"], "binyaml/tiny.targets.yaml:1: bindings file is not valid YAML: unacceptable"),
     (["show", "listyaml/tiny.md"], "listyaml/tiny.targets.yaml:1: bindings file must map"),
     # exec arguments
     (["exec", "tiny.md", "--task", "NOPE-1"], "tiny.md: no task 'NOPE-1' (tasks: T-001)"),

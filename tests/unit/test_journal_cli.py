@@ -168,9 +168,11 @@ def test_sessions_listing(tmp_path, capsys):
     s = make_session(tmp_path)
     code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path))
     assert code == 0
-    header, row = out.splitlines()
-    assert header.split()[:3] == ["ID", "RUNBOOK", "OPERATOR"] and "PROGRESS" in header
-    assert row.startswith(s.id) and "CLI RB" in row and "1/3" in row and f"active (pid {os.getpid()}" in row
+    header, row, detail = out.splitlines()
+    assert header.split()[:2] == ["ID", "OPERATOR"] and "PROGRESS" in header
+    assert row.startswith(s.id) and "1/3" in row and f"active (pid {os.getpid()}" in row
+    # the full title and the runbook's path, never cut, on the session's second line
+    assert detail.startswith("    ") and "CLI RB" in detail and s.state.runbook_path in detail
     s.close()
     code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path), "--format", "json")
     data = json.loads(out)

@@ -28,9 +28,10 @@ class CheckItem(Static, can_focus=True):
                 tooltip="Tick this checkbox with its passing probe result as evidence"),
     ]
 
-    def __init__(self, box: Checkbox) -> None:
+    def __init__(self, box: Checkbox, depth: int = 0) -> None:
         super().__init__(classes="check-item")
         self.box = box
+        self.depth = depth  # nested under another checkbox: indented
         self.checked = box.checked
         self.probe_status: str | None = None
 
@@ -39,7 +40,7 @@ class CheckItem(Static, can_focus=True):
         self.checked = saved.checked if saved is not None else self.box.checked
         probe = state.probes.get(self.box.key)
         self.probe_status = probe.status if probe is not None else None
-        text = Text()
+        text = Text("  " * self.depth)
         text.append("[x] " if self.checked else "[ ] ", "bold green" if self.checked else "bold")
         text.append(self.box.text)
         if saved is not None and saved.checked and saved.who:
@@ -69,7 +70,10 @@ class Checklist(Vertical):
     """A titled group of :class:`CheckItem` rows."""
 
     def __init__(self, boxes: tuple[Checkbox, ...], *, id: str | None = None) -> None:
-        super().__init__(*(CheckItem(b) for b in boxes), id=id, classes="checklist")
+        depth: dict[str, int] = {}
+        for b in boxes:  # a parent comes before its children
+            depth[b.key] = depth[b.parent] + 1 if b.parent in depth else 0
+        super().__init__(*(CheckItem(b, depth[b.key]) for b in boxes), id=id, classes="checklist")
 
     def refresh_state(self, state: SessionState) -> None:
         for item in self.query(CheckItem):

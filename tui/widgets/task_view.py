@@ -73,6 +73,9 @@ class TaskView(VerticalScroll):
                 yield Label("Prerequisites", classes="section-title")
                 yield Checklist(task.prerequisites, id="prerequisites")
             yield from self._steps(item)
+            if task.checklist:
+                yield Label("Checklist", classes="section-title")
+                yield Checklist(task.checklist, id="checklist")
             if task.acceptance:
                 yield Label("Acceptance criteria", classes="section-title")
                 yield Checklist(task.acceptance, id="acceptance")

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from runbook.model import Runbook
+from runbook.model import Phase, Runbook
 from sessions.guards import blockers
 from sessions.state import SessionState
 
@@ -17,6 +17,10 @@ from tui import format as fmt
 from tui.items import Item, build_items, gate_id
 from tui.messages import TaskSelected
 from tui.progress import FINISHED
+
+
+def _phase_name(phase: Phase) -> str:
+    return f"Phase {phase.number}: {phase.title}" if phase.number else (phase.title or "Tasks")
 
 
 class TaskTree(Tree[str]):
@@ -42,7 +46,7 @@ class TaskTree(Tree[str]):
 
     def _add_nodes(self) -> None:
         for phase in self.runbook.phases:
-            node = self.root.add(f"Phase {phase.number}: {phase.title}", data=f"phase:{phase.number}", expand=True)
+            node = self.root.add(_phase_name(phase), data=f"phase:{phase.number}", expand=True)
             self._phase_nodes[phase.number] = node
             for task in phase.tasks:
                 self._item_nodes[task.id] = node.add_leaf(task.id, data=task.id)
@@ -60,9 +64,12 @@ class TaskTree(Tree[str]):
             node.set_label(self._label(self.items[item_id], state, now))
         for phase in self.runbook.phases:
             done = sum(1 for t in phase.tasks if state.task_status(t.id) in FINISHED)
-            label = Text.assemble(
-                (f"Phase {phase.number}", "bold"), f": {phase.title} ", (f"{done}/{len(phase.tasks)}", "dim")
-            )
+            if phase.number:
+                label = Text.assemble(
+                    (f"Phase {phase.number}", "bold"), f": {phase.title} ", (f"{done}/{len(phase.tasks)}", "dim")
+                )
+            else:  # tasks outside any phase (inferred from sections, or written without one)
+                label = Text.assemble((_phase_name(phase), "bold"), " ", (f"{done}/{len(phase.tasks)}", "dim"))
             self._phase_nodes[phase.number].set_label(label)
 
     def _label(self, item: Item, state: SessionState, now: datetime) -> Text:
