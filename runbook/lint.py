@@ -30,6 +30,7 @@ import re
 from collections import defaultdict
 from typing import Iterator
 
+from runbook.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
 from runbook.lint_k8s import check_kubeadm_config, check_kubectl_args
 from runbook.lint_text import check_invisible
 from runbook.model import Block, Diagnostic, Risk, Runbook, Step, Task
@@ -38,34 +39,7 @@ from runbook.shell_text import EXAMPLE_VALUE_RE
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 RISK_RANK = {Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3, Risk.CRITICAL: 4}
 
-_SEP = r"[^\n;|&]*?"
-DESTRUCTIVE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(rx, re.I if label == "DROP" else 0))
-    for label, rx in (
-        ("rm -rf", r"\brm\s+(?:-[a-zA-Z]*(?:[rR][a-zA-Z]*f|f[a-zA-Z]*[rR])[a-zA-Z]*|(?:-[rRf]\s+){1,2}-[rRf]|--recursive\s+--force|--force\s+--recursive)\b"),
-        ("kubeadm reset", r"\bkubeadm\s+reset\b"),
-        ("iptables -F", r"\b(?:ip6?tables|iptables-legacy|iptables-nft)\b" + _SEP + r"\s(?:-F|--flush|-X|--delete-chain)\b"),
-        ("nft flush", r"\bnft\s+flush\b"),
-        ("kubectl delete", r"\bkubectl\b" + _SEP + r"\sdelete\b"),
-        ("kubectl drain", r"\bkubectl\b" + _SEP + r"\sdrain\b"),
-        ("etcdctl snapshot restore", r"\betcdctl\b" + _SEP + r"\bsnapshot\s+restore\b"),
-        ("etcdctl member remove", r"\betcdctl\b" + _SEP + r"\bmember\s+remove\b"),
-        ("etcdctl del", r"\betcdctl\b" + _SEP + r"\sdel\b"),
-        ("systemctl stop", r"\bsystemctl\b" + _SEP + r"\s(?:stop|disable|mask|kill)\b"),
-        ("--all", r"(?<![\w-])--all\b(?!-)"),
-        ("helm uninstall", r"\bhelm\s+(?:uninstall|delete|del)\b"),
-        ("mkfs", r"\bmkfs(?:\.\w+)?\b"),
-        ("wipefs", r"\bwipefs\b"),
-        ("dd to a device", r"\bdd\b" + _SEP + r"\bof=/dev/"),
-        ("shutdown/reboot", r"(?:^|[\s;&|])(?:sudo\s+)?(?:shutdown|reboot|poweroff|halt)\b"),
-        ("terraform destroy", r"\bterraform\s+destroy\b"),
-        ("velero delete", r"\bvelero\b" + _SEP + r"\sdelete\b"),
-        ("docker/podman rm", r"\b(?:docker|podman)\s+(?:system\s+prune|volume\s+rm|rm)\b"),
-        ("DROP", r"\bDROP\s+(?:TABLE|DATABASE|SCHEMA)\b"),
-    )
-)
-_DESTRUCTIVE_ANY = re.compile("|".join(
-    f"(?i:{rx.pattern})" if rx.flags & re.I else f"(?:{rx.pattern})" for _, rx in DESTRUCTIVE))
+DESTRUCTIVE = PATTERNS  # (label, regex): the patterns runbook.destructive matches commands against
 _COMMENT_RE = re.compile(r"(?:^|(?<=\s))#.*$")
 _ELIDED_RE = re.compile(r"(?<![\w./])\.\.\.(?![\w./])|…")
 _DATE_SUB_RE = re.compile(r"\$\(\s*date\b[^)]*\)")
@@ -85,14 +59,6 @@ def _code_only(line: str) -> str:
     if s.startswith("#"):
         return ""
     return _COMMENT_RE.sub("", line) if " #" in line else line
-
-
-def destructive_patterns(code: str) -> list[str]:
-    """Labels of destructive operations in shell ``code`` (comments ignored), in pattern order."""
-    text = "\n".join(_code_only(ln) for ln in code.split("\n"))
-    if not _DESTRUCTIVE_ANY.search(text):
-        return []
-    return [label for label, rx in DESTRUCTIVE if rx.search(text)]
 
 
 def _runnable_steps(rb: Runbook) -> Iterator[tuple[str, Task | None, Step]]:
@@ -302,6 +268,10 @@ def _block(owner: str, step: Step, block: Block, add) -> None:
     hosts: list[tuple[str, int]] = []
     example: list[tuple[str, int]] = []
     pty = (block.target or step.target).pty if (block.target or step.target) else False
+    destructive_at: dict[int, list[str]] = {}  # line -> labels of destructive commands starting there
+    for finding in find_destructive(block.code):
+        at = destructive_at.setdefault(finding.line, [])
+        at.extend(x for x in finding.labels if x not in at)
     for i, raw in enumerate(lines):
         src = block.code_line(i)
         hm = _ON_HOST_RE.match(raw) or _ON_SCOPE_RE.match(raw)
@@ -311,7 +281,7 @@ def _block(owner: str, step: Step, block: Block, add) -> None:
         code = _code_only(raw)
         if not code.strip():
             continue
-        found = [label for label, rx in DESTRUCTIVE if rx.search(code)] if _DESTRUCTIVE_ANY.search(code) else []
+        found = destructive_at.get(i, [])
         if found:
             add(src, "info", "destructive-command", f"destructive command ({', '.join(found)}) in {owner}: {code.strip()[:80]!r}")
         if _ELIDED_RE.search(code):

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable
 
 from sessions.events import Checkpoint, SessionOpened
 from sessions.journal import Record, TamperedJournal, read_records, utc_now
+from sessions.session_dir import open_nofollow
 from sessions.signing import CHECKPOINT_NAMESPACE, SigningKey, load_key_file, load_public_keys, verify_signature
 
 SIDECAR_NAME = "checkpoints.sig.jsonl"
@@ -122,7 +123,7 @@ class Checkpointer:
 
     def _append_sidecar(self, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
-        fd = os.open(self.sidecar, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = open_nofollow(self.sidecar, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600, "checkpoint sidecar")
         try:
             os.write(fd, line)
             os.fsync(fd)

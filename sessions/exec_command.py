@@ -240,6 +240,13 @@ def _ask(guard: Guard, prompter: Any, session: Any) -> None:
             raise UserError(f"{where}: not confirmed; nothing run", EXIT_FAILED)
         resolve(session, guard, "yes")
     elif guard.needs == "type_host":
+        if guard.commands:  # the exact commands, control characters shown visibly
+            from runbook.terminal_text import visible
+
+            say(f"{where}: these commands will run exactly as written:")
+            for command in guard.commands:
+                for line in visible(command).splitlines() or [""]:
+                    print(f"runbook:   | {line}", file=sys.stderr, flush=True)
         for _ in range(3):
             answer = prompter.text(f"{where}: {guard.message}")
             if answer_ok(guard, answer):

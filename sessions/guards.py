@@ -11,7 +11,7 @@ Kinds (``Guard.kind``) and what satisfies them:
 ``risk``
     Starting a HIGH or CRITICAL task: confirm once per task (``GuardPassed``).
 ``destructive``
-    A command matching a destructive pattern (``runbook.lint.destructive_patterns``):
+    A destructive command, found on a shell-aware reading (``runbook.destructive``):
     type the host name (one host) or the number of hosts (several).  Satisfied by a
     ``GuardPassed`` for that task/step whose detail starts with the same host list,
     so choosing other hosts asks again.
@@ -49,11 +49,11 @@ Rollback steps are guarded only by ``destructive``, ``rerun``, ``lint`` and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
+from runbook import destructive as _destructive
 from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
 from runbook.redaction import secret_value_problem
 from sessions import state as st
@@ -81,6 +81,7 @@ class Guard:
     expected: str = ""
     secret: bool = False
     detail: str = ""  # what GuardPassed.detail must start with (destructive: the host list)
+    commands: tuple[str, ...] = ()  # destructive: the commands exactly as they will run (secrets masked)
 
     def describe(self) -> str:
         where = self.task if self.step is None else f"{self.task} step {self.step}"
@@ -127,35 +128,10 @@ def resolve_task(runbook: Runbook, task_id: str) -> TaskRef:
 
 # --- destructive commands ---------------------------------------------------------
 
-_FALLBACK_DESTRUCTIVE = [
-    (re.compile(r"\brm\s+(-[a-zA-Z]*[rf][a-zA-Z]*\s+)+"), "rm -rf"),
-    (re.compile(r"\bkubectl\s+(?:\S+\s+)*?delete\b"), "kubectl delete"),
-    (re.compile(r"\bkubeadm\s+reset\b"), "kubeadm reset"),
-    (re.compile(r"\betcdctl\b.*\bmember\s+remove\b"), "etcdctl member remove"),
-    (re.compile(r"\b(?:mkfs(?:\.\w+)?|wipefs|fdisk|parted|sgdisk)\b"), "disk formatting"),
-    (re.compile(r"\bdd\s+.*\bof=/dev/"), "dd to a device"),
-    (re.compile(r"\b(?:reboot|shutdown|poweroff|halt)\b"), "reboot/shutdown"),
-    (re.compile(r"\bdrop\s+(?:database|table)\b", re.I), "DROP"),
-    (re.compile(r"\biptables\s+(?:-F|--flush)\b"), "iptables flush"),
-    (re.compile(r"\bsystemctl\s+(?:stop|disable|mask)\b"), "systemctl stop"),
-]
-
-
 def destructive_patterns(code: str) -> list[str]:
-    """Names of the destructive patterns in ``code`` (from ``runbook.lint`` when present)."""
-    try:
-        from runbook.lint import destructive_patterns as lint_patterns
-    except ImportError:  # the parser's lint module is not there yet: small built-in list
-        lint_patterns = None
-    if lint_patterns is not None:
-        return list(lint_patterns(code))
-    found: list[str] = []
-    for line in code.splitlines():
-        line = line.split("#", 1)[0] if line.lstrip().startswith("#") else line
-        for rx, name in _FALLBACK_DESTRUCTIVE:
-            if rx.search(line) and name not in found:
-                found.append(name)
-    return found
+    """Names of the destructive patterns in ``code`` (a shell-aware reading:
+    :mod:`runbook.destructive`)."""
+    return _destructive.destructive_patterns(code)
 
 
 def destructive_key(hosts: Sequence[str], rollback: bool = False) -> str:
@@ -404,10 +380,13 @@ def guards_for(
                          f"lint says this block cannot run as written ({listed}); override with a reason", "reason"))
     codes = list(commands) if commands is not None else [b.code for b in step.commands]
     patterns: list[str] = []
+    exact: list[str] = []
     for code in codes:
-        for p in destructive_patterns(code):
-            if p not in patterns:
-                patterns.append(p)
+        for finding in _destructive.find_destructive(code):
+            patterns.extend(p for p in finding.labels if p not in patterns)
+            if finding.text not in exact:
+                exact.append(finding.text)
+    patterns = [p for p in _destructive.LABELS if p in patterns]
     if patterns and hosts:
         key = destructive_key(hosts, rollback)
         if not _answered(state, "destructive", task_id, step_no, detail_key=key):
@@ -418,7 +397,8 @@ def guards_for(
                 shown = ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else "")
                 msg = (f"destructive command ({', '.join(patterns)}) on {len(hosts)} hosts ({shown}): "
                        f"type the number of hosts {expected!r}")
-            out.append(Guard("destructive", task_id, step_no, msg, "type_host", expected, detail=key))
+            out.append(Guard("destructive", task_id, step_no, msg, "type_host", expected, detail=key,
+                             commands=tuple(exact)))
 
     secret_set = set(secret_names)
     used: set[str] = set()

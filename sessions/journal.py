@@ -44,7 +44,8 @@ from runbook.errors import UserError
 from runbook.input_files import MAX_INPUT_ENV, max_input_bytes, open_regular
 from sessions.event_codec import _decode_owned, canonical, decode_event, event_json  # noqa: F401 - re-exported
 from sessions.events import Event, Recovered
-from sessions.lock import SessionLock
+from sessions.lock import SessionLock, lock_journal
+from sessions.session_dir import check_journal_file, check_session_dir, open_nofollow, same_file
 
 GENESIS = "0" * 64
 _H_MEMBER = b',"h":"'
@@ -326,10 +327,15 @@ class Journal:
             make_private_dir(p.parent)
         except OSError as exc:
             raise JournalWriteError(f"{p.parent}: cannot create the session directory: {exc.strerror or exc}") from None
-        lk = SessionLock.acquire(p.parent / "lock", operator=operator) if lock else None
+        if lock:
+            check_session_dir(p.parent)
+        lk = None
         fd = -1
         try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fd = open_nofollow(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600, "journal")
+            if lock:
+                lock_journal(fd, p, p.parent / "lock")
+                lk = SessionLock.acquire(p.parent / "lock", operator=operator)
             os.fsync(fd)
             fsync_dir(p.parent)
         except FileExistsError:
@@ -338,6 +344,9 @@ class Journal:
         except OSError as exc:
             _cleanup(fd, lk)
             raise JournalWriteError(f"{p}: cannot create the journal: {exc.strerror or exc}") from None
+        except BaseException:
+            _cleanup(fd, lk)
+            raise
         return cls(p, fd, 0, GENESIS, 0, lk, group_commit_s)
 
     @classmethod
@@ -353,9 +362,20 @@ class Journal:
         p = Path(path)
         if not p.is_file():
             raise JournalError(f"{p}: no such journal")
-        lk = SessionLock.acquire(p.parent / "lock", operator=operator) if lock else None
+        if lock:
+            check_session_dir(p.parent)
+        lk = None
         fd = -1
         try:
+            try:
+                fd = open_nofollow(p, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK, 0, "journal")
+                os.set_blocking(fd, True)
+            except OSError as exc:
+                raise JournalWriteError(f"{p}: cannot open the journal for writing: {exc.strerror or exc}") from None
+            if lock:
+                check_journal_file(p, fd)
+                lock_journal(fd, p, p.parent / "lock")  # the lock nobody can unlink
+                lk = SessionLock.acquire(p.parent / "lock", operator=operator)
             reader = JournalReader(p)
             try:
                 for rec in reader:
@@ -364,10 +384,14 @@ class Journal:
             except TamperedJournal as exc:
                 raise TamperedJournal(str(p), exc.seq, exc.line, exc.reason,
                                       "; refusing to write to it (see `runbook journal verify`)") from None
-            try:
-                fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-            except OSError as exc:
-                raise JournalWriteError(f"{p}: cannot open the journal for writing: {exc.strerror or exc}") from None
+            if not same_file(p, fd):
+                raise JournalError(f"{p}: the journal was replaced while it was read; refusing to write to it")
+            if reader.count == 0:
+                what = f"only a torn first line ({reader.torn} bytes)" if reader.torn else "no records (empty file)"
+                raise JournalError(
+                    f"{p}: the journal has {what}: no valid first record, so the session's history cannot be "
+                    "known; refusing to write to it (a new chain would silently replace the history). "
+                    "Start a new session; keep this file for investigation")
             j = cls(p, fd, reader.count, reader.head, reader.end, lk, group_commit_s)
             if reader.torn:
                 try:
@@ -436,6 +460,9 @@ class Journal:
             hasher.update(b"," + tail)
             h = hasher.hexdigest()
         line = b'{"event":%s,"h":"%s",%s\n' % (body, h.encode(), tail)
+        if os.fstat(self._fd).st_size != self._size:
+            self._changed_under_us(f"its size is {os.fstat(self._fd).st_size} bytes, not the {self._size} this "
+                                   "process wrote (another writer appended, or it was truncated or edited)")
         try:
             done = os.write(self._fd, line)
             while done < len(line):  # short write (a file size limit, a full disk): finish or fail
@@ -445,6 +472,28 @@ class Journal:
         self._seq, self._head = seq, h
         self._size += len(line)
         return Record(seq, ts, prev, h, event, seq)
+
+    def _changed_under_us(self, why: str) -> None:
+        """The file is no longer what this process wrote: fail the journal, touch nothing."""
+        self.failed = JournalWriteError(
+            f"{self.path}: the journal changed under this process: {why}; refusing to write to it, no new steps "
+            f"can start. This process's records end at seq {self._seq} (head {self._head[:16]}); "
+            "see `runbook journal verify`.")
+        raise self.failed
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`JournalWriteError` when the path no longer names this journal (removed,
+        renamed or replaced) or the file is not the size this process left it at."""
+        if self.failed is not None:
+            raise self.failed
+        if self._fd < 0:
+            return
+        if not same_file(self.path, self._fd):
+            self._changed_under_us(f"{self.path.name} was removed, renamed or replaced")
+        size = os.fstat(self._fd).st_size
+        if size != self._size:
+            self._changed_under_us(f"its size is {size} bytes, not the {self._size} this process wrote "
+                                   "(another writer appended, or it was truncated or edited)")
 
     def _fail(self, exc: OSError, what: str, which: str) -> None:
         """Roll the file back to its last good state, fail the journal, raise."""
@@ -466,7 +515,11 @@ class Journal:
         raise self.failed
 
     def append(self, event: Event) -> Record:
-        """Append and fsync.  When this returns, the record (and all before it) is durable."""
+        """Append and fsync.  When this returns, the record (and all before it) is durable.
+
+        Before writing, checks that the path still names this journal and nobody else wrote
+        to it (:meth:`check_unchanged`); output chunks check the size only."""
+        self.check_unchanged()
         rec = self._write(event)
         self.sync()
         return rec

@@ -1,8 +1,12 @@
-"""One writer per session: an exclusive ``flock`` on ``<session dir>/lock``.
+"""One writer per session: an exclusive ``flock`` on the journal itself, and on ``<session dir>/lock``.
 
-The lock file also holds a small JSON body naming the holder (pid, host, operator,
-since when) so that a refused writer can say who has the session open.  The
-kernel drops a ``flock`` when its holder dies, so:
+The lock that keeps a second writer out is the ``flock`` on the journal's own open
+file (:func:`lock_journal`): anyone who can write the session directory can unlink
+``lock``, but not take a lock away from an open file.  The ``lock`` file holds a
+small JSON body naming the holder (pid, host, operator, since when) so that a
+refused writer can say who has the session open, and tells a stale session from a
+live one.  Both are opened with ``O_NOFOLLOW``.  The kernel drops a ``flock`` when
+its holder dies, so:
 
 * ``flock`` refused: another live process holds the session -> :class:`SessionLocked`
   naming the holder.
@@ -10,7 +14,10 @@ kernel drops a ``flock`` when its holder dies, so:
   died without closing; the lock is taken over and :attr:`SessionLock.stale`
   describes it (the journal records it as a ``recovered`` event).
 * a body left by a process on *another* host (shared file system): runbook cannot
-  tell whether that process still runs, so it refuses and says how to clear it.
+  tell whether that process still runs, so it refuses and says how to check that it
+  has ended before clearing it.
+* the journal's ``flock`` refused (the ``lock`` file was removed or replaced while a
+  writer is live): :class:`SessionLocked` naming the pid that holds the journal.
 
 A clean :meth:`SessionLock.release` empties the body before unlocking.
 """
@@ -99,10 +106,12 @@ class SessionLock:
 
         ``session`` names the session in messages (defaults to the directory).
         """
+        from sessions.session_dir import open_nofollow
+
         p = Path(path)
         what = session or str(p.parent)
         try:
-            fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = open_nofollow(p, os.O_RDWR | os.O_CREAT, 0o600, "lock")
         except OSError as exc:
             raise UserError(f"{p}: cannot open the session lock: {exc.strerror or exc}", 1) from None
         try:
@@ -129,8 +138,11 @@ class SessionLock:
             here = socket.gethostname()
             if previous is not None and previous.host != here:
                 raise SessionLocked(
-                    f"session {what} was left open by {previous.describe()}; runbook cannot check a "
-                    f"process on another host: if it is no longer running, delete {p} and retry",
+                    f"session {what} was left open by {previous.describe()}; runbook cannot see processes "
+                    f"on {previous.host}. Check there that it has ended (`ssh {previous.host} ps -p "
+                    f"{previous.pid}` prints no process; a reboot since {previous.since} also ends it); "
+                    f"only then remove {p} and retry. Removing it while that process runs lets two "
+                    "writers break the journal for good",
                     previous,
                 )
             me = LockHolder(os.getpid(), here, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), operator)
@@ -167,14 +179,80 @@ class SessionLock:
             os.close(fd)
 
 
-def _flock_held(st: os.stat_result) -> bool | None:
-    """Whether some process holds a flock on this inode, from /proc/locks (None: cannot tell)."""
+def _flock_pids(st: os.stat_result) -> list[int] | None:
+    """Pids holding a flock on this inode, from /proc/locks (None: cannot tell)."""
     needle = f" {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    pids: list[int] = []
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as fh:
-            return any(" FLOCK " in line and needle in line for line in fh)
+            for line in fh:
+                if " FLOCK " in line and needle in line and "->" not in line:
+                    fields = line.split()
+                    try:
+                        pids.append(int(fields[4]))
+                    except (IndexError, ValueError):
+                        pids.append(0)
     except OSError:
         return None
+    return pids
+
+
+def _flock_held(st: os.stat_result) -> bool | None:
+    """Whether some process holds a flock on this inode, from /proc/locks (None: cannot tell)."""
+    pids = _flock_pids(st)
+    return None if pids is None else bool(pids)
+
+
+def lock_journal(fd: int, path: str | os.PathLike[str], lock_file: str | os.PathLike[str] | None = None) -> None:
+    """Take an exclusive ``flock`` on the open journal ``fd`` or raise :class:`SessionLocked`.
+
+    This is the lock that cannot be removed: it belongs to the journal's open file, not to a
+    name in the directory.  ``lock_file`` (the session's ``lock``) names the holder when it
+    still can.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise UserError(f"{path}: cannot lock the journal: {exc.strerror or exc}", 1) from None
+    st = os.fstat(fd)
+    pids = [p for p in (_flock_pids(st) or []) if p != os.getpid()]
+    holder = None
+    if lock_file is not None:
+        try:
+            with open(lock_file, "rb") as fh:
+                holder = _parse_holder(fh.read(4096).strip())
+        except OSError:
+            holder = None
+    if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
+        holder = None  # our own body, written into a lock file that replaced the holder's
+    if holder is not None and (not pids or holder.pid in pids):
+        who = holder.describe()
+    elif pids:
+        holder = LockHolder(pids[0], socket.gethostname(), "?")
+        who = f"pid {pids[0]} on {holder.host}"
+    else:
+        who = "another process"
+    raise SessionLocked(
+        f"session {Path(path).parent} is open for writing by {who}, which holds a lock on the journal itself "
+        f"(its lock file {lock_file or 'lock'} was removed or replaced); close it there first "
+        "(only one runbook process may write a session)",
+        holder,
+    )
+
+
+def journal_holder(journal: str | os.PathLike[str]) -> LockHolder | None:
+    """The process holding the ``flock`` on a journal (from /proc/locks), when its ``lock``
+    file cannot say (removed or replaced); None when nobody holds it or it cannot be told."""
+    try:
+        st = os.stat(journal)
+    except OSError:
+        return None
+    pids = _flock_pids(st)
+    if not pids:
+        return None
+    return LockHolder(pids[0], socket.gethostname(), "an unknown time (its lock file was removed)")
 
 
 def current_holder(path: str | os.PathLike[str]) -> LockHolder | None:

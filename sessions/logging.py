@@ -84,6 +84,11 @@ class _QuietFileHandler(_stdlib_logging.FileHandler):
     def handleError(self, record: _stdlib_logging.LogRecord) -> None:  # noqa: N802 - stdlib name
         pass
 
+    def _open(self) -> Any:
+        # O_NOFOLLOW: a runbook.log replaced by a symlink is refused, never appended through
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
 
 def configure_logging(session_dir: str | os.PathLike[str], level: int = _stdlib_logging.INFO) -> Path:
     """Send all logging to ``<session_dir>/runbook.log`` (mode 0600) as JSON lines.
@@ -91,8 +96,6 @@ def configure_logging(session_dir: str | os.PathLike[str], level: int = _stdlib_
     Returns the log path.  Never touches stdout or stderr.
     """
     path = Path(session_dir) / LOG_NAME
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    os.close(fd)
     handler = _QuietFileHandler(path, encoding="utf-8", delay=False)
     setattr(handler, _MARK, True)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(

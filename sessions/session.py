@@ -97,16 +97,20 @@ def _check_is_journal(path: Path) -> None:
     """Refuse to open for writing a file that is not a session journal (a mistyped ``--session FILE``).
 
     Opening for writing truncates a torn tail and appends: never do that to someone else's file.
-    A ``journal.jsonl`` in a session directory is trusted (it may be empty after a crash at creation).
+    A session's own ``journal.jsonl`` too must start with its ``session_opened`` record: an empty
+    one (a crash at creation, or an attacker's truncation) is refused, or a new chain would
+    silently replace the history (the chain itself is checked by ``Journal.open``).
     """
-    if path.name == JOURNAL:
-        return
     try:
         with open(path, "rb") as fh:
             first = fh.readline(1 << 20)
         ok = b'"type":"session_opened"' in first.replace(b" ", b"") and first.endswith(b"\n")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
+    if not ok and path.name == JOURNAL:
+        what = "is empty" if not first else "does not start with its session_opened record"
+        raise UserError(f"{path}:1: the journal {what}: the session's history cannot be known; refusing to "
+                        "write to it (a new chain would replace the history). Start a new session", 1)
     if not ok:
         raise UserError(f"{path}:1: not a session journal (no session_opened record); "
                         "pass a session id or a session's journal.jsonl", 2)

@@ -111,7 +111,7 @@ def _session_dirs(root: Path) -> list[Path]:
 def summarize(journal: Path) -> SessionSummary:
     """Read one journal (checking its chain) into a summary."""
     from sessions.journal import JournalReader, TamperedJournal
-    from sessions.lock import current_holder
+    from sessions.lock import current_holder, journal_holder
     from sessions.state import Replayer
 
     sid = journal.parent.name
@@ -126,7 +126,7 @@ def summarize(journal: Path) -> SessionSummary:
     except OSError as exc:
         problem = f"{journal}: {exc.strerror or exc}"
     st = rep.result()
-    holder = current_holder(journal.parent / LOCK)
+    holder = current_holder(journal.parent / LOCK) or journal_holder(journal)
     if problem:
         status = "broken"
     elif holder is not None:

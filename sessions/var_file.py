@@ -22,6 +22,7 @@ import stat
 from typing import Iterable
 
 from runbook.errors import UserError
+from runbook.input_files import open_regular
 from sessions.substitution import normalise
 
 MAX_BYTES = 1 << 20
@@ -50,24 +51,23 @@ def parse_assignments(text: str, source: str) -> dict[str, str]:
 
 
 def read_var_file(path: str) -> dict[str, str]:
-    """The ``NAME=VALUE`` lines of ``path``; refused when group or others may read or write it."""
+    """The ``NAME=VALUE`` lines of ``path``; refused when it is a symbolic link, not a
+    regular file (:func:`runbook.input_files.open_regular`), larger than 1 MB, owned by
+    another user, or readable or writable by group or others."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        if os.path.islink(path):
+            raise UserError(f"--var-file {path}: is a symbolic link; give the file itself", EXIT_USAGE)
+        fd = open_regular(path, "var file", limit=MAX_BYTES)
     except OSError as exc:
-        why = "a symbolic link (give the file itself)" if os.path.islink(path) else (exc.strerror or str(exc))
-        raise UserError(f"--var-file {path}: cannot read: {why}", EXIT_USAGE) from None
+        raise UserError(f"--var-file {path}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UserError(f"--var-file {path}: not a regular file", EXIT_USAGE)
         if st.st_mode & 0o077:
             raise UserError(
                 f"--var-file {path}: readable or writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"it holds secrets: run 'chmod 600 {path}'", EXIT_USAGE)
         if st.st_uid != os.geteuid():
             raise UserError(f"--var-file {path}: owned by another user (uid {st.st_uid})", EXIT_USAGE)
-        if st.st_size > MAX_BYTES:
-            raise UserError(f"--var-file {path}: larger than {MAX_BYTES} bytes", EXIT_USAGE)
         data = os.read(fd, MAX_BYTES + 1)
     finally:
         os.close(fd)

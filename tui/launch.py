@@ -66,7 +66,7 @@ class Launch:
             "known_hosts": os.path.abspath(self.known_hosts) if self.known_hosts else None,
         }
         try:
-            fd = os.open(directory / SIDECAR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(directory / SIDECAR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(data, fh)
         except OSError:

@@ -66,7 +66,7 @@ class Operator:
             yes = {"rerun": "Run again", "external": "It is done"}.get(guard.kind, "Start")
             return ConfirmModal(title, guard.message, yes=yes, no="Not now", danger=True)
         if guard.needs == "type_host":
-            return TypeHostModal(guard.message, guard.expected)
+            return TypeHostModal(guard.message, guard.expected, guard.commands)
         if guard.needs == "value":
             return PlaceholderModal(guard.expected, secret=guard.secret, where=guard.message)
         return ReasonModal(f"{title}: override?", guard.message, placeholder="why go ahead anyway (required, journaled)")

@@ -434,3 +434,11 @@ def test_var_file_and_stdin_keep_the_secret_out_of_ps(tmp_path):
     bad.chmod(0o600)
     r = cli(base + ["--var-file", bad])
     assert r.returncode == 2 and f"{bad}:1:" in r.stderr and secret not in r.stderr
+    fifo = tmp_path / "fifo.env"  # a FIFO would hang a reader: refused at once
+    os.mkfifo(fifo, 0o600)
+    r = cli(base + ["--var-file", fifo], timeout=30)
+    assert r.returncode == 2 and "FIFO" in r.stderr
+    link = tmp_path / "link.env"  # a symbolic link is not followed
+    link.symlink_to(var_file)
+    r = cli(base + ["--var-file", link])
+    assert r.returncode == 2 and "symbolic link" in r.stderr

@@ -64,7 +64,7 @@ async def type_text(pilot: Any, text: str) -> None:
 
 def log_text(screen: MainScreen, host: str = "local") -> str:
     log = screen.output.log_for(host)
-    return "\n".join(log.lines) if log is not None else ""
+    return "\n".join(log.source) if log is not None else ""  # the lines as they came (not wrapped)
 
 
 async def run_finished(pilot: Any, app: Any, task: str, step: int, rollback: bool = False) -> Any:

@@ -30,8 +30,8 @@ class TestHelp:
     def test_every_binding_of_the_main_screen_is_listed_once_in_a_named_group(self):
         rows = binding_rows([MainScreen.BINDINGS, MainScreen.BINDINGS])
         listed = [tooltip for items in rows.values() for _, _, tooltip in items]
-        assert sorted(listed) == sorted(b.tooltip for b in MainScreen.BINDINGS)
-        assert "Run" in rows and "Decide and record" in rows and "Move around" in rows
+        assert sorted(listed) == sorted(b.tooltip for b in MainScreen.BINDINGS if b.description)
+        assert "Run" in rows and "Decide and record" in rows and "Output" in rows and "Move around and layout" in rows
         assert rows.get("Other", []) == [], "every main-screen action belongs to a named group"
 
     async def test_question_mark_and_f1_open_the_help_and_escape_closes_it(self, make_app):
@@ -53,9 +53,11 @@ class TestHelp:
             await pilot.press("question_mark")
             await modal(pilot, HelpScreen)
             await pilot.pause(0.1)
+            assert "Run the current step" in screen_text(app)
+            await pilot.press("end")  # the help scrolls with the keyboard: the guards come last
+            await pilot.pause(0.1)
             text = screen_text(app)
             assert "destructive command" in text and "outcome unknown" in text
-            assert "Run the current step" in text
 
 
 class TestTaskPicker:
@@ -156,3 +158,102 @@ class TestQuitHint:
         (summary,) = list_sessions(root)
         hint = [line for line in p.stderr.splitlines() if "resumable" in line]
         assert hint == [f"runbook: session {summary.id} is resumable: runbook resume {summary.id} --session-dir {root}"]
+
+
+async def fed(pilot, screen, host: str, text: str) -> None:
+    screen.output.feed(host, text)
+    await wait_for(pilot, lambda: screen.output.log_for(host) is not None and screen.output.log_for(host).is_mounted
+                   and screen.output.log_for(host).source, what=f"{host} output drawn")
+    await pilot.pause(0.2)
+
+
+class TestOutput:
+    async def test_long_lines_wrap_with_a_continuation_mark_and_w_toggles(self, make_app):
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            reason = "error: " + "connection refused by prod-k8s-master-04 " * 6 + "END"
+            await fed(pilot, screen, "local", reason + "\nshort\n")
+            log = screen.output.log_for("local")
+            assert len(log.lines) > 3 and log.lines[1].startswith("↪ ")
+            assert "".join(r.removeprefix("↪ ") for r in log.lines[:-1]) == reason, "nothing lost in the wrap"
+            assert all(len(r) < 80 for r in log.lines)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: list(log.lines) == [reason, "short"], what="unwrapped")
+            await pilot.press("w")
+            await wait_for(pilot, lambda: len(log.lines) > 3, what="wrapped again")
+
+    async def test_search_finds_highlights_and_moves_between_matches(self, make_app):
+        app = make_app(MINI)
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await fed(pilot, screen, "local", "".join(f"line {i}{' ERROR here' if i % 100 == 7 else ''}\n"
+                                                      for i in range(1000)))
+            await pilot.press("slash")
+            await type_text(pilot, "error")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.output.query_text == "error", what="searched")
+            assert screen.output.border_subtitle.endswith("/error: 10 of 10")  # the newest match first
+            log = screen.output.log_for("local")
+            assert log.highlight and "ERROR" in log.lines[907]
+            assert screen.output.next_match(1) == 7 and screen.output.border_subtitle.endswith("1 of 10")
+            await pilot.press("left_square_bracket")
+            assert screen.output.border_subtitle.endswith("10 of 10")
+            assert log.scroll_y > 800
+            await pilot.press("slash")
+            await modal(pilot, __import__("tui.widgets.modals", fromlist=["SearchModal"]).SearchModal)
+            await pilot.press("ctrl+u", "enter")  # empty: clears
+            await wait_for(pilot, lambda: screen.output.query_text == "", what="cleared")
+            assert not log.highlight
+
+    async def test_number_keys_and_the_all_hosts_view(self, make_app):
+        app = make_app(MINI)
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await fed(pilot, screen, "web-1", "from one\n")
+            await fed(pilot, screen, "web-2", "from two\n")
+            await wait_for(pilot, lambda: screen.output.log_for("*all*") is not None
+                           and len(screen.output.log_for("*all*").source) == 2, what="all-hosts view")
+            await fed(pilot, screen, "web-1", "later one\n")
+            combined = screen.output.log_for("*all*")
+            assert list(combined.source) == ["web-1 │ from one", "web-2 │ from two", "web-1 │ later one"]
+            await pilot.press("2")
+            assert screen.output.active_host == "web-2"
+            await pilot.press("0")
+            await pilot.pause(0.1)
+            assert screen.output.active_host is None and screen.output.shown_log is combined
+            await pilot.press("1")
+            assert screen.output.active_host == "web-1"
+            assert "2:web-2" in screen_text(app).replace(" ", "") or "2:" in screen_text(app)
+
+    async def test_y_writes_the_host_output_into_the_session_directory(self, make_app):
+        app = make_app(MINI)
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: (r := app.session.state.step_run("MINI-001", 1)) is not None and r.finished,
+                           what="step ran")
+            await wait_for(pilot, lambda: screen.output.active_host == "local", what="local tab")
+            await pilot.press("y")
+            written = await wait_for(pilot, lambda: list(app.session.dir.glob("output-local-*.txt")), what="file")
+            text = written[0].read_text()
+            assert "hello from mini" in text and "MINI-001 step 1" in text
+            assert written[0].stat().st_mode & 0o077 == 0
+
+    async def test_zoom_and_tree_layout_keys(self, make_app):
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await pilot.press("z")
+            await wait_for(pilot, lambda: screen.maximized is screen.output, what="output maximised")
+            await pilot.press("z")
+            await wait_for(pilot, lambda: screen.maximized is None, what="restored")
+            before = screen.task_tree.outer_size.width
+            await pilot.press("greater_than_sign")
+            await wait_for(pilot, lambda: screen.task_tree.outer_size.width == before + 4, what="wider")
+            await pilot.press("less_than_sign", "less_than_sign")
+            await wait_for(pilot, lambda: screen.task_tree.outer_size.width == before - 4, what="narrower")
+            await pilot.press("t")
+            await wait_for(pilot, lambda: not screen.task_tree.display, what="tree hidden")
+            await pilot.press("t")
+            await wait_for(pilot, lambda: screen.task_tree.display, what="tree shown")

@@ -185,7 +185,8 @@ def test_broken_middle_record_refuses_to_write(tmp_path):
     assert (exc.value.seq, exc.value.line) == (3, 3)
     assert "refusing to write" in str(exc.value) and ":3:" in str(exc.value)
     assert path.read_bytes() == data  # nothing written, nothing truncated
-    Journal.create(tmp_path / "other" / "journal.jsonl").close()  # and the lock was released
+    with Journal.create(tmp_path / "other" / "journal.jsonl") as j:  # and the lock was released
+        j.append(ev.Note("first"))
     with Journal.open(tmp_path / "other" / "journal.jsonl"):
         pass
 

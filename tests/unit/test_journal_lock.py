@@ -101,7 +101,8 @@ def test_stale_lock_of_a_dead_writer_is_taken_over_and_journaled(tmp_path):
 def test_lock_left_by_another_host_is_not_taken_over(tmp_path):
     lock = tmp_path / "lock"
     lock.write_text(json.dumps({"pid": 1, "host": "elsewhere.example", "since": "2026-11-27T04:00:00Z"}))
-    with pytest.raises(SessionLocked, match=r"left open by pid 1 on elsewhere.example since .*delete .*lock"):
+    with pytest.raises(SessionLocked, match=r"left open by pid 1 on elsewhere.example since .*Check there that it "
+                       r"has ended \(`ssh elsewhere.example ps -p 1`.*only then remove .*lock"):
         SessionLock.acquire(lock)
     assert current_holder(lock).host == "elsewhere.example"
 

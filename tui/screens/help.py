@@ -21,8 +21,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Run", ("run_step", "run_task", "run_on_host", "rerun", "cancel", "send_input", "retarget", "choose_target")),
     ("Decide and record", ("note", "skip_step", "skip_task", "decide", "done", "toggle", "accept_probe", "probes")),
     ("Rollback and report", ("rollback", "export")),
-    ("Move around", ("jump", "back", "select_cursor", "focus_previous", "focus_next", "follow", "command_palette",
-                     "help", "quit")),
+    ("Output", ("search", "next_match", "previous_match", "toggle_wrap", "copy_output", "show_host", "follow",
+                "zoom_output")),
+    ("Move around and layout", ("jump", "back", "select_cursor", "focus_previous", "focus_next", "command_palette",
+                                "toggle_tree", "tree_width", "help", "quit")),
 )
 
 GUARDS = (
@@ -60,8 +62,8 @@ def binding_rows(sources: Iterable[Iterable[BindingType]]) -> dict[str, list[tup
     rows["Other"] = []
     for bindings in sources:
         for b in bindings:
-            if not isinstance(b, Binding):
-                continue
+            if not isinstance(b, Binding) or not b.description:
+                continue  # an undescribed binding is one more key of a row already listed (2-9 of "1-9")
             ident = b.id or f"{b.key}:{b.action}"
             if ident in seen:
                 continue

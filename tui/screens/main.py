@@ -42,7 +42,8 @@ STATE_FLUSH_S = 0.08
 
 def B(key: str, action: str, description: str, tooltip: str, *, show: bool = True, priority: bool = False,
       key_display: str | None = None) -> Binding:
-    return Binding(key, action, description, show=show, priority=priority, id=f"main.{action}", tooltip=tooltip,
+    ident = action.replace("(", "_").replace(")", "").replace(",", "_")
+    return Binding(key, action, description, show=show, priority=priority, id=f"main.{ident}", tooltip=tooltip,
                    key_display=key_display)
 
 
@@ -63,6 +64,25 @@ class MainScreen(Screen[None]):
         B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
         B("d", "done", "Done", "Mark the task done"),
         B("g", "jump", "Jump", "Jump to a task: type part of its id or title (only jumps, runs nothing)", show=False),
+        B("slash", "search", "Search", "Search the output shown (case-insensitive); ] and [ move between matches",
+          show=False, key_display="/"),
+        B("right_square_bracket", "next_match", "Next match", "Next match of the output search", show=False,
+          key_display="]"),
+        B("left_square_bracket", "previous_match", "Previous match", "Previous match of the output search",
+          show=False, key_display="["),
+        B("w", "toggle_wrap", "Wrap", "Wrap long output lines (on by default; ↪ marks a continued line) or not",
+          show=False),
+        B("y", "copy_output", "Copy", "Copy the selected output (OSC 52), and write the whole output of the host "
+          "shown into a file in the session directory", show=False),
+        B("1", "show_host(1)", "Host 1-9", "Show the output of host 1-9 (as numbered on the tabs)",
+          show=False, key_display="1-9"),
+        *(B(str(n), f"show_host({n})", "", f"Show the output of host {n}", show=False) for n in range(2, 10)),
+        B("0", "show_host(0)", "All hosts", "Show every host's output interleaved, each line prefixed with its host",
+          show=False),
+        B("z", "zoom_output", "Zoom", "Maximise the output pane, or restore the layout", show=False),
+        B("t", "toggle_tree", "Tree", "Hide or show the task tree", show=False),
+        B("less_than_sign", "tree_width(-4)", "Narrower", "Make the task tree narrower", show=False, key_display="<"),
+        B("greater_than_sign", "tree_width(4)", "Wider", "Make the task tree wider", show=False, key_display=">"),
         B("question_mark,f1", "help", "Help", "Every key, grouped by purpose, and the guards explained", key_display="?"),
         B("e", "export", "Export", "Export the session report (Markdown, signed with $RUNBOOK_SIGNING_KEY if set) into the session directory", show=False),
         B("P", "probes", "Probes", "Run the acceptance probes of the task", show=False),
@@ -88,6 +108,7 @@ class MainScreen(Screen[None]):
         self._focus_after_show = False
         self._pin_after_show: tuple[str, int] | None = None
         self._target: tuple[str, bool] | None = None  # (item, rollback) being shown or on screen
+        self._tree_width = 0  # cells, once the operator changed it (< >)
         self.handled: list[str] = []  # actions handled, newest last (tests and bench read it)
 
     def now(self) -> datetime:
@@ -572,6 +593,104 @@ class MainScreen(Screen[None]):
         chosen = await self.operator.ask(TaskPickerModal(entries))
         if chosen is not None:
             self.jump_to(chosen)
+
+    # -- actions: output and layout --------------------------------------------------------
+    def action_search(self) -> None:
+        self.handled.append("search")
+        self._search()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def _search(self) -> None:
+        from tui.widgets.modals import SearchModal
+
+        shown = self.output.active_host or "all hosts"
+        query = await self.operator.ask(SearchModal(shown, self.output.query_text))
+        if query is None:
+            return
+        found = self.output.search(query)
+        if query:
+            self.notify(f"{found} matching line(s) in {shown}" if found else f"no match for {query!r} in {shown}",
+                        title="search", severity="information" if found else "warning", timeout=3)
+
+    def action_next_match(self) -> None:
+        self.handled.append("next_match")
+        self.output.next_match(1)
+
+    def action_previous_match(self) -> None:
+        self.handled.append("previous_match")
+        self.output.next_match(-1)
+
+    def action_toggle_wrap(self) -> None:
+        self.handled.append("toggle_wrap")
+        wrap = self.output.toggle_wrap()
+        self.notify("long lines wrap (↪ marks a continuation)" if wrap else "long lines are cut: scroll sideways",
+                    title="output", timeout=3)
+
+    def action_show_host(self, number: int) -> None:
+        """``0``: the all-hosts view; ``1``-``9``: the n-th host's tab."""
+        self.handled.append("show_host")
+        if self.output.show_host(number) is None:
+            self.notify(f"no output tab {number}", severity="warning", timeout=3)
+
+    def action_copy_output(self) -> None:
+        self.handled.append("copy_output")
+        self._copy_output()
+
+    @work(group="copy", exclusive=True, exit_on_error=False)
+    async def _copy_output(self) -> None:
+        import os
+        from datetime import timezone
+
+        from tui.history import host_output
+
+        selected = self.screen.get_selected_text()
+        if selected:
+            self.app.copy_to_clipboard(selected)
+        host = self.output.active_host
+        if host is None:
+            self.notify("the selection was copied" if selected else "show one host's output first (1-9)",
+                        title="copy", timeout=5)
+            return
+        self.session.sync()
+        text = await host_output(self.session.journal.path, host)
+        stamp = self.now().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in host)
+        path = self.session.dir / f"output-{safe}-{stamp}.txt"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            self.notify(f"{path}: {exc.strerror or exc}", title="copy failed", severity="error")
+            return
+        if not selected and len(text) <= 64 * 1024:
+            self.app.copy_to_clipboard(text)  # OSC 52: terminals that allow it get it too
+        self.notify(f"{len(text.splitlines())} lines of {host} written to {path}"
+                    + (" · selection copied" if selected else ""), title="copy", timeout=8)
+
+    def action_zoom_output(self) -> None:
+        self.handled.append("zoom_output")
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.output, container=False)
+
+    def action_toggle_tree(self) -> None:
+        self.handled.append("toggle_tree")
+        tree = self.task_tree
+        tree.display = not tree.display
+        if not tree.display and tree.has_focus:
+            self._focus_detail()
+
+    def action_tree_width(self, delta: int) -> None:
+        self.handled.append("tree_width")
+        tree = self.task_tree
+        tree.display = True
+        width = self._tree_width or tree.outer_size.width  # the layout lags behind quick presses
+        new = self._tree_width = max(16, min(self.size.width - 30, width + delta))
+        tree.styles.width = new
+        tree.styles.min_width = 16  # the stylesheet's bounds are for the default width only
+        tree.styles.max_width = self.size.width
 
     def action_help(self) -> None:
         self.handled.append("help")

@@ -12,9 +12,13 @@ the operator scrolls up (``Log.write_lines`` does that), End follows again.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len, chop_cells
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -26,10 +30,13 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-PARTIAL_TICKS = 2  # an unterminated line (a prompt) is shown after this many quiet flushes
+PARTIAL_TICKS = 2
+ALL_HOSTS = "*all*"  # the combined view's key (a name no inventory host can have: '*' is a pattern)  # an unterminated line (a prompt) is shown after this many quiet flushes
 
 
 def pane_id(host: str) -> str:
+    if host == ALL_HOSTS:
+        return "all-hosts"
     return "host-" + re.sub(r"[^A-Za-z0-9_-]", "_", host)
 
 
@@ -43,24 +50,104 @@ def clean(line: str) -> str:
     return line
 
 
+CONTINUATION = "↪ "  # starts a row that continues the line above (soft wrap), never output itself
+
+
+def wrap_line(line: str, width: int) -> list[str]:
+    """``line`` cut into rows of at most ``width`` cells; rows after the first start with
+    :data:`CONTINUATION`, so a soft-wrapped line never looks like two lines of output."""
+    if width <= len(CONTINUATION) + 1 or (len(line) <= width and cell_len(line) <= width):
+        return [line]
+    rows = chop_cells(line, width)
+    out = [rows[0]]
+    rest = "".join(rows[1:])
+    for row in chop_cells(rest, width - len(CONTINUATION)):
+        out.append(CONTINUATION + row)
+    return out
+
+
+class MatchHighlighter(Highlighter):
+    """Reverse video on every case-insensitive occurrence of the search text."""
+
+    def __init__(self, query: str) -> None:
+        self.pattern = re.compile(re.escape(query), re.IGNORECASE) if query else None
+
+    def highlight(self, text: Text) -> None:
+        if self.pattern is not None:
+            text.highlight_regex(self.pattern, "reverse bold")
+
+
 class HostLog(Log):
-    """The output of one host.  ``End`` jumps back to following the tail."""
+    """The output of one host (or of all hosts, prefixed).  ``End`` follows the tail again.
+
+    The lines as they came are kept (``source``, at most ``max_lines``); what is drawn is
+    those lines wrapped to the width when ``wrap`` is on, rebuilt on resize or toggle."""
 
     BINDINGS = [
         Binding("end", "follow", "Follow", show=False, id="output.follow", tooltip="Scroll to the end and follow new output"),
     ]
 
-    def __init__(self, host: str, max_lines: int) -> None:
+    def __init__(self, host: str, max_lines: int, *, wrap: bool = True) -> None:
         super().__init__(max_lines=max_lines, highlight=False, auto_scroll=True, id=f"log-{pane_id(host)}", classes="host-log")
         self.host = host
+        self.source: deque[str] = deque(maxlen=max_lines)
+        self.wrap = wrap
+        self._wrap_width = 0
 
     def action_follow(self) -> None:
         self.scroll_end(animate=False)
 
+    def _text_width(self) -> int:
+        return max(0, self.scrollable_content_region.width - 1)
+
+    def _rows(self, lines: Iterable[str]) -> list[str]:
+        if not self.wrap or self._wrap_width <= 0:
+            return list(lines)
+        width = self._wrap_width
+        rows: list[str] = []
+        for line in lines:
+            rows.extend(wrap_line(line, width))
+        return rows
+
+    def add_lines(self, lines: list[str]) -> None:
+        """New output lines (already cleaned): kept, then drawn (wrapped if on)."""
+        self.source.extend(lines)
+        if self.wrap and self._wrap_width == 0:
+            self._wrap_width = self._text_width()
+        self.write_lines(self._rows(lines))
+
+    def rebuild(self) -> None:
+        """Draw ``source`` again (after a resize or a wrap toggle); keeps following if it was."""
+        self._wrap_width = self._text_width() if self.wrap else 0
+        following = self.is_vertical_scroll_end
+        self.clear()
+        if self.source:
+            super().write_lines(self._rows(self.source), scroll_end=following)
+
+    def set_wrap(self, wrap: bool) -> None:
+        if wrap != self.wrap:
+            self.wrap = wrap
+            self.rebuild()
+
+    def on_resize(self) -> None:
+        if self.wrap and self.source and self._text_width() != self._wrap_width:
+            self.rebuild()
+
+    def set_search(self, query: str) -> None:
+        self.highlight = bool(query)
+        self.highlighter = MatchHighlighter(query)
+        self.notify_style_update()
+        self.refresh()
+
+    def matches(self, query: str) -> list[int]:
+        """Rows (as drawn) that hold ``query``, case-insensitive."""
+        needle = query.casefold()
+        return [y for y, row in enumerate(self.lines) if needle in row.casefold()] if needle else []
+
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
         """Textual's Log, once full, prunes the head but repaints only the rows the new lines had
         before the prune (below the screen): the screen kept showing the old tail, e.g. the last
-        run's "succeeded" under a step that had failed.  Repaint what is on screen."""
+        run's "succeeded" under a failed run.  Repaint what is on screen."""
         full = self.max_lines is not None and self.line_count >= self.max_lines
         super().write_lines(lines, scroll_end)
         if full or (self.max_lines is not None and self.line_count >= self.max_lines):
@@ -70,6 +157,8 @@ class HostLog(Log):
 
 class OutputPane(Vertical):
     """Per-host output tabs fed from a buffer and flushed on a timer."""
+
+    ALLOW_MAXIMIZE = True  # z: the whole screen for the output
 
     def __init__(self, *, max_lines: int = 5000, flush_interval: float = 0.08, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -83,12 +172,17 @@ class OutputPane(Vertical):
         self._activate: str | None = None
         self.lines_flushed = 0  # lines that went through the buffer (shown or pruned)
         self.flushes = 0
+        self.wrap = True
+        self.query_text = ""
+        self._matches: list[int] = []
+        self._match = -1
 
     def compose(self) -> ComposeResult:
         yield Static("No output yet: run a step (r).", id="output-empty")
         yield TabbedContent(id="output-tabs")
 
     def on_mount(self) -> None:
+        self._describe()
         self.add_class("-empty")
         self.query_one("#output-tabs").display = False
         self.set_interval(self.flush_interval, self.flush, name="output-flush")
@@ -174,10 +268,14 @@ class OutputPane(Vertical):
         self.lines_flushed += len(lines)
         if len(lines) > self.max_lines:
             lines = lines[-self.max_lines:]
-        log.write_lines([clean(line) for line in lines])
+        cleaned = [clean(line) for line in lines]
+        log.add_lines(cleaned)
+        combined = self._logs.get(ALL_HOSTS)
+        if combined is not None and combined.is_mounted:
+            combined.add_lines([f"{host} │ {line}" for line in cleaned])
 
     def _add_host(self, host: str) -> None:
-        log = HostLog(host, self.max_lines)
+        log = HostLog(host, self.max_lines, wrap=self.wrap)
         self._logs[host] = log
         tabs = self.query_one(TabbedContent)
         if not tabs.display:
@@ -185,10 +283,26 @@ class OutputPane(Vertical):
             self.remove_class("-empty")
             self.query_one("#output-empty").display = False
         tabs.add_pane(TabPane(self._label(host), log, id=pane_id(host)))
+        if ALL_HOSTS not in self._logs and len(self.hosts) == 2:  # a second host: the combined view
+            self._add_all_hosts()
+
+    def _add_all_hosts(self) -> None:
+        combined = HostLog(ALL_HOSTS, self.max_lines, wrap=self.wrap)
+        self._logs[ALL_HOSTS] = combined
+        self.query_one(TabbedContent).add_pane(TabPane("all hosts", combined, id=pane_id(ALL_HOSTS)))
+
+        def backfill() -> None:  # what came before the second host, host by host
+            for host, log in self._logs.items():
+                if host != ALL_HOSTS:
+                    combined.add_lines([f"{host} │ {line}" for line in log.source])
+
+        self.call_after_refresh(backfill)
 
     def _label(self, host: str) -> str:
         status = self._status.get(host)
-        return f"{fmt.icon(status)} {host}" if status else host
+        number = self.hosts.index(host) + 1 if host in self.hosts else len(self.hosts) + 1
+        key = f"{number}:" if number <= 9 else ""
+        return f"{key}{fmt.icon(status)} {host}" if status else f"{key}{host}"
 
     def _relabel(self, host: str) -> None:
         try:
@@ -196,18 +310,86 @@ class OutputPane(Vertical):
         except Exception:  # the tab is not mounted yet: labelled when it is
             pass
 
+    # -- operator actions ---------------------------------------------------------------
+    def toggle_wrap(self) -> bool:
+        """Wrap long lines (the default) or not, on every tab; returns the new setting."""
+        self.wrap = not self.wrap
+        for log in self._logs.values():
+            log.set_wrap(self.wrap)
+        self._describe()
+        return self.wrap
+
+    def show_host(self, number: int) -> str | None:
+        """Show the ``number``-th host's tab (1-based, as labelled), 0 for all hosts."""
+        host = ALL_HOSTS if number == 0 else (self.hosts[number - 1] if 0 < number <= len(self.hosts) else None)
+        if host is None or host not in self._logs:
+            return None
+        self.query_one(TabbedContent).active = pane_id(host)
+        return host
+
+    def search(self, query: str) -> int:
+        """Highlight ``query`` on every tab and go to its last match on the shown tab
+        (the newest output); returns how many rows of the shown tab match."""
+        self.query_text = query
+        for log in self._logs.values():
+            log.set_search(query)
+        log = self.shown_log
+        self._matches = log.matches(query) if log is not None else []
+        self._match = len(self._matches) - 1
+        self._goto_match()
+        return len(self._matches)
+
+    def next_match(self, step: int) -> int | None:
+        """Go to the next (``step`` 1) or previous (-1) match; its row, or None."""
+        log = self.shown_log
+        if not self.query_text or log is None:
+            return None
+        self._matches = log.matches(self.query_text)  # output may have moved on
+        if not self._matches:
+            self._match = -1
+        else:
+            self._match = (self._match + step) % len(self._matches)
+        return self._goto_match()
+
+    def _goto_match(self) -> int | None:
+        log = self.shown_log
+        row = self._matches[self._match] if log is not None and 0 <= self._match < len(self._matches) else None
+        if row is not None and log is not None:
+            log.scroll_to(y=max(0, row - log.scrollable_content_region.height // 2), animate=False)
+        self._describe()
+        return row
+
+    def _describe(self) -> None:
+        parts = ["wrap" if self.wrap else "no wrap"]
+        if self.query_text:
+            found = f"{self._match + 1} of {len(self._matches)}" if self._matches else "no match"
+            parts.append(f"/{self.query_text}: {found}")
+        self.border_subtitle = " · ".join(parts)
+
+    def text_of(self, host: str) -> str:
+        """The lines kept for ``host`` (as they came, not wrapped)."""
+        log = self._logs.get(host)
+        return "\n".join(log.source) + "\n" if log is not None and log.source else ""
+
     # -- queries (tests, actions) -----------------------------------------------------
     @property
+    def shown_log(self) -> HostLog | None:
+        tabs = self.query_one(TabbedContent)
+        return next((log for host, log in self._logs.items() if pane_id(host) == tabs.active), None)
+
+    @property
     def hosts(self) -> list[str]:
-        return list(self._logs)
+        """The hosts with a tab, in the order they came (the all-hosts view is not one)."""
+        return [h for h in self._logs if h != ALL_HOSTS]
 
     def log_for(self, host: str) -> HostLog | None:
         return self._logs.get(host)
 
     @property
     def active_host(self) -> str | None:
+        """The host whose tab is shown (None for the all-hosts view)."""
         tabs = self.query_one(TabbedContent)
-        for host in self._logs:
+        for host in self.hosts:
             if pane_id(host) == tabs.active:
                 return host
         return None

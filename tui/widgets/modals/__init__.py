@@ -7,6 +7,7 @@ from tui.widgets.modals.note import NoteModal
 from tui.widgets.modals.placeholder import PlaceholderModal
 from tui.widgets.modals.reason import ReasonModal
 from tui.widgets.modals.rerun_hosts import RerunHostsModal
+from tui.widgets.modals.search import SearchModal
 from tui.widgets.modals.send_input import SendInputModal
 from tui.widgets.modals.task_picker import PickerEntry, TaskPickerModal
 from tui.widgets.modals.type_host import TypeHostModal
@@ -20,6 +21,7 @@ __all__ = [
     "ReasonModal",
     "PickerEntry",
     "RerunHostsModal",
+    "SearchModal",
     "SendInputModal",
     "TaskPickerModal",
     "TypeHostModal",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from runbook.terminal_text import visible
 
 
 class TypeHostModal(ModalScreen[bool]):
@@ -14,15 +17,20 @@ class TypeHostModal(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="type_host.cancel", tooltip="Do not run the command")]
 
-    def __init__(self, message: str, expected: str) -> None:
+    def __init__(self, message: str, expected: str, commands: tuple[str, ...] = ()) -> None:
         super().__init__(classes="-danger")
         self.message = message
         self.expected = expected
+        self.commands = commands  # exactly as they will run (secrets masked)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
             yield Label("⚠ Destructive command", classes="modal-title")
             yield Static(self.message, classes="modal-message", markup=False)
+            if self.commands:
+                yield Label("It runs exactly:")
+                yield Static(Text("\n".join(visible(c) for c in self.commands)), id="destructive-commands",
+                             classes="modal-message")
             yield Label(f"Type the host name ({self.expected}) to run it:")
             yield Input(placeholder=self.expected, id="host-input")
             yield Static("Enter: confirm · Escape: cancel", classes="modal-hint")
