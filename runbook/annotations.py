@@ -19,11 +19,14 @@ import os
 import re
 import shlex
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from runbook.errexit import ERREXIT_KEY, check_value
 from runbook.errors import InputError
 from runbook.model import TargetSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook.bindings import Bindings
 
 ANNOTATION_RE = re.compile(r"<!--\s*runbook\s*:\s*(.*?)\s*-->", re.S | re.I)
 PROBE_RE = re.compile(r"<!--\s*probe\s*:\s*(.*?)\s*-->", re.S | re.I)
@@ -176,36 +179,9 @@ def bindings_path(runbook_path: str) -> str:
     return base + ".targets.yaml"
 
 
-def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
-    """Read ``NAME.targets.yaml`` beside the runbook; ``{}`` when there is none.
+def load_bindings(runbook_path: str) -> "Bindings":
+    """Read and check ``NAME.targets.yaml`` beside the runbook (:mod:`runbook.bindings`);
+    empty when there is none.  Raises :class:`InputError` naming each problem at its line."""
+    from runbook.bindings import load_bindings as load
 
-    Values are normalised to mappings (a plain string is ``{"target": string}``).
-    Raises :class:`InputError` (file and line) for unreadable or invalid YAML.
-    """
-    from runbook.bounded_yaml import YAMLInputError, load_yaml_file
-
-    path = bindings_path(runbook_path)
-    if not os.path.exists(path):
-        return {}
-    try:
-        data = load_yaml_file(path, "bindings file")
-    except YAMLInputError as exc:
-        raise InputError(f"{exc.where}: bindings file is not valid YAML: {exc.problem}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read bindings: {exc.strerror or exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}:1: bindings file must map TASK-ID or TASK-ID.N to a target")
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in data.items():
-        key = str(key).strip()
-        if isinstance(value, str):
-            out[key] = {"target": value}
-        elif isinstance(value, dict):
-            out[key] = {str(k).strip().lower(): v for k, v in value.items()}
-        elif value is None:
-            out[key] = {}
-        else:
-            raise InputError(f"{path}: {key}: expected a host pattern or a mapping, not {type(value).__name__}")
-    return out
+    return load(runbook_path)

@@ -154,6 +154,10 @@ def _error(exc: yaml.YAMLError, text: str, path: str, first_line: int) -> YAMLIn
         return YAMLInputError(path, line, f"unacceptable character #x{exc.character:04x} (binary file?)")
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or ["invalid YAML"])[0]
+    context = getattr(exc, "context_mark", None)
+    if mark is not None and context is not None and text and mark.index >= len(text):
+        # found at the end of the input: blame where the unclosed bracket or quote opened
+        mark, problem = context, f"{problem} (still open at the end)"
     line = mark.line + first_line if mark is not None else 0
     return YAMLInputError(path, line, problem)
 

@@ -310,6 +310,25 @@ class DetachedHandle(RunHandle):
         if self.follower is not None:
             self.follower.cancel()
 
+    async def end_group(self, grace: float) -> None:
+        """After a stop: TERM, then KILL, what the script left running in the run's process
+        group (background jobs ignore the SIGINT that ended the script)."""
+        try:
+            for name in ("TERM", "KILL"):
+                if not await self._group_alive():
+                    return
+                await self.send_signal(name)
+                waited = 0.0
+                while waited < grace and await self._group_alive():
+                    await asyncio.sleep(0.1)
+                    waited += 0.1
+        except ConnectionLost:
+            return
+
+    async def _group_alive(self) -> bool:
+        rc, _, _ = await self.transport.exec(kill_command(self.spool_dir, self.detached_id, "0"))
+        return rc == 0
+
 
 def result_of(
     host: str, handle: RunHandle, state: Status | None, detached_id: str, duration_s: float,
@@ -375,6 +394,8 @@ async def supervise(
         raise
     finally:
         executor._unregister(handle)
+    if handle.cancelled or handle.timed_out:
+        await handle.end_group(grace)
     state = None if follower.cancelled() else follower.result()
     sink.flush()
     if sink.error is not None:

@@ -145,6 +145,14 @@ def _outline(rb: Runbook, diags: list[Diagnostic], inventory) -> Iterable[tuple[
         for t in p.tasks:
             deps = ", ".join(t.dependencies) if t.dependencies else "none"
             yield f"  {t.id}  {t.title}  [line {t.line}]", "bold"
+            if t.inferred:  # no task heading: nothing but steps and checkboxes was written
+                yield (f"    inferred from its section · checklist {sum(b.checked for b in t.checklist)}/"
+                       f"{len(t.checklist)}"), "dim"
+                for s in t.steps:
+                    yield from _step_lines(s, "    ", inventory)
+                    if s.checkbox:
+                        yield f"       ticks {s.checkbox} when it succeeds", "dim"
+                continue
             yield (f"    {t.category or '-'} · {t.duration_text or '?'} · risk {t.risk_text or t.risk.value}"
                    f" · depends on {deps}"), ""
             rb_text = "none"

@@ -61,8 +61,8 @@ def split_front_matter(norm: str) -> tuple[FrontMatter, str]:
             if isinstance(v, (str, int, float, bool)):
                 defaults[str(k).strip().lower()] = str(v).lower() if isinstance(v, bool) else str(v)
     elif raw is not None:
-        problem, line = problem or "the 'runbook' key must hold a mapping of document defaults", line or 1
-    return FrontMatter(kind, end + 1, " ".join(str(title).split()), defaults, data, problem, line + 1 if problem else 1), blanked
+        problem, line = problem or "the 'runbook' key must hold a mapping of document defaults", line or 2
+    return FrontMatter(kind, end + 1, " ".join(str(title).split()), defaults, data, problem, line if problem else 1), blanked
 
 
 _KEY_LINE_RE = re.compile(r"^[\w.\"' -]+:(\s|$)")
@@ -74,7 +74,7 @@ def _looks_like_yaml_mapping(body: str) -> bool:
 
 
 def _load(kind: str, body: str) -> tuple[dict[str, Any], str, int]:
-    """(mapping, problem, 0-based line of the problem inside the front matter)."""
+    """(mapping, problem, document line of the problem); the body starts on line 2."""
     if kind == "toml":
         import tomllib
 
@@ -82,17 +82,14 @@ def _load(kind: str, body: str) -> tuple[dict[str, Any], str, int]:
             data = tomllib.loads(body)
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
-            return {}, f"front matter is not valid TOML: {exc}", int(m.group(1)) if m else 1
+            return {}, f"front matter is not valid TOML: {exc}", int(m.group(1)) + 1 if m else 1
         return data, "", 0
-    import yaml
+    from runbook.bounded_yaml import YAMLInputError, load_yaml  # aliases, depth and size bounded
 
     try:
-        data = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return {}, f"front matter is not valid YAML: {getattr(exc, 'problem', None) or exc}", (mark.line + 1 if mark else 1)
-    except RecursionError:
-        return {}, "front matter nests too deeply", 1
+        data = load_yaml(body, "front matter", first_line=2)
+    except YAMLInputError as exc:
+        return {}, f"front matter is not valid YAML: {exc.problem}", exc.line or 1
     if not isinstance(data, dict):
         return {}, "", 0
     return data, "", 0

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _SECTION = re.compile(r"^\[([^\[\]:\s]+)(?::([^\[\]\s]+))?\]\s*$")
 _HOST_PORT = re.compile(r"^(?P<host>[^\[\]:]+|.*\[[^\]]*\][^:]*):(?P<port>\d+)$")
-_YAML_START = re.compile(r"^\s*(?:---|[\w.-]+:\s*(?:#.*)?$|[\w.-]+:\s+\S)")
+_YAML_START = re.compile(r"^\s*(?:---|%YAML|(?P<q>[\"']?)[\w.-]+(?P=q):\s*(?:#.*)?$|(?P<r>[\"']?)[\w.-]+(?P=r):\s+\S)")
 ANSIBLE_TIMEOUT_S = 60
 
 

@@ -71,6 +71,26 @@ class _LocalHandle(RunHandle):
         await super().abandon()
         await self.send_signal("KILL")
 
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    async def end_group(self, grace: float) -> None:
+        """The shell is gone; what it started in the background is not (a non-interactive
+        shell's ``&`` jobs ignore SIGINT): TERM the rest of its process group, then KILL."""
+        for name in ("TERM", "KILL"):
+            if not self.group_alive():
+                return
+            await self.send_signal(name)
+            delay, waited = 0.01, 0.0
+            while self.group_alive() and waited < grace:
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 0.1)
+
 
 class _LocalTransport:
     """:class:`runbook.detached.Transport` on this machine (secret variables scrubbed from
@@ -192,6 +212,8 @@ class LocalExecutor(Executor):
         self._register(handle)
         try:
             await self._wait(handle, options.timeout)
+            if handle.cancelled or handle.timed_out:  # stopped: nothing it started goes on
+                await handle.end_group(self.kill_grace)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(wait_output), self.drain)
             if not wait_output.done():

@@ -354,7 +354,9 @@ class StepsCollector:
 
     def _block_step(self, block: Block) -> RawStep:
         """infer: a new step for a runnable block, titled by the prose that introduced it."""
-        title = self.title_hint or _comment_title(block.code) if block.kind == "command" else self.title_hint
+        title = self.title_hint or block.annotations.get("runme-name", "")  # the sentence before, else Runme's name
+        if not title and block.kind == "command":
+            title = _comment_title(block.code)
         if not title:
             title = self.default_title or "Step"
             if self.steps:

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 from runbook.annotations import bindings_path, has_target_keys, spec_from
 from runbook.annotations import load_bindings as _load_bindings
+from runbook.bindings import Bindings
 from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
@@ -60,7 +61,8 @@ def parse(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the parse allocates many small acyclic objects: collecting meanwhile only costs time
     try:
-        builder = _Builder(text, path, day_hours, dict(bindings or {}), bindings_file)
+        builder = _Builder(text, path, day_hours, bindings if isinstance(bindings, Bindings) else Bindings(bindings),
+                           bindings_file)
         rb = builder.build()
         if not rb.tasks and builder.lc:
             from runbook.parse_infer import infer  # no task headings: infer tasks from the sections
@@ -80,7 +82,7 @@ def parse(
             gc.enable()
 
 
-def load_bindings(runbook_path: str) -> dict[str, dict[str, Any]]:
+def load_bindings(runbook_path: str) -> Bindings:
     """``NAME.targets.yaml`` beside the runbook (``{}`` when absent); InputError when invalid."""
     return _load_bindings(runbook_path)
 
@@ -126,13 +128,14 @@ def _sub_name(plain: str) -> str | None:
 class _Builder:
     no_tasks_message = "no tasks found (tasks are '### Task ID: Title' headings under '## Phase N: Title')"
 
-    def __init__(self, text: str, path: str, day_hours: float, bindings: dict, bindings_file: str | None) -> None:
+    def __init__(self, text: str, path: str, day_hours: float, bindings: Bindings, bindings_file: str | None) -> None:
         self.text = text
         self.path = path
         self.day_hours = day_hours
         self.bindings = bindings
         self.bindings_file = bindings_file or "bindings"
         self.used_bindings: set[str] = set()
+        self.binding_problems: set[str] = set()  # each reported once, at its key's line
         norm = normalize(text)
         self.lines = norm.split("\n")
         self.lc = count_lines(norm)
@@ -358,6 +361,11 @@ class _Builder:
             out.append(Checkbox(key, b.text, b.checked, self.ctx.clamp(b.line), probe, parent))
         return tuple(out)
 
+    def _binding_problem(self, key: str, message: str) -> None:
+        if message not in self.binding_problems:
+            self.binding_problems.add(message)
+            self.ctx.diagnostics.append(Diagnostic(self.bindings_file, self.bindings.line(key), "warning", message, "bindings"))
+
     def _binding_spec(self, keys: list[str]) -> TargetSpec | None:
         spec = None
         for key in keys:
@@ -368,7 +376,7 @@ class _Builder:
             if has_target_keys(values):
                 spec, problems = spec_from(values, spec or TargetSpec(), "bindings")
                 for p in problems:
-                    self.ctx.diagnostics.append(Diagnostic(self.bindings_file, 1, "warning", f"{key}: {p}", "bindings"))
+                    self._binding_problem(key, f"{key}: {p}")
         return spec
 
     def _document_spec(self) -> TargetSpec | None:
@@ -509,8 +517,7 @@ class _Builder:
                     overview.setdefault(strip_md(k), strip_md(v))
         for key in self.bindings:
             if key not in self.used_bindings:
-                self.ctx.diagnostics.append(Diagnostic(
-                    self.bindings_file, 1, "warning", f"binding {key!r} matches no task, step or criterion", "bindings"))
+                self._binding_problem(key, f"binding {key!r} matches no task, step or criterion")
         if self.lc and not any(p.tasks for p in phases):
             self.ctx.diag(1, "warning", "no-tasks", self.no_tasks_message)
         diags = sorted(self.ctx.diagnostics, key=lambda d: (d.path != self.path, d.line))

@@ -72,6 +72,10 @@ class Engine:
         self._active: dict[str, StepRun] = {}
         self.summaries: dict[str, RunSummary] = {}
         self.last_summary: RunSummary | None = None
+        self.write_error: Exception | None = None  # the journal failed: nothing more may run
+        on_write_error = getattr(session, "on_write_error", None)
+        if on_write_error is not None:
+            on_write_error(self._journal_failed)
 
     # -- executors ----------------------------------------------------------------
     def executor_for(self, target: Any) -> Executor:
@@ -168,6 +172,9 @@ class Engine:
             raise UserError(f"{task} step {step}: unresolved guards: {listed}")
         if not plan.runnable:
             raise UserError(f"{task} step {step} has nothing to run (no command or file block)")
+        ensure_writable = getattr(self.session, "ensure_writable", None)
+        if ensure_writable is not None:
+            ensure_writable()  # a journal that failed records nothing more: nothing more runs
         if any(r.plan.hosts and set(r.plan.hosts) & set(plan.hosts) for r in self._active.values()):
             busy = sorted({h for r in self._active.values() for h in r.plan.hosts} & set(plan.hosts))
             raise UserError(f"{task} step {step}: another step is still running on {', '.join(busy)}")
@@ -215,6 +222,23 @@ class Engine:
             list(self._active.values()) if run_id is None else [])
         for run in runs:
             await run.cancel()
+
+    def _journal_failed(self, exc: Exception) -> None:
+        """A disk full or I/O error on the journal: stop every running step at once (what
+        runs must not go on unrecorded); the journal stays valid to its last durable record."""
+        self.write_error = exc
+        if not self._active:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.create_task(self.stop(f"stopped: the journal cannot be written ({exc})"))
+
+    async def stop(self, reason: str) -> None:
+        """Stop every running step for good (SIGTERM, SIGHUP): INT, then TERM, then KILL on
+        every host, until nothing runs; the hosts end ``cancelled`` with ``reason``."""
+        await asyncio.gather(*(run.stop(reason) for run in list(self._active.values())))
 
     async def send_input(self, run_id: str, host: str, data: bytes) -> None:
         """Operator input to the running command on ``host`` (PTY steps)."""

@@ -291,6 +291,19 @@ class StepOutcomeUnknown(Event):
 
 @event_type
 @dataclass(frozen=True, slots=True)
+class SignalReceived(Event):
+    """runbook itself got ``signal`` (``SIGTERM``, ``SIGHUP``): it stops the running
+    commands as Ctrl-C does (INT, then TERM, then KILL), journals their outcome, closes
+    the session and exits 128+n."""
+
+    TYPE: ClassVar[str] = "signal_received"
+    signal: str
+    pid: int = 0
+    running: tuple[str, ...] = ()  # run ids being stopped
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
 class DetachedStarted(Event):
     """A detached command (``setsid -f`` + spool) is about to start on ``host``.
 

@@ -11,7 +11,9 @@ Output streams to stdout as ``[host] line`` (stderr to stderr); runbook's own
 messages (session id at start and end, step headers, results) go to stderr as
 ``runbook: ...``.  Stops at the first failure (exit 1): a non-zero exit, timeout,
 unknown outcome or a failed ``Expected:`` check.  Ctrl-C interrupts the running
-step (SIGINT on every host; again: TERM, then KILL) and exits 130.
+step (SIGINT on every host; again: TERM, then KILL) and exits 130.  SIGTERM or
+SIGHUP stops it at once (INT, then TERM, then KILL), journals the outcome and the
+signal, closes the session and exits 128+n (143, 129).
 
 Placeholder values: ``--var``, then ``--var-file`` (NAME=VALUE lines, mode 600),
 then the environment, then (non-secret) values the resumed session already has,
@@ -43,7 +45,7 @@ from typing import Any
 from runbook.errors import UserError
 from runbook.redaction import secret_value_problem
 from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
-from sessions.planning import PlannedStep, plan_step
+from sessions.planning import PlannedStep, check_target, plan_step
 from sessions.state import SessionState
 from sessions.substitution import normalise, placeholder_names
 
@@ -52,7 +54,10 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def say(text: str) -> None:
-    print(f"runbook: {text}", file=sys.stderr, flush=True)
+    try:
+        print(f"runbook: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the terminal is gone (SIGHUP): the journal has it all
+        pass
 
 
 # --- what to run ---------------------------------------------------------------------
@@ -319,6 +324,7 @@ def exec_cmd(args: argparse.Namespace) -> int:
                         ("--connect-limit", getattr(args, "connect_limit", None))):
         if value is not None and value < 1:
             raise UserError(f"{flag} must be 1 or more (got {value})", EXIT_USAGE)
+    check_target(args.target, "--target")
     runbook, ref, steps, inventory = _load(args)
     tty = stdin_is_tty()
     prompter = Prompter() if tty else None
@@ -346,6 +352,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     from sessions.engine import Engine
     from sessions.exec_terminal import HostPrinter
     from sessions.session import Session
+    from sessions.stop_signals import StopSignals
 
     if args.session is not None:
         session = Session.resume(args.session, runbook=runbook)
@@ -357,6 +364,19 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     engine: Any = None
     code = EXIT_FAILED
     reason = "exec failed"
+    main = asyncio.current_task()
+    ctl: dict[str, Any] = {"interrupts": 0, "recovering": False}
+
+    def stopped(_code: int) -> None:
+        """Every step is stopped: _steps sees the signal and returns; while re-attaching
+        detached runs (they go on without us) the main task is cancelled instead."""
+        if ctl["recovering"] and main is not None:
+            main.cancel()
+
+    stopper = StopSignals(lambda: session, lambda: engine, stopped)
+    stopper.install()
+    session.on_write_error(lambda exc: say(f"{exc}: the journal cannot be written; stopping the running step"))
+    ctl["stopper"] = stopper
     try:
         if values is None:  # resumed: the session may know some values already
             values, missing = _values(args, needed, dict(session.values), prompter, prompt=tty)
@@ -381,29 +401,45 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
                         parallel_limit=getattr(args, "parallel", None) or 10,
                         connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
         if args.session is not None:
+            ctl["recovering"] = True
             await engine.recover()
+            ctl["recovering"] = False
             _precheck([engine.plan(ref.id, n, target=args.target) for n in steps if not _done(session, ref, n, args)],
                       args, tty)
         session.subscribe(HostPrinter())
-        code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, {"interrupts": 0})
-        return code
+        code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, ctl)
     except UserError as exc:
         code = exc.exit_code
         reason = f"exec stopped: {exc}"
         raise
+    except asyncio.CancelledError:
+        if stopper.signum is None:
+            reason = "exec interrupted"
+            raise
+        code, reason = stopper.code, f"exec stopped by {stopper.name}"
     except BaseException:
         reason = "exec interrupted"
         raise
     finally:
-        if engine is not None:
-            await engine.close()
-        session.close(reason=reason if code else "exec finished")
-        say(f"session {session.id}: {reason if code else 'all steps succeeded'}")
+        ctl["recovering"] = False
+        if stopper.signum is not None and code != stopper.code:  # the signal came as the last step ended
+            code, reason = stopper.code, f"exec stopped by {stopper.name}"
+        try:
+            if engine is not None:
+                await engine.close()
+        finally:
+            session.close(reason=reason if code else "exec finished")
+            stopper.remove()
+            say(f"session {session.id}: {reason if code else 'all steps succeeded'}")
+    return code
 
 
 async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args: argparse.Namespace,
-                 prompter: Any, tty: bool, ctl: dict[str, int]) -> tuple[int, str]:
+                 prompter: Any, tty: bool, ctl: dict[str, Any]) -> tuple[int, str]:
     for n in steps:
+        stopper = ctl.get("stopper")
+        if stopper is not None and stopper.signum is not None:  # SIGTERM/SIGHUP between steps
+            return stopper.code, f"exec stopped by {stopper.name}"
         if _done(session, ref, n, args):
             say(f"{ref.id} step {n}: already succeeded in this session; skipped")
             continue
@@ -413,6 +449,10 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
             session.start_task(ref.id)
         say(f"{ref.id} step {n}: {plan.title} -- on {', '.join(plan.hosts)} ({plan.mode})")
         summary = await _run_one(engine, ref.id, n, args, tty and plan.pty, ctl)
+        stopper = ctl.get("stopper")
+        if stopper is not None and stopper.signum is not None:
+            _report_failure(ref.id, n, summary)
+            return stopper.code, f"exec stopped by {stopper.name}"
         if summary.outcome == "cancelled" and ctl["interrupts"]:
             return EXIT_INTERRUPTED, f"{ref.id} step {n} interrupted"
         if not summary.ok:
@@ -428,7 +468,7 @@ def _done(session: Any, ref: TaskRef, step: int, args: argparse.Namespace) -> bo
 
 
 async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,
-                   ctl: dict[str, int]) -> Any:
+                   ctl: dict[str, Any]) -> Any:
     loop = asyncio.get_running_loop()
 
     def on_sigint() -> None:

@@ -144,8 +144,18 @@ class LocalTarget:
     local: bool = True
 
 
+def check_target(target: str | TargetSpec | None, option: str = "target") -> None:
+    """An operator's host pattern must name something: ``''`` or blanks are an error (exit 2)."""
+    if isinstance(target, str) and not target.strip():
+        raise UserError(f"{option} {target!r} is empty: give a host pattern (a host, a group, 'local')")
+
+
 def step_spec(step: Step, target: str | TargetSpec | None = None) -> TargetSpec:
-    """The effective spec of a step: the operator's pattern over the runbook's options."""
+    """The effective spec of a step: the operator's pattern over the runbook's options.
+
+    :raises UserError: the operator's pattern is empty or blank (never "every host")
+    """
+    check_target(target)
     base = step.target
     if base is None:
         base = next((b.target for b in step.blocks if b.target is not None and b.kind == "command"), None)

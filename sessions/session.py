@@ -166,6 +166,8 @@ class Session:
         self.log = get_logger("runbook.session", session=sid)
         self._secret_names = {n for n, e in state.placeholders.items() if e.secret}
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._write_error_listeners: tuple[Callable[[JournalWriteError], None], ...] = ()
+        self._write_error_told = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closed = False
         self._box_texts: tuple[Any, dict[str, str]] | None = None
@@ -341,6 +343,7 @@ class Session:
             rec = self.journal.append(event)
         except JournalWriteError as exc:
             self.log.error("journal write failed", error=str(exc))
+            self._tell_write_error(exc)
             raise
         self._applied(rec)
         if self._checkpointer is not None and not isinstance(event, ev.Checkpoint):
@@ -354,6 +357,7 @@ class Session:
             rec = self.journal.append_output(event)
         except JournalWriteError as exc:
             self.log.error("journal write failed", error=str(exc))
+            self._tell_write_error(exc)
             raise
         if self.journal.dirty:
             self._schedule_flush()
@@ -385,8 +389,29 @@ class Session:
         self._flush_handle = None
         try:
             self.journal.sync()
-        except JournalWriteError as exc:  # reported by the next record()
+        except JournalWriteError as exc:  # the next record() raises it too
             self.log.error("journal fsync failed", error=str(exc))
+            self._tell_write_error(exc)
+
+    def on_write_error(self, fn: Callable[[JournalWriteError], None]) -> Callable[[], None]:
+        """Call ``fn(error)`` at once when the journal first fails to write or fsync (disk
+        full, I/O error), even from a background flush; returns the unsubscriber."""
+        self._write_error_listeners = self._write_error_listeners + (fn,)
+
+        def unsubscribe() -> None:
+            self._write_error_listeners = tuple(f for f in self._write_error_listeners if f is not fn)
+
+        return unsubscribe
+
+    def _tell_write_error(self, exc: JournalWriteError) -> None:
+        if self._write_error_told:
+            return
+        self._write_error_told = True
+        for fn in self._write_error_listeners:
+            try:
+                fn(exc)
+            except Exception:  # a broken listener must not hide the error
+                self.log.exception("write error listener failed", listener=repr(fn))
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(record, state)`` after every record; returns the unsubscriber."""

@@ -37,6 +37,7 @@ from runbook.redaction import Redactor
 from sessions.substitution import redact_values
 from sessions import events as ev
 from sessions.expectations import CheckResult, OutputWatch
+from sessions.journal import JournalWriteError
 from sessions.planning import PlannedStep, Segment
 from sessions.state import worst
 
@@ -221,20 +222,26 @@ class StepRun:
         self.on_pause = on_pause
         self.summary = RunSummary(self.run_id, plan.task, plan.step)
         self.cancelled = False
+        self.stop_reason = ""  # why stop() was called ("runbook received SIGTERM")
         self._cancels = 0
         self._running: dict[str, Any] = {}  # host -> target, while a command runs there
         self._journal_error: Exception | None = None
 
     # -- journaling ---------------------------------------------------------------
     def record(self, event: ev.Event) -> None:
-        self.session.record(event)
+        if self._journal_error is not None:
+            return  # the journal failed: the run is being stopped; the error is raised at its end
+        try:
+            self.session.record(event)
+        except (JournalWriteError, OSError) as exc:
+            self._journal_error = exc
 
     def journal_output(self, chunk: ev.OutputChunk) -> None:
         if self._journal_error is not None:
             return
         try:
             self.session.record_output(chunk)
-        except Exception as exc:  # noqa: BLE001 - the journal failed: stop journaling, report at the end
+        except Exception as exc:  # noqa: BLE001 - the journal failed: the engine stops the run, raised at its end
             self._journal_error = exc
 
     def redact(self, text: str) -> str:
@@ -257,6 +264,22 @@ class StepRun:
             except (NotImplementedError, OSError, UserError, ValueError):
                 pass
 
+    async def stop(self, reason: str) -> None:
+        """Stop the run for good (runbook got SIGTERM or SIGHUP): no new host starts, every
+        running command gets INT, then TERM, then KILL, until none runs."""
+        self.cancelled = True
+        self.stop_reason = reason
+        self._cancels = max(self._cancels, 1)
+        while self._running:  # again and again: a host may still be connecting
+            await asyncio.gather(*(self._stop_host(h, t) for h, t in list(self._running.items())))
+            await asyncio.sleep(0.05)
+
+    async def _stop_host(self, host: str, target: Any) -> None:
+        try:
+            await self.executor_for(target).cancel(host)
+        except (NotImplementedError, OSError, UserError, ValueError):
+            pass
+
     def hosts_running(self) -> list[str]:
         return list(self._running)
 
@@ -275,6 +298,8 @@ class StepRun:
             self.run_id, plan.task, plan.step, plan.hosts, self.redact(plan.script_redacted), plan.mode,
             plan.rollback, plan.detached, plan.pty, who,
         ))
+        if self._journal_error is not None:  # nothing runs unrecorded
+            raise self._journal_error
         log = getattr(self.session, "log", None)
         if log is not None:
             log.info("step started", run_id=self.run_id, task=plan.task, step=plan.step, hosts=list(plan.hosts),
@@ -351,7 +376,7 @@ class StepRun:
         self.record(ev.HostStarted(self.run_id, host))
         spools: list[str] = []  # detached runs that are over: removed once journaled
         for seg in plan.segments:
-            if self.cancelled:
+            if self.cancelled or self._journal_error is not None:
                 result = RunResult(host, "cancelled", error="cancelled before this block started")
                 break
             if seg.kind == "file":
@@ -384,6 +409,9 @@ class StepRun:
             if self.cancelled and result.outcome == "failed":
                 result = RunResult(host, "cancelled", result.exit_status, result.exit_signal, result.duration_s,
                                    result.error or "cancelled by the operator", result.detached_id)
+            if self.stop_reason and result.outcome == "cancelled":
+                why = result.error.replace("cancelled by the operator", "").strip(" ;")
+                result = replace(result, error=self.stop_reason + (f" ({why})" if why else ""))
             if result.outcome == "failed" and stop is not None and not result.exit_signal:
                 where = failed_at(self.plan.document, seg, stop, result)
                 if where is not None:

@@ -41,8 +41,14 @@ class RunbookApp(App[int]):
         self.engine = engine
         self.error: UserError | None = None
         self._session_closed = False
+        self._stop_signals: Any = None
 
     def on_mount(self) -> None:
+        from sessions.stop_signals import StopSignals
+
+        # SIGTERM/SIGHUP: stop the running commands as Ctrl-C does, journal it, exit 128+n
+        self._stop_signals = StopSignals(lambda: self.session, lambda: self.engine, self._stopped_by_signal)
+        self._stop_signals.install()
         if self.session is not None:
             self._show_main()
         elif self.launch.mode == "offer" and self.launch.offer_summary is not None:
@@ -72,6 +78,9 @@ class RunbookApp(App[int]):
         from tui.screens.main import MainScreen
 
         self.push_screen(MainScreen(self.session, self.engine, clock=self.launch.clock))
+        on_write_error = getattr(self.session, "on_write_error", None)
+        if on_write_error is not None:
+            on_write_error(self._journal_failed)
         if getattr(self.session, "resumed", False) or self.launch.mode != "new":
             self._recover()
 
@@ -80,6 +89,32 @@ class RunbookApp(App[int]):
         recover = getattr(self.engine, "recover", None)
         if recover is not None:
             self.run_worker(recover(), group="recover", exclusive=True, exit_on_error=False)
+
+    def _journal_failed(self, exc: Exception) -> None:
+        """Disk full or I/O error on the journal: the engine stops the running step; say so now."""
+        from tui.widgets.modals.confirm import ConfirmModal
+
+        message = (f"{exc}\n\nThe running step is being stopped (INT, then TERM, then KILL): nothing more "
+                   "can be recorded. The journal is valid up to its last durable record; free some space, "
+                   "then resume the session (its outcome will be unknown, never success).")
+        modal = ConfirmModal("The journal cannot be written", message, yes="Quit", no="Stay", danger=True)
+        self.call_later(self.push_screen, modal, self._after_journal_failed)
+
+    def _after_journal_failed(self, quit_now: bool | None) -> None:
+        if quit_now:
+            self.run_worker(self._quit_after_failure(), exit_on_error=False)
+
+    async def _quit_after_failure(self) -> None:
+        await self._close("journal write failed")
+        self.exit(1)
+
+    def on_unmount(self) -> None:
+        if self._stop_signals is not None:
+            self._stop_signals.remove()
+
+    async def _stopped_by_signal(self, code: int) -> None:
+        await self._close(f"stopped by {self._stop_signals.name}")
+        self.exit(code)
 
     async def close_session(self, reason: str = "quit") -> None:
         """Close the engine and the session (stays resumable), then exit."""

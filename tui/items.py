@@ -1,7 +1,8 @@
 """What the tree lists and the detail pane shows: tasks, phase gates and checklist sections.
 
 Identifiers follow ``sessions.events``: a task's id, ``gate:<phase>`` for a phase's
-(first) smoke test / gate, ``section:<n>`` for a document section with checkboxes.
+(first) smoke test / gate, ``section:<n>`` for a document section with checkboxes (and, in a
+runbook whose tasks were inferred, for a prose section shown as reference).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build_items(runbook: Runbook) -> dict[str, Item]:
             gate = _merge_gates(phase)
             items[gate_id(phase)] = Item(gate_id(phase), "gate", gate.title, phase=phase, gate=gate)
     for i, section in enumerate(runbook.sections):
-        if section.checkboxes:
+        # checklists; and, when the tasks were inferred, the prose sections too, as reference
+        if section.checkboxes or (runbook.inferred and (section.text or section.blocks or section.tables)):
             sid = f"section:{i}"
             items[sid] = Item(sid, "section", section.title, section=section)
     return items

@@ -152,3 +152,14 @@ def test_a_fifo_instead_of_a_yaml_file_is_refused_without_waiting(tmp_path: Path
     args = ["show", "tiny.md"] + (["--inventory", "inv.yaml"] if what == "inventory" else [])
     line = refused(runbook(tmp_path, *args), fifo.name)
     assert "FIFO" in line and "regular file" in line
+
+
+def test_an_alias_bomb_in_front_matter_is_reported_at_its_line(tmp_path: Path) -> None:
+    """The bomb in a document's YAML front matter (``tags: *i``): a warning at the line where
+    the aliases first stand for more than a million nodes; the document is still read."""
+    (tmp_path / "fm.md").write_text("---\ntitle: Bombed\n" + LAUGHS + "tags: *i\n---\n" + TINY)
+    done = runbook(tmp_path, "lint", "fm.md")
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "fm.md:9: warning: front matter is not valid YAML: aliases expand to more than" in done.stdout, done.stdout
+    shown = runbook(tmp_path, "show", "fm.md", "--format", "json")
+    assert shown.returncode == 0 and '"T-001"' in shown.stdout, shown.stderr

@@ -139,3 +139,33 @@ def test_corpus_properties(path: Path):
     h1 = next((n for n in nodes if n.kind == "heading"), None)
     if front.title and (h1 is None or h1.level != 1):
         assert rb.title == front.title
+
+
+def _cli(*args: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "runbook"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "runbook.cli"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=cwd, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_the_cli_reads_and_runs_a_corpus_runbook_with_an_ini_inventory(tmp_path: Path):
+    """As an operator would: show with an INI inventory, lint, then exec a step of a transcript runbook."""
+    book = HERE / "runme-examples-README.md"
+    inv = tmp_path / "hosts"
+    inv.write_text("[control]\nhere ansible_connection=local\n")
+    shown = _cli("show", str(book), "--inventory", str(inv), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "shell  Shell" in shown.stdout and "inferred from its section" in shown.stdout
+    linted = _cli("lint", str(book), cwd=tmp_path)
+    assert linted.returncode == 0 and "Traceback" not in linted.stderr
+    ran = _cli("exec", str(book), "--task", "shell", "--step", "3", "--target", "control", "--inventory", str(inv),
+               "--session-dir", str(tmp_path / "sessions"), "--yes", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "[here] 1\n[here] 2\n[here] 3" in ran.stdout  # three "$ echo" prompt lines, run as one script
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[web]\nw1\n[web:nonsense]\n")
+    refused = _cli("show", str(book), "--inventory", str(bad), cwd=tmp_path)
+    assert refused.returncode == 2 and f"{bad}:3" in refused.stderr and "Traceback" not in refused.stderr

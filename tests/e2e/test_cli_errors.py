@@ -116,12 +116,12 @@ USAGE_ERRORS = [
     (["run", "missing.md"], "missing.md: no such file"),
     (["run", "empty.md"], "empty.md: file is empty"),
     # inventories
-    (["show", "demo.md", "--inventory", "badinv.yaml"], "badinv.yaml:3: invalid inventory YAML"),
+    (["show", "demo.md", "--inventory", "badinv.yaml"], "badinv.yaml:2: invalid inventory YAML"),
     (["show", "demo.md", "--inventory", "listinv.yaml"], "listinv.yaml:1: inventory must be a YAML mapping"),
     (["show", "demo.md", "--inventory", "bininv.yaml"], "bininv.yaml:2: invalid inventory YAML: unacceptable character"),
     (["show", "demo.md", "--inventory", "missing.yaml"], "missing.yaml: no such inventory file"),
-    (["exec", "tiny.md", "--task", "T-001", "--inventory", "badinv.yaml"], "badinv.yaml:3:"),
-    (["run", "demo.md", "--inventory", "badinv.yaml"], "badinv.yaml:3: invalid inventory YAML"),
+    (["exec", "tiny.md", "--task", "T-001", "--inventory", "badinv.yaml"], "badinv.yaml:2:"),
+    (["run", "demo.md", "--inventory", "badinv.yaml"], "badinv.yaml:2: invalid inventory YAML"),
     (["run", "demo.md", "--inventory", "missing.yaml"], "missing.yaml: no such inventory file"),
     # bindings beside the runbook
     (["lint", "badyaml/tiny.md"], "badyaml/tiny.targets.yaml:2: bindings file is not valid YAML"),

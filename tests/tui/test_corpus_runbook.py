@@ -53,3 +53,15 @@ async def test_an_inferred_checklist_task_shows_nested_boxes_indented_and_ticks_
         await pilot.press("space")
         await wait_for(pilot, lambda: app.session.state.checkboxes.get("currently-tracked-goals/checklist/1"),
                        what="the nested box ticked")
+
+
+async def test_prose_sections_of_an_inferred_runbook_are_shown_as_reference(make_app):
+    app = make_app(CORPUS / "openshift-etcdDatabaseQuotaLowSpace.md")
+    async with app.run_test(size=(110, 40)) as pilot:
+        from tests.tui.test_actions import main_screen
+
+        screen = await main_screen(pilot)
+        ref = next(i for i, item in screen.task_tree.items.items() if item.title == "Capacity planning")
+        screen.jump_to(ref)
+        await wait_for(pilot, lambda: "start planning for new cluster" in screen_text(app), what="the section text")
+        assert "Reference" in screen_text(app)

@@ -20,8 +20,11 @@ WINDOW_END = (FIXED_NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def settle(pilot) -> None:
-    """Let the flush timers draw the last state."""
+    """Let the flush timers draw the last state (toasts such as the window alert cleared:
+    they time out, and the screen under them is what is compared)."""
     await pilot.pause(0.3)
+    pilot.app.clear_notifications()
+    await pilot.pause(0.1)
     await pilot.wait_for_scheduled_animations()
 
 
@@ -59,6 +62,8 @@ class TestSnapshots:
 
         async def run_before(pilot) -> None:
             await select(pilot, "MINI-002")
+            pilot.app.clear_notifications()  # the window alert, before the dialog covers its screen
+            await pilot.pause(0.1)
             await pilot.press("r")
             await modal(pilot, ConfirmModal)
             await settle(pilot)

@@ -88,6 +88,15 @@ def test_ini_inventory_gives_the_same_hosts_and_variables_as_its_yaml_twin(tmp_p
     assert (w.host, w.vars["rack"], w.vars["gpu"]) == ("127.0.0.1", "r 1", True)  # inline vars are literals
 
 
+def test_yaml_is_not_mistaken_for_ini_nor_ini_for_yaml() -> None:
+    from runbook.inventory_ini import looks_like_ini
+
+    for yaml_text in ("all:\n  hosts: {}\n", '"all":\n  hosts: {}\n', "---\nall:\n", "# c\nweb: {hosts: {a: }}\n"):
+        assert not looks_like_ini(yaml_text), yaml_text
+    for ini_text in ("[web]\nw1\n", "w1 ansible_host=127.0.0.1\n", "; c\nw1:2222\n"):
+        assert looks_like_ini(ini_text), ini_text
+
+
 def test_ini_errors_name_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         _load(tmp_path, "hosts", "[web]\nweb1\n[web:children]\nweb1\n")

@@ -200,7 +200,7 @@ def test_front_matter_is_metadata_and_its_title_is_the_title_without_h1():
     with_h1 = doc("---\ntitle: From front matter\n---\n# The H1\n")
     assert with_h1.title == "The H1"
     broken = doc("---\ntitle: [unclosed\n---\n# T\n")
-    assert [(d.code, d.line) for d in broken.diagnostics if d.code != "no-tasks"] == [("front-matter", 2)]
+    assert [(d.code, d.line) for d in broken.diagnostics if d.code != "no-tasks"] == [("front-matter", 2)]  # where [ opened
 
 
 def test_prompts_in_shell_fences_and_console_blocks_without_one():
@@ -304,3 +304,9 @@ def test_seed_dialect_documents_do_not_infer():
     assert not rb.inferred and [t.id for t in rb.tasks] == ["A-1"]
     assert rb.phases[0].title == "A (If Applicable)" and rb.phases[0].duration_text == ""
     assert [b.key for b in rb.checkboxes()] == ["section:checklist/0"]
+
+
+def test_a_runme_cell_name_titles_its_step_when_no_sentence_introduces_it():
+    rb = doc('```sh {"id":"01HW","name":"vars"}\nexport A=1\n```\n\nThen:\n\n```sh {name=second}\necho $A\n```\n',
+             "envs.md")
+    assert [s.title for s in rb.task("envs").steps] == ["vars", "Then"]

@@ -72,7 +72,7 @@ def test_unknown_context_and_garbage_are_one_line_errors(tmp_path):
     garbage.write_text("clusters: [unterminated\n")
     with pytest.raises(KubeConfigError) as info:
         build_api_client(KubeconfigSource(str(garbage), "--kubeconfig"), None)
-    assert "\n" not in str(info.value) and f"{garbage}:2: invalid YAML" in str(info.value)
+    assert "\n" not in str(info.value) and f"{garbage}:1: invalid YAML" in str(info.value)  # where the [ opened
     as_list = tmp_path / "as-list"
     as_list.write_text("- clusters: []\n- users: []\n")
     with pytest.raises(KubeConfigError, match=r"as-list: the top level is a list, not a mapping"):

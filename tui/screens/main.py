@@ -109,6 +109,8 @@ class MainScreen(Screen[None]):
         self._pin_after_show: tuple[str, int] | None = None
         self._target: tuple[str, bool] | None = None  # (item, rollback) being shown or on screen
         self._tree_width = 0  # cells, once the operator changed it (< >)
+        self._alerted_over = False
+        self._alerted_closed = False
         self.handled: list[str] = []  # actions handled, newest last (tests and bench read it)
 
     def now(self) -> datetime:
@@ -243,7 +245,21 @@ class MainScreen(Screen[None]):
 
     def _tick(self) -> None:
         now = self.now()
-        self.query_one(RunbookHeader).refresh_state(self.state, now)
+        header = self.query_one(RunbookHeader)
+        header.refresh_state(self.state, now)
+        self._window_alert(header)
+
+    def _window_alert(self, header: RunbookHeader) -> None:
+        """Say it once when the remaining critical path stops fitting and when the window ends
+        (the header keeps showing it, in words)."""
+        if header.closed and not self._alerted_closed:
+            self._alerted_closed = True
+            self.notify("The change window has ended: new steps need an override with a reason.",
+                        title="window closed", severity="error", timeout=30)
+        elif header.level == "red" and not header.closed and not self._alerted_over:
+            self._alerted_over = True
+            self.notify("The remaining critical path no longer fits in the window.", title="window",
+                        severity="warning", timeout=30)
 
     def _redraw(self) -> None:
         now = self.now()

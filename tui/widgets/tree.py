@@ -52,10 +52,15 @@ class TaskTree(Tree[str]):
                 self._item_nodes[task.id] = node.add_leaf(task.id, data=task.id)
             if phase.gates:
                 self._item_nodes[gate_id(phase)] = node.add_leaf(gate_id(phase), data=gate_id(phase))
-        sections = [i for i in self.items.values() if i.kind == "section"]
+        sections = [i for i in self.items.values() if i.kind == "section" and i.checkboxes]
         if sections:
             node = self.root.add("Checklists", data="phase:checklists", expand=False)
             for item in sections:
+                self._item_nodes[item.id] = node.add_leaf(item.title, data=item.id)
+        reference = [i for i in self.items.values() if i.kind == "section" and not i.checkboxes]
+        if reference:
+            node = self.root.add("Reference", data="phase:reference", expand=False)
+            for item in reference:
                 self._item_nodes[item.id] = node.add_leaf(item.title, data=item.id)
 
     # -- state -> labels --------------------------------------------------------
@@ -105,6 +110,8 @@ class TaskTree(Tree[str]):
                 text.append(f" {fmt.BLOCKED_MARK} {'; '.join(why)}", "bold yellow")
             return text
         boxes = item.checkboxes
+        if not boxes:  # a prose section, shown as reference
+            return Text.assemble(("≡", "dim"), f" {item.title}")
         ticked = sum(1 for b in boxes if _checked(state, b.key, b.checked))
         status = "done" if ticked == len(boxes) else "pending"
         return Text.assemble((fmt.icon(status), fmt.style(status)), f" {item.title} ", (f"{ticked}/{len(boxes)}", "dim"))
