@@ -332,3 +332,64 @@ class TestToasts:
             log = screen.output.log_for("local").region
             bottom = log.y + log.height - 3  # the last three output rows
             assert toast.region.y + toast.region.height <= bottom or toast.region.y >= log.y + log.height
+
+
+RECAP_BOOK = """# Recap
+
+## Phase 1: Work (1 hour)
+
+### Task REC-001: Take the lock on every web host
+
+- **Duration**: 5 minutes
+
+#### Steps
+
+1. **Take the lock**
+
+<!-- runbook: target=web serial -->
+```bash
+echo "taking the lock"
+mkdir lockdir
+```
+"""
+
+RECAP_INVENTORY = """all:
+  children:
+    web:
+      hosts:
+        web-1: {ansible_connection: local}
+        web-2: {ansible_connection: local}
+        web-3: {ansible_connection: local}
+"""
+
+
+class TestRecap:
+    async def test_a_failed_multi_host_step_shows_a_recap_per_host(self, make_app, tmp_path):
+        from sessions.recap import recap_rows
+
+        book = tmp_path / "recap.md"
+        book.write_text(RECAP_BOOK)
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(RECAP_INVENTORY)
+        app = make_app(book, inventory_path=str(inventory))
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await select(pilot, "REC-001")
+            await pilot.press("r")
+            run = await wait_for(pilot, lambda: (r := app.session.state.step_run("REC-001", 1)) is not None
+                                 and r.finished and r, what="the step finished")
+            rows = recap_rows(run)
+            assert [(r.host, r.outcome, r.exit) for r in rows] == [
+                ("web-1", "succeeded", "0"), ("web-2", "failed", "1"), ("web-3", "not run", "")]
+            assert "failed at line 2 of the block" in rows[1].detail and "mkdir lockdir" in rows[1].detail
+            combined = await wait_for(pilot, lambda: (log := screen.output.log_for("*all*")) is not None
+                                      and any("RECAP" in line for line in log.source) and log, what="recap shown")
+            text = "\n".join(combined.source)
+            assert "RECAP REC-001 step 1 · 3 hosts: 1 succeeded, 1 failed, 1 not run" in text
+            recap = text[text.index("── RECAP"):].splitlines()
+            assert recap[1].split()[:4] == ["web-1", "succeeded", "exit", "0"]
+            assert recap[2].split()[:4] == ["web-2", "failed", "exit", "1"] and "mkdir lockdir" in recap[2]
+            assert recap[3].split()[:3] == ["web-3", "not", "run"]
+            assert screen.output.shown_log is combined, "the recap is shown"
+            await pilot.pause(0.2)
+            assert "⤼ web-3" in screen_text(app) or "⤼web-3" in screen_text(app).replace(" ", ""), \
+                "a host a serial run never reached is not shown as running"

@@ -24,7 +24,8 @@ from textual.worker import Worker, WorkerState
 from runbook.errors import UserError
 from runbook.model import Step
 from sessions import events as ev
-from sessions.state import UNKNOWN, SessionState
+from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
+from sessions.state import UNKNOWN, SessionState, StepRun
 
 from tui import format as fmt
 from tui.items import Item, display_name
@@ -226,6 +227,10 @@ class MainScreen(Screen[None]):
                 detail = event.error
             self.output.feed(event.host, f"── {event.outcome}{' · ' + detail if detail else ''} · {event.duration_s:.1f}s ──\n")
             self.output.set_host_status(event.host, event.outcome)
+        elif isinstance(event, ev.StepFinished):
+            run = state.runs.get(event.run_id)
+            if run is not None:
+                self._show_recap(run)
         elif isinstance(event, ev.OutcomeDecided):
             run = state.runs.get(event.run_id)
             for host in (run.hosts.values() if run else ()):
@@ -236,6 +241,16 @@ class MainScreen(Screen[None]):
             for host in (run.hosts if run else ()):
                 if run.hosts[host].status == UNKNOWN:
                     self.output.set_host_status(host, UNKNOWN)
+
+    def _show_recap(self, run: StepRun) -> None:
+        """After each step: host, outcome, exit, duration and where it failed (PLAY RECAP style)."""
+        rows = recap_rows(run)
+        which = f"{display_name(run.task)} {'rollback ' if run.rollback else ''}step {run.step}"
+        lines = [f"── RECAP {which} · {recap_summary(rows)} ──", *recap_lines(rows)]
+        for row in rows:
+            if row.outcome == NOT_RUN:
+                self.output.set_host_status(row.host, "skipped")
+        self.output.recap(list(run.targets), lines)
 
     def _flush_state(self) -> None:
         if self._dirty:

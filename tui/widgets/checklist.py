@@ -14,6 +14,7 @@ from textual.widgets import Static
 from runbook.model import Checkbox
 from sessions.state import SessionState
 
+from tui import format as fmt
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 
 PROBE_ICON = {"pass": "✔", "fail": "✘", "error": "!", "not_configured": "–"}
@@ -49,7 +50,7 @@ class CheckItem(Static, can_focus=True):
         text = Text("▶ " if self._marked else "  ", "bold")  # focus is a mark, not only a colour
         text.append("  " * self.depth)
         text.append("[x] " if self.checked else "[ ] ", "bold green" if self.checked else "bold")
-        text.append(self.box.text)
+        text.append_text(fmt.inline_markdown(self.box.text))
         if saved is not None and saved.checked and saved.who:
             text.append(f"  ✔ {saved.who}", "dim")
             if saved.evidence:
