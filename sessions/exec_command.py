@@ -470,7 +470,9 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
             return EXIT_INTERRUPTED, f"{ref.id} step {n} interrupted"
         if not summary.ok:
             _report_failure(ref.id, n, summary)
-            return EXIT_FAILED, f"{ref.id} step {n} {summary.outcome if summary.outcome != 'succeeded' else 'failed'}"
+            what = {"succeeded": "failed", "expectation_failed": "failed (expectation)"}.get(summary.outcome,
+                                                                                          summary.outcome)
+            return EXIT_FAILED, f"{ref.id} step {n} {what}"
         say(f"{ref.id} step {n}: succeeded on {len(summary.hosts)} host(s)")
     return 0, "all steps succeeded"
 
@@ -526,7 +528,8 @@ def _report_failure(task: str, step: int, summary: Any) -> None:
             say(f"{host}: {task} step {step} {r.outcome}: {r.error or f'exit status {r.exit_status}'}")
         for c in h.checks:
             if not c.passed:
-                say(f"{host}: {task} step {step}: Expected check #{c.index + 1} failed: {c.evidence}")
+                say(f"{host}: {task} step {step} failed (expectation): Expected #{c.index + 1} not met: "
+                    f"{c.evidence}; decide it in the session (TUI: o)")
     if summary.skipped:
         why = f" ({summary.stopped})" if summary.stopped else ""
         say(f"{task} step {step}: not run on {', '.join(summary.skipped)}{why}")

@@ -135,13 +135,20 @@ class Operator:
                 return
 
     async def decide(self, run: Any) -> str | None:
-        """Decide an outcome-unknown run.  ``rerun`` re-runs the step at once."""
+        """Decide an outcome-unknown run, or one whose automatic expectation was not met
+        (failed (expectation)).  ``rerun`` re-runs the step at once."""
         from tui.widgets.modals import DecideOutcomeModal
 
-        hosts = [h for h in run.hosts.values() if h.status == UNKNOWN and h.decided is None]
-        why = "; ".join(sorted({h.error for h in hosts if h.error})) or "the session ended before the command did"
+        hosts = [h for h in run.hosts.values() if h.undecided]
         what = f"{run.task} {'rollback ' if run.rollback else ''}step {run.step} on {', '.join(h.host for h in hosts)}"
-        answer = await self.ask(DecideOutcomeModal(what, why))
+        if all(h.status == UNKNOWN for h in hosts):
+            why = "; ".join(sorted({h.error for h in hosts if h.error})) or "the session ended before the command did"
+            modal = DecideOutcomeModal(what, why)
+        else:
+            unmet = sorted({f"{h.host}: Expected #{i + 1} ({ok_ev[1]})" for h in hosts
+                            for (host, i), ok_ev in run.expectations.items() if host == h.host and not ok_ev[0]})
+            modal = DecideOutcomeModal(what, "; ".join(unmet) or "an expectation was not met", expectation=True)
+        answer = await self.ask(modal)
         if answer is None:
             return None
         decision, reason = answer

@@ -391,3 +391,70 @@ def test_rerunning_a_step_that_succeeded_asks_first(book, tmp_path):
     [g] = [e for e in events if e["type"] == "guard_passed"]
     assert (g["guard"], g["step"], g["detail"]) == ("rerun", 1, f"after={first_run}; --yes")
     assert [e["type"] for e in events].count("step_started") == 2
+
+
+TRUTH_BOOK = """# Truth
+
+## Phase 0: Only (1 hour)
+
+### Task TR-001: Depends on an earlier window
+
+- **Duration**: 5 minutes
+- **Dependencies**: PROD-INFRA-004
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Check the pod**
+
+```bash
+echo "web-0   0/1   Pending"
+```
+
+Expected: `Running`
+
+2. **Join**
+
+```bash
+echo first ... last
+```
+"""
+
+
+def test_external_dependency_unmet_expectation_and_lint_in_exec(tmp_path):
+    book = tmp_path / "truth.md"
+    book.write_text(TRUTH_BOOK)
+    sessions = tmp_path / "sessions"
+    # dry run: the guards and each step's lint diagnostics are printed
+    r = run(["exec", book, "--task", "TR-001", "--dry-run"])
+    assert r.returncode == 0, r.stderr
+    assert "guard: external (TR-001): TR-001 depends on PROD-INFRA-004, which is not in this document" in r.stdout
+    assert f"lint: {book}:24: warning: command in step 2 of TR-001 elides arguments" in r.stdout
+    # no terminal: the confirmation needs --yes, the unrunnable block an override
+    r = run(["exec", book, "--task", "TR-001", "--session-dir", sessions, "--yes"])
+    assert r.returncode == 1 and "lint (TR-001 step 2): lint says this block cannot run as written" in r.stderr
+    assert not sessions.exists()
+    r = run(["exec", book, "--task", "TR-001", "--step", "1", "--session-dir", sessions, "--yes"])
+    # the command exited 0 but its expectation was not met: failed (expectation), exit 1
+    assert r.returncode == 1, r.stderr
+    assert "TR-001 step 1 failed (expectation): Expected #1 not met: `Running` not found" in r.stderr
+    assert r.stderr.rstrip().endswith("TR-001 step 1 failed (expectation)")
+    sid = session_of(r.stderr)
+    events = journal_events(sessions, sid)
+    [g] = [e for e in events if e["type"] == "guard_passed"]
+    assert (g["guard"], g["detail"]) == ("external", "dependency=PROD-INFRA-004; --yes")
+    assert [e["outcome"] for e in events if e["type"] == "step_finished"] == ["expectation_failed"]
+    show = run(["journal", "show", sid, "--session-dir", sessions])
+    assert "#   TR-001 step 1: failed (expectation) (1 run): local failed (expectation)" in show.stdout
+    report = run(["export", sid, "--session-dir", sessions, "--format", "md", "--out", tmp_path / "r.md"])
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "r.md").read_text()
+    assert "#### Step 1: Check the pod \u2014 failed (expectation)" in text
+    assert "not met on local; failed until the operator decides" in text  # a deviation
+    # confirmed once for the session: a later step does not ask again
+    r = run(["exec", book, "--task", "TR-001", "--step", "2", "--session", sid, "--override", "dots are literal"],
+            env={"RUNBOOK_SESSION_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    events = journal_events(sessions, sid)
+    assert [e["guard"] for e in events if e["type"] == "guard_passed"] == ["external"]
+    assert [(e["guard"], e["reason"]) for e in events if e["type"] == "guard_overridden"] == [("lint", "dots are literal")]

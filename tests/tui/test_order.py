@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from sessions import events as ev
 
 from tests.tui.conftest import screen_text, wait_for
@@ -98,3 +100,134 @@ class TestFinishing:
             await wait_for(pilot, lambda: app.session.state.task_status("MINI-001") == "done", what="done")
         [o] = events(app, ev.GuardOverridden)
         assert o.guard == "finish" and o.reason.startswith("rest done by hand, CHG-42 (not done: step(s) 1 skipped")
+
+
+LINTED = """# Linted
+
+## Phase 0: Only (1 hour)
+
+### Task LINT-001: Join and check
+
+- **Duration**: 5 minutes
+- **Dependencies**: None
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Join**
+
+```bash
+echo first ... last
+```
+
+2. **Check the pod**
+
+```bash
+echo "web-0   0/1   Pending"
+```
+
+Expected: `Running`
+
+#### Acceptance Criteria
+
+- [ ] Joined
+
+#### Rollback Procedure
+
+N/A (read-only).
+"""
+
+
+class TestLintWhereItMatters:
+    async def test_lint_errors_show_a_banner(self, make_app):
+        from tests.tui.conftest import DEMO
+
+        app = make_app()
+        async with app.run_test(size=(120, 32)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            banner = screen.query_one("#lint-banner")
+            assert banner.display and banner.has_class("-shown")
+            assert "✘ 1 lint error in mini.md" in banner.text.plain and "line 100" in banner.text.plain
+            assert "1 lint error in mini.md" in screen_text(app)
+        app = make_app(DEMO)
+        async with app.run_test(size=(120, 32)) as pilot:
+            screen = await select(pilot, "DEMO-PREP-001")
+            assert not screen.query_one("#lint-banner").display
+
+    async def test_each_step_shows_its_diagnostics_and_a_block_that_cannot_run_needs_an_override(
+            self, make_app, tmp_path):
+        book = tmp_path / "linted.md"
+        book.write_text(LINTED)
+        app = make_app(book)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await select(pilot, "LINT-001")
+            view = screen.task_view.step_view(1)
+            assert [d.code for d in view.diagnostics] == ["elided-command"]
+            lines = [p.plain for p in view._render_parts(app.session.state, None) if isinstance(p, Text)]
+            assert any(line.startswith("   ⚠ lint line 16: command in step 1 of LINT-001 elides arguments")
+                       for line in lines), lines
+            await wait_for(pilot, lambda: "⚠ lint line 16" in screen_text(app), what="the diagnostic on screen")
+            assert screen.task_view.step_view(2).diagnostics == ()
+            await pilot.press("r")
+            reason = await modal(pilot, ReasonModal)
+            assert "cannot run as written" in reason.message
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert started(app, "LINT-001") == []
+            await pilot.press("r")
+            await modal(pilot, ReasonModal)
+            await type_text(pilot, "the dots are literal here")
+            await pilot.press("enter")
+            await run_finished(pilot, app, "LINT-001", 1)
+        [o] = events(app, ev.GuardOverridden)
+        assert (o.guard, o.step, o.reason) == ("lint", 1, "the dots are literal here")
+
+
+class TestExpectations:
+    async def test_an_unmet_expectation_is_failed_until_the_operator_decides(self, make_app, tmp_path):
+        from tui.widgets.modals import DecideOutcomeModal
+
+        book = tmp_path / "linted.md"
+        book.write_text(LINTED)
+        app = make_app(book)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await select(pilot, "LINT-001")
+            screen.task_view.pin_step(2)
+            await pilot.press("r")
+            run = await run_finished(pilot, app, "LINT-001", 2)
+            assert run.hosts["local"].status == "succeeded"  # the command itself exited 0
+            state = app.session.state
+            assert state.step_status("LINT-001", 2) == "expectation_failed"
+            await wait_for(pilot, lambda: "FAILED (expectation)" in screen_text(app), what="shown as a failure")
+            assert "failed (expectation) (o: decide)" in screen_text(app)
+            await pilot.press("o")
+            decide = await modal(pilot, DecideOutcomeModal)
+            assert decide.expectation and "Expected #1" in decide.why and "not found" in decide.why
+            await type_text(pilot, "pod went Running a minute later")
+            await pilot.click("#succeeded")
+            await wait_for(pilot, lambda: app.session.state.step_status("LINT-001", 2) == "succeeded",
+                           what="decided")
+        [d] = events(app, ev.OutcomeDecided)
+        assert (d.decision, d.reason, d.host) == ("succeeded", "pod went Running a minute later", None)
+
+
+class TestRerunHosts:
+    async def test_R_offers_all_hosts_the_failed_ones_or_one(self, make_app):
+        from textual.widgets import OptionList
+
+        from tui.widgets.modals import RerunHostsModal
+
+        app = make_app()
+        async with app.run_test(size=(120, 32)) as pilot:
+            await select(pilot, "MINI-001")
+            answers = []
+            app.push_screen(RerunHostsModal("Run MINI-001 step 1 again: on which hosts?", ["web-1", "web-2", "db-[1]"],
+                                            ["web-2"]), answers.append)
+            chooser = await modal(pilot, RerunHostsModal)
+            options = await wait_for(pilot, lambda: next(iter(chooser.query(OptionList)), None), what="the list")
+            labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            assert labels == ["all 3 host(s): web-1, web-2, db-[1]", "the failed ones (1): web-2", "only web-1",
+                              "only web-2", "only db-[1]"]
+            await pilot.press("down", "enter")
+            await wait_for(pilot, lambda: answers, what="the choice")
+            assert answers == [("failed", ("web-2",))]

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from runbook.errors import UserError
 from runbook.model import Step
 from sessions import events as ev
+from sessions.guards import lint_of
 from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
 from sessions.state import UNKNOWN, SessionState, StepRun
 
@@ -34,6 +35,7 @@ from tui.operator import Declined, Operator
 from tui.progress import FINISHED
 from tui.widgets.checklist import CheckItem
 from tui.widgets.header import RunbookHeader
+from tui.widgets.lint_banner import LintBanner
 from tui.widgets.output import OutputPane
 from tui.widgets.task_view import TaskView
 from tui.widgets.tree import TaskTree
@@ -61,7 +63,7 @@ class MainScreen(Screen[None]):
         B("n", "note", "Note", "Add a note to the journal for this task"),
         B("s", "skip_step", "Skip step", "Skip the current step (a reason is required)", show=False),
         B("S", "skip_task", "Skip task", "Skip the whole task (a reason is required)", show=False),
-        B("o", "decide", "Decide", "Decide a step whose outcome is unknown: succeeded, failed or re-run"),
+        B("o", "decide", "Decide", "Decide a step whose outcome is unknown or whose expectation was not met: succeeded, failed or re-run"),
         B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
         B("d", "done", "Done", "Mark the task done"),
         B("g", "jump", "Jump", "Jump to a task: type part of its id or title (only jumps, runs nothing)", show=False),
@@ -120,6 +122,7 @@ class MainScreen(Screen[None]):
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield RunbookHeader(self.runbook, self.session.id, self.session.operator, id="header")
+        yield LintBanner(self.runbook.path, lint_of(self.runbook), id="lint-banner")
         with Horizontal(id="body"):
             yield TaskTree(self.runbook, id="tree")
             with Vertical(id="right"):
@@ -507,9 +510,9 @@ class MainScreen(Screen[None]):
 
     def action_decide(self) -> None:
         self.handled.append("decide")
-        unknown = self.state.unresolved_unknowns()
+        unknown = self.state.undecided()  # outcome unknown, or an automatic expectation not met
         if not unknown:
-            self.notify("no step has an unknown outcome", severity="warning")
+            self.notify("no step has an unknown outcome or an unmet expectation to decide", severity="warning")
             return
         view = self.task_view.step_view()
         runs = {run.run_id: run for run, _host in unknown}

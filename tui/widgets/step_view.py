@@ -3,7 +3,7 @@ and the latest run's status per host."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -11,12 +11,13 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from runbook.model import Block, Step
+from runbook.model import Block, Diagnostic, Step
 from sessions.state import SessionState, StepRun
 
 from tui import format as fmt
 from tui.messages import StepFocused
 
+DIAGNOSTIC_STYLE = {"error": ("✘", "bold red"), "warning": ("⚠", "bold yellow"), "info": ("ℹ", "cyan")}
 LANGS = {"sh": "bash", "shell": "bash", "console": "bash", "yml": "yaml", "": "text"}
 
 # (item id, step, rollback) -> "web-1, web-2 (parallel)" or an error to show
@@ -33,10 +34,12 @@ class StepView(Static, can_focus=True):
         Binding("down,j", "app.focus_next", "Next", show=False, id="step.next", tooltip="Next step or checkbox"),
     ]
 
-    def __init__(self, item_id: str, step: Step, *, rollback: bool, targets: str, value_known: ValueKnown) -> None:
+    def __init__(self, item_id: str, step: Step, *, rollback: bool, targets: str, value_known: ValueKnown,
+                 diagnostics: Sequence[Diagnostic] = ()) -> None:
         super().__init__(classes="step-view -rollback" if rollback else "step-view")
         self.item_id = item_id
         self.step = step
+        self.diagnostics = tuple(diagnostics)  # lint findings inside the step, shown beside it
         self.rollback = rollback
         self.targets = targets
         self.value_known = value_known
@@ -94,6 +97,9 @@ class StepView(Static, can_focus=True):
             parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))
         else:
             parts.append(Text.assemble("   on: ", (self.targets, "cyan")))
+        for d in self.diagnostics:
+            icon, style = DIAGNOSTIC_STYLE.get(d.severity, ("·", "dim"))
+            parts.append(Text.assemble(("   ", ""), (f"{icon} lint", style), f" line {d.line}: {d.message}"))
         if step.placeholders:
             line = Text("   needs: ")
             for i, ph in enumerate(_unique(step.placeholders)):

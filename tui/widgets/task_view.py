@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from runbook.model import Runbook
-from sessions.guards import blockers
+from sessions.guards import blockers, step_diagnostics
 from sessions.state import SessionState
 
 from tui import format as fmt
@@ -116,7 +116,7 @@ class TaskView(VerticalScroll):
             yield Static("(no steps)", classes="task-text")
         for step in item.steps:
             yield StepView(item.id, step, rollback=False, targets=self.describe_targets(item.id, step, False),
-                           value_known=self.value_known)
+                           value_known=self.value_known, diagnostics=step_diagnostics(self.runbook, step))
 
     def _rollback(self, item: Item):
         rb = item.task.rollback if item.task else None
@@ -137,7 +137,7 @@ class TaskView(VerticalScroll):
             yield Static(_markdown(rb.text.strip()), classes="task-text")
         for step in rb.steps:
             yield StepView(item.id, step, rollback=True, targets=self.describe_targets(item.id, step, True),
-                           value_known=self.value_known)
+                           value_known=self.value_known, diagnostics=step_diagnostics(self.runbook, step))
 
     # -- state -> widgets -----------------------------------------------------------
     def refresh_state(self, state: SessionState, now: datetime) -> None:
