@@ -395,7 +395,8 @@ def test_rerunning_a_step_that_succeeded_asks_first(book, tmp_path):
     assert [e["type"] for e in events].count("step_started") == 2
 
 
-TRUTH_BOOK = """# Truth
+TRUTH_BOOK = """<!-- runbook: target=local -->
+# Truth
 
 ## Phase 0: Only (1 hour)
 
@@ -431,7 +432,7 @@ def test_external_dependency_unmet_expectation_and_lint_in_exec(tmp_path):
     r = run(["exec", book, "--task", "TR-001", "--dry-run"])
     assert r.returncode == 0, r.stderr
     assert "guard: external (TR-001): TR-001 depends on PROD-INFRA-004, which is not in this document" in r.stdout
-    assert f"lint: {book}:24: warning: command in step 2 of TR-001 elides arguments" in r.stdout
+    assert f"lint: {book}:25: warning: command in step 2 of TR-001 elides arguments" in r.stdout
     # no terminal: the confirmation needs --yes, the unrunnable block an override
     r = run(["exec", book, "--task", "TR-001", "--session-dir", sessions, "--yes"])
     assert r.returncode == 1 and "lint (TR-001 step 2): lint says this block cannot run as written" in r.stderr

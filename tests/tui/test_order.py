@@ -102,7 +102,8 @@ class TestFinishing:
         assert o.guard == "finish" and o.reason.startswith("rest done by hand, CHG-42 (not done: step(s) 1 skipped")
 
 
-LINTED = """# Linted
+LINTED = """<!-- runbook: target=local -->
+# Linted
 
 ## Phase 0: Only (1 hour)
 
@@ -147,7 +148,7 @@ class TestLintWhereItMatters:
             screen = await select(pilot, "MINI-001")
             banner = screen.query_one("#lint-banner")
             assert banner.display and banner.has_class("-shown")
-            assert "✘ 1 lint error in mini.md" in banner.text.plain and "line 100" in banner.text.plain
+            assert "✘ 1 lint error in mini.md" in banner.text.plain and "line 101" in banner.text.plain
             assert "1 lint error in mini.md" in screen_text(app)
         app = make_app(DEMO)
         async with app.run_test(size=(120, 32)) as pilot:
@@ -164,9 +165,9 @@ class TestLintWhereItMatters:
             view = screen.task_view.step_view(1)
             assert [d.code for d in view.diagnostics] == ["elided-command"]
             lines = [p.plain for p in view._render_parts(app.session.state, None) if isinstance(p, Text)]
-            assert any(line.startswith("   ⚠ lint line 16: command in step 1 of LINT-001 elides arguments")
+            assert any(line.startswith("   ⚠ lint line 17: command in step 1 of LINT-001 elides arguments")
                        for line in lines), lines
-            await wait_for(pilot, lambda: "⚠ lint line 16" in screen_text(app), what="the diagnostic on screen")
+            await wait_for(pilot, lambda: "⚠ lint line 17" in screen_text(app), what="the diagnostic on screen")
             assert screen.task_view.step_view(2).diagnostics == ()
             await pilot.press("r")
             reason = await modal(pilot, ReasonModal)
