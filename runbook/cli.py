@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     jsub.required = True
     jv = jsub.add_parser("verify", help="check the hash chain (exit 0 or 1)")
     jv.add_argument("session", metavar="SESSION", help="session id or journal path")
+    jv.add_argument("--allowed-signers", metavar="FILE",
+                    help="OpenSSH allowed_signers: every signed checkpoint must be signed by a key it allows "
+                         "(namespace runbook-checkpoint); an unsigned or foreign checkpoint fails")
     _add_session_dir(jv)
     js = jsub.add_parser("show", help="print the journal")
     js.add_argument("session", metavar="SESSION", help="session id or journal path")

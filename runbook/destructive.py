@@ -315,7 +315,7 @@ def _scan(code: str, depth: int) -> list[tuple[list[str], int, int]]:
 # still spells one of these words.
 _TRIGGER = re.compile(r"rm|kubeadm|tables|nft|kubectl|etcdctl|systemctl|--all|helm|mkfs|wipefs|dd|shutdown|reboot"
                       r"|poweroff|halt|terraform|velero|docker|podman|drop", re.I)
-_NOISE = re.compile(r"[\\'\"]|\$\{IFS\}|\$IFS")
+_NOISE = re.compile(r"\\\n|[\\'\"]|\$\{IFS\}|\$IFS")
 
 
 def find_destructive(code: str) -> list[DestructiveCommand]:

@@ -154,13 +154,16 @@ def follow_command(
 
 
 def status_command(spool_dir: str, detached_id: str) -> str:
-    """Shell text printing ``rc N``, ``running``, ``gone`` or ``missing``."""
+    """Shell text printing ``rc N SECONDS`` (how long it ran, from the spool's pid and rc
+    files; 0 when unknown), ``running``, ``gone`` or ``missing``."""
     d = spool_shell_path(spool_dir, detached_id)
+    rc = ('echo "rc $(cat "$D/rc") $(( $(stat -c %Y "$D/rc" 2>/dev/null || echo 0) '
+          '- $(stat -c %Y "$D/pid" 2>/dev/null || echo 0) ))"; ')
     return (
         f"D={d}; " + ALIVE +
-        'if [ -s "$D/rc" ]; then echo "rc $(cat "$D/rc")"; '
+        'if [ -s "$D/rc" ]; then ' + rc +
         'elif [ -s "$D/pid" ] && alive "$(cat "$D/pid")"; then echo running; '
-        'elif [ -s "$D/rc" ]; then echo "rc $(cat "$D/rc")"; '
+        'elif [ -s "$D/rc" ]; then ' + rc +
         'elif [ -d "$D" ]; then echo gone; else echo missing; fi'
     )
 
@@ -215,12 +218,14 @@ class Status:
 
     state: str
     rc: int | None = None
+    elapsed: float | None = None  # seconds from the run's start to its rc, when the spool says
 
 
 def parse_status(text: bytes) -> Status:
     words = text.decode("utf-8", "replace").split()
-    if len(words) == 2 and words[0] == "rc" and words[1].lstrip("-").isdigit():
-        return Status("rc", int(words[1]))
+    if len(words) in (2, 3) and words[0] == "rc" and words[1].lstrip("-").isdigit():
+        elapsed = float(words[2]) if len(words) == 3 and words[2].isdigit() and int(words[2]) > 0 else None
+        return Status("rc", int(words[1]), elapsed)
     if words and words[0] in ("running", "gone", "missing"):
         return Status(words[0])
     return Status("gone")
@@ -336,6 +341,8 @@ def result_of(
 ) -> RunResult:
     """The :class:`RunResult` of a detached run from its final spool status (None: not learnt)."""
     if state is not None and state.state == "rc":
+        if state.elapsed is not None:  # a re-attach: the run started long before we followed it
+            duration_s = max(duration_s, state.elapsed)
         return classify(host, handle, state.rc, None, duration_s=duration_s, timeout=timeout, detached_id=detached_id)
     if state is None:
         reason = lost or (

@@ -19,7 +19,8 @@ warnings
     ``heading-level``, ``not-shell``, ``example-block``, ``recovered-command``, ``annotation``.
 info
     ``unfilled-placeholder``, ``destructive-command``, ``interactive-command``,
-    ``endless-command``, ``phase-gap``; ``k8s-config`` (warning) from :mod:`runbook.lint_k8s`.
+    ``endless-command``, ``phase-gap``, ``critical-attached`` (a CRITICAL step over SSH that needs a
+    terminal or ``sudo``: run it ``detached``); ``k8s-config`` (warning) from :mod:`runbook.lint_k8s`.
 
 :func:`destructive_patterns` is shared with the engine's guards.
 """
@@ -30,6 +31,7 @@ import re
 from collections import defaultdict
 from typing import Iterator
 
+from runbook.executor import pty_reason
 from runbook.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
 from runbook.lint_k8s import check_kubeadm_config, check_kubectl_args
 from runbook.lint_text import check_invisible
@@ -87,6 +89,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     _phases(rb, add)
     for owner, task, step in _runnable_steps(rb):
         _step(rb, owner, step, add)
+        if task is not None and task.risk == Risk.CRITICAL:
+            _critical_terminal(owner, step, add)
     _environment(rb, add)
     _probes(rb, add)
     out.sort(key=lambda d: (d.path != rb.path, d.line, SEVERITY_ORDER.get(d.severity, 3), d.code))
@@ -307,6 +311,33 @@ def _block(owner: str, step: Step, block: Block, add) -> None:
         listed = ", ".join(f"{h} (line {ln})" for h, ln in hosts)
         add(hosts[1][1], "warning", "mixed-hosts",
             f"one block in {owner} holds commands meant for different hosts: {listed}; it runs on one target")
+
+
+_SUDO_RE = re.compile(r"(?:^|[\s;&|(`])sudo\b")
+_LOCAL_PATTERNS = frozenset({"local", "localhost"})
+
+
+def _critical_terminal(owner: str, step: Step, add) -> None:
+    """A CRITICAL step over SSH that needs a terminal or sudo dies with the connection (or the
+    jump host): suggest ``detached``.  Once per step, at the first such line."""
+    for block in step.blocks:
+        spec = block.target or step.target
+        if block.kind != "command" or (spec is not None and (spec.detached or spec.pattern in _LOCAL_PATTERNS
+                                                               and spec.source != "default")):
+            continue
+        for i, raw in enumerate(block.code.split("\n")):
+            code = _code_only(raw)
+            if not code.strip():
+                continue
+            why = pty_reason(code) or ("uses sudo" if _SUDO_RE.search(code) else None)
+            if why is None and spec is not None and spec.pty:
+                why = "runs with a terminal (pty)"
+            if why:
+                add(block.code_line(i), "info", "critical-attached",
+                    f"CRITICAL {owner} runs over SSH with a terminal or sudo ({why}): if the connection or "
+                    "the jump host drops, it dies half-way; consider running it detached (<!-- runbook: detached --> or --detached: it "
+                    "survives and is re-attached; there is no terminal then, so sudo must not prompt: sudo -n)")
+                return
 
 
 def _environment(rb: Runbook, add) -> None:

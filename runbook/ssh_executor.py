@@ -239,6 +239,7 @@ class SSHExecutor(Executor):
             on_connect=self._prune,
         )
         self.spool_dir = spool_dir
+        self._prunes: set[asyncio.Future] = set()
         self.reconnect_attempts = reconnect_attempts
         self.drain = drain
         self.kill_grace = kill_grace
@@ -439,12 +440,19 @@ class SSHExecutor(Executor):
                 detached.discard(_SSHTransport(self.pool, target), self.spool_dir, detached.check_id(detached_id)), 30)
 
     async def _prune(self, target: Any, conn: asyncssh.SSHClientConnection) -> None:
-        """Every new connection: remove leftover spools on the host (:func:`runbook.detached.prune`)."""
+        """Every new connection: remove leftover spools on the host (:func:`runbook.detached.prune`),
+        beside the first command rather than before it; :meth:`close` waits for it."""
         if not getattr(target, "in_inventory", True) and "(jump host)" in str(getattr(target, "name", "")):
             return  # a jump host: runbook runs nothing there
-        with contextlib.suppress(asyncio.TimeoutError, *CHANNEL_ERRORS):
-            await asyncio.wait_for(conn.run(detached.prune_command(self.spool_dir), request_pty=False,
-                                            term_type=None), 10)
+
+        async def prune() -> None:
+            with contextlib.suppress(asyncio.TimeoutError, *CHANNEL_ERRORS):
+                await asyncio.wait_for(conn.run(detached.prune_command(self.spool_dir), request_pty=False,
+                                                term_type=None), 10)
+
+        task = asyncio.ensure_future(prune())
+        self._prunes.add(task)
+        task.add_done_callback(self._prunes.discard)
 
     # ---------------------------------------------------------------- upload
 
@@ -508,6 +516,8 @@ class SSHExecutor(Executor):
                     handle.proc.change_terminal_size(cols, rows)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (after the spool pruning still under way)."""
+        if self._prunes:
+            await asyncio.wait(set(self._prunes), timeout=10)
         await self.pool.close()
         await self.local.close()

@@ -145,8 +145,10 @@ class _Entry:
 
 def _read_sidecar(path: Path) -> tuple[list[_Entry], str | None]:
     entries: list[_Entry] = []
+    from runbook.input_files import read_input
+
     try:
-        data = path.read_bytes()
+        data = read_input(path, "checkpoint sidecar")
     except FileNotFoundError:
         return entries, None
     lines = data.split(b"\n")
@@ -190,13 +192,17 @@ def verify_checkpoints(
     *,
     sidecar: str | os.PathLike[str] | None = None,
     session_id: str | None = None,
+    allowed_signers: str | os.PathLike[str] | None = None,
 ) -> tuple[bool, str]:
     """Check the signed checkpoints of a journal; ``(ok, one-line message)``.
 
     ``records``: a journal path (the sidecar beside it is used) or the records
     (``Record`` objects or journal-line JSON objects; pass ``sidecar`` then).
-    ``public_keys``: trusted keys (``SSHKey``, OpenSSH lines or ``.pub`` paths); when
-    None any key is accepted and the message names the keys that signed.
+    ``public_keys``: trusted keys (``SSHKey``, OpenSSH lines or ``.pub`` paths).
+    ``allowed_signers``: an OpenSSH allowed signers file; every checkpoint must then be
+    signed by a key it allows in namespace ``runbook-checkpoint`` (an unsigned checkpoint,
+    or none at all, fails: nothing would pin the journal).  With neither, any key is
+    accepted and the message names the keys that signed.
     """
     try:
         recs, path = _records(records)
@@ -212,6 +218,7 @@ def verify_checkpoints(
         first = recs[0][2] if recs else None
         session_id = _field(first, "session_id") if first is not None and _kind(first) == "session_opened" else ""
     trusted = load_public_keys(list(public_keys)) if public_keys is not None else None
+    strict = allowed_signers is not None
     signers: set[str] = set()
 
     def check(e: _Entry) -> str | None:
@@ -222,9 +229,12 @@ def verify_checkpoints(
         if heads[e.seq] != e.head:
             return f"journal record seq {e.seq} differs from the signed checkpoint ({e.where})"
         if e.signature is None:
-            return None
-        res = verify_signature(checkpoint_message(session_id or "", e.seq, e.head), e.signature.encode("ascii"),
-                               CHECKPOINT_NAMESPACE, public_keys=trusted, trust_any=trusted is None)
+            return f"checkpoint seq {e.seq} ({e.where}) is unsigned: it proves nothing" if strict else None
+        if type(e.signature) is not str:
+            return f"checkpoint seq {e.seq} ({e.where}): the signature is not text"
+        res = verify_signature(checkpoint_message(session_id or "", e.seq, e.head),
+                               e.signature.encode("ascii", "replace"), CHECKPOINT_NAMESPACE, public_keys=trusted, allowed_signers=allowed_signers,
+                               trust_any=trusted is None and not strict)
         if not res.ok:
             return f"checkpoint seq {e.seq} ({e.where}): {res.message}"
         signers.add(res.key_label)
@@ -260,9 +270,13 @@ def verify_checkpoints(
                                "(sidecar cut or replaced)")
     signed = [e for e in journal_cps + side if e.signature]
     if not journal_cps and not side:
+        if strict:
+            return False, (f"no signed checkpoints to check against {allowed_signers}: nothing pins this "
+                           "journal's content (anyone who can write it can rewrite it with a valid chain)")
         return True, "no checkpoints"
     last = max(e.seq for e in journal_cps + side)
     who = ", ".join(sorted(s for s in signers if s))
-    trust = "" if trusted is not None else " (signer not checked against trusted keys)"
+    trust = ("" if trusted is not None else f", all allowed by {allowed_signers}" if strict
+             else " (signer not checked against trusted keys: pass --allowed-signers FILE)")
     return True, (f"checkpoints ok: {len(journal_cps)} in the journal, {len(side)} in the sidecar, "
                   f"last at seq {last}" + (f", signed by {who}{trust}" if signed else ", unsigned"))

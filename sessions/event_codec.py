@@ -4,10 +4,20 @@
 whitespace, UTF-8); :func:`event_json` and :func:`decode_event` turn events into
 plain dicts and back, with per-class encoders and builders made once (the journal
 writes and reads hundreds of thousands of them).
+
+Decoding checks every field against the type its dataclass declares (``str``,
+``int``, ``bool``, ``float``, ``X | None``, ``tuple[str, ...]``) and that an output
+chunk's ``b64`` is base64: a correctly chained record with a wrong field type (a hand
+edit with the hashes recomputed) is a ``TypeError`` naming the field, which the
+journal reports as a bad record at its seq, instead of an event that crashes a reader
+later.  :func:`_decode_owned` (the journal reader, ``verify``) and :func:`decode_event`
+(the export) share these checks.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 import operator
@@ -79,6 +89,65 @@ def event_json(event: Event) -> dict[str, Any]:
     return encode(event)
 
 
+# field type (as declared, a string under ``from __future__ import annotations``) ->
+# (expression that is true when ``v`` has a wrong type, what the type is called)
+_CHECKS: dict[str, tuple[str, str]] = {
+    "str": ("type(v) is not str", "a string"),
+    "Outcome": ("type(v) is not str", "a string"),
+    "int": ("type(v) is not int", "an integer"),
+    "bool": ("type(v) is not bool", "true or false"),
+    "float": ("type(v) is not float and type(v) is not int", "a number"),
+    "str | None": ("v is not None and type(v) is not str", "a string or null"),
+    "int | None": ("v is not None and type(v) is not int", "an integer or null"),
+    "tuple[str, ...]": ("(type(v) is not tuple and type(v) is not list) or any(type(x) is not str for x in v)",
+                        "a list of strings"),
+}
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _type_name(v: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _wrong_type(cls: type[Event], name: str, expected: str, v: Any) -> TypeError:
+    got = _type_name(v)
+    if type(v) in (list, tuple):
+        bad = next((x for x in v if type(x) is not str), None)
+        got = f"a list holding {_type_name(bad)}"
+    return TypeError(f"{cls.TYPE}: field {name!r} must be {expected}, not {got}")
+
+
+def _check_b64(event: Event) -> None:
+    b64 = getattr(event, "b64", None)
+    if b64 is not None:
+        try:
+            base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise TypeError(f"{event.TYPE}: field 'b64' is not base64") from None
+
+
+def check_fields(event: Event) -> Event:
+    """Check a built event's fields against their declared types (:class:`TypeError` naming
+    the field); return the event."""
+    cls = type(event)
+    for f in dataclasses.fields(cls):
+        check = _CHECKS.get(f.type) if isinstance(f.type, str) else None
+        if check is None:
+            continue
+        code = _COMPILED.get(check[0])
+        if code is None:
+            code = _COMPILED[check[0]] = compile(check[0], "<field check>", "eval")
+        v = getattr(event, f.name)
+        if eval(code, {}, {"v": v}):  # noqa: S307 - our own fixed expressions (_CHECKS)
+            raise _wrong_type(cls, f.name, check[1], v)
+    if cls is _events.OutputChunk:
+        _check_b64(event)
+    return event
+
+
 def _decoder(type_name: Any) -> tuple[type[Event], frozenset[str]]:
     entry = _DECODERS.get(type_name)
     if entry is None:
@@ -93,9 +162,7 @@ def decode_event(data: Any) -> Event:
     """Build an event from its JSON form (as ``events.event_from_json``; lists become tuples)."""
     if not isinstance(data, dict):
         raise ValueError("event is not an object")
-    cls, names = _decoder(data.get("type"))
-    kwargs = {k: (tuple(v) if type(v) is list else v) for k, v in data.items() if k in names}
-    return cls(**kwargs)
+    return _decode_owned(data)  # the journal reader's decoder: it only reads ``data``
 
 
 _BUILDERS: dict[Any, Callable[[dict[str, Any]], Event]] = {}
@@ -110,18 +177,25 @@ def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
     if "__post_init__" in cls.__dict__ or "__slots__" not in cls.__dict__ or any(
             f.default_factory is not dataclasses.MISSING for f in fields):
         names = frozenset(f.name for f in fields)
-        return lambda d: cls(**{k: (tuple(v) if type(v) is list else v) for k, v in d.items() if k in names})
+        return lambda d: check_fields(cls(**{k: (tuple(v) if type(v) is list else v)
+                                             for k, v in d.items() if k in names}))
     lines = ["def build(d):", "    new = _new(cls)"]
     defaults: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls,
-                                "_MISSING": _MISSING, "_fix": _listless}
+                                "_MISSING": _MISSING, "_fix": _listless, "_wrong": _wrong_type,
+                                "_check_b64": _check_b64}
     for f in fields:
         if f.default is dataclasses.MISSING:
             lines.append(f"    v = d.get({f.name!r}, _MISSING)")
-            lines.append(f"    if v is _MISSING: raise TypeError('missing field {f.name}')")
+            lines.append(f"    if v is _MISSING: raise TypeError('{cls.TYPE}: missing field {f.name}')")
         else:
             defaults[f"_d_{f.name}"] = f.default
             lines.append(f"    v = d.get({f.name!r}, _d_{f.name})")
+        check = _CHECKS.get(f.type) if isinstance(f.type, str) else None
+        if check is not None:
+            lines.append(f"    if {check[0]}: raise _wrong(cls, {f.name!r}, {check[1]!r}, v)")
         lines.append(f"    _set(new, {f.name!r}, _fix(v) if type(v) is list else v)")
+    if cls is _events.OutputChunk:
+        lines.append("    if new.b64 is not None: _check_b64(new)")
     lines.append("    return new")
     exec("\n".join(lines), defaults)  # noqa: S102 - generated from the dataclass's own fields
     return defaults["build"]

@@ -287,6 +287,8 @@ class StepOutcomeUnknown(Event):
     run_id: str
     why: str
     host: str | None = None
+    # how long it ran as far as the journal saw (start to its last record); None: not known
+    duration_s: float | None = None
 
 
 @event_type

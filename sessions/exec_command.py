@@ -239,13 +239,7 @@ def _ask(guard: Guard, prompter: Any, session: Any) -> None:
             raise UserError(f"{where}: not confirmed; nothing run", EXIT_FAILED)
         resolve(session, guard, "yes")
     elif guard.needs == "type_host":
-        if guard.commands:  # the exact commands, control characters shown visibly
-            from runbook.terminal_text import visible
-
-            say(f"{where}: these commands will run exactly as written:")
-            for command in guard.commands:
-                for line in visible(command).splitlines() or [""]:
-                    print(f"runbook:   | {line}", file=sys.stderr, flush=True)
+        _show_commands(guard, f"{where}: these commands will run exactly as written:")
         for _ in range(3):
             answer = prompter.text(f"{where}: {guard.message}")
             if answer_ok(guard, answer):
@@ -259,13 +253,32 @@ def _ask(guard: Guard, prompter: Any, session: Any) -> None:
             raise UserError(f"{where}: {guard.kind} guard not overridden; nothing run", EXIT_FAILED)
         resolve(session, guard, reason)
     else:
-        value = prompter.secret(guard.expected) if guard.secret else prompter.text(guard.expected)
-        resolve(session, guard, value)
+        for _ in range(3):
+            value = prompter.secret(guard.expected) if guard.secret else prompter.text(guard.expected)
+            if answer_ok(guard, value):
+                resolve(session, guard, value)
+                return
+            say(f"{guard.expected}: {secret_value_problem(value) if guard.secret else 'a value is required'}")
+        raise UserError(f"{where}: no usable value for {guard.expected}; nothing run", EXIT_USAGE)
+
+
+def _show_commands(guard: Guard, heading: str) -> None:
+    """The destructive commands of ``guard`` exactly as they will run, control characters visible."""
+    if not guard.commands:
+        return
+    from runbook.terminal_text import visible
+
+    say(heading)
+    for command in guard.commands:
+        for line in visible(command).splitlines() or [""]:
+            print(f"runbook:   | {line}", file=sys.stderr, flush=True)
 
 
 def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
     for guard in plan.guards:
         if args.yes and guard.needs != "value":
+            where = f"{guard.task} step {guard.step}"
+            _show_commands(guard, f"{where}: --yes confirms these destructive commands, as written:")
             resolve(session, guard, "", yes=True)
         elif prompter is not None:
             _ask(guard, prompter, session)

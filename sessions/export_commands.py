@@ -182,6 +182,11 @@ def verify_report(
         chain = verify_chain(data)
         ok = chain.ok
         parts.append(chain.message)
+        if chain.ok and allowed_signers:
+            cp_ok, cp_message = _export_checkpoints(data, allowed_signers)
+            ok = ok and cp_ok
+            if cp_message:
+                parts.append(cp_message)
     else:
         chain = None
     if sig is None:
@@ -197,6 +202,19 @@ def verify_report(
         parts.append("hash chain not checked: a Markdown/HTML report does not carry the journal records "
                      "(verify the JSON export for that)")
     return ok, f"{'OK' if ok else 'FAILED'}: {path}: " + "; ".join(parts)
+
+
+def _export_checkpoints(data: bytes, allowed_signers: str) -> tuple[bool, str]:
+    """Every checkpoint among a JSON export's records must be signed by a key that
+    ``allowed_signers`` allows in namespace ``runbook-checkpoint`` ('' when there are none)."""
+    from sessions.checkpoints import verify_checkpoints
+    from sessions.report_json import export_records
+
+    records = export_records(data)
+    if not any(type(r.get("event")) is dict and r["event"].get("type") == "checkpoint" for r in records):
+        return True, ""
+    ok, message = verify_checkpoints(records, allowed_signers=allowed_signers)
+    return ok, ("signed checkpoints: " if ok else "checkpoints FAILED: ") + message
 
 
 def verify_cmd(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ def sessions_cmd(args: argparse.Namespace) -> int:
 def journal_cmd(args: argparse.Namespace) -> int:
     path = find_session(args.session, getattr(args, "session_dir", None))
     if args.journal_command == "verify":
-        return _verify(path)
+        return _verify(path, getattr(args, "allowed_signers", None))
     return _show(path, getattr(args, "format", "text"), bool(getattr(args, "follow", False)))
 
 
@@ -88,7 +88,13 @@ def _mentions_checkpoint(path: Path) -> bool:
             return mm.find(needle) >= 0
 
 
-def _verify(path: Path) -> int:
+def _verify(path: Path, allowed_signers: str | None = None) -> int:
+    """The chain, then the signed checkpoints; with ``allowed_signers`` every checkpoint must be
+    signed by a key that file allows (namespace ``runbook-checkpoint``), and there must be one."""
+    if allowed_signers:
+        from sessions.signing import read_allowed_signers
+
+        read_allowed_signers(allowed_signers)  # unreadable: exit 2 before any work
     v = verify(path)
     if v.ok and v.count == 0:  # every session journal starts with session_opened
         print(f"{path}: FAILED: no records (a journal is never empty: cut short, or not a journal)")
@@ -97,8 +103,8 @@ def _verify(path: Path) -> int:
         from sessions.checkpoints import SIDECAR_NAME, verify_checkpoints
 
         has_checkpoints = (path.parent / SIDECAR_NAME).exists() or _mentions_checkpoint(path)
-        if has_checkpoints:
-            ok, message = verify_checkpoints(path)
+        if has_checkpoints or allowed_signers:
+            ok, message = verify_checkpoints(path, allowed_signers=allowed_signers or None)
             if not ok:
                 print(f"{path}: FAILED: {message}")
                 return 1

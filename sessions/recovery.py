@@ -28,7 +28,8 @@ from runbook.errors import UserError
 from runbook.executor import RunResult
 from sessions import events as ev
 from sessions.expectations import OutputWatch
-from sessions.journal import read_records
+from sessions.journal import read_records, utc_now
+from sessions.session import seconds_between
 from sessions.state import PENDING, RUNNING, worst
 from sessions.step_runner import StepRun, _HostOutput
 
@@ -36,12 +37,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from sessions.engine import Engine
 
 
-def _journaled(path: Any, run_id: str) -> tuple[dict[str, ev.DetachedStarted], dict[tuple[str, str], int]]:
-    """Last DetachedStarted per host and the raw bytes per (host, stream) journaled since it."""
+def _journaled(path: Any, run_id: str, times: dict[str, tuple[str, str]] | None = None,
+               ) -> tuple[dict[str, ev.DetachedStarted], dict[tuple[str, str], int]]:
+    """Last DetachedStarted per host and the raw bytes per (host, stream) journaled since it;
+    ``times`` gets host -> (ts of its first DetachedStarted, ts of its last record)."""
     started: dict[str, ev.DetachedStarted] = {}
     offsets: dict[tuple[str, str], int] = {}
+    times = times if times is not None else {}
     for rec in read_records(path):
         e = rec.event
+        host = getattr(e, "host", None)
+        if host is not None and getattr(e, "run_id", None) == run_id:
+            first = times.get(host, (rec.ts if isinstance(e, ev.DetachedStarted) else "", ""))[0]
+            times[host] = (first or (rec.ts if isinstance(e, ev.DetachedStarted) else ""), rec.ts)
         if isinstance(e, ev.DetachedStarted) and e.run_id == run_id:
             started[e.host] = e
             for key in [k for k in offsets if k[0] == e.host]:
@@ -73,7 +81,10 @@ async def recover_detached(engine: "Engine") -> list[str]:
 async def _recover_run(engine: "Engine", run: Any) -> None:
     session = engine.session
     path = session.journal.path
-    started, offsets = _journaled(path, run.run_id)
+    times: dict[str, tuple[str, str]] = {}
+    started, offsets = _journaled(path, run.run_id, times)
+    now = utc_now()
+    ran: list[float] = []  # seconds from the step's start to each host's known end
     hosts = [h for h in run.hosts.values() if h.status in (PENDING, RUNNING)]
     plan_expected: tuple = ()
     secret_names: set[str] = set()
@@ -104,14 +115,16 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
     for h in hosts:
         host = h.host
         ds = started.get(host)
+        first, last = times.get(host, ("", ""))
+        seen = seconds_between(first, last)  # what the journal saw of it: a lower bound
         if ds is None:
             session.mark_unknown(run.run_id, "runbook stopped before the detached command was started or its "
-                                 "id was journaled; its end was not seen", host)
+                                 "id was journaled; its end was not seen", host, seen)
             continue
         try:
             targets = engine.inventory.resolve(host) if engine.inventory is not None else None
         except UserError as exc:
-            session.mark_unknown(run.run_id, f"cannot re-attach: {exc}", host)
+            session.mark_unknown(run.run_id, f"cannot re-attach: {exc}", host, seen)
             continue
         if targets is None:
             from sessions.planning import resolve_hosts
@@ -126,7 +139,7 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
                                              offsets.get((host, "stdout"), 0),
                                              err_offset=offsets.get((host, "stderr"), 0))
         except (NotImplementedError, TypeError):
-            session.mark_unknown(run.run_id, "this executor cannot re-attach detached runs", host)
+            session.mark_unknown(run.run_id, "this executor cannot re-attach detached runs", host, seen)
             continue
         except (UserError, OSError, asyncio.TimeoutError) as exc:
             result = RunResult(host, "unknown", error=f"cannot re-attach: {exc}")
@@ -142,10 +155,20 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
             outcome = "unknown"
             error = (error + "; " if error else "") + (
                 f"block {ds.block + 1} finished after the restart, but the blocks after it never ran")
+        # its real duration: from its start to its end (the spool's rc, or now), never just
+        # the time since the re-attach; outcome unknown: what the journal and the re-attach saw
+        duration = round(time.monotonic() - t0, 3)
+        if result.exit_status is not None or result.exit_signal is not None:
+            duration = max(duration, result.duration_s)
+            if result.duration_s <= time.monotonic() - t0 + 1:  # no spool time: it ran until now
+                duration = max(duration, seconds_between(first, now) or 0.0)
+        else:
+            duration = max(duration, seen or 0.0)
+        ran.append((seconds_between(run.started, first) or 0.0) + duration)
         session.record(ev.HostFinished(run.run_id, host, outcome, result.exit_status, result.exit_signal,
-                                       round(time.monotonic() - t0, 3), error))
+                                       round(duration, 3), error))
         if outcome == "unknown":
-            session.mark_unknown(run.run_id, error or "the end of the detached command was not seen", host)
+            session.mark_unknown(run.run_id, error or "the end of the detached command was not seen", host, duration)
         elif outcome in ("succeeded", "failed", "timeout"):
             for check in watches[host].results():
                 session.record(ev.ExpectationChecked(run.run_id, host, check.index, check.passed, check.evidence))
@@ -153,4 +176,5 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
             await executor.discard_detached(target, ds.detached_id)
     after = session.state.runs.get(run.run_id)
     outcomes = [x.status for x in after.hosts.values() if x.status not in (PENDING, RUNNING)] if after else []
-    session.record(ev.StepFinished(run.run_id, worst(outcomes) if outcomes else "unknown", 0.0))
+    whole = max(ran, default=seconds_between(run.started, max((t[1] for t in times.values()), default="")) or 0.0)
+    session.record(ev.StepFinished(run.run_id, worst(outcomes) if outcomes else "unknown", round(whole, 3)))

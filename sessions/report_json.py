@@ -112,6 +112,15 @@ def _split(data: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
     return head, lines
 
 
+def export_records(data: bytes) -> list[dict[str, Any]]:
+    """The journal records of a JSON export whose chain :func:`verify_chain` accepted."""
+    split = _split(data)
+    if split is not None:
+        return [parse_line(line) for line in split[1]]
+    records = json.loads(data).get("records")
+    return records if isinstance(records, list) else []
+
+
 def verify_chain(data: bytes) -> ChainCheck:
     """Recompute the hash chain of the records in a JSON export.
 

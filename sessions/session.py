@@ -170,6 +170,7 @@ class Session:
         self._write_error_told = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closed = False
+        self._last_seen: dict[str, str] = {}  # on resume: run id -> ts of its last record
         self._box_texts: tuple[Any, dict[str, str]] | None = None
         self._remove_secret_source = add_secret_source(self.secrets)
         self._checkpointer: Any = None
@@ -256,13 +257,22 @@ class Session:
         _check_is_journal(path)
         who = current_operator()
         replayer = Replayer()
-        journal = Journal.open(path, operator=who.name, each=replayer.feed_record)
+        last_seen: dict[str, str] = {}  # run id -> ts of its last record (durations of unfinished runs)
+
+        def each(rec: Record) -> None:
+            replayer.feed_record(rec)
+            run_id = getattr(rec.event, "run_id", None)
+            if run_id is not None:
+                last_seen[run_id] = rec.ts
+
+        journal = Journal.open(path, operator=who.name, each=each)
         try:
             state = replayer.result()
             log_problem = _start_logging(path.parent)
             session = cls(state.session_id or path.parent.name, path.parent, journal, None, state, who)
             if log_problem:
                 session.warnings.append(log_problem)
+            session._last_seen = last_seen
             session._reopen(runbook, _rfc3339(window_end))
             session._start_checkpoints()
         except BaseException:
@@ -317,14 +327,15 @@ class Session:
         for run in before.running():
             if run.detached or not run.unfinished_hosts:
                 continue
+            seen = seconds_between(run.started, self._last_seen.get(run.run_id))
             if not run.hosts_tracked:  # an older journal: any unfinished host may have started
-                self.record(ev.StepOutcomeUnknown(run.run_id, why))
+                self.record(ev.StepOutcomeUnknown(run.run_id, why, None, seen))
                 continue
             started = [h.host for h in run.hosts.values() if h.status == RUNNING]
             for host in started:
-                self.record(ev.StepOutcomeUnknown(run.run_id, why, host))
+                self.record(ev.StepOutcomeUnknown(run.run_id, why, host, seen))
             if self.state.runs[run.run_id].unfinished_hosts:  # hosts never started: not run
-                self.record(ev.StepFinished(run.run_id, UNKNOWN if started else CANCELLED))
+                self.record(ev.StepFinished(run.run_id, UNKNOWN if started else CANCELLED, seen or 0.0))
         self.log.info("session resumed", operator=self.operator_info.describe(), records=self.journal.count,
                       warnings=self.warnings)
 
@@ -524,9 +535,10 @@ class Session:
         """Detached runs that were not finished (the engine re-attaches them after resume)."""
         return self.state.detached_unfinished()
 
-    def mark_unknown(self, run_id: str, why: str, host: str | None = None) -> None:
-        """The end of a run (or of one host of it) cannot be known: journal that."""
-        self.record(ev.StepOutcomeUnknown(run_id, why, host))
+    def mark_unknown(self, run_id: str, why: str, host: str | None = None, duration_s: float | None = None) -> None:
+        """The end of a run (or of one host of it) cannot be known: journal that (with how
+        long it ran as far as anyone saw, when known)."""
+        self.record(ev.StepOutcomeUnknown(run_id, why, host, duration_s))
 
     def secrets(self) -> list[str]:
         """Secret values in memory, for redaction."""
@@ -562,3 +574,15 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one journal timestamp (RFC 3339, UTC) to another; None when unknown."""
+    if not start or not end:
+        return None
+    try:
+        t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        t1 = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round(max(0.0, (t1 - t0).total_seconds()), 3)

@@ -473,9 +473,13 @@ def _outcome_unknown(f: _Fold, e: ev.StepOutcomeUnknown, ts: str) -> None:
             h = f.host(run, name)
             _set(h, "status", UNKNOWN)
             _set(h, "error", e.why)
+            if e.duration_s is not None:
+                _set(h, "duration_s", e.duration_s)
     if not run.unfinished_hosts:
         if not run.finished:
             _set(run, "ended", ts)
+            if e.duration_s is not None:  # how long it ran, as far as anyone saw
+                _set(run, "duration_s", max(run.duration_s, e.duration_s))
         _set(run, "finished", True)
         _set(run, "outcome", UNKNOWN)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from rich.text import Text
+
 from runbook.model import Risk
 
 STATUS_ICON = {
@@ -124,3 +126,35 @@ def elapsed_minutes(start: str | None, end: str | None, now: datetime) -> float 
         return None
     e = parse_ts(end) or now
     return max(0.0, (e - s).total_seconds() / 60)
+
+
+_INLINE_STYLE = {"strong": "bold", "em": "italic", "s": "strike", "link": "underline"}
+
+
+def inline_markdown(source: str, style: str = "") -> Text:
+    """One line of the runbook's Markdown (``**PROD-specific**: see `kubectl`, [docs](url)``)
+    as styled text: emphasis, code and link text shown, the markers not; never Rich markup."""
+    from markdown_it import MarkdownIt
+
+    if not any(c in source for c in "*_`[~"):
+        return Text(source, style)
+    text = Text(style=style)
+    try:
+        tokens = MarkdownIt("commonmark", {"html": False}).enable("strikethrough").parseInline(source)
+    except Exception:  # markdown-it never raises on text, but a row must never break the screen
+        return Text(source, style)
+    open_styles: list[str] = []
+    for token in tokens[0].children or () if tokens else ():
+        kind = token.type
+        if kind.endswith("_open") and kind[:-5] in _INLINE_STYLE:
+            open_styles.append(_INLINE_STYLE[kind[:-5]])
+        elif kind.endswith("_close") and kind[:-6] in _INLINE_STYLE:
+            if open_styles:
+                open_styles.pop()
+        elif kind == "code_inline":
+            text.append(token.content, " ".join([*open_styles, "bold cyan"]))
+        elif kind in ("softbreak", "hardbreak"):
+            text.append("\n")
+        else:  # text, html_inline, image alt text: as written
+            text.append(token.content, " ".join(open_styles))
+    return text

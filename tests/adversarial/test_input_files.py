@@ -32,6 +32,7 @@ def _commands(bad: Path, book: Path, sessions: Path) -> list[tuple[list, int]]:
         (["probe", bad], 2),
         (["show", book, "--inventory", bad], 2),
         (["exec", book, "--task", "ADV-001", "--inventory", bad, "--session-dir", sessions], 2),
+        (["exec", book, "--task", "ADV-001", "--var-file", bad, "--session-dir", sessions], 2),
         (["probe", book, "--kubeconfig", bad], 1),
         (["journal", "verify", bad], 2),
         (["journal", "show", bad], 2),

@@ -111,3 +111,61 @@ def test_a_lock_held_on_another_host_says_how_to_check_before_removing_it(book, 
     assert "ssh jump-2.example ps -p 4242" in r.stderr and "only then remove" in r.stderr, r.stderr
     assert "delete" not in r.stderr
     assert (session / "journal.jsonl").read_bytes() == before
+
+
+# --- records that chain but do not decode -----------------------------------------------------
+
+
+def rechain(journal: Path, seq: int, change) -> None:
+    """Apply ``change(event)`` to record ``seq`` and recompute every hash from there on: the
+    chain holds, as after an edit by someone who knows the format (the chain is not keyed)."""
+    from sessions.journal import GENESIS, canonical, record_hash
+
+    records = [json.loads(line) for line in journal.read_bytes().splitlines()]
+    change(records[seq - 1]["event"])
+    prev = GENESIS
+    out = []
+    for rec in records:
+        rec["prev"] = prev
+        rec["h"] = record_hash(rec["seq"], rec["ts"], prev, rec["event"])
+        out.append(canonical(rec) + b"\n")
+        prev = rec["h"]
+    journal.write_bytes(b"".join(out))
+
+
+def _seq_of(journal: Path, kind: str) -> int:
+    return next(i for i, e in enumerate(events(journal), start=1) if e["type"] == kind)
+
+
+@pytest.mark.parametrize(("kind", "field", "value", "says"), [
+    ("host_finished", "duration_s", "fast", "field 'duration_s' must be a number, not a string"),
+    ("output", "data", 42, "field 'data' must be a string, not an integer"),
+    ("output", "b64", "not base64!", "field 'b64' is not base64"),
+    ("step_started", "targets", ["local", 7], "field 'targets' must be a list of strings"),
+    ("step_started", "step", True, "field 'step' must be an integer, not a boolean"),
+])
+def test_a_chained_record_with_a_wrong_field_type_is_reported_by_seq(session, book, kind, field, value, says):
+    journal = session / "journal.jsonl"
+    seq = _seq_of(journal, kind)
+    rechain(journal, seq, lambda e: e.__setitem__(field, value))  # the attack
+    where = f"journal.jsonl:{seq}: journal broken at record seq {seq}: bad event: {kind}: {says}"
+
+    verify = run(["journal", "verify", session])
+    assert verify.returncode == 1 and "Traceback" not in verify.stderr + verify.stdout
+    assert where in verify.stdout, verify.stdout
+    assert f"records 1-{seq - 1} chain correctly" in verify.stdout
+
+    show = run(["journal", "show", session])
+    assert show.returncode == 1 and "Traceback" not in show.stderr, show.stderr
+    assert where in show.stderr, show.stderr
+    shown = [line.split()[0] for line in show.stdout.splitlines() if line[:6].strip().isdigit()]
+    assert shown == [str(i) for i in range(1, seq)]  # every good record before it, none after
+
+    for args in (["journal", "show", session, "--format", "json"], ["export", session, "--out", "-"],
+                 ["exec", book, "--task", "ADV-002", "--session", session]):
+        r = run(args)
+        assert r.returncode != 0 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert f"record seq {seq}" in r.stderr and says in r.stderr, (args, r.stderr)
+
+    listed = json.loads(run(["sessions", "--session-dir", session.parent, "--format", "json"]).stdout)
+    assert listed[0]["status"] == "broken" and f"record seq {seq}" in listed[0]["problem"], listed

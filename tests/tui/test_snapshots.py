@@ -13,15 +13,19 @@ import pytest
 
 from tests.tui.conftest import FIXED_NOW, MINI, PROD, wait_for
 from tests.tui.test_actions import modal, select
-from tui.widgets.modals import ConfirmModal
+from tui.screens.help import HelpScreen
+from tui.widgets.modals import ConfirmModal, TaskPickerModal
 
 SIZES = [pytest.param((100, 32), id="100x32"), pytest.param((80, 24), id="80x24")]
 WINDOW_END = (FIXED_NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def settle(pilot) -> None:
-    """Let the flush timers draw the last state."""
+    """Let the flush timers draw the last state (toasts such as the window alert cleared:
+    they time out, and the screen under them is what is compared)."""
     await pilot.pause(0.3)
+    pilot.app.clear_notifications()
+    await pilot.pause(0.1)
     await pilot.wait_for_scheduled_animations()
 
 
@@ -58,6 +62,8 @@ class TestSnapshots:
 
         async def run_before(pilot) -> None:
             await select(pilot, "MINI-002")
+            pilot.app.clear_notifications()  # the window alert, before the dialog covers its screen
+            await pilot.pause(0.1)
             await pilot.press("r")
             await modal(pilot, ConfirmModal)
             await settle(pilot)
@@ -79,6 +85,100 @@ class TestSnapshots:
 
         async def run_before(pilot) -> None:
             await wait_for(pilot, lambda: pilot.app.screen.id == "resume", what="the resume prompt")
+            await settle(pilot)
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+WIDE = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def record_failed_fleet_run(session) -> None:
+    """A three-host serial run recorded as the engine would (fixed durations): web-1
+    succeeded, web-2 failed at line 2, web-3 never reached."""
+    from sessions import events as ev
+
+    session.record(ev.TaskStarted("MINI-101", "alice"))
+    session.record(ev.StepStarted("021000-fleet", "MINI-101", 1, ("web-1", "web-2", "web-3"),
+                                  "echo taking the lock\nmkdir lockdir", mode="serial"))
+    session.record(ev.HostStarted("021000-fleet", "web-1"))
+    session.record_output(ev.OutputChunk("021000-fleet", "web-1", "stdout", "taking the lock\n"))
+    session.record(ev.HostFinished("021000-fleet", "web-1", "succeeded", 0, None, 0.4))
+    session.record(ev.HostStarted("021000-fleet", "web-2"))
+    session.record_output(ev.OutputChunk("021000-fleet", "web-2", "stdout", "taking the lock\n"))
+    session.record_output(ev.OutputChunk("021000-fleet", "web-2", "stderr",
+                                         "mkdir: cannot create directory 'lockdir': File exists\n"))
+    session.record(ev.HostFinished("021000-fleet", "web-2", "failed", 1, None, 0.3,
+                                   error="failed at line 2 of the block (mini.md:140): `mkdir lockdir`, exit 1",
+                                   failed_line=140, failed_block_line=2, failed_command="mkdir lockdir"))
+    session.record(ev.HostFinished("021000-fleet", "web-3", "skipped"))
+    session.record(ev.StepFinished("021000-fleet", "failed", 0.7))
+
+
+@pytest.mark.usefixtures("frozen")
+class TestWindowSnapshots:
+    """Issue 13's screens at 80x24 and 120x40."""
+
+    @pytest.mark.parametrize("size", WIDE)
+    def test_the_prod_checklist(self, snap_compare, make_app, size):
+        app = make_app(PROD, window_end=WINDOW_END)
+
+        async def run_before(pilot) -> None:
+            await select(pilot, "PROD-K8S-001")
+            await settle(pilot)
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    @pytest.mark.parametrize("size", WIDE)
+    def test_a_failed_multi_host_step_with_its_recap(self, snap_compare, make_app, size):
+        app = make_app(MINI, window_end=WINDOW_END)
+
+        async def run_before(pilot) -> None:
+            screen = await select(pilot, "MINI-101")
+            record_failed_fleet_run(app.session)
+            await wait_for(pilot, lambda: (log := screen.output.log_for("*all*")) is not None
+                           and any("RECAP" in line for line in log.source), what="the recap")
+            await settle(pilot)
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    @pytest.mark.parametrize("size", WIDE)
+    def test_the_help_screen(self, snap_compare, make_app, size):
+        app = make_app(MINI, window_end=WINDOW_END)
+
+        async def run_before(pilot) -> None:
+            await select(pilot, "MINI-001")
+            pilot.app.clear_notifications()
+            await pilot.press("question_mark")
+            await modal(pilot, HelpScreen)
+            await settle(pilot)
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    @pytest.mark.parametrize("size", WIDE)
+    def test_the_output_search(self, snap_compare, make_app, size):
+        app = make_app(MINI, window_end=WINDOW_END)
+
+        async def run_before(pilot) -> None:
+            screen = await select(pilot, "MINI-101")
+            record_failed_fleet_run(app.session)
+            await wait_for(pilot, lambda: screen.output.log_for("*all*") is not None
+                           and any("RECAP" in line for line in screen.output.log_for("*all*").source), what="recap")
+            screen.output.search("lockdir")
+            await settle(pilot)
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    @pytest.mark.parametrize("size", WIDE)
+    def test_the_task_picker(self, snap_compare, make_app, size):
+        app = make_app(PROD, window_end=WINDOW_END)
+
+        async def run_before(pilot) -> None:
+            await select(pilot, "PROD-PRE-001")
+            pilot.app.clear_notifications()
+            await pilot.press("g")
+            await modal(pilot, TaskPickerModal)
+            await pilot.press(*"k8s")
             await settle(pilot)
 
         assert snap_compare(app, terminal_size=size, run_before=run_before)

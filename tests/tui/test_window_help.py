@@ -257,3 +257,139 @@ class TestOutput:
             await wait_for(pilot, lambda: not screen.task_tree.display, what="tree hidden")
             await pilot.press("t")
             await wait_for(pilot, lambda: screen.task_tree.display, what="tree shown")
+
+
+class TestWindowAlerts:
+    async def test_one_alert_when_the_path_stops_fitting_and_one_when_the_window_ends(self, make_app):
+        clock = {"now": FIXED_NOW}
+        end = (FIXED_NOW + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        app = make_app(MINI, window_end=end, clock=lambda: clock["now"])
+        async with app.run_test(size=(100, 32)) as pilot:
+            await main_screen(pilot)
+
+            def titles() -> list[str]:
+                return [n.title for n in app._notifications]
+
+            clock["now"] = FIXED_NOW + timedelta(hours=2)  # 2h left, 2h30 critical path
+            await wait_for(pilot, lambda: "window" in titles(), what="the critical path alert")
+            await pilot.pause(1.2)
+            assert titles().count("window") == 1, "said once, not every second"
+            clock["now"] = FIXED_NOW + timedelta(hours=4, minutes=1)
+            await wait_for(pilot, lambda: "window closed" in titles(), what="the window-closed alert")
+
+
+class TestNavigation:
+    async def test_j_and_k_move_through_steps_and_checkboxes_with_a_visible_mark(self, make_app):
+        from tui.widgets.checklist import CheckItem
+        from tui.widgets.step_view import StepView
+
+        app = make_app(MINI)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            first = screen.query(CheckItem).first()
+            first.focus()
+            await pilot.pause(0.1)
+            assert str(first.render()).startswith("▶ "), "the focused checkbox carries a mark"
+            await pilot.press("j")
+            await pilot.pause(0.1)
+            assert app.focused is not first and not str(first.render()).startswith("▶ ")
+            assert isinstance(app.focused, (CheckItem, StepView))
+            await pilot.press("k")
+            await pilot.pause(0.1)
+            assert app.focused is first
+            await pilot.press("x")  # ticks the focused box, not a neighbour
+            await wait_for(pilot, lambda: app.session.state.checkboxes.get(first.box.key) is not None
+                           and app.session.state.checkboxes[first.box.key].checked, what="ticked")
+
+    async def test_notes_and_rollback_prose_are_rendered_markdown(self, make_app, tmp_path):
+        book = tmp_path / "md.md"
+        book.write_text(
+            "# MD\n\n## Phase 1: P (1 hour)\n\n### Task MD-001: Prose\n\n- **Duration**: 5 minutes\n\n"
+            "#### Steps\n\n1. **Echo**\n\n```bash\necho hi\n```\n\n"
+            "#### Rollback Procedure\n\n**Safe**: nothing to undo, `really`.\n\n"
+            "#### Notes\n\n- **Careful**: read [the docs](https://example.invalid) first\n"
+        )
+        app = make_app(book)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await select(pilot, "MD-001")
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "**" not in text, "no raw Markdown on screen"
+            assert "Safe: nothing to undo" in text and "Careful: read the docs first" in text
+
+
+class TestToasts:
+    async def test_a_toast_never_covers_the_last_output_lines(self, make_app):
+        from textual.widgets._toast import Toast
+
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await fed(pilot, screen, "local", "".join(f"line {i}\n" for i in range(50)))
+            app.notify("a long message\nover three\nlines", title="t", timeout=30)
+            toast = await wait_for(pilot, lambda: next(iter(app.screen.query(Toast)), None), what="toast")
+            await pilot.pause(0.2)
+            log = screen.output.log_for("local").region
+            bottom = log.y + log.height - 3  # the last three output rows
+            assert toast.region.y + toast.region.height <= bottom or toast.region.y >= log.y + log.height
+
+
+RECAP_BOOK = """# Recap
+
+## Phase 1: Work (1 hour)
+
+### Task REC-001: Take the lock on every web host
+
+- **Duration**: 5 minutes
+
+#### Steps
+
+1. **Take the lock**
+
+<!-- runbook: target=web serial -->
+```bash
+echo "taking the lock"
+mkdir lockdir
+```
+"""
+
+RECAP_INVENTORY = """all:
+  children:
+    web:
+      hosts:
+        web-1: {ansible_connection: local}
+        web-2: {ansible_connection: local}
+        web-3: {ansible_connection: local}
+"""
+
+
+class TestRecap:
+    async def test_a_failed_multi_host_step_shows_a_recap_per_host(self, make_app, tmp_path):
+        from sessions.recap import recap_rows
+
+        book = tmp_path / "recap.md"
+        book.write_text(RECAP_BOOK)
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(RECAP_INVENTORY)
+        app = make_app(book, inventory_path=str(inventory))
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await select(pilot, "REC-001")
+            await pilot.press("r")
+            run = await wait_for(pilot, lambda: (r := app.session.state.step_run("REC-001", 1)) is not None
+                                 and r.finished and r, what="the step finished")
+            rows = recap_rows(run)
+            assert [(r.host, r.outcome, r.exit) for r in rows] == [
+                ("web-1", "succeeded", "0"), ("web-2", "failed", "1"), ("web-3", "not run", "")]
+            assert "failed at line 2 of the block" in rows[1].detail and "mkdir lockdir" in rows[1].detail
+            combined = await wait_for(pilot, lambda: (log := screen.output.log_for("*all*")) is not None
+                                      and any("RECAP" in line for line in log.source) and log, what="recap shown")
+            text = "\n".join(combined.source)
+            assert "RECAP REC-001 step 1 · 3 hosts: 1 succeeded, 1 failed, 1 not run" in text
+            recap = text[text.index("── RECAP"):].splitlines()
+            assert recap[1].split()[:4] == ["web-1", "succeeded", "exit", "0"]
+            assert recap[2].split()[:4] == ["web-2", "failed", "exit", "1"] and "mkdir lockdir" in recap[2]
+            assert recap[3].split()[:3] == ["web-3", "not", "run"]
+            assert screen.output.shown_log is combined, "the recap is shown"
+            await pilot.pause(0.2)
+            assert "⤼ web-3" in screen_text(app) or "⤼web-3" in screen_text(app).replace(" ", ""), \
+                "a host a serial run never reached is not shown as running"

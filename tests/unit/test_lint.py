@@ -35,6 +35,9 @@ PROD_EXPECTED = [
     (751, "W", "recovered-command"), (753, "E", "stray-fence"), (767, "W", "elided-command"),
     (767, "I", "destructive-command"),
 ]
+# critical-attached (issue 10): the CRITICAL steps (and rollbacks) that run sudo over SSH
+PROD_EXPECTED = sorted(PROD_EXPECTED + [(n, "I", "critical-attached") for n in (322, 338, 355, 397, 452, 467, 480, 501)],
+                       key=lambda d: (d[0], "EWI".index(d[1]), d[2]))
 
 
 def test_prod_checklist_diagnostics_pinned():

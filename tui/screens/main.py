@@ -24,7 +24,8 @@ from textual.worker import Worker, WorkerState
 from runbook.errors import UserError
 from runbook.model import Step
 from sessions import events as ev
-from sessions.state import UNKNOWN, SessionState
+from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
+from sessions.state import UNKNOWN, SessionState, StepRun
 
 from tui import format as fmt
 from tui.items import Item, display_name
@@ -109,6 +110,8 @@ class MainScreen(Screen[None]):
         self._pin_after_show: tuple[str, int] | None = None
         self._target: tuple[str, bool] | None = None  # (item, rollback) being shown or on screen
         self._tree_width = 0  # cells, once the operator changed it (< >)
+        self._alerted_over = False
+        self._alerted_closed = False
         self.handled: list[str] = []  # actions handled, newest last (tests and bench read it)
 
     def now(self) -> datetime:
@@ -224,6 +227,10 @@ class MainScreen(Screen[None]):
                 detail = event.error
             self.output.feed(event.host, f"── {event.outcome}{' · ' + detail if detail else ''} · {event.duration_s:.1f}s ──\n")
             self.output.set_host_status(event.host, event.outcome)
+        elif isinstance(event, ev.StepFinished):
+            run = state.runs.get(event.run_id)
+            if run is not None:
+                self._show_recap(run)
         elif isinstance(event, ev.OutcomeDecided):
             run = state.runs.get(event.run_id)
             for host in (run.hosts.values() if run else ()):
@@ -235,6 +242,16 @@ class MainScreen(Screen[None]):
                 if run.hosts[host].status == UNKNOWN:
                     self.output.set_host_status(host, UNKNOWN)
 
+    def _show_recap(self, run: StepRun) -> None:
+        """After each step: host, outcome, exit, duration and where it failed (PLAY RECAP style)."""
+        rows = recap_rows(run)
+        which = f"{display_name(run.task)} {'rollback ' if run.rollback else ''}step {run.step}"
+        lines = [f"── RECAP {which} · {recap_summary(rows)} ──", *recap_lines(rows)]
+        for row in rows:
+            if row.outcome == NOT_RUN:
+                self.output.set_host_status(row.host, "skipped")
+        self.output.recap(list(run.targets), lines)
+
     def _flush_state(self) -> None:
         if self._dirty:
             self._dirty = False
@@ -243,7 +260,21 @@ class MainScreen(Screen[None]):
 
     def _tick(self) -> None:
         now = self.now()
-        self.query_one(RunbookHeader).refresh_state(self.state, now)
+        header = self.query_one(RunbookHeader)
+        header.refresh_state(self.state, now)
+        self._window_alert(header)
+
+    def _window_alert(self, header: RunbookHeader) -> None:
+        """Say it once when the remaining critical path stops fitting and when the window ends
+        (the header keeps showing it, in words)."""
+        if header.closed and not self._alerted_closed:
+            self._alerted_closed = True
+            self.notify("The change window has ended: new steps need an override with a reason.",
+                        title="window closed", severity="error", timeout=30)
+        elif header.level == "red" and not header.closed and not self._alerted_over:
+            self._alerted_over = True
+            self.notify("The remaining critical path no longer fits in the window.", title="window",
+                        severity="warning", timeout=30)
 
     def _redraw(self) -> None:
         now = self.now()

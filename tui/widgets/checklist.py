@@ -14,6 +14,7 @@ from textual.widgets import Static
 from runbook.model import Checkbox
 from sessions.state import SessionState
 
+from tui import format as fmt
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 
 PROBE_ICON = {"pass": "✔", "fail": "✘", "error": "!", "not_configured": "–"}
@@ -26,6 +27,9 @@ class CheckItem(Static, can_focus=True):
         Binding("space,x", "toggle", "Tick/untick", id="checkbox.toggle", tooltip="Tick or untick this checkbox (journaled)"),
         Binding("p", "accept_probe", "Accept probe", id="checkbox.accept_probe",
                 tooltip="Tick this checkbox with its passing probe result as evidence"),
+        Binding("up,k", "app.focus_previous", "Previous", show=False, id="checkbox.previous",
+                tooltip="Previous step or checkbox"),
+        Binding("down,j", "app.focus_next", "Next", show=False, id="checkbox.next", tooltip="Next step or checkbox"),
     ]
 
     def __init__(self, box: Checkbox, depth: int = 0) -> None:
@@ -34,15 +38,19 @@ class CheckItem(Static, can_focus=True):
         self.depth = depth  # nested under another checkbox: indented
         self.checked = box.checked
         self.probe_status: str | None = None
+        self._state_seen: SessionState | None = None  # to redraw the focus mark
+        self._marked = False  # focused: drawn with a mark
 
     def refresh_state(self, state: SessionState) -> None:
+        self._state_seen = state
         saved = state.checkboxes.get(self.box.key)
         self.checked = saved.checked if saved is not None else self.box.checked
         probe = state.probes.get(self.box.key)
         self.probe_status = probe.status if probe is not None else None
-        text = Text("  " * self.depth)
+        text = Text("▶ " if self._marked else "  ", "bold")  # focus is a mark, not only a colour
+        text.append("  " * self.depth)
         text.append("[x] " if self.checked else "[ ] ", "bold green" if self.checked else "bold")
-        text.append(self.box.text)
+        text.append_text(fmt.inline_markdown(self.box.text))
         if saved is not None and saved.checked and saved.who:
             text.append(f"  ✔ {saved.who}", "dim")
             if saved.evidence:
@@ -58,6 +66,16 @@ class CheckItem(Static, can_focus=True):
             text.append(f"\n    probe: {self.box.probe}", "dim")
         self.set_class(self.checked, "-checked")
         self.update(text)
+
+    def on_focus(self) -> None:
+        self._marked = True
+        if self._state_seen is not None:
+            self.refresh_state(self._state_seen)
+
+    def on_blur(self) -> None:
+        self._marked = False
+        if self._state_seen is not None:
+            self.refresh_state(self._state_seen)
 
     def action_toggle(self) -> None:
         self.post_message(CheckboxToggleRequested(self.box.key, not self.checked))

@@ -43,6 +43,7 @@ class RunbookHeader(Horizontal):
         self.session_id = session_id
         self.operator = operator
         self.level = "none"
+        self.closed = False  # the window's end has passed
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.session_id} · {self.operator}", id="header-session", markup=False)
@@ -59,6 +60,7 @@ class RunbookHeader(Horizontal):
         self.query_one("#header-progress", Static).update(text)
         clock = self.query_one("#header-clock", Static)
         end = fmt.parse_ts(state.window_end)
+        self.closed = end is not None and end <= now
         if end is None:
             self.level = "none"
             clock.update("no window set")

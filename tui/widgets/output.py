@@ -219,12 +219,24 @@ class OutputPane(Vertical):
             self._relabel(host)
 
     # -- drawing (timer) ------------------------------------------------------------
+    def recap(self, hosts: list[str], lines: list[str]) -> None:
+        """A step's recap: on the all-hosts view when there is one, else on each host's tab;
+        after the output already buffered, and shown."""
+        text = "".join(line + "\n" for line in lines)
+        if ALL_HOSTS in self._logs:
+            self.feed(ALL_HOSTS, text)
+            self._activate = ALL_HOSTS if len(hosts) > 1 else self._activate
+        else:
+            for host in hosts:
+                self.feed(host, text)
+
     def flush(self) -> None:
         self.flushes += 1
         for host in list(dict.fromkeys([*self._pending, *self._partial])):  # tabs in target order
             log = self._logs.get(host)
             if log is None:
-                self._add_host(host)
+                if host != ALL_HOSTS:
+                    self._add_host(host)
                 continue
             if not log.is_mounted:
                 continue
@@ -271,7 +283,7 @@ class OutputPane(Vertical):
         cleaned = [clean(line) for line in lines]
         log.add_lines(cleaned)
         combined = self._logs.get(ALL_HOSTS)
-        if combined is not None and combined.is_mounted:
+        if host != ALL_HOSTS and combined is not None and combined.is_mounted:
             combined.add_lines([f"{host} │ {line}" for line in cleaned])
 
     def _add_host(self, host: str) -> None:
@@ -289,7 +301,8 @@ class OutputPane(Vertical):
     def _add_all_hosts(self) -> None:
         combined = HostLog(ALL_HOSTS, self.max_lines, wrap=self.wrap)
         self._logs[ALL_HOSTS] = combined
-        self.query_one(TabbedContent).add_pane(TabPane("all hosts", combined, id=pane_id(ALL_HOSTS)))
+        first = pane_id(self.hosts[0])
+        self.query_one(TabbedContent).add_pane(TabPane("0:all hosts", combined, id=pane_id(ALL_HOSTS)), before=first)
 
         def backfill() -> None:  # what came before the second host, host by host
             for host, log in self._logs.items():

@@ -61,7 +61,7 @@ class StepView(Static, can_focus=True):
         head = Text()
         head.append("▶ " if self.current else "  ", "bold")
         head.append(f"{'Rollback ' if self.rollback else ''}{step.number}. ", "bold")
-        head.append(step.title, "bold")
+        head.append_text(fmt.inline_markdown(step.title, "bold"))
         if step.hint:
             head.append(f" {step.hint}", "dim")
         parts.append(head)
@@ -100,7 +100,7 @@ class StepView(Static, can_focus=True):
         for block in step.blocks:
             parts.extend(_block(block))
         for i, exp in enumerate(step.expected):
-            line = Text.assemble("   Expected: ", (exp.text, ""))
+            line = Text.assemble("   Expected: ", fmt.inline_markdown(exp.text))
             if run is not None:
                 for host in run.targets:
                     result = run.expectations.get((host, i))

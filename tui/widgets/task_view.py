@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
@@ -24,6 +24,13 @@ from tui.widgets.checklist import Checklist
 from tui.widgets.step_view import StepView, TargetDescriber, ValueKnown, _block
 
 DONE_STEP = ("succeeded", "skipped")
+
+
+def _markdown(text: str) -> RenderableType:
+    """The runbook's own prose (rollback text, notes) rendered, never shown raw (``**Safe**:``)."""
+    from rich.markdown import Markdown
+
+    return Markdown(text)
 
 
 class TaskView(VerticalScroll):
@@ -116,7 +123,7 @@ class TaskView(VerticalScroll):
             yield Static("(none written)", classes="task-text")
             return
         if not self.rollback_mode:
-            parts = [Text(rb.text.strip())] if rb.text.strip() else []
+            parts: list[RenderableType] = [_markdown(rb.text.strip())] if rb.text.strip() else []
             for block in rb.blocks:
                 parts.extend(_block(block))
             if rb.applicable and rb.steps:
@@ -126,7 +133,7 @@ class TaskView(VerticalScroll):
         yield Static(Text.assemble(("⟲ ROLLBACK MODE", "bold reverse"), "  steps below run as rollback (b: back to steps)"),
                      classes="rollback-banner")
         if rb.text.strip():
-            yield Static(Text(rb.text.strip()), classes="task-text")
+            yield Static(_markdown(rb.text.strip()), classes="task-text")
         for step in rb.steps:
             yield StepView(item.id, step, rollback=True, targets=self.describe_targets(item.id, step, True),
                            value_known=self.value_known)
@@ -204,15 +211,14 @@ class TaskView(VerticalScroll):
             meta.append(f"Phase {item.phase.number}: {item.phase.title}", "dim")
         self.query_one("#task-meta", Static).update(meta)
 
-    def _notes(self, item: Item, state: SessionState) -> Text:
+    def _notes(self, item: Item, state: SessionState) -> RenderableType:
         text = Text()
         assert item.task is not None
-        for note in item.task.notes:
-            text.append(f"• {note}\n")
+        written = [_markdown("\n".join(f"- {note}" for note in item.task.notes))] if item.task.notes else []
         for note in state.notes:
             if note.task == item.id:
                 text.append(f"✎ {note.who or '?'}: {note.text}\n", "italic")
-        if not text.plain:
+        if not text.plain and not written:
             text.append("(none)", "dim")
         text.rstrip()
-        return text
+        return Group(*written, text) if written else text
