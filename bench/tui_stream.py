@@ -5,9 +5,13 @@ Prints figures, asserts nothing:
 1. key-press latency (p50, p99, max) while ``seq 1 1000000`` runs as a real step
    (engine -> local executor -> journal -> session -> TUI buffer -> Log), measured
    in-process on the headless driver: from the key event entering the app's queue
-   to its action running (target p99 < 100 ms);
+   to its action running (target p99 < 100 ms); wrap on (the default) and a search
+   active (``/`` with a query that matches while the lines stream);
 2. lines per second through the output pane during that stream;
-3. time from ``runbook run checklists/prod-k8s-deployment.md`` to the first painted
+3. search time (``OutputPane.search``) over what the real pane holds after the stream
+   (at most its ``max_lines``), and over a mounted HostLog holding 1,000,000 lines
+   (``max_lines=1_000_000``): highlight every tab and find every matching row;
+4. time from ``runbook run checklists/prod-k8s-deployment.md`` to the first painted
    screen, measured from outside in tmux (target < 1 s).
 
 Usage: ``.venv/bin/python bench/tui_stream.py [--lines N] [--runs N]``
@@ -30,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PROD = ROOT / "checklists" / "prod-k8s-deployment.md"
 
-BENCH_RUNBOOK = """# Stream Benchmark
+BENCH_RUNBOOK = """<!-- runbook: target=local -->
+# Stream Benchmark
 
 ## Phase 1: Output (1 hour)
 
@@ -73,12 +78,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-async def stream_latency(lines: int, interval: float, step: int, batch: int = 10_000, pause: float = 0.05) -> dict[str, float]:
+async def stream_latency(lines: int, interval: float, step: int, query: str, batch: int = 10_000,
+                         pause: float = 0.05) -> dict[str, object]:
     from textual import events
 
     from runbook.parser import parse_file
     from tui.app import RunbookApp
     from tui.launch import Launch
+    from tui.widgets.output import HostLog
 
     work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
     book = work / "bench.md"
@@ -98,6 +105,9 @@ async def stream_latency(lines: int, interval: float, step: int, batch: int = 10
             original()
 
         screen.action_back = back  # the binding looks the action up on the instance
+        pane = screen.output
+        assert pane.wrap, "wrap is on by default"
+        pane.search(query)  # as ``/`` does: active on the tabs that the run opens
         screen.task_view.pin_step(step)
         started = time.perf_counter()
         app._driver.send_message(events.Key("r", "r"))  # as typed; pilot.press would wait for idle
@@ -113,12 +123,27 @@ async def stream_latency(lines: int, interval: float, step: int, batch: int = 10
             latencies.append(handled_at[-1] - sent)
             await asyncio.sleep(interval)
         finished = time.perf_counter()
-        pane = screen.output
         while pane.lines_flushed < lines:
             await asyncio.sleep(0.01)
         shown = time.perf_counter()
         run = app.session.state.runs[run_id]
-        last = pane.log_for("local").lines[-2:] if pane.log_for("local") else []
+        log = pane.log_for("local")
+        last = log.lines[-2:] if log else []
+        highlighted = bool(log and log.highlight)
+        t0 = time.perf_counter()
+        pane_matches = pane.search(query)
+        pane_search = time.perf_counter() - t0
+        pane_rows = len(log.lines) if log else 0
+        # a million lines, as a pane with max_lines=1_000_000 would hold them
+        big = HostLog("bench-million", 1_000_000)
+        await screen.mount(big)
+        await pilot.pause(0.1)
+        big.add_lines([str(i) for i in range(1, 1_000_001)])
+        t0 = time.perf_counter()
+        big.set_search(query)
+        big_matches = len(big.matches(query))
+        big_search = time.perf_counter() - t0
+        big_rows = len(big.lines)
     await app.shutdown()
     shutil.rmtree(work, ignore_errors=True)
     return {
@@ -132,6 +157,13 @@ async def stream_latency(lines: int, interval: float, step: int, batch: int = 10
         "lines_per_s": lines / (shown - started),
         "flushes": pane.flushes,
         "last_lines": last,
+        "highlighted": highlighted,
+        "pane_rows": pane_rows,
+        "pane_matches": pane_matches,
+        "pane_search_ms": pane_search * 1000,
+        "big_rows": big_rows,
+        "big_matches": big_matches,
+        "big_search_ms": big_search * 1000,
     }
 
 
@@ -168,6 +200,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--interval", type=float, default=0.01, help="seconds between key presses")
     parser.add_argument("--runs", type=int, default=3, help="first-paint measurements")
+    parser.add_argument("--search", default="99999", help="the search active while the lines stream")
     args = parser.parse_args()
     os.environ.setdefault("RUNBOOK_SESSION_DIR", tempfile.mkdtemp(prefix="runbook-bench-sessions-"))
 
@@ -176,8 +209,8 @@ def main() -> int:
           "(figures scale with it)")
     for step, what in ((1, "as fast as seq writes"), (2, "paced: 10,000-line batches every 50 ms")):
         print(f"streaming {args.lines:,} lines through a real local step ({what}), pressing a key every "
-              f"{args.interval * 1000:.0f} ms ...", flush=True)
-        r = asyncio.run(stream_latency(args.lines, args.interval, step))
+              f"{args.interval * 1000:.0f} ms, wrap on, search /{args.search} active ...", flush=True)
+        r = asyncio.run(stream_latency(args.lines, args.interval, step, args.search))
         print(f"  step outcome            {r['outcome']}")
         print(f"  key-press latency       p50 {r['p50_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms   "
               f"max {r['max_ms']:.1f} ms   ({r['samples']} presses; target p99 < 100 ms)")
@@ -185,6 +218,10 @@ def main() -> int:
               f"{r['all_shown_s']:.2f} s until every line was flushed to the pane")
         print(f"  lines per second shown  {r['lines_per_s']:,.0f}   ({r['flushes']} flushes; "
               f"last lines {r['last_lines']})")
+        print(f"  search, real pane       {r['pane_search_ms']:.1f} ms over the {r['pane_rows']:,} rows it holds "
+              f"({r['pane_matches']} matches; highlight kept on the run's tab: {r['highlighted']})")
+        print(f"  search, 1,000,000 lines {r['big_search_ms']:.1f} ms over a HostLog of {r['big_rows']:,} rows "
+              f"({r['big_matches']} matches)")
 
     times = first_paint(args.runs)
     if times is None:

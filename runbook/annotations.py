@@ -7,10 +7,13 @@
 * ``NAME.targets.yaml`` beside ``NAME.md``: ``TASK-ID`` or ``TASK-ID.N`` (step N) ->
   ``{target, serial, pty, timeout, detached, pause, mode}`` or a plain pattern;
   ``TASK-ID.acceptance.N`` -> ``{probe: "..."}`` (N counts from 1, like steps);
-  ``TASK-ID.rollback`` / ``TASK-ID.rollback.N``; ``gate:0`` / ``gate:0.N``.
+  ``TASK-ID.rollback`` / ``TASK-ID.rollback.N``; ``gate:0`` / ``gate:0.N``;
+  ``default`` -> the document default (like ``<!-- runbook: target=local -->``
+  before the first heading).
 
 Precedence when building a step's :class:`TargetSpec`: annotation or fence
-attributes > bindings > default (``local``); ``TargetSpec.source`` says which.
+attributes > bindings > document default; with none of them the step has no
+target (``pattern == ""``).  ``TargetSpec.source`` says where the pattern came from.
 """
 
 from __future__ import annotations
@@ -164,7 +167,8 @@ def spec_from(values: Mapping[str, Any], base: TargetSpec, source: str) -> tuple
             problems.append(f"mode must be octal such as 0644, not {mode!r}")
     if not changes:
         return base, problems
-    changes["source"] = source
+    if "pattern" in changes:  # the source names where the pattern came from, not the options
+        changes["source"] = source
     return replace(base, **changes), problems
 
 

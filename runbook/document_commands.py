@@ -18,6 +18,7 @@ from runbook.lint import lint as lint_runbook
 from runbook.model import Block, Diagnostic, Runbook, Step, TargetSpec
 from runbook.parser import parse_file, resolved_target
 from runbook.serialize import diagnostics_to_json, runbook_to_json
+from runbook.target_suggest import not_chosen_text, suggest_targets
 from runbook.terminal_text import visible
 
 
@@ -106,7 +107,10 @@ def _step_lines(step: Step, indent: str, inventory) -> Iterable[tuple[str, str]]
     yield title, "bold"
     if step.runnable:
         spec = resolved_target(step)
-        yield f"{indent}   → target {target_text(spec)}{_hosts(inventory, spec)}", "cyan"
+        if spec.chosen:
+            yield f"{indent}   → target {target_text(spec)}{_hosts(inventory, spec)}", "cyan"
+        else:
+            yield f"{indent}   → {not_chosen_text(suggest_targets(step, inventory))}", "yellow"
     for b in step.blocks:
         yield f"{indent}   {_block_text(step, b)}", "dim" if b.kind in ("output", "text") else ""
     for e in step.expected:
@@ -134,6 +138,8 @@ def _outline(rb: Runbook, diags: list[Diagnostic], inventory) -> Iterable[tuple[
     boxes = list(rb.checkboxes())
     yield rb.title, "bold underline"
     yield f"{rb.path}  sha256 {rb.sha256[:16]}…  {len(rb.phases)} phases, {len(rb.tasks)} tasks, {len(boxes)} checkboxes", "dim"
+    if rb.default_target is not None:
+        yield f"  steps without a target of their own run on: {target_text(rb.default_target)}", "cyan"
     for key, value in rb.overview.items():
         yield f"  {key}: {value}", "dim"
     for p in rb.phases:
@@ -224,14 +230,31 @@ def _stated_comparison(rb: Runbook, p) -> list[tuple[str, str]]:
     return out
 
 
+def _untargeted(rb: Runbook) -> dict[str, list[tuple[str, str]]]:
+    """Task id -> (step name, "target: not chosen (suggested: ...)") for its steps nobody targeted."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for task in rb.tasks:
+        steps = [(f"step {s.number}", s) for s in task.steps]
+        if task.rollback is not None:
+            steps += [(f"rollback step {s.number}", s) for s in task.rollback.steps]
+        rows = [(name, not_chosen_text(suggest_targets(s))) for name, s in steps
+                if s.runnable and not (s.target is not None and s.target.chosen)]
+        if rows:
+            out[task.id] = rows
+    return out
+
+
 def plan(args: argparse.Namespace) -> int:
     from runbook.plan import RULE_TEXT
     from runbook.plan import plan as make_plan
 
     rb = parse_file(args.file)
     p = make_plan(rb, tasks_only=bool(getattr(args, "tasks_only", False)))
+    untargeted = _untargeted(rb)
     if args.format == "json":
         data = p.to_json()
+        data["untargeted"] = [{"task": tid, "step": name, "target": text}
+                              for tid, rows in untargeted.items() for name, text in rows]
         data.update({"title": rb.title, "path": rb.path, "stated": {k: v for k, v in rb.overview.items()
                                                                   if k.lower() in ("total duration", "critical path")}})
         json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
@@ -255,6 +278,8 @@ def plan(args: argparse.Namespace) -> int:
         out.append((f"{mark}{i:3d}. {t.id:<20} {format_minutes(t.duration_minutes):>16}  "
                     f"start +{format_minutes(t.earliest_start)}, end +{format_minutes(t.earliest_finish)}  "
                     f"{t.title}{deps}{ext_text}", "bold" if t.critical else ""))
+        for name, text in untargeted.get(t.id, ()):
+            out.append((f"       {name}: {text}", "yellow"))
     out.append(("", ""))
     out.append((f"Critical path: {' -> '.join(p.critical_path) or '-'}  ({format_minutes(p.critical_minutes)})", "bold red"))
     out.append((f"Total duration: {format_minutes(p.total_minutes)} (tasks one after another); "

@@ -18,6 +18,7 @@ warnings
     ``environment-mismatch`` (``dev-`` hosts in a PROD runbook), and from the parser
     ``heading-level``, ``not-shell``, ``example-block``, ``recovered-command``, ``annotation``.
 info
+    ``no-target`` (once per task or gate: steps nobody targeted, with the suggestion),
     ``unfilled-placeholder``, ``destructive-command``, ``interactive-command``,
     ``endless-command``, ``phase-gap``, ``critical-attached`` (a CRITICAL step over SSH that needs a
     terminal or ``sudo``: run it ``detached``); ``k8s-config`` (warning) from :mod:`runbook.lint_k8s`.
@@ -27,6 +28,7 @@ info
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from typing import Iterator
@@ -93,6 +95,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
             _critical_terminal(owner, step, add)
     _environment(rb, add)
     _probes(rb, add)
+    _targets(rb, add)
     out.sort(key=lambda d: (d.path != rb.path, d.line, SEVERITY_ORDER.get(d.severity, 3), d.code))
     return out
 
@@ -130,6 +133,39 @@ def _tasks(rb: Runbook, add) -> None:
             if (phase.risk in RISK_RANK and task.risk in RISK_RANK and RISK_RANK[task.risk] > RISK_RANK[phase.risk]):
                 add(risk_line, "warning", "risk-above-phase",
                     f"task {task.id} is {task.risk.value} risk but its phase {phase.number} says {phase.risk_text or phase.risk.value}")
+
+
+def _targets(rb: Runbook, add) -> None:
+    """``no-target``: runnable steps nobody targeted (no annotation, binding or document default)."""
+    from runbook.annotations import bindings_path
+    from runbook.target_suggest import suggest_targets
+
+    groups: dict[str, list[tuple[str, Step]]] = defaultdict(list)
+    lines: dict[str, int] = {}
+    for phase in rb.phases:
+        for task in phase.tasks:
+            lines[task.id] = task.line
+            groups[task.id] += [(f"step {s.number}", s) for s in task.steps]
+            if task.rollback is not None:
+                groups[task.id] += [(f"rollback step {s.number}", s) for s in task.rollback.steps]
+        for gate in phase.gates:
+            key = f"gate of phase {phase.number}"
+            lines.setdefault(key, gate.line)
+            groups[key] += [(f"step {s.number}", s) for s in gate.steps]
+    for owner, steps in groups.items():
+        missing = [(name, s) for name, s in steps if s.runnable and not (s.target is not None and s.target.chosen)]
+        if not missing:
+            continue
+        hint = "the document suggests no host"
+        for name, step in missing:
+            found = suggest_targets(step)
+            if found:
+                hint = f"suggested for {name}: {found[0].text()}"
+                break
+        add(lines[owner], "info", "no-target",
+            f"{owner}: {len(missing)} step(s) have no target ({', '.join(n for n, _ in missing)}): the operator "
+            f"chooses before they run; {hint}; or bind them in {os.path.basename(bindings_path(rb.path))} "
+            "or set a document default")
 
 
 def _probes(rb: Runbook, add) -> None:

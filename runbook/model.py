@@ -64,25 +64,41 @@ class Placeholder:
     token: str = ""  # as written: "<CERT-KEY>", "$PROD_LDAP_PASS", "${VAR}" (name is normalised: CERT_KEY)
 
 
+class TargetSource(enum.StrEnum):
+    """Where a step's target pattern came from (highest precedence first)."""
+
+    OPERATOR = "operator"  # chosen at run time: --target, the TUI's picker
+    ANNOTATION = "annotation"  # <!-- runbook: target=... --> before the block
+    FENCE = "fence"  # ```bash {target=...}
+    BINDINGS = "bindings"  # NAME.targets.yaml, TASK / TASK.N keys
+    DOCUMENT = "document"  # document default: <!-- runbook: target=... --> before the first heading,
+    #                        the front matter's ``runbook:`` key, or ``default:`` in NAME.targets.yaml
+    NONE = "none"  # nobody chose: the step has no target and does not run until someone does
+
+
 @dataclass(frozen=True, slots=True)
 class TargetSpec:
     """Where and how a block or step runs, as written in the runbook or a bindings file.
 
-    ``pattern`` is an inventory host pattern (``masters[1:]``, ``local``, ``a,b``).
-    ``source`` tells where the spec came from: ``annotation`` (HTML comment before the
-    block), ``fence`` (fence attributes), ``bindings`` (``NAME.targets.yaml``),
-    ``operator`` (chosen at run time), ``document`` (the ``runbook:`` key of the
-    front matter) or ``default`` (``local``).
+    ``pattern`` is an inventory host pattern (``masters[1:]``, ``local``, ``a,b``);
+    ``""`` when nobody chose one (see :attr:`chosen`): there is no implicit ``local``.
+    ``source`` tells where the pattern came from (a :class:`TargetSource` value;
+    ``document`` covers the ``runbook:`` key of the front matter too).
     """
 
-    pattern: str = "local"
+    pattern: str = ""
     serial: bool = False
     pty: bool = False
     detached: bool = False
     timeout: float | None = None  # seconds
     pause: bool = False  # serial: pause for the operator between hosts
     mode: str | None = None  # file blocks: octal mode such as "0644"
-    source: str = "default"
+    source: str = TargetSource.NONE
+
+    @property
+    def chosen(self) -> bool:
+        """True when someone chose where this runs (operator, annotation, bindings or document default)."""
+        return bool(self.pattern.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +289,9 @@ class Runbook:
     secrets: tuple[str, ...] = ()  # names marked secret for the whole document (annotation)
     front_matter: Mapping[str, str] = field(default_factory=dict)  # top-level scalar keys of the front matter
     inferred: bool = False  # tasks were inferred from sections (the document has no task headings)
+    # the document default: a comment before the first heading, the front matter's ``runbook:``
+    # key, or ``default:`` in the bindings file (in that order of precedence)
+    default_target: TargetSpec | None = None
 
     @property
     def tasks(self) -> tuple[Task, ...]:

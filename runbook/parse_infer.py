@@ -77,6 +77,7 @@ class _Inference(_Builder):
         self.ctx = Ctx(self.path, self.lines, self.lc)
         self.ctx.on_secret = self._secret
         self.problems, self.front, self.nodes = first.problems, first.front, first.nodes
+        self.doc_default, self.seen_heading = first.doc_default, first.seen_heading  # the document default target
         self.title: str | None = None
         self.title_line = 0
         self.phases: list[PhaseB] = []

@@ -27,14 +27,14 @@ import re
 from dataclasses import replace
 from typing import Any, Mapping
 
-from runbook.annotations import bindings_path, has_target_keys, spec_from
+from runbook.annotations import ANNOTATION_RE, bindings_path, has_target_keys, parse_pairs, spec_from
 from runbook.annotations import load_bindings as _load_bindings
 from runbook.bindings import Bindings
 from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
-from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, Task, TargetSpec
+from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, Task, TargetSource, TargetSpec
 from runbook.parse_sinks import (
     GATE_PHASE_RE, GATE_RE, META_KEYS, PHASE_RE, SUBSECTIONS, TASK_ID_RE, TASK_WORD_RE, GateB, PhaseB, TaskB,
     TextSink, _meta_item, parse_dependencies, parse_risk, slug,
@@ -95,7 +95,10 @@ def parse_file(path: str, *, day_hours: float = 8, bindings: bool = True) -> Run
 
 
 def resolved_target(step: Step, block=None) -> TargetSpec:
-    """Where a block (or the step) runs: the block's own spec, else the step's, else local."""
+    """Where a block (or the step) runs: the block's own spec, else the step's.
+
+    With neither the spec is not chosen (``pattern == ""``): there is no implicit ``local``.
+    """
     if block is not None and block.target is not None:
         return block.target
     return step.target or TargetSpec()
@@ -156,19 +159,62 @@ class _Builder:
         self.preamble: TextSink | None = None
         self.doc_secrets: list[str] = []
         self.prefixes: set[str] = set()
+        self.doc_default: TargetSpec | None = None
+        self.seen_heading = False
 
     # -- walking ----------------------------------------------------------------
     def build(self) -> Runbook:
         self._fence_diagnostics()
+        self._bindings_default()
+        front = self._document_spec()
+        if front is not None:  # the front matter's runbook: defaults, over the bindings' default
+            self.doc_default = front
         for i, node in enumerate(self.nodes):
             if node.kind == "heading" and is_shortcode(node.text):
                 self._content(Node("paragraph", node.line, node.end, text=node.text))  # never a heading
             elif node.kind == "heading":
+                self.seen_heading = True
                 self._heading(node, i)
+            elif node.kind == "html" and not self.seen_heading and self._document_default(node):
+                continue
             elif node.kind != "hr":
                 self._content(node)
         self._close()
         return self._freeze()
+
+    def _bindings_default(self) -> None:
+        """``default:`` in the bindings file: the document default (a comment in the document wins)."""
+        values = self.bindings.get("default")
+        if values is None:
+            return
+        self.used_bindings.add("default")
+        if not has_target_keys(values):
+            return
+        spec, problems = spec_from(values, TargetSpec(), TargetSource.DOCUMENT)
+        for p in problems:
+            self.ctx.diagnostics.append(Diagnostic(self.bindings_file, 1, "warning", f"default: {p}", "bindings"))
+        self.doc_default = spec if spec.chosen else None
+
+    def _document_default(self, node: Node) -> bool:
+        """``<!-- runbook: target=local -->`` before the first heading: every step's default target."""
+        m = ANNOTATION_RE.search(node.text)
+        if not m:
+            return False
+        pairs, problems = parse_pairs(m.group(1))
+        if not has_target_keys(pairs) or "target" not in pairs:
+            return False
+        if set(pairs) - {"secret", "target", "serial", "parallel", "pty", "no-pty", "detached", "pause", "timeout"}:
+            problems.append("a document default takes target, serial, parallel, pty, no-pty, detached, pause, timeout")
+        for p in problems:
+            self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
+        if "secret" in pairs:
+            self._secret([x for x in pairs.pop("secret").replace(",", " ").split() if x], node.line)
+        spec, problems = spec_from(pairs, self.doc_default or TargetSpec(), TargetSource.DOCUMENT)
+        for p in problems:
+            self.ctx.diag(node.line, "warning", "annotation", p)
+        if spec.chosen:
+            self.doc_default = spec
+        return True
 
     def _secret(self, names: list[str], line: int) -> None:
         (self.task.secrets if self.task is not None else self.doc_secrets).extend(n.strip("<>$") for n in names)
@@ -367,7 +413,8 @@ class _Builder:
             self.ctx.diagnostics.append(Diagnostic(self.bindings_file, self.bindings.line(key), "warning", message, "bindings"))
 
     def _binding_spec(self, keys: list[str]) -> TargetSpec | None:
-        spec = None
+        """The document default overlaid with the bindings of ``keys`` (most general first)."""
+        spec = self.doc_default
         for key in keys:
             values = self.bindings.get(key)
             if values is None:
@@ -384,13 +431,13 @@ class _Builder:
         values = self.front.defaults
         if not values or not has_target_keys(values):
             return None
-        spec, problems = spec_from(values, TargetSpec(), "document")
+        spec, problems = spec_from(values, self.doc_default or TargetSpec(), TargetSource.DOCUMENT)
         for p in problems:
             self.ctx.diag(1, "warning", "front-matter", f"runbook defaults: {p}")
         return spec
 
     def _step(self, raw: RawStep, keys: list[str], secrets: list[str]) -> Step:
-        base = self._binding_spec(keys) or self._document_spec()
+        base = self._binding_spec(keys)  # the document default overlaid with the bindings
         blocks = []
         first_target = None
         for b in raw.blocks:
@@ -435,7 +482,8 @@ class _Builder:
         rollback = None
         if tb.rollback is not None:
             rb = tb.rollback
-            rsteps = tuple(self._step(s, [tb.id, f"{tb.id}.rollback", f"{tb.id}.rollback.{s.number}"], secrets) for s in rb.steps)
+            # a TASK key binds the task's steps; its rollback has its own keys (it goes where the damage is)
+            rsteps = tuple(self._step(s, [f"{tb.id}.rollback", f"{tb.id}.rollback.{s.number}"], secrets) for s in rb.steps)
             rollback = Rollback("\n\n".join(rb.text), self.ctx.clamp(tb.rollback_line), tuple(rb.blocks), rsteps, not tb.rollback_na)
             if rb.boxes:
                 extra.append(Section("Rollback Procedure", 4, self.ctx.clamp(tb.rollback_line), "", self._boxes(f"{prefix}/rollback", rb.boxes)))
@@ -526,6 +574,7 @@ class _Builder:
             sha256=hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest(),
             overview=overview, phases=tuple(phases), sections=tuple(sections), diagnostics=tuple(diags),
             line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)), front_matter=self.front_scalars(),
+            default_target=self.doc_default if self.doc_default is not None and self.doc_default.chosen else None,
         )
 
     def document_title(self) -> str:

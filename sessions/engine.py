@@ -167,6 +167,11 @@ class Engine:
         """Like :meth:`run_step`, returning the per-host details (results, checks, tails)."""
         task, step = _ids(task, step)
         plan = self.plan(task, step, rollback=rollback, target=target, only_host=only_host)
+        if not plan.target_chosen:
+            from sessions.targeting import not_chosen_text
+
+            raise UserError(f"{task} {'rollback ' if rollback else ''}step {step}: {not_chosen_text(plan.suggestions)}: "
+                            "nothing runs until someone chooses where", 2)
         if plan.guards:
             listed = "; ".join(g.describe() for g in plan.guards)
             raise UserError(f"{task} step {step}: unresolved guards: {listed}")

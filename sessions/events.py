@@ -65,7 +65,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
         raise UnknownEvent(f"unknown event type {data.get('type')!r}") from exc
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
-    for k in ("targets", "task_ids", "tasks_added", "tasks_removed"):
+    for k in ("targets", "task_ids", "tasks_added", "tasks_removed", "hosts"):
         if k in kwargs and isinstance(kwargs[k], list):
             kwargs[k] = tuple(kwargs[k])
     return cls(**kwargs)
@@ -460,6 +460,27 @@ class RollbackStarted(Event):
     TYPE: ClassVar[str] = "rollback_started"
     task: str
     reason: str = ""
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class TargetChosen(Event):
+    """The operator chose where steps run (the TUI's target picker), before they ran.
+
+    ``step`` None: every step of the task (of its rollback when ``rollback``) that has
+    no target of its own (no annotation, binding or document default), until changed;
+    a number: that step only, whatever the runbook says.  ``pattern`` is an inventory
+    host pattern and ``hosts`` what it matched when chosen.  ``saved_to`` names the
+    bindings file the choice was also written to ("" when it was not)."""
+
+    TYPE: ClassVar[str] = "target_chosen"
+    task: str
+    pattern: str
+    step: int | None = None
+    rollback: bool = False
+    hosts: tuple[str, ...] = ()
+    saved_to: str = ""
     who: str = ""
 
 

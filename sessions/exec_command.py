@@ -26,6 +26,11 @@ and window guards with the reason :data:`~sessions.guards.YES_REASON`; without
 either, unresolved guards are an error naming them (exit 2), checked before
 anything runs.  ``--dry-run`` prints what would run where (placeholders filled,
 secrets masked) and creates no session.
+
+Targets: a step nobody targeted (no ``--target``, annotation, binding or document
+default; see :mod:`sessions.planning`) is refused before anything runs (exit 2,
+naming ``--target`` and the bindings file); ``--dry-run`` prints "target: not
+chosen (suggested: ...)" for it.
 """
 
 from __future__ import annotations
@@ -197,17 +202,55 @@ def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args:
     out = sys.stdout
     print(f"# dry run: {ref.id} {ref.title} ({runbook.path}); nothing runs, no session is created", file=out)
     shown: set[str] = set()
+    plans = []
     for n in steps:
         plan = plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
                          secret_names=secret_names, state=SessionState(), detached=args.detached)
+        plans.append(plan)
         _print_plan(plan, out, shown)
     if missing:
         print(f"# missing values (give --var NAME=VALUE or set the environment): {', '.join(missing)}", file=out)
+    untargeted = [p for p in plans if not p.target_chosen]
+    if untargeted:
+        print(f"# {len(untargeted)} step(s) have no target: exec refuses them; {_how_to_choose(runbook, untargeted)}",
+              file=out)
     return 0
+
+
+def _how_to_choose(runbook: Any, plans: list[PlannedStep]) -> str:
+    from runbook.annotations import bindings_path
+    from sessions.targeting import binding_key
+
+    p = plans[0]
+    example = f"{binding_key(p.task, p.step, p.rollback)}: {p.suggestions[0].pattern if p.suggestions else 'PATTERN'}"
+    return (f"give --target PATTERN, or bind them in {bindings_path(runbook.path)} (e.g. \"{example}\"; "
+            "\"default: local\" for every step without one)")
+
+
+def _refuse_untargeted(runbook: Any, plans: list[PlannedStep]) -> None:
+    """No step runs on a host nobody chose: exit 2 before anything runs, naming every such step."""
+    from sessions.targeting import not_chosen_text
+
+    untargeted = [p for p in plans if not p.target_chosen]
+    if not untargeted:
+        return
+    lines = [f"{p.task} step {p.step} ({p.title}): {not_chosen_text(p.suggestions)}" for p in untargeted]
+    raise UserError(f"{runbook.path}: no target chosen; nothing was run:\n  " + "\n  ".join(lines)
+                    + f"\n{_how_to_choose(runbook, untargeted)}", EXIT_USAGE)
 
 
 def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
     spec = plan.spec
+    if not plan.target_chosen:
+        from sessions.targeting import not_chosen_text
+
+        print(f"\n== {plan.task} step {plan.step}: {plan.title}", file=out)
+        print(f"   {not_chosen_text(plan.suggestions)}", file=out)
+        for s in plan.suggestions[1:]:
+            print(f"   also suggested: {s.text()}", file=out)
+        for line in plan.script_redacted.rstrip("\n").splitlines():
+            print(f"   | {line}", file=out)
+        return
     opts = [plan.mode]
     if plan.pty:
         opts.append("pty")
@@ -221,8 +264,9 @@ def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
     print(f"   on {len(plan.hosts)} host(s): {', '.join(plan.hosts)}  [{', '.join(opts)}; "
           f"target {spec.pattern!r} from {spec.source}]", file=out)
     for g in plan.guards:
-        if g.kind != "placeholder" and g.describe() not in shown:  # task guards once
-            shown.add(g.describe())
+        key = f"{g.kind} {g.task} {g.step}"  # task guards once (their text names the first step's hosts)
+        if g.kind != "placeholder" and key not in shown:
+            shown.add(key)
             print(f"   guard: {g.describe()}", file=out)
     for line in plan.script_redacted.rstrip("\n").splitlines():
         print(f"   | {line}", file=out)
@@ -333,6 +377,7 @@ def exec_cmd(args: argparse.Namespace) -> int:
                             "NAME=VALUE lines on stdin, --var NAME=VALUE, or the environment)", EXIT_USAGE)
         plans = [plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
                            secret_names=secret_names, state=SessionState(), detached=args.detached) for n in steps]
+        _refuse_untargeted(runbook, plans)
         _precheck(plans, args, tty)
     return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values))
 
@@ -394,7 +439,9 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
             ctl["recovering"] = True
             await engine.recover()
             ctl["recovering"] = False
-            _precheck([engine.plan(ref.id, n, target=args.target) for n in steps], args, tty)
+            plans = [engine.plan(ref.id, n, target=args.target) for n in steps]
+            _refuse_untargeted(runbook, plans)
+            _precheck(plans, args, tty)
         session.subscribe(HostPrinter())
         code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, ctl)
     except UserError as exc:

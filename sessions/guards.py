@@ -39,6 +39,7 @@ from runbook.model import Phase, Risk, Runbook, Step
 from runbook.redaction import secret_value_problem
 from sessions import state as st
 from sessions.substitution import is_secret, placeholder_names
+from sessions.targeting import hosts_text
 
 KINDS = ("risk", "destructive", "dependencies", "gate", "window", "placeholder")
 OVERRIDES = ("dependencies", "gate", "window")  # need a reason, journaled as GuardOverridden
@@ -195,27 +196,30 @@ def guards_for(
     out: list[Guard] = []
     now = _parse_time(now) or datetime.now(timezone.utc)
     tstate = state.tasks.get(task_id)
+    # every confirmation names where it will run: the count and the first names
+    on = f" on {hosts_text(hosts)}" if step_no is not None and hosts else ""
+    runs_on = f"; step {step_no} runs on {hosts_text(hosts)}" if on else ""
 
     if not rollback:
         if ref.risk.needs_confirmation and not _answered(state, "risk", task_id):
-            out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}): start it?",
+            out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}){on}: start it?",
                              "confirm"))
         known = {t.id for t in runbook.tasks}
         pending = [d for d in ref.dependencies if d in known and state.task_status(d) not in
                    (st.TASK_DONE, st.TASK_SKIPPED)]
         if pending and not _answered(state, "dependencies", task_id):
             out.append(Guard("dependencies", task_id, None,
-                             f"dependencies not finished: {', '.join(pending)}; override with a reason", "reason"))
+                             f"dependencies not finished: {', '.join(pending)}{runs_on}; override with a reason", "reason"))
         failed = _failed_gates(state, runbook, ref.phase_index)
         if failed and not _answered(state, "gate", task_id):
             out.append(Guard("gate", task_id, None,
-                             f"phase gate failed ({'; '.join(failed)}); override with a reason", "reason"))
+                             f"phase gate failed ({'; '.join(failed)}){runs_on}; override with a reason", "reason"))
         end = _parse_time(window_end if window_end is not None else state.window_end)
         if end is not None and now > end:
             started = _parse_time(tstate.started) if tstate is not None else None
             if (started is None or started > end) and not _answered(state, "window", task_id):
                 out.append(Guard("window", task_id, None,
-                                 f"the change window ended at {end.strftime('%Y-%m-%d %H:%M UTC')}; "
+                                 f"the change window ended at {end.strftime('%Y-%m-%d %H:%M UTC')}{runs_on}; "
                                  "override with a reason", "reason"))
 
     if step_no is None:

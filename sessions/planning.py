@@ -4,10 +4,15 @@
 uses it before running, ``runbook exec --dry-run`` uses it without a session, the
 TUI uses it to show what a step will do.
 
-Where a step runs, highest first: the operator's choice (``target=``, the TUI or
-``--target``), an annotation in the runbook or a bindings file (the parser puts
-both on ``Step.target`` / ``Block.target`` with ``TargetSpec.source``), else
-``local``.  The pattern is resolved through the inventory.
+Where a step runs, highest first: the operator's choice (``target=``, i.e.
+``--target`` or a run on one host; then the choice journaled for this step with
+``TargetChosen``), an annotation in the runbook, the bindings file (the parser puts
+both on ``Step.target`` / ``Block.target`` with ``TargetSpec.source``), the
+operator's journaled choice for the task's untargeted steps, the document default.
+Otherwise the step has **no target** (``PlannedStep.target_chosen`` is False, no
+hosts): it is never run until someone chooses (the engine refuses), and
+``PlannedStep.suggestions`` says what the document points at.  The pattern is
+resolved through the inventory.
 
 A step is a sequence of *segments*, in document order: consecutive command blocks
 form one script (as if pasted into one terminal: variables and ``cd`` carry over;
@@ -24,7 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from runbook import errexit
 from runbook.errors import UserError
-from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSpec
+from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
+from runbook.target_suggest import Suggestion
 from sessions.guards import Guard, guards_for, resolve_task
 from sessions.state import SessionState
 from sessions.secret_literals import find_literals, mask_literals, runbook_literals
@@ -88,6 +94,12 @@ class PlannedStep:
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
     document: str = ""  # the runbook's path, to name lines in messages
+    suggestions: tuple[Suggestion, ...] = ()  # when no target was chosen: what the document points at
+
+    @property
+    def target_chosen(self) -> bool:
+        """False when nobody chose where this step runs (it has no hosts and must not run)."""
+        return self.spec.chosen
 
     @property
     def mode(self) -> str:
@@ -149,8 +161,13 @@ def check_target(target: str | TargetSpec | None, option: str = "target") -> Non
         raise UserError(f"{option} {target!r} is empty: give a host pattern (a host, a group, 'local')")
 
 
-def step_spec(step: Step, target: str | TargetSpec | None = None) -> TargetSpec:
+def step_spec(step: Step, target: str | TargetSpec | None = None, *, state: SessionState | None = None,
+              task: str = "", rollback: bool = False) -> TargetSpec:
     """The effective spec of a step: the operator's pattern over the runbook's options.
+
+    ``target``: given for this run (``--target``, one host); ``state``: the session,
+    whose journaled choices (``TargetChosen``) count for ``task``.  The result's
+    pattern is ``""`` when nobody chose (see the module docstring for the order).
 
     :raises UserError: the operator's pattern is empty or blank (never "every host")
     """
@@ -163,7 +180,13 @@ def step_spec(step: Step, target: str | TargetSpec | None = None) -> TargetSpec:
     if isinstance(target, TargetSpec):
         return target
     if target:
-        return replace(base, pattern=target, source="operator")
+        return replace(base, pattern=target, source=TargetSource.OPERATOR)
+    if state is not None and task:
+        choice = state.target_choice(task, step.number, rollback)
+        if choice is None and not base.chosen:
+            choice = state.task_target_choice(task, rollback)
+        if choice is not None:
+            return replace(base, pattern=choice.pattern, source=TargetSource.OPERATOR)
     return base
 
 
@@ -287,8 +310,15 @@ def plan_step(
         st = ref.step(step, rollback)
     except KeyError as exc:
         raise UserError(f"{runbook.path}: {exc.args[0]}") from None
-    spec = step_spec(st, target)
-    targets = resolve_hosts(inventory, spec.pattern, only_host)
+    spec = step_spec(st, target, state=state, task=task, rollback=rollback)
+    suggestions: tuple[Suggestion, ...] = ()
+    if spec.chosen:
+        targets = resolve_hosts(inventory, spec.pattern, only_host)
+    else:  # nobody chose: no hosts, nothing runs; say what the document points at
+        from sessions.targeting import suggestions_for
+
+        targets = ()
+        suggestions = tuple(suggestions_for(runbook, inventory, task, st, rollback, state))
     hosts = tuple(t.name for t in targets)
     segments, missing_names = build_segments(runbook, st, spec, values, secret_names)
     secret_values = dict(secrets or {})
@@ -314,5 +344,5 @@ def plan_step(
         task=task, step=step, rollback=rollback, hosts=hosts, spec=spec, script_redacted=script,
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
-        detached=detached or spec.detached, expected=st.expected, document=runbook.path,
+        detached=detached or spec.detached, expected=st.expected, document=runbook.path, suggestions=suggestions,
     )

@@ -531,6 +531,29 @@ class Session:
         self.record(ev.GuardOverridden(kind, tid, _required(reason, f"overriding the {kind} guard of {tid}"), step,
                                        self.operator))
 
+    def choose_target(self, task: Any, pattern: str, *, step: int | None = None, rollback: bool = False,
+                      hosts: tuple[str, ...] = (), save: bool = False) -> ev.TargetChosen:
+        """Journal the operator's choice of where steps run (``step`` None: the task's, or its
+        rollback's, steps without a target of their own, until changed).  ``save``: also bind it
+        in the bindings file beside the runbook (the Markdown is never touched)."""
+        from sessions.targeting import binding_key
+
+        tid = _task_id(task)
+        pattern = pattern.strip()
+        if not pattern:
+            raise UserError(f"{tid}: an empty target is no choice", 2)
+        saved_to = ""
+        if save:
+            from runbook.bindings_write import save_target
+
+            if self.runbook is None:
+                raise UserError(f"session {self.id}: the runbook is not loaded; the target was not saved", 2)
+            saved_to = save_target(self.runbook.path, binding_key(tid, step, rollback), pattern,
+                                   note=f"chosen by {self.operator} in session {self.id}")
+        event = ev.TargetChosen(tid, pattern, step, rollback, tuple(hosts), saved_to, self.operator)
+        self.record(event)
+        return event
+
     def detached_unfinished(self) -> list[StepRun]:
         """Detached runs that were not finished (the engine re-attaches them after resume)."""
         return self.state.detached_unfinished()

@@ -167,6 +167,8 @@ class SessionState:
     task_ids: tuple[str, ...] = ()  # tasks of the runbook as last opened
     runbook_changes: tuple[ev.RunbookChanged, ...] = ()
     last_checkpoint: ev.Checkpoint | None = None
+    # (task, step or None for the task's untargeted steps, rollback) -> the operator's latest choice
+    target_choices: dict[tuple[str, int | None, bool], ev.TargetChosen] = field(default_factory=dict)
 
     def task_status(self, task_id: str) -> str:
         t = self.tasks.get(task_id)
@@ -189,6 +191,14 @@ class SessionState:
         run = self.step_run(task_id, step, rollback)
         h = run.hosts.get(host) if run else None
         return _effective(h) if h else PENDING
+
+    def target_choice(self, task_id: str, step: int, rollback: bool = False) -> ev.TargetChosen | None:
+        """The operator's choice for this very step (``TargetChosen`` with a step number), if any."""
+        return self.target_choices.get((task_id, step, rollback))
+
+    def task_target_choice(self, task_id: str, rollback: bool = False) -> ev.TargetChosen | None:
+        """The operator's choice for the task's (or its rollback's) untargeted steps, if any."""
+        return self.target_choices.get((task_id, None, rollback))
 
     def unresolved_unknowns(self) -> list[tuple[StepRun, HostRun]]:
         out = []
@@ -520,6 +530,10 @@ def _probe(f: _Fold, e: ev.ProbeResult, ts: str) -> None:
     f.wdict(f.s, "probes")[e.key] = e
 
 
+def _target_chosen(f: _Fold, e: ev.TargetChosen, ts: str) -> None:
+    f.wdict(f.s, "target_choices")[(e.task, e.step, e.rollback)] = e
+
+
 def _checkpoint(f: _Fold, e: ev.Checkpoint, ts: str) -> None:
     _set(f.s, "last_checkpoint", e)
 
@@ -551,6 +565,7 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.Checkpoint: _checkpoint,
     ev.DetachedStarted: _detached_started,
     ev.HostStarted: _host_started,
+    ev.TargetChosen: _target_chosen,
 }
 # no state change: FileUploaded, HostKeyAccepted and events added later
 

@@ -9,6 +9,7 @@ state those produce.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import ModalScreen
@@ -21,6 +22,7 @@ from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, Type
 
 if TYPE_CHECKING:  # pragma: no cover
     from tui.screens.main import MainScreen
+    from tui.widgets.modals import ChooseTargetModal
 
 MAX_GUARD_ROUNDS = 8
 
@@ -76,11 +78,13 @@ class Operator:
             answer = guard.expected if guard.needs == "type_host" else "yes"
         guards_mod.resolve(self.session, guard, str(answer))
 
-    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> Any:
+    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
+                         target: str | None = None) -> Any:
         """Plan the step and resolve its guards and missing values, re-planning after each
         round (a value can change what the command does).  Returns the final plan."""
         for _ in range(MAX_GUARD_ROUNDS):
-            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, now=self.screen.now())
+            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, target=target,
+                                    now=self.screen.now())
             pending = list(plan.guards)
             names = {g.expected for g in pending if g.needs == "value"}
             for ph in plan.missing:
@@ -94,10 +98,68 @@ class Operator:
         raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
 
     # -- runs -----------------------------------------------------------------------
-    async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None) -> str | None:
-        """Guards, then the run.  Returns the outcome, or None when nothing ran."""
+    # -- targets --------------------------------------------------------------------
+    def target_modal(self, task_id: str, step: int, rollback: bool = False) -> "ChooseTargetModal":
+        """The target picker for one step: suggestions first, then every inventory host, then local."""
+        import socket
+
+        from runbook.annotations import bindings_path
+        from sessions.guards import resolve_task
+        from sessions.planning import resolve_hosts
+        from sessions.targeting import suggestions_for
+
+        from tui.widgets.modals import ChooseTargetModal
+
+        runbook, inventory, state = self.session.runbook, self.engine.inventory, self.session.state
+        ref = resolve_task(runbook, task_id)
+        st = ref.step(step, rollback)
+        plan = self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now())
+        what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
+        if plan.target_chosen:
+            now = f"Now: {plan.spec.pattern} ({plan.spec.source}): {', '.join(plan.hosts[:5])}"
+            now += ", ..." if len(plan.hosts) > 5 else ""
+        else:
+            now = "No target: neither you, the runbook, its bindings nor a document default said where it runs."
+        hosts = list(getattr(inventory, "hosts", {}).values()) if inventory is not None else []
+        own = st.target is not None and st.target.chosen
+        return ChooseTargetModal(
+            f"{what}: where does it run?", f"{ref.title}: {st.title}\n{now}",
+            suggestions=suggestions_for(runbook, inventory, task_id, st, rollback, state),
+            hosts=hosts, groups=dict(getattr(inventory, "groups", {}) or {}) if inventory is not None else {},
+            resolve=lambda pattern: resolve_hosts(inventory, pattern), local_name=socket.gethostname(),
+            current=plan.spec.pattern if plan.target_chosen and plan.spec.source == "operator" else "",
+            all_untargeted=not own, save_to=os.path.basename(bindings_path(runbook.path)),
+        )
+
+    async def choose_target(self, task_id: str, step: int, rollback: bool = False) -> bool:
+        """Ask where ``step`` runs and journal the answer; False when the operator backed out."""
+        from sessions.guards import resolve_task
+
+        choice = await self.ask(self.target_modal(task_id, step, rollback))
+        if choice is None:
+            return False
+        st = resolve_task(self.session.runbook, task_id).step(step, rollback)
+        own = st.target is not None and st.target.chosen  # the task-wide choice does not reach it
+        if choice.all_untargeted:
+            self.session.choose_target(task_id, choice.pattern, rollback=rollback, hosts=choice.hosts, save=choice.save)
+        if own or not choice.all_untargeted:
+            self.session.choose_target(task_id, choice.pattern, step=step, rollback=rollback, hosts=choice.hosts,
+                                       save=choice.save)
+        return True
+
+    # -- runs -----------------------------------------------------------------------
+    async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
+                       target: str | None = None) -> str | None:
+        """Target (asked when nobody chose), guards, then the run.  Returns the outcome, or None when nothing ran.
+
+        ``target``: a pattern for this run only (``h``: one host)."""
+        if target is None and not self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now()).target_chosen:
+            if not await self.choose_target(task_id, step, rollback):
+                self.screen.notify("no target chosen: nothing was run", title=f"{task_id} step {step}",
+                                   severity="warning")
+                return None
         try:
-            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host)
+            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         except Declined as exc:
             self.screen.notify(str(exc), title=f"{task_id} step {step}", severity="warning")
             return None
@@ -106,7 +168,7 @@ class Operator:
             return None
         if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:") and hasattr(self.session, "start_task"):
             self.session.start_task(task_id)
-        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host)
+        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
         severity = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
         self.screen.notify(f"{outcome}", title=what, severity=severity)

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).parent / "runbook"  # the installed console script
 RUNBOOK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "runbook.cli"]
 
-BOOK = """# Adversarial Book
+# Deliberately a document default: every step here runs on this machine.
+BOOK = """<!-- runbook: target=local -->
+# Adversarial Book
 
 ## Phase 1: Checks (1 hour)
 

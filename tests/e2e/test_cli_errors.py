@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "checklists" / "demo.md"
 RUNBOOK = [sys.executable, "-m", "runbook.cli"]
 
-TINY = """# Tiny
+# Deliberately a document default: every step here runs on this machine.
+TINY = """<!-- runbook: target=local -->
+# Tiny
 
 ## Phase 1: Checks (5 minutes)
 

@@ -20,7 +20,9 @@ _SCRIPT = Path(sys.executable).parent / "runbook"  # the installed console scrip
 RUNBOOK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "runbook.cli"]
 SECRET = "Zq8-not-in-journal-4471"
 
-BOOK = """# Exec Test Book
+# Deliberately a document default: every step here runs on this machine.
+BOOK = """<!-- runbook: target=local -->
+# Exec Test Book
 
 ## Phase 0: Checks (1 hour)
 

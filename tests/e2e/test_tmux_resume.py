@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -40,18 +41,22 @@ class Tmux:
             raise AssertionError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
+    def start(self, name: str, argv: list[str], env: dict[str, str], size: tuple[int, int] = (WIDTH, HEIGHT)) -> int:
         """Run ``argv`` (exec'd: the pane's pid is the command's pid); returns that pid."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         # tmux may export COLUMNS/LINES of its default size (80x24) when started without a
         # terminal; they would override the real pane size for the app (shutil.get_terminal_size)
         command = f"exec env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
-        self("new-session", "-d", "-s", name, "-x", str(WIDTH), "-y", str(HEIGHT), command)
+        self("new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), command)
         self("set-option", "-t", name, "remain-on-exit", "on")
         return int(self("list-panes", "-t", name, "-F", "#{pane_pid}").strip())
 
     def screen(self, name: str) -> str:
         return self("capture-pane", "-p", "-t", name)
+
+    def history(self, name: str) -> str:
+        """Everything the pane printed (scrollback too), soft-wrapped lines joined."""
+        return self("capture-pane", "-p", "-J", "-S", "-", "-t", name)
 
     def keys(self, name: str, *keys: str, literal: bool = False) -> None:
         self("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
@@ -77,6 +82,9 @@ class Tmux:
                 return
             time.sleep(0.1)
         raise AssertionError(f"{name}: still running after {timeout}s:\n{self.screen(name)}")
+
+    def exit_status(self, name: str) -> int:
+        return int(self("list-panes", "-t", name, "-F", "#{pane_dead_status}").strip())
 
     def kill_server(self) -> None:
         self("kill-server", check=False)
@@ -168,5 +176,153 @@ def test_demo_step_killed_mid_run_is_resumed_as_outcome_unknown(tmux: Tmux, tmp_
     assert events[-1]["type"] == "session_closed"
     opened = [e for e in events if e["type"] == "session_opened"]
     assert [e["resumed"] for e in opened] == [False, True]
+    verify = subprocess.run([str(RUNBOOK), "journal", "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+# -- runbook run / resume on a local runbook, at 80x24 ------------------------------------------
+
+SMALL = (80, 24)
+LOCAL_BOOK = """<!-- runbook: target=local -->
+# E2E Resume
+
+## Phase 1: Work
+
+### Task E2E-001: Say hello
+
+#### Steps
+
+1. **Hello**
+
+```bash
+echo hello
+```
+
+### Task E2E-002: Hold the lock
+
+#### Steps
+
+1. **Hold it for two minutes**
+
+```bash
+for i in $(seq 1 120); do echo "tick $i/120"; sleep 1; done
+```
+
+2. **Release it**
+
+```bash
+echo released
+```
+"""
+HINT = re.compile(r"^runbook: session (\S+) is resumable: (runbook resume .+)$", re.MULTILINE)
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    # ``runbook`` on PATH is this checkout's, so the printed command can be run as printed
+    return {"HOME": str(tmp_path), "USER": "carol", "TERM": "xterm-256color", "LANG": "C.UTF-8",
+            "PATH": f"{RUNBOOK.parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def quit_hint(tmux: Tmux, name: str) -> tuple[str, str]:
+    """Press ``q``; the session id and the command of the hint printed on stderr."""
+    tmux.keys(name, "q")
+    tmux.wait_dead(name)
+    assert tmux.exit_status(name) == 0, tmux.history(name)
+    output = tmux.history(name)
+    found = HINT.findall(output)
+    assert len(found) == 1, output
+    return found[0]
+
+
+def test_quit_prints_the_resume_command_and_running_it_reopens_the_session(tmux: Tmux, tmp_path: Path) -> None:
+    book = tmp_path / "book.md"
+    book.write_text(LOCAL_BOOK)
+    sessions = tmp_path / "sessions"
+    env = local_env(tmp_path)
+
+    tmux.start("first", [str(RUNBOOK), "run", str(book), "--session-dir", str(sessions)], env, size=SMALL)
+    tmux.wait("first", "E2E-001", "Quit")
+    session_id, command = quit_hint(tmux, "first")
+    (session_dir,) = [p.parent for p in sessions.glob("*/journal.jsonl")]
+    assert session_id == session_dir.name
+    assert command == shlex.join(["runbook", "resume", session_id, "--session-dir", str(sessions)])
+
+    # exactly the printed command, through a shell
+    tmux.start("again", ["sh", "-c", command], env, size=SMALL)
+    tmux.wait("again", session_id, "E2E-001", "Quit")
+    again_id, again_command = quit_hint(tmux, "again")
+    assert (again_id, again_command) == (session_id, command)
+    _, events = journal(sessions)
+    assert [e["resumed"] for e in events if e["type"] == "session_opened"] == [False, True]
+
+
+def test_local_step_killed_mid_run_resumes_on_the_unknown_step_and_the_hint_reopens_it(
+        tmux: Tmux, tmp_path: Path) -> None:
+    book = tmp_path / "book.md"
+    book.write_text(LOCAL_BOOK)
+    sessions = tmp_path / "sessions"
+    env = local_env(tmp_path)
+
+    # 1. run E2E-002 step 1 (two minutes of ticks) and SIGKILL the runbook process mid-step
+    pid = tmux.start("first", [str(RUNBOOK), "run", str(book), "--session-dir", str(sessions)], env, size=SMALL)
+    tmux.wait("first", "E2E-001 Say hello", "Quit")
+    tmux.keys("first", "g")
+    tmux.wait("first", "Jump to a task")
+    tmux.type("first", "E2E-002")
+    tmux.wait("first", "Hold the lock")
+    tmux.keys("first", "Enter")
+    tmux.wait("first", "▕ E2E-002 Hold the lock", "Hold it for two minutes")
+    tmux.keys("first", "r")
+    tmux.wait("first", "tick 3/120", timeout=60)
+    os.kill(pid, signal.SIGKILL)
+    tmux.wait_dead("first")
+    _, events = journal(sessions)
+    started = [e for e in events if e["type"] == "step_started"]
+    assert [(e["task"], e["step"], e["targets"]) for e in started] == [("E2E-002", 1, ["local"])]
+    run_id = started[0]["run_id"]
+    assert not [e for e in events if e["type"] in ("step_finished", "session_closed")]
+    assert not HINT.search(tmux.history("first"))  # killed: nothing printed
+
+    # 2. resume: the screen opens on E2E-002 (not the first task), its step 1 outcome unknown
+    tmux.start("second", [str(RUNBOOK), "resume", "--session-dir", str(sessions)], env, size=SMALL)
+    screen = tmux.wait("second", "OUTCOME UNKNOWN", "tick 3/120", timeout=60)
+    rows = screen.splitlines()
+    assert any("▕ E2E-002 Hold the lock" in row for row in rows), screen
+    (pinned,) = [i for i, row in enumerate(rows) if "▶ " in row]
+    # (at 80x24 the resume toasts may cover the right of the task view for a while)
+    assert "▶ 1. Hold" in rows[pinned], screen
+    assert "? OUTCO" in rows[pinned + 1], screen
+    assert "? E2E-002" in screen, screen  # the tree marks the task unknown too
+    _, events = journal(sessions)
+    assert [e["run_id"] for e in events if e["type"] == "step_outcome_unknown"] == [run_id]
+
+    # 3. decide it: failed, with what was checked
+    tmux.keys("second", "o")
+    tmux.wait("second", "Outcome unknown", "what you checked")
+    tmux.type("second", "lock still held, released by hand")
+    # (Enter in the field moves the focus later, a key typed right after may beat it: Tab is in order)
+    tmux.keys("second", "Tab")  # to Succeeded
+    tmux.keys("second", "Tab")  # to Failed
+    tmux.keys("second", "Enter")
+    screen = tmux.wait("second", "decided failed", timeout=60)
+    assert "OUTCOME UNKNOWN" not in screen.split("▔")[0], screen
+
+    # 4. quit: the hint names the session of the journal directory
+    session_id, command = quit_hint(tmux, "second")
+    (session_dir,) = [p.parent for p in sessions.glob("*/journal.jsonl")]
+    assert session_id == session_dir.name
+    assert command == shlex.join(["runbook", "resume", session_id, "--session-dir", str(sessions)])
+    _, events = journal(sessions)
+    decided = [e for e in events if e["type"] == "outcome_decided"]
+    assert [(e["run_id"], e["decision"], e["who"]) for e in decided] == [(run_id, "failed", "carol")]
+    assert events[-1]["type"] == "session_closed"
+
+    # 5. exactly the printed command reopens that session, the decision kept
+    tmux.start("third", ["sh", "-c", command], env, size=SMALL)
+    screen = tmux.wait("third", session_id, "✘ E2E-002", "tick 3/120", "Quit", timeout=60)
+    assert "unknown" not in screen.splitlines()[0], screen  # the header counts no unknown outcome
+    assert quit_hint(tmux, "third") == (session_id, command)
+    path, events = journal(sessions)
+    assert [e["resumed"] for e in events if e["type"] == "session_opened"] == [False, True, True]
     verify = subprocess.run([str(RUNBOOK), "journal", "verify", str(path)], capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -89,7 +89,7 @@ class TestDemoInTheTui:
             assert "web-1, web-2 (parallel)" in screen.task_view.step_view(1).targets
             await pilot.press("h")
             choose = await modal(pilot, ChooseHostModal)
-            assert choose.hosts == ["web-1", "web-2"]
+            assert choose.hosts == ["web-1", "web-2", "db-1", "local"]  # the step's targets first, then every host
             await pilot.press("down", "enter")
             await modal(pilot, ReasonModal)  # dependencies unfinished
             await type_text(pilot, "prep checked by hand")

@@ -98,7 +98,7 @@ def test_show_text_prints_resolved_targets_without_colour(capsys):
     assert code == 0 and "\x1b[" not in out
     assert "→ target web (annotation, serial)" in out
     assert "→ target db (annotation)" in out
-    assert "→ target local (default)" in out
+    assert "→ target local (document)" in out
     assert "file → /tmp/runbook-demo/app.conf" in out
 
 

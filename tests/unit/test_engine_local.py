@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from runbook.errors import UserError
 from runbook.inventory import Inventory
-from runbook.model import Block, Expectation, Phase, Placeholder, Risk, Runbook, Step, TargetSpec, Task
+from runbook.model import Block, Expectation, Phase, Placeholder, Risk, Runbook, Step, TargetSource, TargetSpec, Task
 from sessions import events as ev
 from sessions.engine import Engine
 from sessions.journal import read_records, verify
@@ -29,6 +30,11 @@ def cmd(code: str, **spec) -> Block:
 
 
 def step(n: int, *blocks: Block, expected=(), placeholders=(), target: TargetSpec | None = None) -> Step:
+    # Deliberately as under a document default of ``local``: a step given no pattern runs on this
+    # machine (there is no implicit local default any more; a step nobody targeted does not run).
+    target = target or TargetSpec()
+    if not target.chosen:
+        target = replace(target, pattern="local", source=TargetSource.DOCUMENT)
     return Step(n, f"step {n}", n * 10, blocks=tuple(blocks), expected=tuple(expected),
                 placeholders=tuple(placeholders), target=target)
 

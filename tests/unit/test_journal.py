@@ -71,6 +71,7 @@ def _later_samples() -> list[ev.Event]:
     out.append(ev.DetachedStarted("r1", "m1", "rb-123", 1, False))
     out.append(ev.SignalReceived("SIGTERM", 4242, ("r1",)))
     out.append(ev.HostStarted("r1", "m1"))
+    out.append(ev.TargetChosen("T-1", "masters[0]", 2, True, ("m1",), "", "alice"))
     if "raw_len" in getattr(ev.OutputChunk, "__dataclass_fields__", {}):
         out.append(ev.OutputChunk.from_bytes("r1", "m1", "stdout", b"pass=***\n", raw_len=17))
     return out

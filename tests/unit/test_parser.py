@@ -203,12 +203,13 @@ def test_prod_sections_nothing_dropped(prod):
     assert prod.overview["Prerequisites"].startswith("DEV environment validated and stable; ")
 
 
-def test_prod_all_runnable_steps_have_a_target(prod):
-    for t in prod.tasks:
+def test_prod_runnable_steps_have_a_spec_but_no_target_without_bindings():
+    rb = parse_file(str(PROD), bindings=False)
+    for t in rb.tasks:
         for s in t.steps:
             assert (s.target is not None) == s.runnable
-            if s.target:
-                assert s.target.pattern == "local" and s.target.source == "default"
+            if s.target:  # nobody chose: no implicit local
+                assert s.target.pattern == "" and s.target.source == "none" and not s.target.chosen
 
 
 def test_demo_runbook():

@@ -75,9 +75,9 @@ def test_fence_attributes():
     assert (step.target.pattern, step.target.serial, step.target.source) == ("workers", True, "fence")
 
 
-def test_default_target_is_local():
+def test_no_target_without_annotation_binding_or_document_default():
     step = rb_of().task("APP-001").step(3)
-    assert (step.target.pattern, step.target.source) == ("local", "default")
+    assert (step.target.pattern, step.target.source, step.target.chosen) == ("", "none", False)
 
 
 def test_file_block_mode_and_target():

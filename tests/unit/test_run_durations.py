@@ -41,7 +41,7 @@ asyncio.run(main())
 def book(tmp: str, detached: bool) -> Runbook:
     gate = Path(tmp) / "go"
     code = f"echo one; sleep 1.5; echo two; while [ ! -e {gate} ]; do sleep 0.05; done; echo after; exit 3\n"
-    step = Step(1, "s", 10, blocks=(Block("command", "bash", code, 11),), target=TargetSpec(detached=detached))
+    step = Step(1, "s", 10, blocks=(Block("command", "bash", code, 11),), target=TargetSpec("local", detached=detached))  # deliberately local: no implicit target
     task = Task("T-1", "t", 5, phase="0", risk=Risk.LOW, steps=(step,))
     path = Path(tmp) / "book.md"
     path.write_text("# book\n")

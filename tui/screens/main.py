@@ -54,7 +54,9 @@ class MainScreen(Screen[None]):
     BINDINGS = [
         B("r", "run_step", "Run", "Run the current step on its target hosts (guards first)"),
         B("a", "run_task", "Run all", "Run every step of the task not yet succeeded, stop at the first failure"),
-        B("h", "run_on_host", "On host", "Run the current step on one host you choose", show=False),
+        B("h", "run_on_host", "On host", "Run the current step on one host you choose (any inventory host)", show=False),
+        B("T", "retarget", "Target", "Choose where the current step runs, before it runs (journaled; can be saved "
+          "to NAME.targets.yaml)", show=False),
         B("R", "rerun", "Re-run", "Run the current step again (a new run; the old one stays in the journal)", show=False),
         B("ctrl+c", "cancel", "Cancel", "Send Ctrl-C (SIGINT) to the running step on every host", priority=True),
         B("i", "send_input", "Input", "Type a line into the running (PTY) step", show=False),
@@ -289,8 +291,11 @@ class MainScreen(Screen[None]):
         try:
             plan = self.engine.plan(item_id, step.number, rollback=rollback, now=self.now())
         except (UserError, KeyError, ValueError) as exc:
-            pattern = step.target.pattern if step.target else "local"
+            pattern = step.target.pattern if step.target and step.target.chosen else "not chosen"
             return f"{pattern} (not resolved: {exc})"
+        if not plan.target_chosen:
+            first = plan.suggestions[0].text() if plan.suggestions else "the document suggests none"
+            return f"not chosen: r asks, T chooses (suggested: {first})"
         mode = "one at a time" if plan.spec.serial else "parallel" if len(plan.hosts) > 1 else ""
         return ", ".join(plan.hosts) + (f" ({mode})" if mode else "")
 
@@ -425,15 +430,41 @@ class MainScreen(Screen[None]):
 
     @work(group="run", exclusive=True, exit_on_error=False)
     async def _run_on_host(self, item_id: str, step: int, rollback: bool) -> None:
+        import socket
+
         from tui.widgets.modals import ChooseHostModal
 
         try:
-            hosts = list(self.engine.plan(item_id, step, rollback=rollback, now=self.now()).hosts)
-            host = await self.operator.ask(ChooseHostModal(f"{item_id} step {step}: run on which host?", hosts))
+            plan = self.engine.plan(item_id, step, rollback=rollback, now=self.now())
+            inventory = self.engine.inventory
+            names = list(plan.hosts) + [h for h in getattr(inventory, "hosts", {}) if h not in plan.hosts]
+            if "local" not in names:
+                names.append("local")
+            labels = [f"{h}  (a target of this step)" if h in plan.hosts else h for h in names]
+            labels = [f"{label}  this machine ({socket.gethostname()})" if h == "local" else label
+                      for h, label in zip(names, labels)]
+            host = await self.operator.ask(ChooseHostModal(f"{item_id} step {step}: run on which host?", names, labels))
             if host is not None:
-                await self.operator.run_step(item_id, step, rollback=rollback, only_host=host)
+                await self.operator.run_step(item_id, step, rollback=rollback, target=host)
         except UserError as exc:
             self.notify(str(exc), title="not run", severity="error")
+
+    def action_retarget(self) -> None:
+        self.handled.append("retarget")
+        current = self._current()
+        if current is None:
+            return
+        item, step, rollback = current
+        run = self.state.step_run(item.id, step, rollback)
+        if run is not None and not run.finished:
+            self.notify("the step is running: retarget it before it runs", severity="warning")
+            return
+
+        async def flow() -> None:
+            if await self.operator.choose_target(item.id, step, rollback):
+                self._dirty = True
+
+        self._dialog(flow)
 
     def _running_run(self) -> Any:
         running = self.state.running()

@@ -288,6 +288,8 @@ class OutputPane(Vertical):
 
     def _add_host(self, host: str) -> None:
         log = HostLog(host, self.max_lines, wrap=self.wrap)
+        if self.query_text:  # a search active before this host reported
+            log.set_search(self.query_text)
         self._logs[host] = log
         tabs = self.query_one(TabbedContent)
         if not tabs.display:
@@ -300,6 +302,8 @@ class OutputPane(Vertical):
 
     def _add_all_hosts(self) -> None:
         combined = HostLog(ALL_HOSTS, self.max_lines, wrap=self.wrap)
+        if self.query_text:
+            combined.set_search(self.query_text)
         self._logs[ALL_HOSTS] = combined
         first = pane_id(self.hosts[0])
         self.query_one(TabbedContent).add_pane(TabPane("0:all hosts", combined, id=pane_id(ALL_HOSTS)), before=first)

@@ -46,6 +46,7 @@ class TaskView(VerticalScroll):
         self.current_step: int | None = None
         self._pinned = False  # the operator chose the current step (focus), do not move it
         self._ready = False  # children built for self.item (False while rebuilding)
+        self._target_choices: object = None  # the state's target choices the step views describe
 
     # -- building ---------------------------------------------------------------
     async def show(self, item: Item, state: SessionState, now: datetime, *, rollback_mode: bool = False) -> None:
@@ -150,7 +151,12 @@ class TaskView(VerticalScroll):
             self.current_step = self._next_step(state, views)
         if before is not None and self.current_step != before and (view := self.step_view()) is not None:
             self.call_after_refresh(view.scroll_visible, animate=False, top=True)
+        choices = getattr(state, "target_choices", None)
+        retarget = choices is not self._target_choices  # a target was chosen: say where steps run now
+        self._target_choices = choices
         for view in views:
+            if retarget and view.step.runnable:
+                view.targets = self.describe_targets(view.item_id, view.step, view.rollback)
             view.refresh_state(state, view.step.number == self.current_step)
         for checklist in self.query(Checklist):
             checklist.refresh_state(state)

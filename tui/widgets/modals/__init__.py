@@ -1,6 +1,7 @@
 """Modal dialogs: guards, prompts and operator decisions.  Each returns its answer via dismiss()."""
 
 from tui.widgets.modals.choose_host import ChooseHostModal
+from tui.widgets.modals.choose_target import ChooseTargetModal, TargetChoice
 from tui.widgets.modals.confirm import ConfirmModal
 from tui.widgets.modals.decide_outcome import DecideOutcomeModal
 from tui.widgets.modals.note import NoteModal
@@ -13,6 +14,7 @@ from tui.widgets.modals.type_host import TypeHostModal
 
 __all__ = [
     "ChooseHostModal",
+    "ChooseTargetModal",
     "ConfirmModal",
     "DecideOutcomeModal",
     "NoteModal",
@@ -21,6 +23,7 @@ __all__ = [
     "PickerEntry",
     "SearchModal",
     "SendInputModal",
+    "TargetChoice",
     "TaskPickerModal",
     "TypeHostModal",
 ]

@@ -1,7 +1,8 @@
-"""Choose one host of a step's targets (run on one host)."""
+"""Choose one host to run a step on (``h``): the step's targets first, then every inventory host."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,15 +15,16 @@ class ChooseHostModal(ModalScreen["str | None"]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="choose_host.cancel", tooltip="Do not run")]
 
-    def __init__(self, title: str, hosts: list[str]) -> None:
+    def __init__(self, title: str, hosts: list[str], labels: list[str] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.hosts = hosts
+        self.labels = labels or hosts
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label(self.title_text, classes="modal-title")
-            yield OptionList(*self.hosts, id="hosts")
+            yield Label(Text(self.title_text), classes="modal-title")
+            yield OptionList(*(Text(label) for label in self.labels), id="hosts")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
