@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--session-dir", metavar="DIR")
     g.add_argument("--session", metavar="ID", help="append to this existing session")
     p.add_argument("--dry-run", action="store_true", help="print what would run where; run nothing")
-    p.add_argument("--yes", action="store_true", help="answer yes to confirmations (guards)")
+    p.add_argument("--yes", action="store_true", help="answer yes to confirmations (never overrides a guard)")
+    p.add_argument("--override", metavar="REASON",
+                   help="override the guards that need a reason (dependencies, phase gate, window, lint), journaled")
     p.add_argument("--detached", action="store_true", help="run remote commands detached (survive a lost connection)")
     p.add_argument("--parallel", type=int, default=10, metavar="N", help="hosts running at once in a parallel step (default 10)")
     p.add_argument("--connect-limit", type=int, default=10, metavar="N",

@@ -114,9 +114,16 @@ class Target:
 @dataclass(slots=True)
 class _Group:
     name: str
-    hosts: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # in file order; add with add_host
     children: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    _host_set: set[str] = field(default_factory=set, repr=False)
+
+    def add_host(self, host: str) -> None:
+        """Append ``host`` unless it is already there (a set lookup: loading stays linear)."""
+        if host not in self._host_set:
+            self._host_set.add(host)
+            self.hosts.append(host)
 
 
 def expand_host_range(name: str) -> list[str]:
@@ -288,8 +295,7 @@ class Inventory:
                 raise self._err(host_node, f"{host!r} is both a group and a host")
             self._host_vars.setdefault(host, {}).update(values or {})
             self._line.setdefault(host, host_node.start_mark.line + 1)
-            if host not in group.hosts:
-                group.hosts.append(host)
+            group.add_host(host)
 
     def _finish(self) -> None:
         for host in self._host_vars:
@@ -297,8 +303,13 @@ class Inventory:
                 raise UserError(f"{self.path}:{self._line[host]}: {host!r} is both a group and a host")
         self._check_cycles()
         depth = self._depths()
-        for host in self._host_vars:
-            groups = [g for g in self._groups if g != "all" and host in self._members(g)]
+        host_groups: dict[str, list[str]] = {host: [] for host in self._host_vars}
+        for g in self._groups:  # each group's members once (was once per host: quadratic)
+            if g != "all":
+                for host in self._members(g):
+                    if host in host_groups:
+                        host_groups[host].append(g)
+        for host, groups in host_groups.items():
             ordered = sorted(groups, key=lambda g: (depth[g], g))
             merged: dict[str, Any] = dict(self._groups["all"].vars)
             for g in ordered:
@@ -511,8 +522,19 @@ class Inventory:
         except ValueError:
             raise UserError(
                 f"host pattern {pattern!r}: {term!r} is not an inventory host or group, nor an SSH destination "
-                f"({self._where()})"
+                f"({self._where()}){self._non_ascii_note(term)}"
             ) from None
+
+    def _non_ascii_note(self, term: str) -> str:
+        """Which characters of ``term`` are not ASCII (a homoglyph such as Cyrillic 'а' looks
+        like 'a'), and the inventory name it imitates when there is one."""
+        note = non_ascii_note(term)
+        if not note:
+            return ""
+        lookalike = term.translate(_LOOKALIKES)
+        if lookalike != term and lookalike.isascii() and lookalike in self:
+            note += f"; did you mean {lookalike!r}?"
+        return note
 
     def _names_matching(self, predicate: Any) -> list[Target]:
         names: list[str] = []
@@ -522,6 +544,28 @@ class Inventory:
         names.extend(h for h in self.hosts if predicate(h))
         order = {h: i for i, h in enumerate(self.hosts)}
         return [self.hosts[h] for h in sorted(set(names), key=order.__getitem__)]
+
+
+# Letters that look like ASCII ones in most fonts (Cyrillic and Greek), for "did you mean".
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u0410\u0412\u0415\u041a"
+    "\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u03bf\u03b1\u03bd\u0391\u0392\u0395\u0396\u0397\u0399"
+    "\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u2010\u2011\u2012\u2013\uff0d",
+    "aeopcyxijsdqwABEKMHOPCTXoavABEZHIKMNOPTYX-----",
+)
+
+
+def non_ascii_note(text: str) -> str:
+    """``"; not ASCII: 'а' (U+0430 CYRILLIC SMALL LETTER A) at position 10"`` for the
+    non-ASCII characters of a host name or pattern (at most 5 named), else ``""``."""
+    from runbook.terminal_text import char_name, visible
+
+    found = [(i, ch) for i, ch in enumerate(text) if not ch.isascii()]
+    if not found:
+        return ""
+    named = ", ".join(f"{visible(ch, multiline=False)!r} ({char_name(ch)}) at position {i + 1}" for i, ch in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return f"; not ASCII: {named}{more}"
 
 
 def _split_pattern(text: str) -> list[str]:

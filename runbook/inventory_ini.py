@@ -147,8 +147,7 @@ def _host_line(inv: "Inventory", group: Any, line: str, number: int, expand: Any
             raise UserError(f"{path}:{number}: {host!r} is both a group and a host")
         inv._host_vars.setdefault(host, {}).update(values)
         inv._line.setdefault(host, number)
-        if host not in group.hosts:
-            group.hosts.append(host)
+        group.add_host(host)
 
 
 def _unquote(value: str) -> str:
@@ -211,8 +210,7 @@ def load_ansible_json(inv: "Inventory", data: dict[str, Any]) -> None:
         for host in body.get("hosts") or []:
             host = str(host)
             inv._host_vars.setdefault(host, {})
-            if host not in group.hosts:
-                group.hosts.append(host)
+            group.add_host(host)
     for host, values in hostvars.items():
         if isinstance(values, dict):
             inv._host_vars.setdefault(str(host), {}).update(values)

@@ -20,12 +20,16 @@ then the environment, then (non-secret) values the resumed session already has,
 then a prompt when stdin is a terminal (``getpass`` for secrets), else stdin
 (NAME=VALUE lines, or the one missing secret alone; :mod:`sessions.var_file`).
 A still missing value is an error naming it (exit 2), and so is an empty secret
-value or one shorter than 4 characters.  Guards: prompted on a terminal; ``--yes`` passes
-confirmations (``GuardPassed`` detail ``--yes``) and overrides dependency, gate
-and window guards with the reason :data:`~sessions.guards.YES_REASON`; without
-either, unresolved guards are an error naming them (exit 2), checked before
-anything runs.  ``--dry-run`` prints what would run where (placeholders filled,
-secrets masked) and creates no session.
+value or one shorter than 4 characters.  Guards: ``--yes`` answers the
+confirmations (``GuardPassed`` detail ``--yes``: risk, destructive, external
+dependency, re-run); the overrides (unfinished dependencies, an earlier phase gate
+that has not passed, the window's end, a block lint says cannot run as written)
+need ``--override REASON``, journaled with that reason (``GuardOverridden``).  On a
+terminal what is not given is asked.  Without a terminal, an override not given is
+an error naming the guards (exit 1), an unanswered confirmation too (exit 2); both
+are checked before anything runs.  ``--dry-run`` prints what would run where
+(placeholders filled, secrets masked), the guards and the lint diagnostics of each
+step, and creates no session.
 
 Targets: a step nobody targeted (no ``--target``, annotation, binding or document
 default; see :mod:`sessions.planning`) is refused before anything runs (exit 2,
@@ -268,6 +272,8 @@ def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
         if g.kind != "placeholder" and key not in shown:
             shown.add(key)
             print(f"   guard: {g.describe()}", file=out)
+    for d in plan.diagnostics:
+        print(f"   lint: {d.format()}", file=out)
     for line in plan.script_redacted.rstrip("\n").splitlines():
         print(f"   | {line}", file=out)
 
@@ -318,30 +324,47 @@ def _show_commands(guard: Guard, heading: str) -> None:
             print(f"runbook:   | {line}", file=sys.stderr, flush=True)
 
 
+def _override(args: argparse.Namespace) -> str:
+    return (getattr(args, "override", None) or "").strip()
+
+
 def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
     for guard in plan.guards:
-        if args.yes and guard.needs != "value":
+        if guard.needs == "reason" and _override(args):
+            resolve(session, guard, _override(args))
+        elif args.yes and guard.needs in ("confirm", "type_host"):
             where = f"{guard.task} step {guard.step}"
             _show_commands(guard, f"{where}: --yes confirms these destructive commands, as written:")
             resolve(session, guard, "", yes=True)
         elif prompter is not None:
             _ask(guard, prompter, session)
+        elif guard.needs == "reason":
+            raise UserError(f"{guard.describe()} (give --override REASON)", EXIT_FAILED)
         else:
             raise UserError(f"unresolved guard: {guard.describe()} (use a terminal, or --yes)", EXIT_USAGE)
 
 
 def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> None:
-    """Without a terminal and without --yes: every guard and pause is an error, named, before anything runs."""
-    if tty or args.yes:
+    """Without a terminal: every guard not answered on the command line, and every pause, is an
+    error naming them, before anything runs (exit 1 when an override is missing, else 2)."""
+    if tty:
         return
+    overrides: list[str] = []
     problems: list[str] = []
     for plan in plans:
         for g in plan.guards:
             text = g.describe()
-            if text not in problems:
+            if g.needs == "reason":
+                if not _override(args) and text not in overrides:
+                    overrides.append(text)
+            elif g.needs != "value" and not args.yes and text not in problems:
                 problems.append(text)
-        if plan.spec.serial and plan.spec.pause and len(plan.hosts) > 1:
+        if plan.spec.serial and plan.spec.pause and len(plan.hosts) > 1 and not args.yes:
             problems.append(f"pause ({plan.task} step {plan.step}): the operator is asked between hosts")
+    if overrides:
+        more = ("\n  also (--yes answers them):\n  " + "\n  ".join(problems)) if problems else ""
+        raise UserError("guards need an override with a reason (--override REASON; --yes does not override):\n  "
+                        + "\n  ".join(overrides) + more, EXIT_FAILED)
     if problems:
         raise UserError("unresolved guards (no terminal to ask; --yes accepts them):\n  " + "\n  ".join(problems),
                         EXIT_USAGE)
@@ -439,7 +462,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
             ctl["recovering"] = True
             await engine.recover()
             ctl["recovering"] = False
-            plans = [engine.plan(ref.id, n, target=args.target) for n in steps]
+            plans = [engine.plan(ref.id, n, target=args.target) for n in steps if not _done(session, ref, n, args)]
             _refuse_untargeted(runbook, plans)
             _precheck(plans, args, tty)
         session.subscribe(HostPrinter())
@@ -476,7 +499,7 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
         stopper = ctl.get("stopper")
         if stopper is not None and stopper.signum is not None:  # SIGTERM/SIGHUP between steps
             return stopper.code, f"exec stopped by {stopper.name}"
-        if args.step is None and args.session is not None and session.state.step_status(ref.id, n) == "succeeded":
+        if _done(session, ref, n, args):
             say(f"{ref.id} step {n}: already succeeded in this session; skipped")
             continue
         plan = engine.plan(ref.id, n, target=args.target)
@@ -493,9 +516,16 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
             return EXIT_INTERRUPTED, f"{ref.id} step {n} interrupted"
         if not summary.ok:
             _report_failure(ref.id, n, summary)
-            return EXIT_FAILED, f"{ref.id} step {n} {summary.outcome if summary.outcome != 'succeeded' else 'failed'}"
+            what = {"succeeded": "failed", "expectation_failed": "failed (expectation)"}.get(summary.outcome,
+                                                                                          summary.outcome)
+            return EXIT_FAILED, f"{ref.id} step {n} {what}"
         say(f"{ref.id} step {n}: succeeded on {len(summary.hosts)} host(s)")
     return 0, "all steps succeeded"
+
+
+def _done(session: Any, ref: TaskRef, step: int, args: argparse.Namespace) -> bool:
+    """A whole task run in an existing session skips the steps that already succeeded."""
+    return args.step is None and args.session is not None and session.state.step_status(ref.id, step) == "succeeded"
 
 
 async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,
@@ -544,7 +574,8 @@ def _report_failure(task: str, step: int, summary: Any) -> None:
             say(f"{host}: {task} step {step} {r.outcome}: {r.error or f'exit status {r.exit_status}'}")
         for c in h.checks:
             if not c.passed:
-                say(f"{host}: {task} step {step}: Expected check #{c.index + 1} failed: {c.evidence}")
+                say(f"{host}: {task} step {step} failed (expectation): Expected #{c.index + 1} not met: "
+                    f"{c.evidence}; decide it in the session (TUI: o)")
     if summary.skipped:
         why = f" ({summary.stopped})" if summary.stopped else ""
         say(f"{task} step {step}: not run on {', '.join(summary.skipped)}{why}")

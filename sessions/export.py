@@ -309,7 +309,7 @@ def _host_result(run: Any, name: str, out: list[bytes] | None, expectations: lis
     status = h.status
     if status in (RUNNING, PENDING) and not run.finished:
         status = UNKNOWN  # no end recorded: outcome unknown, never success
-    effective = h.decided if (h.status == UNKNOWN and h.decided in ("succeeded", "failed")) else status
+    effective = str(h.effective) if status == h.status else status  # decisions and unmet expectations count
     raw = b"".join(out or ())
     text = raw.decode("utf-8", "replace")
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
@@ -391,6 +391,10 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
             for h in run.hosts
         ]
         latest = s.latest_run.get((run.task, run.step, run.rollback)) == rid
+        matrix = s.step_matrix(run.task, run.step, run.rollback)
+        for hr in hosts:  # a host's result stands until a later run ran on that host
+            cell = matrix.cell(hr.host)
+            hr.superseded = cell is not None and bool(cell.run_id) and cell.run_id != rid
         rr = RunReport(
             run_id=rid, task=run.task, step=run.step, rollback=run.rollback, command=run.command,
             targets=list(run.targets), mode=run.mode, detached=run.detached, pty=bool(st and st.pty),
@@ -475,8 +479,11 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: d
             runs = sorted(runs_by_step.get((tid, n, is_rb), []), key=lambda x: x.started)
             skip = skips.get((tid, n)) if not is_rb else None
             status = s.step_status(tid, n, is_rb)
-            target.append(StepReport(number=n, title=titles.get(n, ""), runs=runs, status=status,
-                                     skipped=skip, runnable=_runnable(t, n) if not is_rb else True))
+            matrix = s.step_matrix(tid, n, is_rb)
+            cells = [{"host": c.host, "status": str(c.status), "runs": c.runs, "run_id": c.run_id} for c in matrix.hosts]
+            target.append(StepReport(number=n, title=titles.get(n, ""), runs=runs, status=str(status),
+                                     skipped=skip, runnable=_runnable(t, n) if not is_rb else True,
+                                     hosts=cells, run_count=matrix.runs))
     boxes: dict[str, CheckboxReport] = {}
     gate_or_section = t is not None and not hasattr(t, "acceptance")
     for kind, items in (("prerequisite", getattr(t, "prerequisites", ())), ("acceptance", getattr(t, "acceptance", ())),

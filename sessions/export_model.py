@@ -17,6 +17,18 @@ from sessions import events as ev
 from sessions.state import SessionState
 
 BAD_OUTCOMES = ("failed", "timeout", "cancelled")
+OUTCOME_WORDS = {"expectation_failed": "failed (expectation)", "unknown": "outcome unknown"}
+
+
+def outcome_word(outcome: str) -> str:
+    """How a report says an outcome: ``expectation_failed`` is ``failed (expectation)``."""
+    return OUTCOME_WORDS.get(outcome, outcome)
+
+
+def matrix_text(step: "StepReport") -> str:
+    """``web-1 succeeded (2 runs), web-2 failed (expectation)``: the last outcome per host."""
+    return ", ".join(f"{c['host']} {outcome_word(c['status'])}" + (f" ({c['runs']} runs)" if c["runs"] > 1 else "")
+                     for c in step.hosts)
 
 
 def fmt_ts(ts: str | None) -> str:
@@ -74,6 +86,7 @@ class HostResult:
     no_end_recorded: bool
     output: OutputText
     expectations: list[dict[str, Any]]
+    superseded: bool = False  # a later run of the step ran on this host
 
 
 @dataclass
@@ -105,6 +118,9 @@ class StepReport:
     status: str
     skipped: dict[str, Any] | None
     runnable: bool = True
+    # the step's status as a host matrix: the last outcome per host over all its runs
+    hosts: list[dict[str, Any]] = field(default_factory=list)  # {host, status, runs, run_id}
+    run_count: int = 0
 
 
 @dataclass
@@ -206,9 +222,10 @@ def _host_deviations(out: list[Deviation], t: TaskReport, step: StepReport, run:
     what = f"rollback step {step.number}" if run.rollback else f"step {step.number}"
     for h in run.hosts:
         base = dict(task=t.id, step=step.number, host=h.host, who=run.who, ts=run.finished or run.started)
-        if run.superseded:
-            if h.outcome in BAD_OUTCOMES + ("unknown",):
-                out.append(Deviation("retried", f"{what} {h.outcome} on {h.host} and was run again", **base))
+        if h.superseded:
+            if h.outcome in BAD_OUTCOMES + ("unknown", "expectation_failed"):
+                out.append(Deviation("retried", f"{what} {outcome_word(h.outcome)} on {h.host} and was run again",
+                                     **base))
             continue
         if h.status == "unknown" or h.no_end_recorded:
             why = h.error or ("no end recorded" if h.no_end_recorded else "end not seen")
@@ -227,8 +244,12 @@ def _host_deviations(out: list[Deviation], t: TaskReport, step: StepReport, run:
             out.append(Deviation("host_skipped", f"{what} not run on {h.host} (run stopped before it)", **base))
         for x in h.expectations:
             if not x["passed"]:
+                verdict = (f"; operator decided: {h.decided}" + (f" ({h.decided_reason})" if h.decided_reason else "")
+                           if h.decided and h.status != "unknown" else
+                           "; failed until the operator decides" if h.outcome == "expectation_failed" else "")
                 out.append(Deviation("expectation_failed", f"{what}: expectation #{x['index'] + 1} not met on "
-                                     f"{h.host}", reason=x.get("evidence", ""), **base))
+                                     f"{h.host}{verdict}", reason=x.get("evidence", ""),
+                                     **({**base, "who": h.decided_by or run.who} if h.decided else base)))
 
 
 def _task_deviations(out: list[Deviation], r: Report, t: TaskReport) -> None:
@@ -252,7 +273,9 @@ def _task_deviations(out: list[Deviation], r: Report, t: TaskReport) -> None:
     for g in t.guards:
         if g["overridden"]:
             where = f" step {g['step']}" if g.get("step") is not None else ""
-            out.append(Deviation("guard_overridden", f"{g['guard']} guard overridden for {t.id}{where}", task=t.id,
+            message = (f"task {t.id} finished with work not done" if g["guard"] == "finish" else
+                       f"{g['guard']} guard overridden for {t.id}{where}")
+            out.append(Deviation("guard_overridden", message, task=t.id,
                                  step=g.get("step"), reason=g["detail"], who=g["who"], ts=g["ts"]))
     for rbk in t.rollbacks:
         out.append(Deviation("rollback", f"rollback of {t.id} started", task=t.id, reason=rbk["reason"],

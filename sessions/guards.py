@@ -17,15 +17,34 @@ Kinds (``Guard.kind``) and what satisfies them:
     so choosing other hosts asks again.
 ``dependencies``
     In-document dependencies not done (or skipped): override with a reason.
+``external``
+    A dependency on a task that is not in the document: confirm once that it is done
+    (``GuardPassed`` with detail ``dependency=ID``; asked once per session and id).
 ``gate``
-    A phase gate (``gate:<phase>`` steps) of an earlier phase failed: override with a reason.
+    A phase gate (``gate:<phase>`` steps) of an earlier phase has not *passed*: it
+    never ran, failed, is running or unknown, was skipped, or its checkboxes are not
+    all ticked.  Override with a reason.
 ``window``
     The change window has ended and the task did not start before its end: override.
+``rerun``
+    Running again a step that already succeeded on one of the hosts: confirm
+    (``GuardPassed`` with detail ``after=RUN_ID``, so each further re-run asks again).
+``lint``
+    A command block of the step that lint says cannot run as written (elided
+    ``...`` arguments, example values, commands meant for different hosts):
+    override with a reason, once per step.
 ``placeholder``
     A value the step needs is missing: supply it (``Session.supply``).
+``finish``
+    Not a step guard: finishing a task with acceptance criteria unticked or steps
+    skipped or not succeeded needs a reason (:func:`finish_problems`).
 
-Rollback steps are guarded only by ``destructive`` and ``placeholder``: a rollback
-must not be blocked by the state that made it necessary.
+Rollback steps are guarded only by ``destructive``, ``rerun``, ``lint`` and
+``placeholder``: a rollback must not be blocked by the state that made it necessary.
+
+``runbook exec``: ``--yes`` answers the confirmations (``risk``, ``destructive``,
+``external``, ``rerun``); the overrides (``needs == "reason"``) need
+``--override REASON``.
 """
 
 from __future__ import annotations
@@ -35,15 +54,16 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from runbook import destructive as _destructive
-from runbook.model import Phase, Risk, Runbook, Step
+from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
 from runbook.redaction import secret_value_problem
 from sessions import state as st
 from sessions.substitution import is_secret, placeholder_names
 from sessions.targeting import hosts_text
 
-KINDS = ("risk", "destructive", "dependencies", "gate", "window", "placeholder")
-OVERRIDES = ("dependencies", "gate", "window")  # need a reason, journaled as GuardOverridden
-YES_REASON = "--yes given on the command line"
+KINDS = ("risk", "destructive", "dependencies", "external", "gate", "window", "rerun", "lint", "placeholder", "finish")
+OVERRIDES = ("dependencies", "gate", "window", "lint", "finish")  # need a reason, journaled as GuardOverridden
+# lint rules whose finding means the block cannot run as written
+CANNOT_RUN = ("elided-command", "example-values", "mixed-hosts")
 
 
 @dataclass(frozen=True)
@@ -158,17 +178,134 @@ def _parse_time(value: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def _failed_gates(state: st.SessionState, runbook: Runbook, before: int) -> list[str]:
-    failed: list[str] = []
+def gate_problems(state: st.SessionState, runbook: Runbook, before: int) -> list[str]:
+    """Why the gates of the phases before index ``before`` have not passed (empty: all passed).
+
+    A gate passes when every runnable step of it succeeded on every host it last ran
+    on (``SessionState.step_matrix``) and every checkbox of it is ticked.
+    """
+    out: list[str] = []
     for phase in runbook.phases[:before]:
         if not phase.gates:
             continue
         gid = gate_id(phase)
         for step in (s for g in phase.gates for s in g.steps):
+            if not step.runnable:
+                continue
             status = state.step_status(gid, step.number)
-            if status in (st.FAILED, st.TIMEOUT, st.UNKNOWN):
-                failed.append(f"{gid} step {step.number} {status}")
-    return failed
+            if status != st.SUCCEEDED:
+                out.append(f"{gid} step {step.number} " + ("never ran" if status == st.PENDING else
+                                                          _STATUS_WORDS.get(status, status)))
+        boxes = [b for g in phase.gates for b in g.checkboxes if not _ticked(state, b.key, b.checked)]
+        if boxes:
+            out.append(f"{gid}: {len(boxes)} checkbox(es) not ticked")
+    return out
+
+
+_STATUS_WORDS = {st.EXPECTATION_FAILED: "failed (expectation)", st.UNKNOWN: "outcome unknown"}
+
+
+def _ticked(state: st.SessionState, key: str, default: bool) -> bool:
+    box = state.checkboxes.get(key)
+    return box.checked if box is not None else default
+
+
+def pending_dependencies(state: st.SessionState, runbook: Runbook, task_id: str) -> list[str]:
+    """In-document dependencies of ``task_id`` neither done nor skipped."""
+    known = {t.id for t in runbook.tasks}
+    ref = resolve_task(runbook, task_id)
+    return [d for d in ref.dependencies if d in known and state.task_status(d) not in (st.TASK_DONE, st.TASK_SKIPPED)]
+
+
+def external_dependencies(runbook: Runbook, task_id: str) -> list[str]:
+    """Dependencies of ``task_id`` naming tasks that are not in the document."""
+    known = {t.id for t in runbook.tasks}
+    return [d for d in resolve_task(runbook, task_id).dependencies if d not in known]
+
+
+def external_confirmed(state: st.SessionState, dependency: str) -> bool:
+    """The operator confirmed (once, for the whole session) that external task ``dependency`` is done."""
+    from sessions import events as ev
+
+    key = f"dependency={dependency}"
+    return any(isinstance(g, ev.GuardPassed) and g.guard == "external" and g.detail.split(";", 1)[0].strip() == key
+               for g in state.guards)
+
+
+def blockers(state: st.SessionState, runbook: Runbook, task_id: str) -> list[str]:
+    """Why ``task_id`` is blocked, in short words for the tree (empty when it is not, or the
+    operator overrode it): unfinished dependencies and earlier gates that have not passed."""
+    ref = resolve_task(runbook, task_id)
+    out: list[str] = []
+    pending = pending_dependencies(state, runbook, task_id)
+    if pending and not _answered(state, "dependencies", task_id):
+        out.append("needs " + ", ".join(pending))
+    gates = gate_problems(state, runbook, ref.phase_index)
+    if gates and not _answered(state, "gate", task_id):
+        phases = []
+        for g in gates:
+            name = g.split(" ", 1)[0].rstrip(":")
+            if name not in phases:
+                phases.append(name)
+        out.append(", ".join(phases) + " not passed")
+    return out
+
+
+def cannot_run(runbook: Runbook, step: Step) -> list[Diagnostic]:
+    """Lint findings saying a command block of ``step`` cannot run as written."""
+    return [d for d in step_diagnostics(runbook, step) if d.code in CANNOT_RUN]
+
+
+_LINT_CACHE: list[tuple[Runbook, list[Diagnostic]]] = []
+
+
+def lint_of(runbook: Runbook) -> list[Diagnostic]:
+    """``runbook.lint.lint(runbook)``, computed once per runbook object."""
+    for rb, diags in _LINT_CACHE:
+        if rb is runbook:
+            return diags
+    from runbook.lint import lint
+
+    try:
+        diags = lint(runbook)
+    except Exception:  # noqa: BLE001 - lint never stops a step from being planned
+        diags = []
+    _LINT_CACHE.insert(0, (runbook, diags))
+    del _LINT_CACHE[4:]
+    return diags
+
+
+def step_diagnostics(runbook: Runbook, step: Step) -> list[Diagnostic]:
+    """The lint diagnostics that fall inside ``step`` (its title line to the end of its last block)."""
+    end = max([step.line] + [b.end_line or b.line for b in step.blocks] + [e.line for e in step.expected])
+    return [d for d in lint_of(runbook) if d.path == runbook.path and step.line <= d.line <= end]
+
+
+def finish_problems(state: st.SessionState, runbook: Runbook, task_id: str) -> list[str]:
+    """What is not done in ``task_id``: steps skipped or not succeeded, acceptance criteria
+    (and other checkboxes) not ticked.  Finishing anyway needs a reason (kind ``finish``)."""
+    ref = resolve_task(runbook, task_id)
+    out: list[str] = []
+    skipped = [s.number for s in ref.steps if state.step_status(task_id, s.number) == st.SKIPPED]
+    not_ok = [s.number for s in ref.steps if s.runnable and
+              state.step_status(task_id, s.number) not in (st.SUCCEEDED, st.SKIPPED)]
+    if skipped:
+        out.append(f"step(s) {', '.join(map(str, skipped))} skipped")
+    if not_ok:
+        out.append(f"step(s) {', '.join(map(str, not_ok))} not succeeded")
+    if ref.is_gate:
+        boxes: Sequence[Any] = [b for p in runbook.phases if gate_id(p) == task_id for g in p.gates for b in g.checkboxes]
+        acceptance: Sequence[Any] = ()
+    else:
+        task = runbook.task(task_id)
+        boxes, acceptance = task.prerequisites, task.acceptance
+    open_acc = [b for b in acceptance if not _ticked(state, b.key, b.checked)]
+    open_other = [b for b in boxes if not _ticked(state, b.key, b.checked)]
+    if open_acc:
+        out.append(f"{len(open_acc)} acceptance criteria unticked")
+    if open_other:
+        out.append(f"{len(open_other)} other checkbox(es) unticked")
+    return out
 
 
 def guards_for(
@@ -204,16 +341,20 @@ def guards_for(
         if ref.risk.needs_confirmation and not _answered(state, "risk", task_id):
             out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}){on}: start it?",
                              "confirm"))
-        known = {t.id for t in runbook.tasks}
-        pending = [d for d in ref.dependencies if d in known and state.task_status(d) not in
-                   (st.TASK_DONE, st.TASK_SKIPPED)]
+        pending = pending_dependencies(state, runbook, task_id)
         if pending and not _answered(state, "dependencies", task_id):
             out.append(Guard("dependencies", task_id, None,
                              f"dependencies not finished: {', '.join(pending)}{runs_on}; override with a reason", "reason"))
-        failed = _failed_gates(state, runbook, ref.phase_index)
+        for dep in external_dependencies(runbook, task_id):
+            if not external_confirmed(state, dep):
+                out.append(Guard("external", task_id, None,
+                                 f"{task_id} depends on {dep}, which is not in this document: is {dep} done?",
+                                 "confirm", detail=f"dependency={dep}"))
+        failed = gate_problems(state, runbook, ref.phase_index)
         if failed and not _answered(state, "gate", task_id):
             out.append(Guard("gate", task_id, None,
-                             f"phase gate failed ({'; '.join(failed)}){runs_on}; override with a reason", "reason"))
+                             f"an earlier phase gate has not passed ({'; '.join(failed)}){runs_on}; override with a reason",
+                             "reason"))
         end = _parse_time(window_end if window_end is not None else state.window_end)
         if end is not None and now > end:
             started = _parse_time(tstate.started) if tstate is not None else None
@@ -225,6 +366,22 @@ def guards_for(
     if step_no is None:
         return out
     step = ref.step(step_no, rollback)
+    matrix = state.step_matrix(task_id, step_no, rollback)
+    again = [h for h in (hosts or matrix.hosts_with(st.SUCCEEDED)) if h in matrix.hosts_with(st.SUCCEEDED)]
+    if again and matrix.runs:
+        last = state.latest_run.get((task_id, step_no, rollback), "")
+        key = f"after={last}"
+        if not _answered(state, "rerun", task_id, step_no, detail_key=key):
+            shown = ", ".join(again[:5]) + (", ..." if len(again) > 5 else "")
+            what = "rollback step" if rollback else "step"
+            out.append(Guard("rerun", task_id, step_no,
+                             f"{what} {step_no} already succeeded on {shown} ({matrix.runs} run(s) so far): "
+                             "run it again?", "confirm", detail=key))
+    unrunnable = cannot_run(runbook, step)
+    if unrunnable and not _answered(state, "lint", task_id, step_no):
+        listed = "; ".join(f"line {d.line}: {d.message}" for d in unrunnable[:3])
+        out.append(Guard("lint", task_id, step_no,
+                         f"lint says this block cannot run as written ({listed}); override with a reason", "reason"))
     codes = list(commands) if commands is not None else [b.code for b in step.commands]
     patterns: list[str] = []
     exact: list[str] = []
@@ -286,8 +443,9 @@ def resolve(session: Any, guard: Guard, answer: str, *, yes: bool = False) -> No
     """Journal the answer to ``guard`` through the session's intents.
 
     ``yes``: the answer came from ``--yes`` (confirm and type_host pass with detail
-    ``--yes``; reason guards are overridden with :data:`YES_REASON`).
-    Raises ``ValueError`` when the answer does not resolve the guard.
+    ``--yes``).  ``--yes`` never overrides: a reason guard needs a non-empty reason
+    (``--override REASON``).  Raises ``ValueError`` when the answer does not resolve
+    the guard.
     """
     if guard.needs == "value":
         if answer == "":
@@ -298,7 +456,7 @@ def resolve(session: Any, guard: Guard, answer: str, *, yes: bool = False) -> No
         session.supply(guard.expected, answer, guard.secret)
         return
     if guard.needs == "reason":
-        reason = YES_REASON if yes and not answer.strip() else answer.strip()
+        reason = answer.strip()
         if not reason:
             raise ValueError(f"{guard.kind}: a reason is needed to override")
         session.override_guard(guard.kind, guard.task, reason, step=guard.step)

@@ -22,6 +22,8 @@ from runbook.terminal_text import visible
 from sessions import events as ev
 from sessions.journal import (GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json,
                               verify)
+from sessions.export_model import outcome_word
+from sessions.state import Replayer, SessionState
 from sessions.store import find_session, list_sessions, session_root
 
 
@@ -158,6 +160,27 @@ def _summary(e: ev.Event) -> str:  # noqa: C901 - one line per event type
     return " ".join(parts)
 
 
+def step_status_lines(state: SessionState) -> list[str]:
+    """Each step that ran: its status, the number of runs, and the last outcome per host over them."""
+    lines = []
+    for (task, step, rollback), runs in state.step_runs.items():
+        m = state.step_matrix(task, step, rollback)
+        hosts = ", ".join(f"{c.host} {outcome_word(c.status)}" + (f" x{c.runs}" if c.runs > 1 else "")
+                          for c in m.hosts)
+        what = f"{task} {'rollback ' if rollback else ''}step {step}"
+        status = outcome_word(state.step_status(task, step, rollback))
+        lines.append(f"{what}: {status} ({len(runs)} run{'s' if len(runs) != 1 else ''})" + (f": {hosts}" if hosts else ""))
+    return lines
+
+
+def _print_step_status(state: SessionState, out: TextIO) -> None:
+    lines = step_status_lines(state)
+    if lines:
+        out.write("# step status (last outcome per host over all runs)\n")
+        for line in lines:
+            out.write(f"#   {visible(line)}\n")
+
+
 def _print_record(rec: Record, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         out.write(json.dumps(rec.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
@@ -193,9 +216,12 @@ def _show_records(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
 
 def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
     reader = JournalReader(path)
+    fold = Replayer() if fmt != "json" and not follow else None
     try:
         for rec in reader:
             _print_record(rec, fmt, out)
+            if fold is not None:
+                fold.feed_record(rec)
     except TamperedJournal as exc:
         out.flush()
         print(f"runbook: {exc}", file=sys.stderr)
@@ -205,6 +231,8 @@ def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
     except OSError as exc:
         print(f"runbook: {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if fold is not None:
+        _print_step_status(fold.result(), out)
     out.flush()
     if not follow:
         if reader.torn:

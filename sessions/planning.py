@@ -29,9 +29,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from runbook import errexit
 from runbook.errors import UserError
-from runbook.model import Block, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
+from runbook.model import Block, Diagnostic, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
 from runbook.target_suggest import Suggestion
-from sessions.guards import Guard, guards_for, resolve_task
+from sessions.guards import Guard, guards_for, resolve_task, step_diagnostics
 from sessions.state import SessionState
 from sessions.secret_literals import find_literals, mask_literals, runbook_literals
 from sessions.substitution import fill, is_secret, mask, redact_values
@@ -94,6 +94,7 @@ class PlannedStep:
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
     document: str = ""  # the runbook's path, to name lines in messages
+    diagnostics: tuple[Diagnostic, ...] = ()  # lint findings inside the step
     suggestions: tuple[Suggestion, ...] = ()  # when no target was chosen: what the document points at
 
     @property
@@ -345,4 +346,5 @@ def plan_step(
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
         detached=detached or spec.detached, expected=st.expected, document=runbook.path, suggestions=suggestions,
+        diagnostics=tuple(step_diagnostics(runbook, st)),
     )

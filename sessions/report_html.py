@@ -13,6 +13,7 @@ import html
 from sessions.export_model import (
     CheckboxReport, Report, RunReport, StepReport, TaskReport, clean_text, cut_lines, exit_text, fmt_bytes, plural,
     fmt_duration, fmt_ts, task_meta,
+    matrix_text, outcome_word,
 )
 
 _CSS = """
@@ -163,7 +164,9 @@ def _checkbox(c: CheckboxReport) -> str:
 def _step(o: list[str], s: StepReport, lines: int, rollback: bool) -> None:
     kind = "Rollback step" if rollback else "Step"
     o.append(f"<h4>{kind} {s.number}{(': ' + h(s.title)) if s.title else ''} \u2014 "
-             f'<span class="{_cls(s.status)}">{h(s.status)}</span></h4>')
+             f'<span class="{_cls(s.status)}">{h(outcome_word(s.status))}</span></h4>')
+    if s.hosts:
+        o.append(f"<p>Last outcome per host over {h(plural(s.run_count, 'run'))}: {h(matrix_text(s))}</p>")
     if s.skipped:
         o.append(f"<p>Skipped {_who(s.skipped['who'], s.skipped['ts'])}: {h(s.skipped['reason'])}</p>")
     if not s.runs and not s.skipped:
@@ -176,12 +179,12 @@ def _run(o: list[str], run: RunReport, lines: int) -> None:
     again = " (superseded by a later run)" if run.superseded else ""
     flags = ", ".join(x for x in (run.mode, "detached" if run.detached else "", "pty" if run.pty else "") if x)
     o.append(f"<p>Run <code>{h(run.run_id)}</code>{again} {_who(run.who, run.started)} on "
-             f"{h(', '.join(run.targets))} ({h(flags)}): <span class=\"{_cls(run.outcome)}\">{h(run.outcome)}</span> "
+             f"{h(', '.join(run.targets))} ({h(flags)}): <span class=\"{_cls(run.outcome)}\">{h(outcome_word(run.outcome))}</span> "
              f"in {h(fmt_duration(run.duration_s))}</p>")
     o.append(f"<pre><code>{h(run.command, True)}</code></pre>")
     rows = []
     for x in run.hosts:
-        outcome = x.outcome + (f" (operator: {x.decided}: {x.decided_reason})" if x.decided else "")
+        outcome = outcome_word(x.outcome) + (f" (operator: {x.decided}: {x.decided_reason})" if x.decided else "")
         outcome += " (no end recorded)" if x.no_end_recorded else ""
         rows.append((x.host, outcome, exit_text(x), fmt_duration(x.duration_s),
                      f"{plural(x.output.lines, 'line')}, {fmt_bytes(x.output.bytes)}, sha256 {x.output.sha256}"))

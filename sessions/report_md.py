@@ -14,6 +14,7 @@ import re
 from sessions.export_model import (
     CheckboxReport, Report, RunReport, StepReport, TaskReport, clean_text, cut_lines, exit_text, fmt_bytes, plural,
     fmt_duration, fmt_ts, task_meta,
+    matrix_text, outcome_word,
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
@@ -172,7 +173,9 @@ def _checkbox(c: CheckboxReport) -> str:
 def _step(add, s: StepReport, lines: int, rollback: bool) -> None:
     kind = "Rollback step" if rollback else "Step"
     title = f": {esc(s.title)}" if s.title else ""
-    add(f"#### {kind} {s.number}{title} \u2014 {esc(s.status)}\n")
+    add(f"#### {kind} {s.number}{title} \u2014 {esc(outcome_word(s.status))}\n")
+    if s.hosts:
+        add(f"Last outcome per host over {plural(s.run_count, 'run')}: {esc(matrix_text(s))}\n")
     if s.skipped:
         add(f"Skipped {_who(s.skipped['who'], s.skipped['ts'])}: {esc(s.skipped['reason'])}\n")
     if not s.runs and not s.skipped:
@@ -185,11 +188,11 @@ def _run(add, run: RunReport, lines: int) -> None:
     again = " (superseded by a later run)" if run.superseded else ""
     flags = ", ".join(x for x in (run.mode, "detached" if run.detached else "", "pty" if run.pty else "") if x)
     add(f"Run `{esc(run.run_id)}`{again} {_who(run.who, run.started)} on {esc(', '.join(run.targets))} "
-        f"({esc(flags)}): **{esc(run.outcome)}** in {fmt_duration(run.duration_s)}\n")
+        f"({esc(flags)}): **{esc(outcome_word(run.outcome))}** in {fmt_duration(run.duration_s)}\n")
     add(fence(run.command, "bash"))
     add("| Host | Outcome | Exit | Duration | Output |\n|---|---|---|---|---|")
     for h in run.hosts:
-        outcome = h.outcome + (f" (operator: {h.decided}: {h.decided_reason})" if h.decided else "")
+        outcome = outcome_word(h.outcome) + (f" (operator: {h.decided}: {h.decided_reason})" if h.decided else "")
         if h.no_end_recorded:
             outcome += " (no end recorded)"
         add(_row(h.host, outcome, exit_text(h), fmt_duration(h.duration_s),

@@ -475,16 +475,18 @@ class Session:
         self.record(ev.RollbackStarted(_task_id(task), reason, self.operator))
 
     def decide(self, run_id: str, decision: str, reason: str = "", host: str | None = None) -> None:
-        """The operator's verdict on an outcome-unknown run (or one host of it)."""
+        """The operator's verdict on an outcome-unknown run, or on hosts where an automatic
+        expectation was not met (or on one host of it)."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         run = self.state.runs.get(run_id)
         if run is None:
             raise UserError(f"no step run {run_id!r} in session {self.id}", 2)
-        unknown = [h for h in run.hosts.values() if h.status == "unknown" and (host is None or h.host == host)]
+        unknown = [h for h in run.hosts.values() if h.decidable and (host is None or h.host == host)]
         if not unknown:
             where = f" on {host}" if host else ""
-            raise UserError(f"{run.task} step {run.step}{where}: no outcome-unknown host to decide", 2)
+            raise UserError(f"{run.task} step {run.step}{where}: no host to decide (outcome unknown or an "
+                            "expectation not met)", 2)
         self.record(ev.OutcomeDecided(run_id, decision, reason, host, self.operator))
 
     def supply(self, name: str, value: str, secret: bool) -> bool | None:

@@ -17,19 +17,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Callable, Iterable
 
 from sessions import events as ev
 
-# Host / step statuses
-PENDING = "pending"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-UNKNOWN = "unknown"  # outcome unknown: the end was not seen
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-TIMEOUT = "timeout"
+
+class Outcome(StrEnum):
+    """A host's (or a step's) status.  Members are strings: ``Outcome.FAILED == "failed"``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPECTATION_FAILED = "expectation_failed"  # the command succeeded, an automatic ``Expected:`` was not met
+    UNKNOWN = "unknown"  # outcome unknown: the end was not seen
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+
+# Host / step statuses (the Outcome members, by their old names)
+PENDING = Outcome.PENDING
+RUNNING = Outcome.RUNNING
+SUCCEEDED = Outcome.SUCCEEDED
+FAILED = Outcome.FAILED
+EXPECTATION_FAILED = Outcome.EXPECTATION_FAILED
+UNKNOWN = Outcome.UNKNOWN
+SKIPPED = Outcome.SKIPPED
+CANCELLED = Outcome.CANCELLED
+TIMEOUT = Outcome.TIMEOUT
 
 # Task statuses
 TASK_PENDING = "pending"
@@ -37,7 +54,9 @@ TASK_IN_PROGRESS = "in_progress"
 TASK_DONE = "done"
 TASK_SKIPPED = "skipped"
 
-_OUTCOME_RANK = {SUCCEEDED: 0, SKIPPED: 1, PENDING: 2, RUNNING: 3, CANCELLED: 4, TIMEOUT: 5, FAILED: 6, UNKNOWN: 7}
+_OUTCOME_RANK = {SUCCEEDED: 0, SKIPPED: 1, PENDING: 2, RUNNING: 3, CANCELLED: 4, TIMEOUT: 5, EXPECTATION_FAILED: 6,
+                 FAILED: 7, UNKNOWN: 8}
+DECIDABLE = (UNKNOWN, EXPECTATION_FAILED)  # what the operator decides (OutcomeDecided)
 
 
 def worst(statuses: Iterable[str]) -> str:
@@ -60,6 +79,23 @@ class HostRun:
     decided_reason: str = ""
     decided_by: str = ""
     detached_id: str = ""  # last DetachedStarted on this host ("" when not detached)
+    expectation_failed: bool = False  # an automatic ``Expected:`` was not met in this host's output
+
+    @property
+    def effective(self) -> str:
+        """The host's result: an operator decision on an unknown outcome or an unmet expectation
+        counts; a command that succeeded with an unmet expectation is ``expectation_failed``."""
+        return _effective(self)
+
+    @property
+    def decidable(self) -> bool:
+        """The operator may decide this host's result: outcome unknown, or an unmet expectation."""
+        return self.status == UNKNOWN or (self.status == SUCCEEDED and self.expectation_failed)
+
+    @property
+    def undecided(self) -> bool:
+        """Outcome unknown, or an unmet expectation, and the operator has not decided yet."""
+        return self.decided is None and self.decidable
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +134,46 @@ class StepRun:
 
 def _effective(h: HostRun) -> str:
     if h.status == UNKNOWN and h.decided in (SUCCEEDED, FAILED):
-        return h.decided
+        return Outcome(h.decided)
+    if h.status == SUCCEEDED and h.expectation_failed:
+        return Outcome(h.decided) if h.decided in (SUCCEEDED, FAILED) else EXPECTATION_FAILED
     return h.status
+
+
+@dataclass(frozen=True, slots=True)
+class HostCell:
+    """One host of a step's matrix: its last outcome over all the step's runs."""
+
+    host: str
+    status: str  # effective (decisions count); RUNNING while a run goes on there
+    run_id: str  # the run that gave ``status`` ("" when the host never ran)
+    runs: int  # runs of this step that ran on this host
+
+
+@dataclass(frozen=True, slots=True)
+class StepMatrix:
+    """A step's status as a host matrix: the last outcome per host over all its runs."""
+
+    task: str
+    step: int
+    rollback: bool
+    runs: int  # runs of the step
+    hosts: tuple[HostCell, ...] = ()  # in the order hosts first appeared
+    running: bool = False  # the latest run has not finished
+
+    @property
+    def status(self) -> str:
+        if self.running:
+            return RUNNING
+        if not self.hosts:
+            return PENDING
+        return worst(c.status for c in self.hosts)
+
+    def cell(self, host: str) -> HostCell | None:
+        return next((c for c in self.hosts if c.host == host), None)
+
+    def hosts_with(self, *statuses: str) -> tuple[str, ...]:
+        return tuple(c.host for c in self.hosts if c.status in statuses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +241,7 @@ class SessionState:
     task_ids: tuple[str, ...] = ()  # tasks of the runbook as last opened
     runbook_changes: tuple[ev.RunbookChanged, ...] = ()
     last_checkpoint: ev.Checkpoint | None = None
+    step_runs: dict[tuple[str, int, bool], tuple[str, ...]] = field(default_factory=dict)  # every run of a step, in order
     # (task, step or None for the task's untargeted steps, rollback) -> the operator's latest choice
     target_choices: dict[tuple[str, int | None, bool], ev.TargetChosen] = field(default_factory=dict)
 
@@ -178,19 +253,46 @@ class SessionState:
         rid = self.latest_run.get((task_id, step, rollback))
         return self.runs.get(rid) if rid else None
 
+    def step_matrix(self, task_id: str, step: int, rollback: bool = False) -> StepMatrix:
+        """The last outcome per host over every run of the step (with the number of runs).
+
+        A host that a run did not reach (a serial run stopped, a cancel) keeps its
+        earlier outcome; a host running now is ``running``.
+        """
+        ids = self.step_runs.get((task_id, step, rollback), ())
+        if not ids:
+            rid = self.latest_run.get((task_id, step, rollback))  # states built before step_runs existed
+            ids = (rid,) if rid else ()
+        cells: dict[str, HostCell] = {}
+        running = False
+        for rid in ids:
+            run = self.runs.get(rid)
+            if run is None:
+                continue
+            running = run.status == RUNNING
+            for h in run.hosts.values():
+                prev = cells.get(h.host)
+                status = _effective(h)
+                if status in (SKIPPED, PENDING):
+                    if prev is None:  # never reached by any run: pending while the run goes on, else as recorded
+                        cells[h.host] = HostCell(h.host, RUNNING if (status == PENDING and not run.finished) else
+                                                 status, "", 0)
+                    continue
+                cells[h.host] = HostCell(h.host, status, rid, (prev.runs if prev else 0) + 1)
+        return StepMatrix(task_id, step, rollback, len(ids), tuple(cells.values()), running)
+
     def step_status(self, task_id: str, step: int, rollback: bool = False) -> str:
+        """The step's status: skipped, else the worst last outcome over its hosts (:meth:`step_matrix`)."""
         if not rollback and (task_id, step) in self.step_skips:
             return SKIPPED
-        run = self.step_run(task_id, step, rollback)
-        return run.status if run else PENDING
+        return self.step_matrix(task_id, step, rollback).status
 
     def host_status(self, task_id: str, step: int, host: str, rollback: bool = False) -> str:
-        """Status of one host in the latest run of a step (operator decisions count)."""
+        """Last outcome of one host over every run of a step (operator decisions count)."""
         if not rollback and (task_id, step) in self.step_skips:
             return SKIPPED
-        run = self.step_run(task_id, step, rollback)
-        h = run.hosts.get(host) if run else None
-        return _effective(h) if h else PENDING
+        cell = self.step_matrix(task_id, step, rollback).cell(host)
+        return cell.status if cell else PENDING
 
     def target_choice(self, task_id: str, step: int, rollback: bool = False) -> ev.TargetChosen | None:
         """The operator's choice for this very step (``TargetChosen`` with a step number), if any."""
@@ -201,12 +303,21 @@ class SessionState:
         return self.target_choices.get((task_id, None, rollback))
 
     def unresolved_unknowns(self) -> list[tuple[StepRun, HostRun]]:
+        """Hosts of the latest runs whose outcome is unknown and not decided yet."""
         out = []
         for rid in self.latest_run.values():
             run = self.runs[rid]
             for h in run.hosts.values():
                 if h.status == UNKNOWN and h.decided is None:
                     out.append((run, h))
+        return out
+
+    def undecided(self) -> list[tuple[StepRun, HostRun]]:
+        """Hosts of the latest runs the operator must decide: outcome unknown, or an unmet expectation."""
+        out = []
+        for rid in self.latest_run.values():
+            run = self.runs[rid]
+            out.extend((run, h) for h in run.hosts.values() if h.undecided)
         return out
 
     def running(self) -> list[StepRun]:
@@ -398,6 +509,8 @@ def _step_started(f: _Fold, e: ev.StepStarted, ts: str) -> None:
                   hosts=hosts, who=e.who)
     f.put(s, "runs", e.run_id, run)
     f.wdict(s, "latest_run")[(e.task, e.step, e.rollback)] = e.run_id
+    key = (e.task, e.step, e.rollback)
+    f.wdict(s, "step_runs")[key] = s.step_runs.get(key, ()) + (e.run_id,)
     if not e.rollback and (e.task, e.step) in s.step_skips:
         del f.wdict(s, "step_skips")[(e.task, e.step)]
     if s.task_status(e.task) == TASK_PENDING:
@@ -499,7 +612,7 @@ def _outcome_decided(f: _Fold, e: ev.OutcomeDecided, ts: str) -> None:
     if run is None:
         return
     for name, h in tuple(run.hosts.items()):
-        if h.status == UNKNOWN and (e.host is None or name == e.host):
+        if h.decidable and (e.host is None or name == e.host):
             h = f.host(run, name)
             _set(h, "decided", e.decision)
             _set(h, "decided_reason", e.reason)
@@ -514,6 +627,9 @@ def _expectation(f: _Fold, e: ev.ExpectationChecked, ts: str) -> None:
     run = f.run(e.run_id)
     if run is not None:
         f.wdict(run, "expectations")[(e.host, e.index)] = (e.passed, e.evidence)
+        h = run.hosts.get(e.host)
+        if not e.passed and h is not None and not h.expectation_failed:
+            _set(f.host(run, e.host), "expectation_failed", True)
 
 
 def _checkbox(f: _Fold, e: Any, ts: str) -> None:

@@ -64,6 +64,14 @@ class HostOutcome:
     def ok(self) -> bool:
         return self.result.outcome == "succeeded" and all(c.passed for c in self.checks)
 
+    @property
+    def outcome(self) -> str:
+        """The host's result: a command that succeeded but whose automatic ``Expected:`` was
+        not met is ``expectation_failed``, never succeeded."""
+        if self.result.outcome == "succeeded" and not all(c.passed for c in self.checks):
+            return "expectation_failed"
+        return self.result.outcome
+
 
 @dataclass
 class RunSummary:
@@ -310,7 +318,7 @@ class StepRun:
             else:
                 await self._parallel()
         finally:
-            outcomes = [h.result.outcome for h in self.summary.hosts.values()]
+            outcomes = [h.outcome for h in self.summary.hosts.values()]
             if self.cancelled and "cancelled" not in outcomes and (self.summary.skipped or not outcomes):
                 outcomes.append("cancelled")
             outcome = worst(outcomes) if outcomes else "cancelled"

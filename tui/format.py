@@ -25,6 +25,7 @@ STATUS_ICON = {
     "cancelled": "⊗",
     "timeout": "⌛",
     "unknown": "?",
+    "expectation_failed": "✘",
 }
 
 STATUS_WORD = {
@@ -38,6 +39,7 @@ STATUS_WORD = {
     "cancelled": "cancelled",
     "timeout": "timed out",
     "unknown": "OUTCOME UNKNOWN",
+    "expectation_failed": "FAILED (expectation)",
 }
 
 STATUS_STYLE = {
@@ -51,6 +53,7 @@ STATUS_STYLE = {
     "cancelled": "red",
     "timeout": "red",
     "unknown": "bold magenta",
+    "expectation_failed": "bold red",
 }
 
 RISK_BADGE = {

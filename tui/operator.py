@@ -30,7 +30,10 @@ GUARD_TITLES = {
     "risk": "⚠ High-risk task",
     "destructive": "⚠ Destructive command",
     "dependencies": "⊘ Dependencies unfinished",
-    "gate": "⊘ Phase gate failed",
+    "external": "⊘ External dependency",
+    "gate": "⊘ Phase gate not passed",
+    "rerun": "↻ Run again?",
+    "lint": "⚠ Cannot run as written",
     "window": "✘ Change window ended",
     "placeholder": "Value needed",
 }
@@ -62,7 +65,8 @@ class Operator:
     def guard_modal(self, guard: guards_mod.Guard) -> ModalScreen[Any]:
         title = GUARD_TITLES.get(guard.kind, guard.kind)
         if guard.needs == "confirm":
-            return ConfirmModal(title, guard.message, yes="Start", no="Not now", danger=True)
+            yes = {"rerun": "Run again", "external": "It is done"}.get(guard.kind, "Start")
+            return ConfirmModal(title, guard.message, yes=yes, no="Not now", danger=True)
         if guard.needs == "type_host":
             return TypeHostModal(guard.message, guard.expected, guard.commands)
         if guard.needs == "value":
@@ -190,13 +194,20 @@ class Operator:
                 return
 
     async def decide(self, run: Any) -> str | None:
-        """Decide an outcome-unknown run.  ``rerun`` re-runs the step at once."""
+        """Decide an outcome-unknown run, or one whose automatic expectation was not met
+        (failed (expectation)).  ``rerun`` re-runs the step at once."""
         from tui.widgets.modals import DecideOutcomeModal
 
-        hosts = [h for h in run.hosts.values() if h.status == UNKNOWN and h.decided is None]
-        why = "; ".join(sorted({h.error for h in hosts if h.error})) or "the session ended before the command did"
+        hosts = [h for h in run.hosts.values() if h.undecided]
         what = f"{run.task} {'rollback ' if run.rollback else ''}step {run.step} on {', '.join(h.host for h in hosts)}"
-        answer = await self.ask(DecideOutcomeModal(what, why))
+        if all(h.status == UNKNOWN for h in hosts):
+            why = "; ".join(sorted({h.error for h in hosts if h.error})) or "the session ended before the command did"
+            modal = DecideOutcomeModal(what, why)
+        else:
+            unmet = sorted({f"{h.host}: Expected #{i + 1} ({ok_ev[1]})" for h in hosts
+                            for (host, i), ok_ev in run.expectations.items() if host == h.host and not ok_ev[0]})
+            modal = DecideOutcomeModal(what, "; ".join(unmet) or "an expectation was not met", expectation=True)
+        answer = await self.ask(modal)
         if answer is None:
             return None
         decision, reason = answer
@@ -239,16 +250,14 @@ class Operator:
         self.session.start_rollback(task_id, reason)
 
     async def finish_task(self, item: Any) -> None:
-        """Mark a task done; asks first when steps did not succeed or boxes are not ticked."""
-        state = self.session.state
-        open_steps = [s.number for s in item.steps if state.step_status(item.id, s.number) not in ("succeeded", "skipped")]
-        boxes = [b for b in item.checkboxes if not (state.checkboxes[b.key].checked if b.key in state.checkboxes else b.checked)]
-        if open_steps or boxes:
-            what = []
-            if open_steps:
-                what.append(f"steps not succeeded: {', '.join(map(str, open_steps))}")
-            if boxes:
-                what.append(f"{len(boxes)} checkbox(es) not ticked")
-            if not await self.confirm(f"Finish {item.id} anyway?", "; ".join(what), yes="Finish", danger=True):
+        """Mark a task done; with steps skipped or not succeeded, or boxes not ticked, a reason is
+        needed first (journaled as a ``finish`` override: a deviation in the report)."""
+        problems = guards_mod.finish_problems(self.session.state, self.session.runbook, item.id)
+        if problems:
+            reason = await self.ask(ReasonModal(
+                f"Finish {item.id} anyway?", "Not done: " + "; ".join(problems) + ".",
+                placeholder="why finish it anyway (required, journaled, shown in the report)"))
+            if not reason:
                 return
+            self.session.override_guard("finish", item.id, f"{reason} (not done: {'; '.join(problems)})")
         self.session.complete_task(item.id)

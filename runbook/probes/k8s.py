@@ -22,6 +22,8 @@ import json
 import re
 import socket
 import ssl
+import threading
+import time
 from typing import Any, Callable
 
 from runbook.probes import k8s_checks as checks
@@ -30,32 +32,53 @@ from runbook.probes.registry import ERROR, Param, Verdict, register
 WORKLOAD_KINDS = ("deployment", "daemonset", "statefulset")
 
 
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Largest API response read (bytes): a bigger one is an error, never read into memory."""
+READ_SIZE = 64 * 1024
+
+
 class BadResponse(Exception):
     """The API server answered 2xx with something that is not the expected JSON."""
 
 
-class KubeApi:
-    """The few reads the probes need, each bounded by ``timeout`` seconds."""
+class DeadlineExceeded(TimeoutError):
+    """The whole request (connect, headers, body) took longer than the probe's timeout."""
 
-    def __init__(self, api_client: Any, timeout: float) -> None:
+
+class KubeApi:
+    """The few reads the probes need.  Each request has one deadline for everything
+    (connect, headers and the whole body; a server that drips a byte every half second
+    never resets it) and a size limit: the body is read in small pieces, at most
+    :data:`MAX_RESPONSE_BYTES`, checking the deadline between pieces."""
+
+    def __init__(self, api_client: Any, timeout: float, *, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self.api_client = api_client
         self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + timeout
 
     @property
     def server(self) -> str:
         return str(getattr(self.api_client.configuration, "host", "") or "")
 
+    def _remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"timeout after {format_seconds(self.timeout)}")
+        return left
+
     def _json(self, call: Callable[..., Any], *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
 
+        left = self._remaining()
         try:
-            response = call(*args, _preload_content=False, _request_timeout=(self.timeout, self.timeout), **kwargs)
+            response = call(*args, _preload_content=False, _request_timeout=(left, left), **kwargs)
         except ApiException as exc:
             if missing_ok and exc.status == 404:
                 return None
             raise
         try:
-            data = response.data
+            data = self._read_body(response)
         finally:
             try:
                 response.release_conn()
@@ -68,6 +91,40 @@ class KubeApi:
         if not isinstance(body, dict):
             raise BadResponse(f"bad response from {self.server}: expected an object")
         return body
+
+    def _read_body(self, response: Any) -> bytes:
+        limit = self.max_bytes
+        declared = (response.headers or {}).get("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            self._drop(response)
+            raise BadResponse(f"response from {self.server} too large ({int(declared)} bytes, limit {limit})")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            self._remaining_or_drop(response)
+            chunk = response.read1(READ_SIZE)  # whatever one read brings: the deadline is checked between reads
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                self._drop(response)
+                raise BadResponse(f"response from {self.server} too large (more than {limit} bytes)")
+            chunks.append(chunk)
+
+    def _remaining_or_drop(self, response: Any) -> None:
+        try:
+            self._remaining()
+        except DeadlineExceeded:
+            self._drop(response)
+            raise
+
+    @staticmethod
+    def _drop(response: Any) -> None:
+        """Close the connection: an unread body must not go back to the pool."""
+        try:
+            response.close()
+        except Exception:  # pragma: no cover - best effort
+            pass
 
     def _core(self) -> Any:
         from kubernetes import client
@@ -172,7 +229,7 @@ def describe_error(exc: BaseException, server: str, timeout: float) -> Verdict:
         return Verdict(ERROR, f"unreachable: cannot resolve the host of {server}")
     if isinstance(exc, ue.NewConnectionError):
         return Verdict(ERROR, f"unreachable: {_connect_message(exc)} to {server}")
-    if isinstance(exc, (ue.TimeoutError, socket.timeout, TimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, (ue.TimeoutError, socket.timeout, TimeoutError, asyncio.TimeoutError, DeadlineExceeded)):
         return Verdict(ERROR, f"timeout after {format_seconds(timeout)}")
     if isinstance(exc, ue.ProtocolError):
         return Verdict(ERROR, f"unreachable: connection to {server} broken ({_connect_message(exc)})")
@@ -182,6 +239,85 @@ def describe_error(exc: BaseException, server: str, timeout: float) -> Verdict:
         return Verdict(ERROR, str(exc))
     first = (str(exc).strip().splitlines() or [""])[0][:200]
     return Verdict(ERROR, f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+
+
+# --- aborting a request stuck in a worker thread ------------------------------------------
+
+_CURRENT: dict[int, Any] = {}  # worker thread ident -> the urllib3 connection of its current request
+
+
+def track_connections(api_client: Any) -> None:
+    """Make the client's connection pools remember which thread uses which connection, so
+    that :func:`abort_request` can end a request stuck on a server that drips bytes (a
+    thread blocked in ``recv`` cannot be stopped otherwise, and one that wakes while the
+    interpreter exits aborts the process)."""
+    from urllib3 import connectionpool
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class TrackedHTTPConnection(HTTPConnection):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            _CURRENT[threading.get_ident()] = self
+            return super().request(*args, **kwargs)
+
+    class TrackedHTTPSConnection(HTTPSConnection):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            _CURRENT[threading.get_ident()] = self
+            return super().request(*args, **kwargs)
+
+    class TrackedHTTPPool(connectionpool.HTTPConnectionPool):
+        ConnectionCls = TrackedHTTPConnection
+
+    class TrackedHTTPSPool(connectionpool.HTTPSConnectionPool):
+        ConnectionCls = TrackedHTTPSConnection
+
+    manager = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
+    if manager is not None and hasattr(manager, "pool_classes_by_scheme"):
+        manager.pool_classes_by_scheme = {"http": TrackedHTTPPool, "https": TrackedHTTPSPool}
+
+
+def abort_request(thread_ident: int | None) -> None:
+    """Shut down the socket of the request ``thread_ident`` is making (if any): its blocked
+    read returns at once and the thread ends with an error nobody waits for."""
+    conn = _CURRENT.pop(thread_ident, None) if thread_ident is not None else None
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def request_done() -> None:
+    _CURRENT.pop(threading.get_ident(), None)
+
+
+# --- running a probe function -------------------------------------------------------------
+
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def call_probe(func: Callable[..., Verdict], api: KubeApi, args: dict[str, Any]) -> Verdict:
+    """``func(api, **args)``; a response of the wrong shape (a list where an object belongs,
+    ``restartCount: "x"``) is an ERROR in plain words, never a Python exception's text."""
+    import urllib3.exceptions as ue
+
+    try:
+        return func(api, **args)
+    except _SHAPE_ERRORS as exc:
+        if isinstance(exc, ue.HTTPError):
+            raise
+        return Verdict(ERROR, f"malformed response from {api.server}: fields of the wrong type or shape, "
+                              "nothing can be judged")
+
+
+def tls_unverified(api_client: Any) -> bool:
+    """The kubeconfig says ``insecure-skip-tls-verify: true`` for an HTTPS server."""
+    configuration = getattr(api_client, "configuration", None)
+    host = str(getattr(configuration, "host", "") or "")
+    return host.startswith("https") and getattr(configuration, "verify_ssl", True) is False
+
+
+TLS_UNVERIFIED_NOTE = "[TLS NOT VERIFIED: insecure-skip-tls-verify in the kubeconfig]"
 
 
 # --- the probes ---------------------------------------------------------------------------

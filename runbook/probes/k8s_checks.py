@@ -379,14 +379,24 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 
 def judge_version(info: Obj, *, server: str, min_version: str | None = None) -> Verdict:
-    git = str(info.get("gitVersion") or "") or f"{info.get('major', '?')}.{info.get('minor', '?')}"
+    """``/version``: reachable; with ``min_version``, at least that version.  A body of the
+    wrong shape (``gitVersion: 5``) is an error, never a pass."""
+    git_raw = info.get("gitVersion")
+    major, minor = info.get("major"), info.get("minor")
+    wrong = [f"{k} is {type(v).__name__} {v!r}" for k, v in (("gitVersion", git_raw), ("major", major), ("minor", minor))
+             if v is not None and not isinstance(v, str)]
+    if wrong:
+        return Verdict(ERROR, f"malformed /version from {server}: {', '.join(wrong)}, not text")
+    git = git_raw or (f"{major}.{minor}" if major and minor else "")
     platform = info.get("platform")
-    evidence = f"API server {server} reachable: Kubernetes {git}" + (f" ({platform})" if platform else "")
+    shown = git or "unknown version"
+    evidence = f"API server {server} reachable: Kubernetes {shown}" + (f" ({platform})" if isinstance(platform, str) and platform else "")
     if min_version:
         have, want = parse_version(git), parse_version(min_version)
+        if not want:
+            return Verdict(ERROR, f"min_version {min_version!r} is not a version such as 1.28")
         if not have:
-            return Verdict(FAIL, f"{evidence}; cannot compare version with {min_version}")
+            return Verdict(ERROR, f"{evidence}; cannot compare version {git!r} with {min_version}")
         if have[: len(want)] < want:
             return Verdict(FAIL, f"{evidence}; need at least {min_version}")
     return Verdict(PASS, evidence)
-

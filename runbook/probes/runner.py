@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -116,6 +117,9 @@ class ProbeContext:
             if self._client is None or self._client_source != source:
                 self.close()
                 self._client = await asyncio.to_thread(build_api_client, source, self.context)
+                from runbook.probes.k8s import track_connections
+
+                track_connections(self._client)
                 self._client_source = source
             return self._client
 
@@ -139,8 +143,47 @@ class ProbeContext:
         self.close()
 
 
+ABORT_WAIT = 2.0  # seconds to let an aborted request's thread end
+
+
+async def _in_daemon_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` in a daemon thread, awaited.  Unlike ``asyncio.to_thread`` (whose
+    pool threads are joined when the loop and the interpreter end), a thread abandoned at
+    a timeout or Ctrl-C never keeps the process alive; :class:`KubeApi`'s deadline ends it
+    soon anyway, and a cancelled request's socket is shut down (:func:`abort_request`)."""
+    from runbook.probes.k8s import abort_request, request_done
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def run() -> None:
+        try:
+            result, ok = func(*args), True
+        except BaseException as exc:  # handed to the awaiting task
+            result, ok = exc, False
+        finally:
+            request_done()
+        try:
+            loop.call_soon_threadsafe(settle, ok, result)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    thread = threading.Thread(target=run, name="runbook-probe", daemon=True)
+    thread.start()
+    try:
+        return await future
+    except asyncio.CancelledError:  # a timeout or Ctrl-C: end the request, let the thread finish
+        abort_request(thread.ident)
+        thread.join(ABORT_WAIT)
+        raise
+
+
 async def _run_k8s(bound: BoundProbe, ctx: ProbeContext, timeout: float) -> Verdict:
-    from runbook.probes.k8s import KubeApi, describe_error, format_seconds
+    from runbook.probes.k8s import TLS_UNVERIFIED_NOTE, KubeApi, call_probe, describe_error, format_seconds, tls_unverified
 
     try:
         source = ctx.kubeconfig_source()
@@ -151,16 +194,19 @@ async def _run_k8s(bound: BoundProbe, ctx: ProbeContext, timeout: float) -> Verd
 
     async def go() -> Verdict:
         client = await ctx.api_client(source)
-        return await asyncio.to_thread(bound.spec.func, KubeApi(client, timeout), **bound.args)
+        return await _in_daemon_thread(call_probe, bound.spec.func, KubeApi(client, timeout), dict(bound.args))
 
     try:
-        return await asyncio.wait_for(go(), timeout)
+        verdict = await asyncio.wait_for(go(), timeout)
     except asyncio.TimeoutError:
-        return Verdict(ERROR, f"timeout after {format_seconds(timeout)}")
+        verdict = Verdict(ERROR, f"timeout after {format_seconds(timeout)}")
     except KubeConfigError as exc:
-        return Verdict(ERROR, str(exc))
+        verdict = Verdict(ERROR, str(exc))
     except Exception as exc:  # every client/network failure becomes one line
-        return describe_error(exc, ctx.server, timeout)
+        verdict = describe_error(exc, ctx.server, timeout)
+    if tls_unverified(ctx._client):
+        verdict = Verdict(verdict.status, f"{verdict.evidence} {TLS_UNVERIFIED_NOTE}")
+    return verdict
 
 
 async def run_probe(expr: str, ctx: ProbeContext, *, key: str = "") -> ProbeOutcome:

@@ -82,6 +82,32 @@ echo "must not run" > {never}
 rm -rf {scratch}
 echo cleaned
 ```
+
+### Phase 0 Smoke Test
+
+```bash
+echo smoke ok
+```
+
+**Gate**: the smoke test must pass before Phase 1.
+
+## Phase 1: Later (1 hour)
+
+**Risk Level**: LOW
+
+### Task EXEC-101: After the gate
+
+- **Duration**: 5 minutes
+- **Dependencies**: None
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Later**
+
+```bash
+echo later
+```
 """
 
 
@@ -154,24 +180,61 @@ def test_missing_values_without_a_terminal_are_named(book, tmp_path):
     assert not (tmp_path / "s").exists()
 
 
-def test_guards_need_a_terminal_or_yes(book, tmp_path):
+def test_guards_need_a_terminal_or_yes_and_overrides_need_a_reason(book, tmp_path):
     sessions = tmp_path / "sessions"
     (tmp_path / "scratch").mkdir()
     r = run(["exec", book, "--task", "EXEC-002", "--session-dir", sessions])
-    assert r.returncode == 2
-    for kind in ("risk", "dependencies", "destructive"):
+    assert r.returncode == 1, r.stderr
+    for kind in ("risk", "dependencies", "destructive", "--override"):
         assert kind in r.stderr
     assert (tmp_path / "scratch").exists() and not sessions.exists()
+    # --yes answers confirmations only: the unfinished dependency still needs an override
     r = run(["exec", book, "--task", "EXEC-002", "--session-dir", sessions, "--yes"])
+    assert r.returncode == 1, r.stderr
+    assert "dependencies (EXEC-002): dependencies not finished: EXEC-001" in r.stderr and "--override" in r.stderr
+    assert "Traceback" not in r.stderr and (tmp_path / "scratch").exists() and not sessions.exists()
+    r = run(["exec", book, "--task", "EXEC-002", "--session-dir", sessions, "--yes",
+             "--override", "EXEC-001 done by the day shift"])
     assert r.returncode == 0, r.stderr
     assert "[local] cleaned" in r.stdout and not (tmp_path / "scratch").exists()
     events = journal_events(sessions, session_of(r.stderr))
     passed = {e["guard"]: e for e in events if e["type"] == "guard_passed"}
     overridden = {e["guard"]: e for e in events if e["type"] == "guard_overridden"}
     assert passed["risk"]["detail"] == "--yes" and passed["destructive"]["detail"].endswith("--yes")
-    assert overridden["dependencies"]["reason"] == "--yes given on the command line"
+    assert overridden["dependencies"]["reason"] == "EXEC-001 done by the day shift"
     kinds = [e["type"] for e in events]
     assert kinds.index("guard_passed") < kinds.index("step_started")
+
+
+def test_a_gate_that_never_ran_blocks_the_next_phase(book, tmp_path):
+    sessions = tmp_path / "sessions"
+    r = run(["exec", book, "--task", "EXEC-101", "--session-dir", sessions, "--yes"])
+    assert r.returncode == 1, r.stderr
+    assert "gate (EXEC-101): an earlier phase gate has not passed (gate:0 step 1 never ran)" in r.stderr
+    assert "[local] later" not in r.stdout and not sessions.exists()
+    # the dry run names it too
+    r = run(["exec", book, "--task", "EXEC-101", "--dry-run"])
+    assert r.returncode == 0 and "guard: gate (EXEC-101)" in r.stdout
+    # run the gate in a session; then the task runs in it without any override
+    r = run(["exec", book, "--task", "gate:0", "--session-dir", sessions])
+    assert r.returncode == 0, r.stderr
+    sid = session_of(r.stderr)
+    r = run(["exec", book, "--task", "EXEC-101", "--session", sid], env={"RUNBOOK_SESSION_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    assert "[local] later" in r.stdout
+    assert not [e for e in journal_events(sessions, sid) if e["type"] == "guard_overridden"]
+
+
+def test_override_is_journaled_with_its_reason(book, tmp_path):
+    sessions = tmp_path / "sessions"
+    r = run(["exec", book, "--task", "EXEC-101", "--session-dir", sessions, "--override", "gate run by hand at 02:10"])
+    assert r.returncode == 0, r.stderr
+    events = journal_events(sessions, session_of(r.stderr))
+    [o] = [e for e in events if e["type"] == "guard_overridden"]
+    assert (o["guard"], o["task"], o["reason"]) == ("gate", "EXEC-101", "gate run by hand at 02:10")
+    # an empty reason is no reason
+    r = run(["exec", book, "--task", "EXEC-101", "--session-dir", tmp_path / "s2", "--override", "  "])
+    assert r.returncode == 1 and "--override" in r.stderr and not (tmp_path / "s2").exists()
 
 
 def test_unknown_task_is_a_clear_error(book, tmp_path):
@@ -241,14 +304,17 @@ def test_demo_runbook_runs_locally_with_a_target_override(tmp_path):
     assert all(e["targets"] == ["local"] for e in started)
     checks = [e for e in events if e["type"] == "expectation_checked"]
     assert checks and all(c["passed"] for c in checks), checks
-    # fleet steps (annotated target=web) redirected to this machine; guards accepted with --yes
-    r = run(["exec", DEMO, "--task", "DEMO-FLEET-001", "--target", "local", "--yes", "--session-dir", sessions])
+    # fleet steps (annotated target=web) redirected to this machine; confirmations answered with --yes,
+    # the unfinished dependency and the gate that never ran overridden with a reason
+    r = run(["exec", DEMO, "--task", "DEMO-FLEET-001", "--target", "local", "--yes", "--session-dir", sessions,
+             "--override", "rehearsal on this machine"])
     assert r.returncode == 0, r.stderr
     assert "[local] restarted" in r.stdout
     events = journal_events(sessions, session_of(r.stderr))
     modes = [(e["targets"], e["mode"]) for e in events if e["type"] == "step_started"]
     assert modes == [(["local"], "parallel"), (["local"], "serial")]
-    assert any(e["type"] == "guard_overridden" and e["guard"] == "dependencies" for e in events)
+    overridden = {e["guard"]: e["reason"] for e in events if e["type"] == "guard_overridden"}
+    assert overridden == {"dependencies": "rehearsal on this machine", "gate": "rehearsal on this machine"}
     # dry run of the task with a secret: filled, masked, nothing created
     r = run(["exec", DEMO, "--task", "DEMO-PREP-002", "--dry-run", "--var", "GREETING=hej",
              "--var", f"DEMO_TOKEN={SECRET}", "--session-dir", tmp_path / "dry"])
@@ -310,3 +376,88 @@ echo "not interrupted"
     assert fin["outcome"] == "cancelled"
     assert [e["outcome"] for e in events if e["type"] == "step_finished"] == ["cancelled"]
     assert events[-1]["type"] == "session_closed"
+
+
+def test_rerunning_a_step_that_succeeded_asks_first(book, tmp_path):
+    sessions = tmp_path / "sessions"
+    env = {"RUNBOOK_SESSION_DIR": str(sessions)}
+    r = run(["exec", book, "--task", "EXEC-001", "--step", "1"], env=env)
+    assert r.returncode == 0, r.stderr
+    sid = session_of(r.stderr)
+    r = run(["exec", book, "--task", "EXEC-001", "--step", "1", "--session", sid], env=env)
+    assert r.returncode == 2 and "rerun (EXEC-001 step 1): step 1 already succeeded on local" in r.stderr
+    r = run(["exec", book, "--task", "EXEC-001", "--step", "1", "--session", sid, "--yes"], env=env)
+    assert r.returncode == 0, r.stderr
+    events = journal_events(sessions, sid)
+    first_run = [e for e in events if e["type"] == "step_started"][0]["run_id"]
+    [g] = [e for e in events if e["type"] == "guard_passed"]
+    assert (g["guard"], g["step"], g["detail"]) == ("rerun", 1, f"after={first_run}; --yes")
+    assert [e["type"] for e in events].count("step_started") == 2
+
+
+TRUTH_BOOK = """<!-- runbook: target=local -->
+# Truth
+
+## Phase 0: Only (1 hour)
+
+### Task TR-001: Depends on an earlier window
+
+- **Duration**: 5 minutes
+- **Dependencies**: PROD-INFRA-004
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Check the pod**
+
+```bash
+echo "web-0   0/1   Pending"
+```
+
+Expected: `Running`
+
+2. **Join**
+
+```bash
+echo first ... last
+```
+"""
+
+
+def test_external_dependency_unmet_expectation_and_lint_in_exec(tmp_path):
+    book = tmp_path / "truth.md"
+    book.write_text(TRUTH_BOOK)
+    sessions = tmp_path / "sessions"
+    # dry run: the guards and each step's lint diagnostics are printed
+    r = run(["exec", book, "--task", "TR-001", "--dry-run"])
+    assert r.returncode == 0, r.stderr
+    assert "guard: external (TR-001): TR-001 depends on PROD-INFRA-004, which is not in this document" in r.stdout
+    assert f"lint: {book}:25: warning: command in step 2 of TR-001 elides arguments" in r.stdout
+    # no terminal: the confirmation needs --yes, the unrunnable block an override
+    r = run(["exec", book, "--task", "TR-001", "--session-dir", sessions, "--yes"])
+    assert r.returncode == 1 and "lint (TR-001 step 2): lint says this block cannot run as written" in r.stderr
+    assert not sessions.exists()
+    r = run(["exec", book, "--task", "TR-001", "--step", "1", "--session-dir", sessions, "--yes"])
+    # the command exited 0 but its expectation was not met: failed (expectation), exit 1
+    assert r.returncode == 1, r.stderr
+    assert "TR-001 step 1 failed (expectation): Expected #1 not met: `Running` not found" in r.stderr
+    assert r.stderr.rstrip().endswith("TR-001 step 1 failed (expectation)")
+    sid = session_of(r.stderr)
+    events = journal_events(sessions, sid)
+    [g] = [e for e in events if e["type"] == "guard_passed"]
+    assert (g["guard"], g["detail"]) == ("external", "dependency=PROD-INFRA-004; --yes")
+    assert [e["outcome"] for e in events if e["type"] == "step_finished"] == ["expectation_failed"]
+    show = run(["journal", "show", sid, "--session-dir", sessions])
+    assert "#   TR-001 step 1: failed (expectation) (1 run): local failed (expectation)" in show.stdout
+    report = run(["export", sid, "--session-dir", sessions, "--format", "md", "--out", tmp_path / "r.md"])
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "r.md").read_text()
+    assert "#### Step 1: Check the pod \u2014 failed (expectation)" in text
+    assert "not met on local; failed until the operator decides" in text  # a deviation
+    # confirmed once for the session: a later step does not ask again
+    r = run(["exec", book, "--task", "TR-001", "--step", "2", "--session", sid, "--override", "dots are literal"],
+            env={"RUNBOOK_SESSION_DIR": str(sessions)})
+    assert r.returncode == 0, r.stderr
+    events = journal_events(sessions, sid)
+    assert [e["guard"] for e in events if e["type"] == "guard_passed"] == ["external"]
+    assert [(e["guard"], e["reason"]) for e in events if e["type"] == "guard_overridden"] == [("lint", "dots are literal")]

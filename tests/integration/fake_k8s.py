@@ -7,8 +7,9 @@ server's: ``/version``, nodes (conditions, role labels, label selectors), pods
 (phases, containerStatuses, restartCount, waiting reasons), namespaces,
 deployments / daemonsets / statefulsets (status, observedGeneration), secrets,
 networkpolicies.  It checks the bearer token (401 otherwise), can refuse a
-resource with a realistic 403, can sleep before answering (timeouts), and
-records every request's path and headers.
+resource with a realistic 403, can sleep before answering (timeouts), drip a
+response one byte at a time or stream a huge one (hostile servers), and records
+every request's path and headers.
 
 Certificates (the server's own for HTTPS, and TLS secrets) are generated with
 ``cryptography``.  It only ever binds 127.0.0.1.
@@ -394,6 +395,9 @@ class FakeCluster:
     token: str | None = TOKEN
     forbidden: set[str] = field(default_factory=set)  # resource names answered with 403
     delay: float = 0.0  # seconds to sleep before answering
+    drip: float = 0.0  # > 0: send the response one byte at a time, this many seconds apart (headers too)
+    huge: int = 0  # > 0: answer every route with a JSON body of this many bytes (streamed, never held)
+    huge_declared: bool = True  # with ``huge``: send Content-Length (else close-delimited, length unknown)
     requests: list[Seen] = field(default_factory=list)
 
 
@@ -429,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: dict) -> None:
         data = json.dumps(body).encode()
+        if self.server.cluster.drip:
+            return self._drip(code, data)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -437,6 +443,46 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
+    def _drip(self, code: int, data: bytes) -> None:
+        """The whole response, status line and headers included, one byte per ``drip`` seconds:
+        every read gets a byte long before any per-read socket timeout."""
+        head = (f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        self.close_connection = True
+        whole = head + data
+        for i in range(len(whole)):
+            byte = whole[i:i + 1]
+            try:
+                self.wfile.write(byte)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                return
+            if self.server.stopping.wait(self.server.cluster.drip):
+                return
+
+    def _send_huge(self, size: int) -> None:
+        """A valid JSON list of ``size`` bytes, written in 1 MB pieces (the server never holds it)."""
+        head, tail = b'{"kind": "NodeList", "apiVersion": "v1", "items": [', b"{}]}"
+        item = b'{"metadata": {"name": "padding-node"}}, '
+        piece = item * (1024 * 1024 // len(item))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.server.cluster.huge_declared:
+            self.send_header("Content-Length", str(size))
+        else:
+            self.close_connection = True
+        self.end_headers()
+        left = size - len(head) - len(tail)
+        try:
+            self.wfile.write(head)
+            while left > 0 and not self.server.stopping.is_set():
+                chunk = piece if left >= len(piece) else b" " * left
+                self.wfile.write(chunk)
+                left -= len(chunk)
+            self.wfile.write(tail)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
@@ -449,6 +495,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if cluster.token is not None and self.headers.get("Authorization") != f"Bearer {cluster.token}":
             return self._send(401, _status(401, "Unauthorized", "Unauthorized"))
+        if cluster.huge:
+            return self._send_huge(cluster.huge)
         for pattern, resource, verb in _ROUTES:
             m = pattern.fullmatch(path)
             if m:
@@ -557,14 +605,18 @@ def write_kubeconfig(
     ca_pem: bytes | None = None,
     context: str = "fake",
     extra_contexts: dict[str, str] | None = None,
+    insecure: bool = False,
 ) -> Path:
     """A kubeconfig whose current context ``context`` talks to ``server`` with bearer ``token``;
-    ``extra_contexts`` maps more context names to server URLs (same user)."""
+    ``extra_contexts`` maps more context names to server URLs (same user); ``insecure``
+    sets ``insecure-skip-tls-verify: true`` on every cluster (no CA then)."""
     servers = {context: server, **(extra_contexts or {})}
     clusters, contexts = [], []
     for name, url in servers.items():
         cluster: dict[str, Any] = {"server": url}
-        if ca_pem and url.startswith("https"):
+        if insecure:
+            cluster["insecure-skip-tls-verify"] = True
+        elif ca_pem and url.startswith("https"):
             cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
         clusters.append({"name": name, "cluster": cluster})
         contexts.append({"name": name, "context": {"cluster": name, "user": "probe", "namespace": "default"}})

@@ -94,6 +94,10 @@ class TestDemoInTheTui:
             await modal(pilot, ReasonModal)  # dependencies unfinished
             await type_text(pilot, "prep checked by hand")
             await pilot.press("enter")
+            gate = await modal(pilot, ReasonModal)  # the phase 1 gate never ran
+            assert "gate:1 step 1 never ran" in gate.message
+            await type_text(pilot, "gate checked by hand")
+            await pilot.press("enter")
             run = await run_finished(pilot, app, "DEMO-FLEET-001", 1)
             assert run.outcome == "succeeded" and run.targets == ("web-2",)
             assert "host web-2 up" in log_text(screen, "web-2")

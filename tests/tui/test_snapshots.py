@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from tests.tui.conftest import FIXED_NOW, MINI, PROD, wait_for
-from tests.tui.test_actions import modal, select
+from tests.tui.test_actions import gate_waived, modal, select
 from tui.screens.help import HelpScreen
 from tui.widgets.modals import ConfirmModal, TaskPickerModal
 
@@ -46,6 +46,7 @@ class TestSnapshots:
         app = make_app(MINI, window_end=WINDOW_END)
 
         async def run_before(pilot) -> None:
+            gate_waived(app, "MINI-101")
             screen = await select(pilot, "MINI-101")
             screen.task_view.pin_step(2)
             await pilot.press("r")

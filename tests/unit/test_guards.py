@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from runbook.model import Block, Gate, Phase, Placeholder, Risk, Rollback, Runbook, Step, Task
+from runbook.model import Block, Checkbox, Gate, Phase, Placeholder, Risk, Rollback, Runbook, Step, Task
 from sessions import events as ev
-from sessions.guards import YES_REASON, answer_ok, destructive_patterns, guards_for, resolve, resolve_task
+from sessions.guards import (answer_ok, blockers, destructive_patterns, finish_problems, gate_problems, guards_for,
+                             resolve, resolve_task)
 from sessions.state import apply, replay
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
@@ -33,6 +34,9 @@ def book() -> Runbook:
         Task("T-3", "third", 51, phase="1", risk=Risk.CRITICAL, steps=(step(1),)),
     ))
     return Runbook("Demo", "demo.md", "0" * 64, phases=(p0, p1))
+
+
+EXTERNAL_OK = ev.GuardPassed("external", "T-2", None, "dependency=DEV-EXTERNAL; confirmed")
 
 
 class Recorder:
@@ -66,7 +70,7 @@ def test_low_risk_task_with_done_dependencies_has_no_guards():
 
 def test_high_risk_asks_once_per_task():
     rb = book()
-    s = Recorder([ev.TaskCompleted("T-1")])
+    s = Recorder([ev.TaskCompleted("T-1"), EXTERNAL_OK])
     gs = guards_for(s.state, rb, "T-2", None, [], NOW)
     assert kinds(gs) == ["risk"]
     risk = next(g for g in gs if g.kind == "risk")
@@ -94,7 +98,7 @@ def test_dependencies_only_in_document_and_override_needs_reason():
 
 def test_destructive_needs_the_host_name_or_the_count_and_rearms_for_other_hosts():
     rb = book()
-    s = Recorder([ev.TaskCompleted("T-1"), ev.GuardPassed("risk", "T-2")])
+    s = Recorder([ev.TaskCompleted("T-1"), ev.GuardPassed("risk", "T-2"), EXTERNAL_OK])
     [g] = guards_for(s.state, rb, "T-2", 2, ["web-1"], NOW)
     assert g.kind == "destructive" and g.needs == "type_host" and g.expected == "web-1"
     assert not answer_ok(g, "web-2") and not answer_ok(g, "y")
@@ -112,7 +116,7 @@ def test_destructive_needs_the_host_name_or_the_count_and_rearms_for_other_hosts
 
 def test_placeholders_missing_values_are_guards():
     rb = book()
-    s = Recorder([ev.TaskCompleted("T-1"), ev.GuardPassed("risk", "T-2")])
+    s = Recorder([ev.TaskCompleted("T-1"), ev.GuardPassed("risk", "T-2"), EXTERNAL_OK])
     gs = guards_for(s.state, rb, "T-2", 3, ["m1"], NOW, values={})
     assert [(g.kind, g.expected, g.secret, g.needs) for g in gs] == [
         ("placeholder", "TOKEN", True, "value"), ("placeholder", "NODE", False, "value")]
@@ -131,17 +135,142 @@ def test_failed_gate_blocks_later_phases_until_overridden():
     gs = guards_for(s.state, rb, "T-3", 1, ["local"], NOW)
     assert sorted(kinds(gs)) == ["gate", "risk"]
     gate = next(g for g in gs if g.kind == "gate")
-    assert "gate:0 step 1 failed" in gate.message
-    # --yes overrides with a fixed reason
-    resolve(s, gate, "", yes=True)
-    assert s.events[-1] == ev.GuardOverridden("gate", "T-3", YES_REASON)
+    assert "gate:0 step 1 failed" in gate.message and gate.needs == "reason"
+    assert blockers(s.state, rb, "T-3") == ["gate:0 not passed"]
+    # --yes answers confirmations only: it never overrides
+    with pytest.raises(ValueError):
+        resolve(s, gate, "", yes=True)
+    resolve(s, gate, "smoke test checked by hand")
+    assert s.events[-1] == ev.GuardOverridden("gate", "T-3", "smoke test checked by hand")
     assert "gate" not in kinds(guards_for(s.state, rb, "T-3", 1, ["local"], NOW))
+    assert blockers(s.state, rb, "T-3") == []
     # a successful re-run of the gate clears it
     ok = replay(events + [ev.StepStarted("r2", "gate:0", 1, ("local",), "echo smoke"),
                           ev.HostFinished("r2", "local", "succeeded", 0), ev.StepFinished("r2", "succeeded")])
     assert "gate" not in kinds(guards_for(ok, rb, "T-3", 1, ["local"], NOW))
     # the gate itself is a task: gate:0
     assert resolve_task(rb, "gate:0").steps[0].blocks[0].code == "echo smoke"
+
+
+def test_a_gate_that_never_ran_blocks_the_next_phase():
+    rb = book()
+    assert gate_problems(replay([]), rb, 1) == ["gate:0 step 1 never ran"]
+    gs = guards_for(replay([ev.GuardPassed("risk", "T-3")]), rb, "T-3", 1, ["local"], NOW)
+    assert kinds(gs) == ["gate"] and "never ran" in gs[0].message
+    assert blockers(replay([]), rb, "T-3") == ["gate:0 not passed"]
+    # running, unknown, skipped or failed only on one host: not passed either
+    started = [ev.StepStarted("r1", "gate:0", 1, ("a", "b"), "echo smoke")]
+    assert gate_problems(replay(started), rb, 1) == ["gate:0 step 1 running"]
+    one_failed = started + [ev.HostFinished("r1", "a", "succeeded", 0), ev.HostFinished("r1", "b", "failed", 1),
+                            ev.StepFinished("r1", "failed")]
+    assert gate_problems(replay(one_failed), rb, 1) == ["gate:0 step 1 failed"]
+    # re-run on the failed host only: every host's last outcome is now success
+    fixed = one_failed + [ev.StepStarted("r2", "gate:0", 1, ("b",), "echo smoke"),
+                          ev.HostFinished("r2", "b", "succeeded", 0), ev.StepFinished("r2", "succeeded")]
+    assert gate_problems(replay(fixed), rb, 1) == []
+    assert gate_problems(replay([ev.StepSkipped("gate:0", 1, "no time")]), rb, 1) == ["gate:0 step 1 skipped"]
+    # tasks of the gate's own phase are not blocked by it
+    assert gate_problems(replay([]), rb, 0) == []
+
+
+def test_gate_checkboxes_must_be_ticked():
+    rb = book()
+    gate = Gate("Phase 0 Smoke Test", 40, steps=(step(1, "echo smoke"),),
+                checkboxes=(Checkbox("gate:0/0", "all green", False, 45),))
+    p0 = rb.phases[0]
+    rb = Runbook("Demo", "demo.md", "0" * 64, phases=(Phase("0", "Pre", 1, gates=(gate,), tasks=p0.tasks),) + rb.phases[1:])
+    ran = [ev.StepStarted("r1", "gate:0", 1, ("local",), "echo smoke"), ev.HostFinished("r1", "local", "succeeded", 0),
+           ev.StepFinished("r1", "succeeded")]
+    assert gate_problems(replay(ran), rb, 1) == ["gate:0: 1 checkbox(es) not ticked"]
+    assert gate_problems(replay(ran + [ev.CheckboxSet("gate:0/0")]), rb, 1) == []
+
+
+def test_external_dependency_is_confirmed_once_per_session():
+    rb = book()
+    s = Recorder([ev.TaskCompleted("T-1"), ev.GuardPassed("risk", "T-2")])
+    [g] = guards_for(s.state, rb, "T-2", None, [], NOW)
+    assert g.kind == "external" and g.needs == "confirm" and "DEV-EXTERNAL" in g.message
+    resolve(s, g, "yes")
+    assert s.events[-1] == ev.GuardPassed("external", "T-2", None, "dependency=DEV-EXTERNAL; confirmed")
+    assert guards_for(s.state, rb, "T-2", None, [], NOW) == []
+
+
+def test_rerun_of_a_step_that_succeeded_asks_each_time():
+    rb = book()
+    ran = [ev.StepStarted("r1", "T-1", 1, ("a", "b"), "echo hi"), ev.HostFinished("r1", "a", "succeeded", 0),
+           ev.HostFinished("r1", "b", "failed", 1), ev.StepFinished("r1", "failed")]
+    s = Recorder(ran)
+    [g] = guards_for(s.state, rb, "T-1", 1, ["a", "b"], NOW)
+    assert g.kind == "rerun" and g.needs == "confirm" and "already succeeded on a" in g.message
+    assert "1 run(s)" in g.message
+    # only the failed host: nothing to ask
+    assert guards_for(s.state, rb, "T-1", 1, ["b"], NOW) == []
+    resolve(s, g, "y")
+    assert s.events[-1] == ev.GuardPassed("rerun", "T-1", 1, "after=r1; confirmed")
+    assert guards_for(s.state, rb, "T-1", 1, ["a", "b"], NOW) == []
+    # after another run, asked again
+    for e in [ev.StepStarted("r2", "T-1", 1, ("a", "b"), "echo hi"), ev.HostFinished("r2", "a", "succeeded", 0),
+              ev.HostFinished("r2", "b", "succeeded", 0), ev.StepFinished("r2", "succeeded")]:
+        s._rec(e)
+    assert kinds(guards_for(s.state, rb, "T-1", 1, ["a"], NOW)) == ["rerun"]
+
+
+def test_block_that_cannot_run_as_written_needs_an_override(tmp_path):
+    from runbook.parser import parse_file
+
+    path = tmp_path / "elided.md"
+    path.write_text(ELIDED)
+    rb = parse_file(str(path))
+    s = Recorder()
+    gs = guards_for(s.state, rb, "EL-001", 1, ["local"], NOW)
+    assert kinds(gs) == ["lint"] and gs[0].needs == "reason"
+    assert "elides arguments" in gs[0].message and "line 17" in gs[0].message
+    assert guards_for(s.state, rb, "EL-001", 2, ["local"], NOW) == []
+    [ex] = guards_for(s.state, rb, "EL-001", 3, ["local"], NOW)
+    assert ex.kind == "lint" and "example values" in ex.message
+    resolve(s, gs[0], "the operator types the join command by hand")
+    assert s.events[-1] == ev.GuardOverridden("lint", "EL-001", "the operator types the join command by hand", 1)
+    assert guards_for(s.state, rb, "EL-001", 1, ["local"], NOW) == []
+
+
+ELIDED = """# Elided
+
+## Phase 0: Only (1 hour)
+
+### Task EL-001: Join
+
+- **Duration**: 5 minutes
+- **Dependencies**: None
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Join**
+
+```bash
+echo start
+sudo kubeadm join ... | tee /tmp/join.log
+```
+
+2. **Fine**
+
+```bash
+echo fine
+```
+
+3. **Token**
+
+```bash
+kubeadm token create abcdef.0123456789abcdef
+```
+"""
+
+
+def test_finish_problems_name_what_is_not_done():
+    rb = book()
+    s = replay([ev.StepSkipped("T-1", 1, "not needed")])
+    assert finish_problems(s, rb, "T-1") == ["step(s) 1 skipped"]
+    assert finish_problems(replay([]), rb, "T-1") == ["step(s) 1 not succeeded"]
 
 
 def test_window_end_needs_override_for_tasks_not_started_before_it():

@@ -252,4 +252,5 @@ def test_version():
     assert checks.judge_version(f.VERSION, server="s", min_version="v1.28.5").status == PASS
     assert checks.judge_version(f.VERSION, server="s", min_version="1.29").status == FAIL
     assert checks.parse_version("v1.27.3+k3s1") == (1, 27, 3)
-    assert checks.judge_version({"gitVersion": "weird"}, server="s", min_version="1.2").status == FAIL
+    assert checks.judge_version({"gitVersion": "weird"}, server="s", min_version="1.2").status == ERROR  # malformed
+    assert checks.judge_version({"gitVersion": 5}, server="s", min_version="1.28").status == ERROR  # never a pass

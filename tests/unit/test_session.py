@@ -180,7 +180,7 @@ def test_resume_marks_interrupted_runs_unknown_and_leaves_detached_ones(tmp_path
             r.decide("r1", "maybe")
         with pytest.raises(UserError, match="no step run"):
             r.decide("nope", "failed")
-        with pytest.raises(UserError, match="no outcome-unknown host"):
+        with pytest.raises(UserError, match="no host to decide"):
             r.decide("r3", "failed")
         r.decide("r1", "succeeded", "checked the pods by hand")
         assert r.state.step_status("T-1", 1) == SUCCEEDED

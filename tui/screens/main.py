@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from runbook.errors import UserError
 from runbook.model import Step
 from sessions import events as ev
+from sessions.guards import lint_of
 from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
 from sessions.state import UNKNOWN, SessionState, StepRun
 
@@ -34,6 +35,7 @@ from tui.operator import Declined, Operator
 from tui.progress import FINISHED
 from tui.widgets.checklist import CheckItem
 from tui.widgets.header import RunbookHeader
+from tui.widgets.lint_banner import LintBanner
 from tui.widgets.output import OutputPane
 from tui.widgets.task_view import TaskView
 from tui.widgets.tree import TaskTree
@@ -57,13 +59,13 @@ class MainScreen(Screen[None]):
         B("h", "run_on_host", "On host", "Run the current step on one host you choose (any inventory host)", show=False),
         B("T", "retarget", "Target", "Choose where the current step runs, before it runs (journaled; can be saved "
           "to NAME.targets.yaml)", show=False),
-        B("R", "rerun", "Re-run", "Run the current step again (a new run; the old one stays in the journal)", show=False),
+        B("R", "rerun", "Re-run", "Run the current step again on all its hosts, the failed ones or one (a new run; the old one stays in the journal)", show=False),
         B("ctrl+c", "cancel", "Cancel", "Send Ctrl-C (SIGINT) to the running step on every host", priority=True),
         B("i", "send_input", "Input", "Type a line into the running (PTY) step", show=False),
         B("n", "note", "Note", "Add a note to the journal for this task"),
         B("s", "skip_step", "Skip step", "Skip the current step (a reason is required)", show=False),
         B("S", "skip_task", "Skip task", "Skip the whole task (a reason is required)", show=False),
-        B("o", "decide", "Decide", "Decide a step whose outcome is unknown: succeeded, failed or re-run"),
+        B("o", "decide", "Decide", "Decide a step whose outcome is unknown or whose expectation was not met: succeeded, failed or re-run"),
         B("b", "rollback", "Rollback", "Open the rollback procedure and run its blocks as steps (journaled as rollback)"),
         B("d", "done", "Done", "Mark the task done"),
         B("g", "jump", "Jump", "Jump to a task: type part of its id or title (only jumps, runs nothing)", show=False),
@@ -122,6 +124,7 @@ class MainScreen(Screen[None]):
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield RunbookHeader(self.runbook, self.session.id, self.session.operator, id="header")
+        yield LintBanner(self.runbook.path, lint_of(self.runbook), id="lint-banner")
         with Horizontal(id="body"):
             yield TaskTree(self.runbook, id="tree")
             with Vertical(id="right"):
@@ -400,7 +403,35 @@ class MainScreen(Screen[None]):
 
     def action_rerun(self) -> None:
         self.handled.append("rerun")
-        self.action_run_step()
+        current = self._current()
+        if current and not self._busy():
+            item, step, rollback = current
+            self._rerun(item.id, step, rollback)
+
+    @work(group="run", exclusive=True, exit_on_error=False)
+    async def _rerun(self, item_id: str, step: int, rollback: bool) -> None:
+        """``R``: which hosts (all, the failed ones, one), then the run (its guards ask first)."""
+        from tui.widgets.modals import RerunHostsModal
+
+        try:
+            hosts = list(self.engine.plan(item_id, step, rollback=rollback, now=self.now()).hosts)
+            matrix = self.state.step_matrix(item_id, step, rollback)
+            failed = [c.host for c in matrix.hosts if c.status not in ("succeeded", "skipped", "pending")]
+            choice = ("all", tuple(hosts))
+            if len(hosts) > 1 or failed:
+                what = f"{item_id} {'rollback ' if rollback else ''}step {step}"
+                choice = await self.operator.ask(RerunHostsModal(f"Run {what} again: on which hosts?", hosts, failed))
+            if choice is None:
+                return
+            kind, chosen = choice
+            if kind == "all":
+                await self.operator.run_step(item_id, step, rollback=rollback)
+            elif len(chosen) == 1 and chosen[0] in hosts:
+                await self.operator.run_step(item_id, step, rollback=rollback, only_host=chosen[0])
+            else:
+                await self.operator.run_step(item_id, step, rollback=rollback, target=",".join(chosen))
+        except UserError as exc:
+            self.notify(str(exc), title="not run", severity="error")
 
     def action_run_task(self) -> None:
         self.handled.append("run_task")
@@ -510,9 +541,9 @@ class MainScreen(Screen[None]):
 
     def action_decide(self) -> None:
         self.handled.append("decide")
-        unknown = self.state.unresolved_unknowns()
+        unknown = self.state.undecided()  # outcome unknown, or an automatic expectation not met
         if not unknown:
-            self.notify("no step has an unknown outcome", severity="warning")
+            self.notify("no step has an unknown outcome or an unmet expectation to decide", severity="warning")
             return
         view = self.task_view.step_view()
         runs = {run.run_id: run for run, _host in unknown}

@@ -3,7 +3,7 @@ and the latest run's status per host."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -11,12 +11,13 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from runbook.model import Block, Step
+from runbook.model import Block, Diagnostic, Step
 from sessions.state import SessionState, StepRun
 
 from tui import format as fmt
 from tui.messages import StepFocused
 
+DIAGNOSTIC_STYLE = {"error": ("✘", "bold red"), "warning": ("⚠", "bold yellow"), "info": ("ℹ", "cyan")}
 LANGS = {"sh": "bash", "shell": "bash", "console": "bash", "yml": "yaml", "": "text"}
 
 # (item id, step, rollback) -> "web-1, web-2 (parallel)" or an error to show
@@ -33,10 +34,12 @@ class StepView(Static, can_focus=True):
         Binding("down,j", "app.focus_next", "Next", show=False, id="step.next", tooltip="Next step or checkbox"),
     ]
 
-    def __init__(self, item_id: str, step: Step, *, rollback: bool, targets: str, value_known: ValueKnown) -> None:
+    def __init__(self, item_id: str, step: Step, *, rollback: bool, targets: str, value_known: ValueKnown,
+                 diagnostics: Sequence[Diagnostic] = ()) -> None:
         super().__init__(classes="step-view -rollback" if rollback else "step-view")
         self.item_id = item_id
         self.step = step
+        self.diagnostics = tuple(diagnostics)  # lint findings inside the step, shown beside it
         self.rollback = rollback
         self.targets = targets
         self.value_known = value_known
@@ -73,18 +76,30 @@ class StepView(Static, can_focus=True):
         if run is not None:
             if run.finished and run.duration_s:
                 status.append(f" {run.duration_s:.1f}s", "dim")
-            for host in run.hosts.values():
-                eff = host.decided if host.status == "unknown" and host.decided in ("succeeded", "failed") else host.status
-                status.append(fmt.line(f"  {fmt.icon(eff)} {host.host}", fmt.style(eff)))
-                if host.status == "unknown":
-                    status.append(fmt.line(f" decided {host.decided}" if host.decided else " (o: decide)", "bold"))
-                elif host.exit_status not in (None, 0):
-                    status.append(f" exit {host.exit_status}", "red")
+            matrix = state.step_matrix(self.item_id, step.number, self.rollback)
+            if matrix.runs > 1:
+                status.append(f" · {matrix.runs} runs", "dim")
+            for cell in matrix.hosts:  # the last outcome of each host over every run
+                status.append(fmt.line(f"  {fmt.icon(cell.status)} {cell.host}", fmt.style(cell.status)))
+                if cell.runs > 1:
+                    status.append(f" ×{cell.runs}", "dim")
+                hrun = state.runs[cell.run_id].hosts.get(cell.host) if cell.run_id in state.runs else None
+                if hrun is None:
+                    continue
+                if hrun.decidable:
+                    what = "failed (expectation)" if hrun.status == "succeeded" else "unknown"
+                    status.append(f" {what}, decided {hrun.decided}" if hrun.decided else f" {what} (o: decide)",
+                                  "bold")
+                elif hrun.exit_status not in (None, 0):
+                    status.append(f" exit {hrun.exit_status}", "red")
         parts.append(status)
         if not step.runnable:
             parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))
         else:
             parts.append(Text.assemble("   on: ", fmt.safe(self.targets, "cyan")))
+        for d in self.diagnostics:
+            icon, style = DIAGNOSTIC_STYLE.get(d.severity, ("·", "dim"))
+            parts.append(Text.assemble(("   ", ""), (f"{icon} lint", style), fmt.safe(f" line {d.line}: {d.message}")))
         if step.placeholders:
             line = Text("   needs: ")
             for i, ph in enumerate(_unique(step.placeholders)):

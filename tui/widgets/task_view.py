@@ -16,11 +16,12 @@ from textual.widgets import Label, Static
 
 from runbook.model import Runbook
 from runbook.terminal_text import visible
+from sessions.guards import blockers, step_diagnostics
 from sessions.state import SessionState
 
 from tui import format as fmt
 from tui.items import Item
-from tui.progress import FINISHED, unfinished_dependencies
+from tui.progress import FINISHED
 from tui.widgets.checklist import Checklist
 from tui.widgets.step_view import StepView, TargetDescriber, ValueKnown, _block
 
@@ -118,7 +119,7 @@ class TaskView(VerticalScroll):
             yield Static("(no steps)", classes="task-text")
         for step in item.steps:
             yield StepView(item.id, step, rollback=False, targets=self.describe_targets(item.id, step, False),
-                           value_known=self.value_known)
+                           value_known=self.value_known, diagnostics=step_diagnostics(self.runbook, step))
 
     def _rollback(self, item: Item):
         rb = item.task.rollback if item.task else None
@@ -139,7 +140,7 @@ class TaskView(VerticalScroll):
             yield Static(_markdown(rb.text.strip()), classes="task-text")
         for step in rb.steps:
             yield StepView(item.id, step, rollback=True, targets=self.describe_targets(item.id, step, True),
-                           value_known=self.value_known)
+                           value_known=self.value_known, diagnostics=step_diagnostics(self.runbook, step))
 
     # -- state -> widgets -----------------------------------------------------------
     def refresh_state(self, state: SessionState, now: datetime) -> None:
@@ -213,11 +214,15 @@ class TaskView(VerticalScroll):
                     dstatus = state.task_status(dep)
                     meta.append(", " if i else "")
                     meta.append(fmt.line(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus)))
-                blocked = unfinished_dependencies(self.runbook, state, task.id)
-                if blocked and status not in FINISHED:
-                    meta.append(fmt.line(f"  {fmt.BLOCKED_MARK} blocked by {', '.join(blocked)}", "bold yellow"))
+            why = blockers(state, self.runbook, task.id) if status not in FINISHED else []
+            if why:
+                meta.append(fmt.safe(f"\n{fmt.BLOCKED_MARK} blocked: {'; '.join(why)} (running asks for an override with a reason)",
+                                     "bold yellow"))
         elif item.phase is not None:
             meta.append(fmt.line(f"Phase {item.phase.number}: {item.phase.title}", "dim"))
+            why = blockers(state, self.runbook, item.id) if item.kind == "gate" else []
+            if why:
+                meta.append(f"\n{fmt.BLOCKED_MARK} blocked: {'; '.join(why)}", "bold yellow")
         self.query_one("#task-meta", Static).update(meta)
 
     def _notes(self, item: Item, state: SessionState) -> RenderableType:

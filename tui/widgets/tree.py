@@ -10,12 +10,13 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runbook.model import Phase, Runbook
+from sessions.guards import blockers
 from sessions.state import SessionState
 
 from tui import format as fmt
 from tui.items import Item, build_items, gate_id
 from tui.messages import TaskSelected
-from tui.progress import FINISHED, unfinished_dependencies
+from tui.progress import FINISHED
 
 
 def _phase_name(phase: Phase) -> str:
@@ -93,14 +94,21 @@ class TaskTree(Tree[str]):
                 " ",
                 (fmt.RISK_BADGE[task.risk], fmt.RISK_STYLE[task.risk]),
             )
-            if status not in FINISHED and unfinished_dependencies(self.runbook, state, task.id):
+            why = blockers(state, self.runbook, task.id) if status not in FINISHED else []
+            if why:
                 text.append(f" {fmt.BLOCKED_MARK}", "bold yellow")
             text.append(f" {fmt.minutes(task.duration_minutes)}/{fmt.minutes(actual)}", "dim")
+            if why:
+                text.append(f" {'; '.join(why)}", "yellow")
             return text
         if item.kind == "gate":
             statuses = [state.step_status(item.id, s.number) for s in item.steps]
             status = "pending" if not statuses or all(s == "pending" for s in statuses) else fmt_worst(statuses)
-            return Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), fmt.line(f" {item.title}"))
+            text = Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), " ", fmt.line(item.title))
+            why = blockers(state, self.runbook, item.id) if status != "succeeded" else []
+            if why:
+                text.append(fmt.line(f" {fmt.BLOCKED_MARK} {'; '.join(why)}", "bold yellow"))
+            return text
         boxes = item.checkboxes
         if not boxes:  # a prose section, shown as reference
             return Text.assemble(("≡", "dim"), fmt.line(f" {item.title}"))

@@ -7,6 +7,7 @@ from tui.widgets.modals.decide_outcome import DecideOutcomeModal
 from tui.widgets.modals.note import NoteModal
 from tui.widgets.modals.placeholder import PlaceholderModal
 from tui.widgets.modals.reason import ReasonModal
+from tui.widgets.modals.rerun_hosts import RerunHostsModal
 from tui.widgets.modals.search import SearchModal
 from tui.widgets.modals.send_input import SendInputModal
 from tui.widgets.modals.task_picker import PickerEntry, TaskPickerModal
@@ -21,6 +22,7 @@ __all__ = [
     "PlaceholderModal",
     "ReasonModal",
     "PickerEntry",
+    "RerunHostsModal",
     "SearchModal",
     "SendInputModal",
     "TargetChoice",

@@ -1,4 +1,5 @@
-"""Decide a step whose outcome is unknown: succeeded (checked by hand), failed, or re-run."""
+"""Decide a step whose outcome is unknown, or whose automatic expectation was not met:
+succeeded (checked by hand), failed, or re-run."""
 
 from __future__ import annotations
 
@@ -18,16 +19,22 @@ class DecideOutcomeModal(ModalScreen["tuple[str, str] | None"]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel", tooltip="Decide later")]
 
-    def __init__(self, what: str, why: str) -> None:
+    def __init__(self, what: str, why: str, *, expectation: bool = False) -> None:
         super().__init__()
         self.what = what
         self.why = why
+        self.expectation = expectation  # the command succeeded but an automatic Expected: was not met
         self.decision: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-dialog"):
-            yield Label("? Outcome unknown", classes="modal-title")
-            yield Static(fmt.safe(f"{self.what}\nThe end of the command was not seen: {self.why}"), classes="modal-message")
+            if self.expectation:
+                yield Label("✘ Failed (expectation)", classes="modal-title")
+                text = f"{self.what}\nThe command succeeded, but the expected output was not seen: {self.why}"
+            else:
+                yield Label("? Outcome unknown", classes="modal-title")
+                text = f"{self.what}\nThe end of the command was not seen: {self.why}"
+            yield Static(fmt.safe(text), classes="modal-message")
             yield Input(placeholder="what you checked (required, journaled)", id="reason-input")
             with Horizontal(classes="modal-buttons"):
                 yield Button("✔ Succeeded", id="succeeded", variant="success")
