@@ -14,6 +14,7 @@ import pytest
 from tests.tui.conftest import FIXED_NOW, MINI, PROD, wait_for
 from tests.tui.test_actions import gate_waived, modal, select
 from tui.screens.help import HelpScreen
+from tui.widgets.output import HostLog
 from tui.widgets.modals import ConfirmModal, TaskPickerModal
 
 SIZES = [pytest.param((100, 32), id="100x32"), pytest.param((80, 24), id="80x24")]
@@ -25,6 +26,7 @@ async def settle(pilot) -> None:
     they time out, and the screen under them is what is compared)."""
     await pilot.pause(0.3)
     pilot.app.clear_notifications()
+    await wait_for(pilot, lambda: all(log.settled for log in pilot.app.screen.query(HostLog)), what="output wrapped")
     await pilot.pause(0.1)
     await pilot.wait_for_scheduled_animations()
 
@@ -165,6 +167,7 @@ class TestWindowSnapshots:
             record_failed_fleet_run(app.session)
             await wait_for(pilot, lambda: screen.output.log_for("*all*") is not None
                            and any("RECAP" in line for line in screen.output.log_for("*all*").source), what="recap")
+            await settle(pilot)  # the rows are wrapped to the pane before they are searched
             screen.output.search("lockdir")
             await settle(pilot)
 
@@ -178,7 +181,10 @@ class TestWindowSnapshots:
             await select(pilot, "PROD-PRE-001")
             pilot.app.clear_notifications()
             await pilot.press("g")
-            await modal(pilot, TaskPickerModal)
+            picker = await modal(pilot, TaskPickerModal)
+            from textual.widgets import Input
+
+            picker.query_one(Input).cursor_blink = False  # a blinking cursor is caught on or off
             await pilot.press(*"k8s")
             await settle(pilot)
 

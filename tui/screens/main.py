@@ -151,6 +151,7 @@ class MainScreen(Screen[None]):
         self.set_interval(self.flush_interval, self._flush_state, name="state-flush")
         self.set_interval(1.0, self._tick, name="clock")
         self._redraw()
+        self._window_alert(self.query_one(RunbookHeader))  # at once: a window already too short is said on opening
         self.task_tree.focus()
         unknowns = self.state.unresolved_unknowns()
         if unknowns:  # a resume after a crash: open the step that needs a decision
@@ -248,8 +249,10 @@ class MainScreen(Screen[None]):
                     self.output.set_host_status(host, UNKNOWN)
 
     def _show_recap(self, run: StepRun) -> None:
-        """After each step: host, outcome, exit, duration and where it failed (PLAY RECAP style)."""
+        """After each step on several hosts: host, outcome, exit, duration and where it failed (PLAY RECAP style)."""
         rows = recap_rows(run)
+        if len(rows) < 2:  # one host: its own end line already says outcome, exit, duration, failed line
+            return
         which = f"{display_name(run.task)} {'rollback ' if run.rollback else ''}step {run.step}"
         lines = [f"── RECAP {which} · {recap_summary(rows)} ──", *recap_lines(rows)]
         for row in rows:

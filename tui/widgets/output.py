@@ -142,6 +142,13 @@ class HostLog(Log):
         self.clear()
         if self.source:
             super().write_lines(self._rows(self.source), scroll_end=following)
+            if following:  # once the new rows are laid out, still at the tail
+                self.call_after_refresh(self.scroll_end, animate=False)
+
+    @property
+    def settled(self) -> bool:
+        """Drawn at the current width (a resize may still be waiting for its rebuild)."""
+        return not self.wrap or not self.source or self._wrap_width == self._text_width()
 
     def set_wrap(self, wrap: bool) -> None:
         if wrap != self.wrap:
