@@ -24,7 +24,8 @@ from tests.tui.test_actions import modal, run_finished, select as select_item, t
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "runbook.cli"]
 
-BOOK = """# Guard attacks
+BOOK = """<!-- runbook: target=local -->
+# Guard attacks
 
 ## Phase 0: Checks (1 hour)
 
