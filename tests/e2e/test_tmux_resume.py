@@ -126,6 +126,9 @@ def test_demo_step_killed_mid_run_is_resumed_as_outcome_unknown(tmux: Tmux, tmp_
     tmux.wait("first", "Dependencies unfinished")
     tmux.type("first", "prep done by hand for the e2e test")
     tmux.keys("first", "Enter")
+    tmux.wait("first", "Phase gate not passed")  # the Phase 1 gate never ran
+    tmux.type("first", "gate checked by hand for the e2e test")
+    tmux.keys("first", "Enter")
     tmux.wait("first", "replica lag check 2/20", timeout=30)
 
     # 2. SIGKILL mid-step: no SessionClosed, no StepFinished
@@ -154,8 +157,9 @@ def test_demo_step_killed_mid_run_is_resumed_as_outcome_unknown(tmux: Tmux, tmp_
     tmux.keys("second", "Enter")
     tmux.wait("second", "decided succeeded")
     tmux.keys("second", "d")
-    tmux.wait("second", "Finish DEMO-FLEET-002 anyway?")
-    tmux.keys("second", "y")
+    tmux.wait("second", "Finish DEMO-FLEET-002 anyway?")  # step 1 never ran, boxes unticked: a reason
+    tmux.type("second", "step 1 done by hand before the window")
+    tmux.keys("second", "Enter")
     tmux.wait("second", "✔ DEMO-FLEET-002")
     tmux.keys("second", "e")
     session_dir = next(sessions.glob("2*"))
