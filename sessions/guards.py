@@ -184,21 +184,30 @@ def gate_problems(state: st.SessionState, runbook: Runbook, before: int) -> list
     A gate passes when every runnable step of it succeeded on every host it last ran
     on (``SessionState.step_matrix``) and every checkbox of it is ticked.
     """
-    out: list[str] = []
+    return [problem for _label, problem in _gate_problems(state, runbook, before)]
+
+
+def gate_label(phase: Phase) -> str:
+    """What the operator reads for a phase's gate (``gate:1`` is the journal's id)."""
+    return f"Phase {phase.number} gate"
+
+
+def _gate_problems(state: st.SessionState, runbook: Runbook, before: int) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     for phase in runbook.phases[:before]:
         if not phase.gates:
             continue
-        gid = gate_id(phase)
+        gid, label = gate_id(phase), gate_label(phase)
         for step in (s for g in phase.gates for s in g.steps):
             if not step.runnable:
                 continue
             status = state.step_status(gid, step.number)
             if status != st.SUCCEEDED:
-                out.append(f"{gid} step {step.number} " + ("never ran" if status == st.PENDING else
-                                                          _STATUS_WORDS.get(status, status)))
+                out.append((label, f"{label} step {step.number} " + ("never ran" if status == st.PENDING else
+                                                                     _STATUS_WORDS.get(status, status))))
         boxes = [b for g in phase.gates for b in g.checkboxes if not _ticked(state, b.key, b.checked)]
         if boxes:
-            out.append(f"{gid}: {len(boxes)} checkbox(es) not ticked")
+            out.append((label, f"{label}: {len(boxes)} checkbox(es) not ticked"))
     return out
 
 
@@ -240,14 +249,9 @@ def blockers(state: st.SessionState, runbook: Runbook, task_id: str) -> list[str
     pending = pending_dependencies(state, runbook, task_id)
     if pending and not _answered(state, "dependencies", task_id):
         out.append("needs " + ", ".join(pending))
-    gates = gate_problems(state, runbook, ref.phase_index)
+    gates = _gate_problems(state, runbook, ref.phase_index)
     if gates and not _answered(state, "gate", task_id):
-        phases = []
-        for g in gates:
-            name = g.split(" ", 1)[0].rstrip(":")
-            if name not in phases:
-                phases.append(name)
-        out.append(", ".join(phases) + " not passed")
+        out.append(", ".join(dict.fromkeys(label for label, _ in gates)) + " not passed")
     return out
 
 

@@ -210,7 +210,7 @@ def test_a_gate_that_never_ran_blocks_the_next_phase(book, tmp_path):
     sessions = tmp_path / "sessions"
     r = run(["exec", book, "--task", "EXEC-101", "--session-dir", sessions, "--yes"])
     assert r.returncode == 1, r.stderr
-    assert "gate (EXEC-101): an earlier phase gate has not passed (gate:0 step 1 never ran)" in r.stderr
+    assert "gate (EXEC-101): an earlier phase gate has not passed (Phase 0 gate step 1 never ran)" in r.stderr
     assert "[local] later" not in r.stdout and not sessions.exists()
     # the dry run names it too
     r = run(["exec", book, "--task", "EXEC-101", "--dry-run"])

@@ -95,7 +95,7 @@ class TestDemoInTheTui:
             await type_text(pilot, "prep checked by hand")
             await pilot.press("enter")
             gate = await modal(pilot, ReasonModal)  # the phase 1 gate never ran
-            assert "gate:1 step 1 never ran" in gate.message
+            assert "Phase 1 gate step 1 never ran" in gate.message
             await type_text(pilot, "gate checked by hand")
             await pilot.press("enter")
             run = await run_finished(pilot, app, "DEMO-FLEET-001", 1)

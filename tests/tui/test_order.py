@@ -21,11 +21,11 @@ class TestOrder:
         async with app.run_test(size=(120, 32)) as pilot:
             screen = await select(pilot, "MINI-101")
             label = screen.task_tree._item_nodes["MINI-101"].label.plain
-            assert "⊘" in label and "gate:0 not passed" in label
-            assert "blocked: gate:0 not passed" in str(screen.query_one("#task-meta").render())
+            assert "⊘" in label and "Phase 0 gate not passed" in label
+            assert "blocked: Phase 0 gate not passed" in str(screen.query_one("#task-meta").render())
             await pilot.press("r")
             reason = await modal(pilot, ReasonModal)
-            assert "gate:0 step 1 never ran" in reason.message
+            assert "Phase 0 gate step 1 never ran" in reason.message
             await pilot.press("escape")
             await pilot.pause(0.2)
             assert started(app, "MINI-101") == []

@@ -135,8 +135,8 @@ def test_failed_gate_blocks_later_phases_until_overridden():
     gs = guards_for(s.state, rb, "T-3", 1, ["local"], NOW)
     assert sorted(kinds(gs)) == ["gate", "risk"]
     gate = next(g for g in gs if g.kind == "gate")
-    assert "gate:0 step 1 failed" in gate.message and gate.needs == "reason"
-    assert blockers(s.state, rb, "T-3") == ["gate:0 not passed"]
+    assert "Phase 0 gate step 1 failed" in gate.message and gate.needs == "reason"
+    assert blockers(s.state, rb, "T-3") == ["Phase 0 gate not passed"]
     # --yes answers confirmations only: it never overrides
     with pytest.raises(ValueError):
         resolve(s, gate, "", yes=True)
@@ -154,21 +154,21 @@ def test_failed_gate_blocks_later_phases_until_overridden():
 
 def test_a_gate_that_never_ran_blocks_the_next_phase():
     rb = book()
-    assert gate_problems(replay([]), rb, 1) == ["gate:0 step 1 never ran"]
+    assert gate_problems(replay([]), rb, 1) == ["Phase 0 gate step 1 never ran"]
     gs = guards_for(replay([ev.GuardPassed("risk", "T-3")]), rb, "T-3", 1, ["local"], NOW)
     assert kinds(gs) == ["gate"] and "never ran" in gs[0].message
-    assert blockers(replay([]), rb, "T-3") == ["gate:0 not passed"]
+    assert blockers(replay([]), rb, "T-3") == ["Phase 0 gate not passed"]
     # running, unknown, skipped or failed only on one host: not passed either
     started = [ev.StepStarted("r1", "gate:0", 1, ("a", "b"), "echo smoke")]
-    assert gate_problems(replay(started), rb, 1) == ["gate:0 step 1 running"]
+    assert gate_problems(replay(started), rb, 1) == ["Phase 0 gate step 1 running"]
     one_failed = started + [ev.HostFinished("r1", "a", "succeeded", 0), ev.HostFinished("r1", "b", "failed", 1),
                             ev.StepFinished("r1", "failed")]
-    assert gate_problems(replay(one_failed), rb, 1) == ["gate:0 step 1 failed"]
+    assert gate_problems(replay(one_failed), rb, 1) == ["Phase 0 gate step 1 failed"]
     # re-run on the failed host only: every host's last outcome is now success
     fixed = one_failed + [ev.StepStarted("r2", "gate:0", 1, ("b",), "echo smoke"),
                           ev.HostFinished("r2", "b", "succeeded", 0), ev.StepFinished("r2", "succeeded")]
     assert gate_problems(replay(fixed), rb, 1) == []
-    assert gate_problems(replay([ev.StepSkipped("gate:0", 1, "no time")]), rb, 1) == ["gate:0 step 1 skipped"]
+    assert gate_problems(replay([ev.StepSkipped("gate:0", 1, "no time")]), rb, 1) == ["Phase 0 gate step 1 skipped"]
     # tasks of the gate's own phase are not blocked by it
     assert gate_problems(replay([]), rb, 0) == []
 
@@ -181,7 +181,7 @@ def test_gate_checkboxes_must_be_ticked():
     rb = Runbook("Demo", "demo.md", "0" * 64, phases=(Phase("0", "Pre", 1, gates=(gate,), tasks=p0.tasks),) + rb.phases[1:])
     ran = [ev.StepStarted("r1", "gate:0", 1, ("local",), "echo smoke"), ev.HostFinished("r1", "local", "succeeded", 0),
            ev.StepFinished("r1", "succeeded")]
-    assert gate_problems(replay(ran), rb, 1) == ["gate:0: 1 checkbox(es) not ticked"]
+    assert gate_problems(replay(ran), rb, 1) == ["Phase 0 gate: 1 checkbox(es) not ticked"]
     assert gate_problems(replay(ran + [ev.CheckboxSet("gate:0/0")]), rb, 1) == []
 
 
