@@ -200,6 +200,7 @@ class OutputPane(Vertical):
         self.flushes = 0
         self.wrap = True
         self.query_text = ""
+        self._backfill_due = False  # the all-hosts view exists but has not got the earlier lines yet
         self._matches: list[int] = []
         self._match = -1
 
@@ -246,28 +247,32 @@ class OutputPane(Vertical):
 
     # -- drawing (timer) ------------------------------------------------------------
     def recap(self, hosts: list[str], lines: list[str]) -> None:
-        """A step's recap: on the all-hosts view when there is one, else on each host's tab;
-        after the output already buffered, and shown."""
-        text = "".join(line + "\n" for line in lines)
-        if ALL_HOSTS in self._logs:
-            self.feed(ALL_HOSTS, text)
-            self._activate = ALL_HOSTS if len(hosts) > 1 else self._activate
-        else:
-            for host in hosts:
-                self.feed(host, text)
+        """A step's recap (several hosts): on the all-hosts view, after the output already
+        buffered, and shown."""
+        self.feed(ALL_HOSTS, "".join(line + "\n" for line in lines))
+        self._activate = ALL_HOSTS
 
     def flush(self) -> None:
         self.flushes += 1
+        combined = self._logs.get(ALL_HOSTS)
+        if self._backfill_due and combined is not None and combined.is_mounted:
+            self._backfill(combined)
         for host in list(dict.fromkeys([*self._pending, *self._partial])):  # tabs in target order
+            if host == ALL_HOSTS:
+                continue  # below, after every host's lines
             log = self._logs.get(host)
             if log is None:
-                if host != ALL_HOSTS:
-                    self._add_host(host)
+                self._add_host(host)
                 continue
             if not log.is_mounted:
                 continue
             chunks = self._pending.pop(host, [])
             self._write(host, log, chunks)
+        waiting = self._backfill_due or any(h != ALL_HOSTS for h in self._pending)  # a host's lines not drawn yet (tab mounting)
+        if ALL_HOSTS in self._pending and combined is None and self.hosts and not waiting:
+            self._add_all_hosts()  # a recap, and only one host had output so far
+        elif ALL_HOSTS in self._pending and combined is not None and combined.is_mounted and not waiting:
+            self._write(ALL_HOSTS, combined, self._pending.pop(ALL_HOSTS))  # a recap comes after the lines it sums up
         if self._activate is not None and self._activate in self._logs and self._logs[self._activate].is_mounted:
             self.query_one(TabbedContent).active = pane_id(self._activate)
             self._activate = None
@@ -309,7 +314,7 @@ class OutputPane(Vertical):
         cleaned = [clean(line) for line in lines]
         log.add_lines(cleaned)
         combined = self._logs.get(ALL_HOSTS)
-        if host != ALL_HOSTS and combined is not None and combined.is_mounted:
+        if host != ALL_HOSTS and combined is not None and combined.is_mounted and not self._backfill_due:
             combined.add_lines([f"{visible(host, multiline=False)} │ {line}" for line in cleaned])
 
     def _add_host(self, host: str) -> None:
@@ -334,12 +339,14 @@ class OutputPane(Vertical):
         first = pane_id(self.hosts[0])
         self.query_one(TabbedContent).add_pane(TabPane("0:all hosts", combined, id=pane_id(ALL_HOSTS)), before=first)
 
-        def backfill() -> None:  # what came before the second host, host by host
-            for host, log in self._logs.items():
-                if host != ALL_HOSTS:
-                    combined.add_lines([f"{visible(host, multiline=False)} │ {line}" for line in log.source])
+        self._backfill_due = True  # done by the first flush that finds the view mounted
 
-        self.call_after_refresh(backfill)
+    def _backfill(self, combined: HostLog) -> None:
+        """What came before the second host, host by host, before anything newer."""
+        self._backfill_due = False
+        for host, log in self._logs.items():
+            if host != ALL_HOSTS:
+                combined.add_lines([f"{visible(host, multiline=False)} │ {line}" for line in log.source])
 
     def _label(self, host: str) -> Content:
         status = self._status.get(host)
