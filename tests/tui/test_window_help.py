@@ -391,5 +391,26 @@ class TestRecap:
             assert recap[3].split()[:3] == ["web-3", "not", "run"]
             assert screen.output.shown_log is combined, "the recap is shown"
             await pilot.pause(0.2)
+            from textual.widgets import ContentSwitcher
+            shown = screen.output.query_one(ContentSwitcher)
+            assert shown.current == "all-hosts" and screen.output.shown_log is combined, \
+                "the first tab's own (late) activation does not switch away from the recap"
             assert "⤼ web-3" in screen_text(app) or "⤼web-3" in screen_text(app).replace(" ", ""), \
                 "a host a serial run never reached is not shown as running"
+
+    async def test_a_recap_recorded_at_once_stays_shown(self, make_app, frozen):
+        """A whole fleet run arriving in one go (a resume, a fast step): the first host's tab
+        activates itself a moment after it mounts; the recap must stay the shown tab."""
+        from textual.widgets import ContentSwitcher
+
+        from tests.tui.test_snapshots import record_failed_fleet_run
+
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-101")
+            record_failed_fleet_run(app.session)
+            combined = await wait_for(pilot, lambda: (log := screen.output.log_for("*all*")) is not None
+                                      and any("RECAP" in line for line in log.source) and log, what="recap")
+            await pilot.pause(0.3)
+            assert screen.output.query_one(ContentSwitcher).current == "all-hosts"
+            assert screen.output.shown_log is combined

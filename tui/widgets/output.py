@@ -147,8 +147,9 @@ class HostLog(Log):
 
     @property
     def settled(self) -> bool:
-        """Drawn at the current width (a resize may still be waiting for its rebuild)."""
-        return not self.wrap or not self.source or self._wrap_width == self._text_width()
+        """Drawn at the current width (a resize may still be waiting for its rebuild); a hidden
+        tab (no width) draws nothing and is rebuilt when it is shown."""
+        return not self.wrap or not self.source or self.size.width == 0 or self._wrap_width == self._text_width()
 
     def set_wrap(self, wrap: bool) -> None:
         if wrap != self.wrap:
@@ -273,8 +274,11 @@ class OutputPane(Vertical):
             self._add_all_hosts()  # a recap, and only one host had output so far
         elif ALL_HOSTS in self._pending and combined is not None and combined.is_mounted and not waiting:
             self._write(ALL_HOSTS, combined, self._pending.pop(ALL_HOSTS))  # a recap comes after the lines it sums up
-        if self._activate is not None and self._activate in self._logs and self._logs[self._activate].is_mounted:
-            self.query_one(TabbedContent).active = pane_id(self._activate)
+        tabs = self.query_one(TabbedContent)
+        # The first tab activates itself once mounted (a message that lands later): a tab
+        # chosen before that would be switched back, so wait for it.
+        if self._activate is not None and self._activate in self._logs and self._logs[self._activate].is_mounted and tabs.active:
+            tabs.active = pane_id(self._activate)
             self._activate = None
 
     def _write(self, host: str, log: HostLog, chunks: list[str]) -> None:
