@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text from documents, inventories, file names and output never reaches the terminal as
     escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
     try:
         return _main(argv)
     finally:
