@@ -83,6 +83,32 @@ class TestTaskPicker:
                            what="jumped to MINI-102")
             assert not [e for e in events(app)[before:] if isinstance(e, ev.StepStarted)]
 
+    async def test_j_after_a_jump_moves_into_the_steps(self, make_app):
+        """Whatever has focus after the picker (the tree, or the task pane itself), j and k
+        reach the steps and checkboxes; they never only scroll."""
+        from tui.widgets.checklist import CheckItem
+        from tui.widgets.step_view import StepView
+
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await pilot.press("g")
+            await modal(pilot, TaskPickerModal)
+            await type_text(pilot, "interactive")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.task_view.item is not None and screen.task_view.item.id == "MINI-102",
+                           what="jumped to MINI-102")
+            screen.task_view.focus()  # the pane itself, as after a click on its prose
+            await pilot.pause(0.1)
+            await pilot.press("j")
+            await pilot.pause(0.1)
+            assert isinstance(app.focused, (StepView, CheckItem)), app.focused
+            screen.task_view.focus()
+            await pilot.pause(0.1)
+            await pilot.press("k")
+            await pilot.pause(0.1)
+            assert app.focused is list(screen.task_view.query("StepView, CheckItem"))[-1]
+
     async def test_escape_stays(self, make_app):
         app = make_app(MINI)
         async with app.run_test(size=(80, 24)) as pilot:
