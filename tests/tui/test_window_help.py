@@ -154,6 +154,26 @@ class TestResume:
                            and screen.task_view.step_view() is not None
                            and screen.task_view.step_view().step.number == 2, what="the unknown step opened")
 
+    async def test_a_decided_host_keeps_its_decision_on_its_tab_after_reopening(self, make_app, session_root):
+        """Killed mid-step, decided failed, quit, reopened: the host tab says failed (✘), as the
+        tree does, not outcome unknown (?)."""
+        old = Session.create(parse_file(str(MINI)), root=session_root)
+        old.record(ev.TaskStarted("MINI-101", "alice"))
+        old.record(ev.StepStarted("run-x", "MINI-101", 2, ("local",), "sleep 100"))
+        old.record(ev.HostStarted("run-x", "local"))
+        old.record_output(ev.OutputChunk("run-x", "local", "stdout", "sleeping\n"))
+        old.record(ev.StepOutcomeUnknown("run-x", "the runbook process ended before the step did"))
+        old.record(ev.OutcomeDecided("run-x", "failed", "checked by hand: it never finished", who="alice"))
+        old.close("quit")
+        assert old.state.step_run("MINI-101", 2).hosts["local"].effective == "failed"
+        app = make_app(MINI, mode="resume", ref=old.id)
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await main_screen(pilot)
+            await wait_for(pilot, lambda: screen.output.log_for("local") is not None, what="the host tab")
+            await pilot.pause(0.3)
+            text = screen_text(app)
+            assert "✘ local" in text and "? local" not in text, text
+
 
 class TestQuitHint:
     def test_quit_prints_the_exact_resume_command(self, tmp_path):

@@ -181,7 +181,7 @@ class MainScreen(Screen[None]):
         latest: dict[str, str] = {}
         for run in sorted(self.state.runs.values(), key=lambda r: r.seq):
             for host in run.hosts.values():
-                latest[host.host] = host.status
+                latest[host.host] = host.effective  # a decision on an unknown outcome counts, as in the tree
         for host, lines in tails.items():
             self.output.preload(host, lines)
             if host in latest:
@@ -240,8 +240,8 @@ class MainScreen(Screen[None]):
         elif isinstance(event, ev.OutcomeDecided):
             run = state.runs.get(event.run_id)
             for host in (run.hosts.values() if run else ()):
-                if host.status == UNKNOWN and host.decided in ("succeeded", "failed"):
-                    self.output.set_host_status(host.host, host.decided)
+                if host.decided is not None:
+                    self.output.set_host_status(host.host, host.effective)
         elif isinstance(event, ev.StepOutcomeUnknown):
             run = state.runs.get(event.run_id)
             for host in (run.hosts if run else ()):
