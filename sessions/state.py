@@ -249,6 +249,18 @@ class SessionState:
         t = self.tasks.get(task_id)
         return t.status if t else TASK_PENDING
 
+    def item_status(self, task_id: str, steps: Iterable[int], *, gate: bool = False) -> str:
+        """What the TUI's tree and every report show for a task or a phase gate (one rule, so
+        they agree): a gate is the worst of its steps (pending until one ran); a task in
+        progress whose step failed or whose outcome is unknown shows that, else its status."""
+        statuses = [self.step_status(task_id, n) for n in steps]
+        if gate:
+            return PENDING if all(s == PENDING for s in statuses) else worst(statuses)
+        status = self.task_status(task_id)
+        if status == TASK_IN_PROGRESS and any(s in (FAILED, UNKNOWN) for s in statuses):
+            return UNKNOWN if UNKNOWN in statuses else FAILED
+        return status
+
     def step_run(self, task_id: str, step: int, rollback: bool = False) -> StepRun | None:
         rid = self.latest_run.get((task_id, step, rollback))
         return self.runs.get(rid) if rid else None

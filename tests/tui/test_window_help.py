@@ -460,3 +460,52 @@ class TestRecap:
             await pilot.pause(0.3)
             assert screen.output.query_one(ContentSwitcher).current == "all-hosts"
             assert screen.output.shown_log is combined
+
+
+class TestStatusAgreement:
+    async def test_the_tree_and_the_report_agree_on_every_status(self, make_app, session_root):
+        """Issue 13: a gate that passed, a task done, one skipped, one in progress with a failed
+        step, one with an undecided unknown outcome: the tree's icon for each is the report's."""
+        from sessions.export import build_report
+        from tui import format as fmt
+
+        old = Session.create(parse_file(str(MINI)), root=session_root)
+        rec = old.record
+        rec(ev.TaskStarted("MINI-001", "alice"))
+        for n in (1, 2, 3):
+            rec(ev.StepStarted(f"r1{n}", "MINI-001", n, ("local",), "echo"))
+            rec(ev.HostStarted(f"r1{n}", "local"))
+            rec(ev.HostFinished(f"r1{n}", "local", "succeeded", 0, None, 0.1))
+            rec(ev.StepFinished(f"r1{n}", "succeeded", 0.1))
+        rec(ev.TaskCompleted("MINI-001", "alice"))
+        rec(ev.TaskSkipped("MINI-002", "not needed tonight", "alice"))
+        rec(ev.StepStarted("rg", "gate:0", 1, ("local",), "echo smoke"))
+        rec(ev.HostStarted("rg", "local"))
+        rec(ev.HostFinished("rg", "local", "succeeded", 0, None, 0.1))
+        rec(ev.StepFinished("rg", "succeeded", 0.1))
+        rec(ev.TaskStarted("MINI-101", "alice"))
+        rec(ev.StepStarted("r21", "MINI-101", 1, ("local",), "false"))
+        rec(ev.HostStarted("r21", "local"))
+        rec(ev.HostFinished("r21", "local", "failed", 1, None, 0.1))
+        rec(ev.StepFinished("r21", "failed", 0.1))
+        rec(ev.TaskStarted("MINI-102", "alice"))
+        rec(ev.StepStarted("r31", "MINI-102", 1, ("local",), "sleep 100"))
+        rec(ev.HostStarted("r31", "local"))
+        rec(ev.StepOutcomeUnknown("r31", "the runbook process ended before the step did"))
+        old.close("quit")
+
+        report = build_report(old.journal.path)
+        reported = {t.id: t.status for ph in report.phases for t in ph.tasks}
+        assert reported["gate:0"] == "succeeded" and reported["MINI-101"] == "failed"
+        assert reported["MINI-102"] == "unknown" and reported["MINI-001"] == "done"
+
+        app = make_app(MINI, mode="resume", ref=old.id)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await main_screen(pilot)
+            await pilot.pause(0.3)
+            tree = screen.task_tree
+            for item_id, node in tree._item_nodes.items():
+                if item_id not in reported:
+                    continue
+                shown = str(node.label).split(" ", 1)[0]
+                assert shown == fmt.icon(reported[item_id]), (item_id, str(node.label), reported[item_id])
