@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from runbook import __version__
 from runbook.errors import UserError
