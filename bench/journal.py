@@ -1,6 +1,6 @@
 """Journal benchmarks: print figures, assert nothing.
 
-    .venv/bin/python bench/journal.py [--dir DIR] [--quick]
+    .venv/bin/python bench/journal.py [--dir DIR] [--quick] [--resume]
 
 Measured in one run, on the disk holding ``--dir`` (default: a temporary
 directory):
@@ -17,7 +17,10 @@ directory):
    output chunks of 80 B - 2 KiB, host results, checkboxes, notes): the fold into
    state (target: < 1 s), reading with the chain check, and both streamed as
    ``Session.resume`` does; peak memory while replaying (tracemalloc) and the peak
-   RSS (VmHWM) of a fresh process that only replays.
+   RSS (VmHWM) of a fresh process that only replays;
+4. ``--resume`` (alone, quicker): ``Session.resume`` of a session whose journal holds
+   100,000 such events (read, verify the chain, decode, fold, then journal the opening),
+   median of 3, with the fold alone beside it (target: < 1 s for the whole resume).
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runbook.model import Phase, Runbook, Task  # noqa: E402
-from sessions import events as ev  # noqa: E402
-from sessions.journal import Journal, JournalReader  # noqa: E402
-from sessions.session import Session  # noqa: E402
-from sessions.state import Replayer, replay  # noqa: E402
+from runbook.model import Phase, Runbook, Task
+from sessions import events as ev
+from sessions.journal import Journal, JournalReader
+from sessions.session import Session
+from sessions.state import Replayer, replay
 
 
 def _runbook() -> Runbook:
@@ -202,25 +205,57 @@ def replay_figures(path: Path) -> dict[str, float]:
 def replay_rss(path: Path) -> tuple[float, float]:
     """Peak RSS (MB, VmHWM) of a fresh process before and after replaying the journal as
     resume does (ru_maxrss would include the parent's, inherited across fork+exec)."""
-    code = ("import sys; sys.path.insert(0, %r)\n"
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
             "def hwm():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmHWM:'): return int(line.split()[1])\n"
             "from sessions.journal import JournalReader\nfrom sessions.state import Replayer\n"
             "base = hwm()\n"
-            "rep = Replayer()\nfor rec in JournalReader(%r): rep.feed_record(rec)\nrep.result()\n"
-            "print(base, hwm())") % (str(Path(__file__).resolve().parent.parent), str(path))
+            f"rep = Replayer()\nfor rec in JournalReader({str(path)!r}): rep.feed_record(rec)\nrep.result()\n"
+            "print(base, hwm())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024
+
+
+def resume_figures(directory: Path, n_events: int, repeat: int = 3) -> dict[str, float]:
+    """Median seconds of ``Session.resume`` (the whole of it: open, read and verify the chain,
+    decode, fold, journal the opening) of a session whose journal holds ``n_events`` events,
+    and of the fold alone over the same records (decoded beforehand)."""
+    root = directory / "sessions"
+    path = root / "20261127T043216Z-bench" / "journal.jsonl"
+    build_replay_journal(path, n_events, random.Random(3))
+    records = list(JournalReader(path))
+    folds, resumes = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        replay(records)
+        folds.append(time.perf_counter() - t0)
+    del records
+    size = path.stat().st_size
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        s = Session.resume(path, root=root)
+        resumes.append(time.perf_counter() - t0)
+        s.close()
+    return {"events": n_events, "mb": size / 1e6, "fold": sorted(folds)[repeat // 2],
+            "resume": sorted(resumes)[repeat // 2], "min": min(resumes)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", help="directory on the disk to measure (default: a temporary one)")
     ap.add_argument("--quick", action="store_true", help="smaller runs")
+    ap.add_argument("--resume", action="store_true", help="only the resume of a 100,000-event session")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         d = Path(tmp)
+        if args.resume:
+            r = resume_figures(d, 20_000 if args.quick else 100_000)
+            print(f"resume of a {r['events']:,}-event session ({r['mb']:,.0f} MB journal), median of 3:")
+            print(f"  Session.resume (read, verify, decode, fold, journal the opening)  {r['resume']:.2f} s "
+                  f"(min {r['min']:.2f} s; target < 1 s)")
+            print(f"  of which the fold alone (state.replay over decoded events)        {r['fold']:.2f} s")
+            return 0
         print(f"journal benchmarks in {d} (python {sys.version.split()[0]})")
 
         n_dec = 1000 if args.quick else 4000

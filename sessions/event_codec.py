@@ -21,7 +21,8 @@ import binascii
 import dataclasses
 import json
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sessions import events as _events
 from sessions.events import Event
@@ -70,7 +71,7 @@ def _make_event_encoder(cls: type[Event]) -> Callable[[Event], dict[str, Any]]:
     type_name = cls.TYPE
 
     def encode(e: Event) -> dict[str, Any]:
-        data = dict(zip(names, get(e)))
+        data = dict(zip(names, get(e), strict=True))
         data["type"] = type_name
         return data
 
@@ -141,7 +142,7 @@ def check_fields(event: Event) -> Event:
         if code is None:
             code = _COMPILED[check[0]] = compile(check[0], "<field check>", "eval")
         v = getattr(event, f.name)
-        if eval(code, {}, {"v": v}):  # noqa: S307 - our own fixed expressions (_CHECKS)
+        if eval(code, {}, {"v": v}):
             raise _wrong_type(cls, f.name, check[1], v)
     if cls is _events.OutputChunk:
         _check_b64(event)
@@ -197,7 +198,7 @@ def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
     if cls is _events.OutputChunk:
         lines.append("    if new.b64 is not None: _check_b64(new)")
     lines.append("    return new")
-    exec("\n".join(lines), defaults)  # noqa: S102 - generated from the dataclass's own fields
+    exec("\n".join(lines), defaults)
     return defaults["build"]
 
 

@@ -19,20 +19,30 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from runbook.errors import UserError
 from sessions import events as ev
 from sessions.events import UnknownEvent
 from sessions.export_model import (
-    CheckboxReport, Deviation, HostResult, OutputText, PhaseReport, Report, RunReport, StepReport, TaskReport,
-    build_deviations, fmt_ts,
+    CheckboxReport,
+    Deviation,
+    HostResult,
+    OutputText,
+    PhaseReport,
+    Report,
+    RunReport,
+    StepReport,
+    TaskReport,
+    build_deviations,
+    fmt_ts,
 )
 from sessions.export_redact import Redactor, secret_values_in
 from sessions.journal import GENESIS, TamperedJournal, decode_event
-from sessions.state import RUNNING, PENDING, UNKNOWN, SessionState, replay
+from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, replay
 
 _FIELDS = frozenset(("event", "h", "prev", "seq", "ts"))
 _H_MEMBER = b',"h":"'
@@ -532,4 +542,4 @@ def report_to_json(report: Report) -> dict[str, Any]:
     return dataclasses.asdict(report)
 
 
-__all__ = ["JournalCopy", "Report", "Deviation", "build_report", "read_journal", "scrub", "report_to_json", "fmt_ts"]
+__all__ = ["Deviation", "JournalCopy", "Report", "build_report", "fmt_ts", "read_journal", "report_to_json", "scrub"]

@@ -36,9 +36,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 from runbook.errors import UserError
 from runbook.input_files import MAX_INPUT_ENV, max_input_bytes, open_regular
@@ -66,7 +67,7 @@ def utc_now() -> str:
     sec, frac = divmod(us, 1_000_000)
     if sec != _last_second[0]:
         _last_second[0], _last_second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return "%s.%06dZ" % (_last_second[1], frac)
+    return f"{_last_second[1]}.{frac:06d}Z"
 
 
 # --- records -----------------------------------------------------------------------
@@ -320,7 +321,7 @@ class Journal:
     # -- opening --------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
-               group_commit_s: float = 0.1) -> "Journal":
+               group_commit_s: float = 0.1) -> Journal:
         """Create a new, empty journal (mode 0600 in a 0700 directory) and lock it."""
         p = Path(path)
         try:
@@ -351,7 +352,7 @@ class Journal:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
-             each: RecordCallback | None = None, group_commit_s: float = 0.1) -> "Journal":
+             each: RecordCallback | None = None, group_commit_s: float = 0.1) -> Journal:
         """Open an existing journal for appending.
 
         Takes the session lock, checks the whole chain (``each`` is called with every
@@ -558,7 +559,7 @@ class Journal:
             if self.lock is not None:
                 self.lock.release()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runbook.errors import UserError
@@ -59,8 +59,8 @@ def session_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def new_session_id(now: datetime | None = None) -> str:
     """``20261127T043216Z-3f9a``: UTC start time, then 4 random hex digits."""
-    now = now or datetime.now(timezone.utc)
-    return f"{now.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    now = now or datetime.now(UTC)
+    return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
 
 
 def is_session_id(name: str) -> bool:

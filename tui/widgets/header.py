@@ -17,7 +17,6 @@ from textual.widgets import Static
 from runbook.model import Runbook
 from sessions.state import SessionState
 from sessions.window import window_level
-
 from tui import format as fmt
 from tui.progress import progress, remaining_critical_path
 
