@@ -34,9 +34,9 @@ from runbook.bindings import Bindings
 from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
-from runbook.notify_config import notify_urls
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
 from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
+from runbook.notify_config import notify_urls
 from runbook.parse_sinks import (
     GATE_PHASE_RE,
     GATE_RE,

@@ -30,10 +30,11 @@ import base64
 import json
 import ssl
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from runbook import __version__
@@ -179,10 +180,10 @@ class Notifier:
     empty, journaling what could not be sent, before the caller closes the session.
     """
 
-    def __init__(self, session: "Session", urls: Iterable[str], *, timeout: float = TIMEOUT_S,
+    def __init__(self, session: Session, urls: Iterable[str], *, timeout: float = TIMEOUT_S,
                  retries: int = RETRIES, backoff: float = BACKOFF_S, queue_limit: int = QUEUE_LIMIT,
                  window_every: float = WINDOW_EVERY_S,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.session = session
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -271,7 +272,7 @@ class Notifier:
         try:
             for message in self._messages(rec, state):
                 self._queue(message)
-        except Exception:  # noqa: BLE001 - a notification problem must never break journaling
+        except Exception:  # a notification problem must never break journaling
             self.log.exception("notification not built", seq=rec.seq)
 
     def _messages(self, rec: Record, state: SessionState) -> list[Message]:
@@ -352,7 +353,7 @@ class Notifier:
                    "outcome": str(status), "hosts": hosts}
         return [Message(trigger, self._payload(trigger, text, details, rec), rec.seq)]
 
-    def _gate_messages(self, state: SessionState, runbook: "Runbook", rec: Record) -> list[Message]:
+    def _gate_messages(self, state: SessionState, runbook: Runbook, rec: Record) -> list[Message]:
         out: list[Message] = []
         for gid in _gate_ids(runbook):
             passed = _gate_passed(state, runbook, gid)
@@ -387,7 +388,7 @@ class Notifier:
             return
         try:
             clock = window_clock(self.session.runbook, self.session.state, self.clock())
-        except Exception:  # noqa: BLE001 - the clock must never stop the session
+        except Exception:  # the clock must never stop the session
             self.log.exception("window clock failed")
             return
         if clock.level.rank > self._window_level.rank:
@@ -490,27 +491,27 @@ def _label(task: str) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    m = int(round(seconds / 60))
+    m = round(seconds / 60)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 
 def _now_ts(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _progress_text(state: SessionState, runbook: "Runbook | None") -> str:
+def _progress_text(state: SessionState, runbook: Runbook | None) -> str:
     done, total = state.progress(tuple(t.id for t in runbook.tasks) if runbook is not None else None)
     failed = sum(1 for run in state.runs.values() if run.finished and run.status in _FAILED)
     return f"{done}/{total} tasks done" + (f", {failed} step run(s) failed" if failed else "")
 
 
-def _gate_ids(runbook: "Runbook") -> list[str]:
+def _gate_ids(runbook: Runbook) -> list[str]:
     from sessions.guards import gate_id
 
     return [gate_id(p) for p in runbook.phases if p.gates]
 
 
-def _gate_passed(state: SessionState, runbook: "Runbook", gid: str) -> bool:
+def _gate_passed(state: SessionState, runbook: Runbook, gid: str) -> bool:
     from sessions.guards import gate_id, gate_problems
 
     for index, phase in enumerate(runbook.phases):
@@ -521,7 +522,7 @@ def _gate_passed(state: SessionState, runbook: "Runbook", gid: str) -> bool:
     return False
 
 
-def _own_gate_problems(state: SessionState, runbook: "Runbook", index: int, gate_problems: Any) -> list[str]:
+def _own_gate_problems(state: SessionState, runbook: Runbook, index: int, gate_problems: Any) -> list[str]:
     """The problems of phase ``index``'s gate alone (those before it are another gate's)."""
     before = set(gate_problems(state, runbook, index))
     return [p for p in gate_problems(state, runbook, index + 1) if p not in before]

@@ -7,7 +7,7 @@ team when it turns amber or red), so both say the same thing at the same moment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from runbook.model import Runbook
@@ -19,7 +19,7 @@ FINISHED = (TASK_DONE, TASK_SKIPPED)
 
 def _ts(value: str | None) -> datetime | None:
     t = parse_ts(value)
-    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 class WindowLevel(StrEnum):

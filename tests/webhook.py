@@ -25,7 +25,7 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with hook._lock:
                     hook.attempts += 1
@@ -65,7 +65,7 @@ class Webhook:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "Webhook":
+    def __enter__(self) -> Webhook:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,10 +3,9 @@ Session journals each delivery; the engine runs real local commands."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,7 +176,7 @@ async def test_what_is_still_waiting_at_close_is_journaled_as_not_delivered(tmp_
 
 
 async def test_window_turning_amber_then_red_is_journaled_and_sent_once_each(tmp_path, book):
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     now = [start]
     with Webhook() as hook:
         # the critical path is 60 minutes (T-1 then T-2): 70 minutes left is tight, 50 is over
@@ -205,7 +204,7 @@ async def test_window_turning_amber_then_red_is_journaled_and_sent_once_each(tmp
 async def test_a_resumed_session_does_not_repeat_what_was_said(tmp_path, book):
     with Webhook() as hook:
         session = Session.create(book, root=tmp_path / "s",
-                                 window_end=datetime.now(timezone.utc) + timedelta(minutes=30))
+                                 window_end=datetime.now(UTC) + timedelta(minutes=30))
         notifier = Notifier(session, [hook.url], window_every=0)
         notifier.start()
         notifier.check_window()

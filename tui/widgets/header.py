@@ -20,7 +20,6 @@ from sessions.window import window_level
 from tui import format as fmt
 from tui.progress import progress, remaining_critical_path
 
-
 LEVEL_WORDS = {"ok": "✔ on time", "amber": "⚠ tight", "red": "✘ over"}
 
 
