@@ -245,6 +245,9 @@ class SessionState:
     step_runs: dict[tuple[str, int, bool], tuple[str, ...]] = field(default_factory=dict)  # every run of a step, in order
     # (task, step or None for the task's untargeted steps, rollback) -> the operator's latest choice
     target_choices: dict[tuple[str, int | None, bool], ev.TargetChosen] = field(default_factory=dict)
+    window_alerts: tuple[ev.WindowAlert, ...] = ()  # the window clock's alerts, oldest first
+    notifications_sent: int = 0  # notifications delivered (``--notify``)
+    notification_failures: tuple[ev.NotificationFailed, ...] = ()  # and those that could not be
 
     def task_status(self, task_id: str) -> str:
         t = self.tasks.get(task_id)
@@ -695,6 +698,9 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.DetachedStarted: _detached_started,
     ev.HostStarted: _host_started,
     ev.TargetChosen: _target_chosen,
+    ev.WindowAlert: lambda f, e, ts: f.append("window_alerts", e),
+    ev.NotificationSent: lambda f, e, ts: _set(f.s, "notifications_sent", f.s.notifications_sent + 1),
+    ev.NotificationFailed: lambda f, e, ts: f.append("notification_failures", e),
 }
 # no state change: FileUploaded, HostKeyAccepted and events added later
 
