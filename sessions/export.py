@@ -471,7 +471,9 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: d
                  guards: dict, rollbacks: dict) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
-        id=tid, title=getattr(t, "title", "") or "", status=ts.status if ts else "pending",
+        id=tid, title=getattr(t, "title", "") or "",
+        status=s.item_status(tid, (st.number for st in getattr(t, "steps", ()) or ()),
+                             gate=t is not None and not hasattr(t, "acceptance") and hasattr(t, "steps")),
         who=ts.who if ts else "", started=(ts.started or "") if ts else "", finished=(ts.finished or "") if ts else "",
         skip_reason=ts.skip_reason if ts else "", in_runbook=t is not None,
         notes=notes.get(tid, []), guards=guards.get(tid, []), rollbacks=rollbacks.get(tid, []),

@@ -245,10 +245,25 @@ class SessionState:
     step_runs: dict[tuple[str, int, bool], tuple[str, ...]] = field(default_factory=dict)  # every run of a step, in order
     # (task, step or None for the task's untargeted steps, rollback) -> the operator's latest choice
     target_choices: dict[tuple[str, int | None, bool], ev.TargetChosen] = field(default_factory=dict)
+    window_alerts: tuple[ev.WindowAlert, ...] = ()  # the window clock's alerts, oldest first
+    notifications_sent: int = 0  # notifications delivered (``--notify``)
+    notification_failures: tuple[ev.NotificationFailed, ...] = ()  # and those that could not be
 
     def task_status(self, task_id: str) -> str:
         t = self.tasks.get(task_id)
         return t.status if t else TASK_PENDING
+
+    def item_status(self, task_id: str, steps: Iterable[int], *, gate: bool = False) -> str:
+        """What the TUI's tree and every report show for a task or a phase gate (one rule, so
+        they agree): a gate is the worst of its steps (pending until one ran); a task in
+        progress whose step failed or whose outcome is unknown shows that, else its status."""
+        statuses = [self.step_status(task_id, n) for n in steps]
+        if gate:
+            return PENDING if all(s == PENDING for s in statuses) else worst(statuses)
+        status = self.task_status(task_id)
+        if status == TASK_IN_PROGRESS and any(s in (FAILED, UNKNOWN) for s in statuses):
+            return UNKNOWN if UNKNOWN in statuses else FAILED
+        return status
 
     def step_run(self, task_id: str, step: int, rollback: bool = False) -> StepRun | None:
         rid = self.latest_run.get((task_id, step, rollback))
@@ -688,6 +703,9 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.DetachedStarted: _detached_started,
     ev.HostStarted: _host_started,
     ev.TargetChosen: _target_chosen,
+    ev.WindowAlert: lambda f, e, ts: f.append("window_alerts", e),
+    ev.NotificationSent: lambda f, e, ts: _set(f.s, "notifications_sent", f.s.notifications_sent + 1),
+    ev.NotificationFailed: lambda f, e, ts: f.append("notification_failures", e),
 }
 # no state change: FileUploaded, HostKeyAccepted and events added later
 

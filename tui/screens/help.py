@@ -23,7 +23,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Rollback and report", ("rollback", "export")),
     ("Output", ("search", "next_match", "previous_match", "toggle_wrap", "copy_output", "show_host", "follow",
                 "zoom_output")),
-    ("Move around and layout", ("jump", "back", "select_cursor", "focus_previous", "focus_next", "command_palette",
+    ("Move around and layout", ("jump", "back", "select_cursor", "focus_previous", "focus_next", "enter_items", "command_palette",
                                 "toggle_tree", "tree_width", "help", "quit")),
 )
 

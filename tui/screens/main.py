@@ -184,7 +184,7 @@ class MainScreen(Screen[None]):
         latest: dict[str, str] = {}
         for run in sorted(self.state.runs.values(), key=lambda r: r.seq):
             for host in run.hosts.values():
-                latest[host.host] = host.status
+                latest[host.host] = host.effective  # a decision on an unknown outcome counts, as in the tree
         for name, lines in tails.items():
             self.output.preload(name, lines)
             if name in latest:
@@ -243,8 +243,8 @@ class MainScreen(Screen[None]):
         elif isinstance(event, ev.OutcomeDecided):
             run = state.runs.get(event.run_id)
             for host_run in (run.hosts.values() if run else ()):
-                if host_run.status == UNKNOWN and host_run.decided in ("succeeded", "failed"):
-                    self.output.set_host_status(host_run.host, host_run.decided)
+                if host_run.decided is not None:
+                    self.output.set_host_status(host_run.host, host_run.effective)
         elif isinstance(event, ev.StepOutcomeUnknown):
             run = state.runs.get(event.run_id)
             for name, host_run in (run.hosts.items() if run else ()):
