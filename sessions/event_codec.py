@@ -198,7 +198,8 @@ def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
         lines.append("    if new.b64 is not None: _check_b64(new)")
     lines.append("    return new")
     exec("\n".join(lines), defaults)
-    return defaults["build"]
+    build: Callable[[dict[str, Any]], Event] = defaults["build"]
+    return build
 
 
 def _listless(v: list[Any]) -> tuple[Any, ...]:

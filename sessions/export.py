@@ -26,6 +26,7 @@ from typing import Any
 
 from runbook.errors import UserError
 from sessions import events as ev
+from sessions.event_codec import decode_event
 from sessions.events import UnknownEvent
 from sessions.export_model import (
     CheckboxReport,
@@ -41,8 +42,8 @@ from sessions.export_model import (
     fmt_ts,
 )
 from sessions.export_redact import Redactor, secret_values_in
-from sessions.journal import GENESIS, TamperedJournal, decode_event
-from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, replay
+from sessions.journal import GENESIS, TamperedJournal
+from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, StepRun, replay
 
 _FIELDS = frozenset(("event", "h", "prev", "seq", "ts"))
 _H_MEMBER = b',"h":"'
@@ -459,7 +460,7 @@ class _SectionBoxes:
         self.checkboxes: list[Any] = []
 
 
-def _run_outcome(hosts: list[HostResult], run) -> str:
+def _run_outcome(hosts: list[HostResult], run: StepRun) -> str:
     from sessions.state import worst
 
     if not hosts:
@@ -467,8 +468,10 @@ def _run_outcome(hosts: list[HostResult], run) -> str:
     return worst(h.outcome for h in hosts)
 
 
-def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: dict, box_hist: dict, notes: dict,
-                 guards: dict, rollbacks: dict) -> TaskReport:
+def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str, int, bool], list[RunReport]],
+                 skips: dict[tuple[str, int], dict[str, Any]], box_hist: dict[str, list[dict[str, Any]]],
+                 notes: dict[str, list[dict[str, Any]]], guards: dict[str, list[dict[str, Any]]],
+                 rollbacks: dict[str, list[dict[str, Any]]]) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
         id=tid, title=getattr(t, "title", "") or "",

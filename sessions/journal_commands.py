@@ -20,8 +20,9 @@ from typing import TextIO
 
 from runbook.terminal_text import visible
 from sessions import events as ev
+from sessions.event_codec import event_json
 from sessions.export_model import outcome_word
-from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, verify
+from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line, verify
 from sessions.state import Replayer, SessionState
 from sessions.store import find_session, list_sessions, session_root
 

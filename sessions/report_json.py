@@ -23,10 +23,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sessions.event_codec import canonical
 from sessions.export import _FIELDS, JournalCopy, _line_hash_ok, parse_line
 from sessions.export_model import Report
 from sessions.export_redact import MARK
-from sessions.journal import GENESIS, canonical, record_hash
+from sessions.journal import GENESIS, record_hash
 
 FORMAT = "runbook-session-export"
 FORMAT_VERSION = 1
