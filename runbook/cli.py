@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from runbook import __version__
@@ -189,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text from documents, inventories, file names and output never reaches the terminal as
     escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    # cryptography >= 47 warns on every start that asyncssh still names its DSA classes
+    # (a UserWarning, so always shown): noise to an operator, nothing they can act on.
+    warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")
     try:
         return _main(argv)
     finally:

@@ -83,9 +83,8 @@ def event_json(event: Event) -> dict[str, Any]:
     cls = type(event)
     encode = _ENCODERS.get(cls)
     if encode is None:
-        encode = event.to_json if cls.to_json is not Event.to_json else None
-        if encode is not None:
-            return encode()
+        if cls.to_json is not Event.to_json:
+            return event.to_json()
         encode = _ENCODERS[cls] = _make_event_encoder(cls)
     return encode(event)
 

@@ -122,7 +122,7 @@ class Verification:
 _EVENT_START = b'{"event":'
 _PREV_KEY, _SEQ_KEY, _TS_KEY, _END = b'","prev":"', b'","seq":', b',"ts":"', b'"}\n'
 _TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_scan_json = json.JSONDecoder().scan_once
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in the stubs
 
 
 def _parse_line(path: str, raw: bytes, lineno: int, prev: str, expected_seq: int) -> Record:
