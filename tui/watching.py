@@ -31,10 +31,11 @@ class WatchApp(RunbookApp):
         self.poll_s = poll_s
         self._told_error = False
 
-    def on_mount(self, event: events.Mount) -> None:
+    def on_mount(self, event: events.Mount | None = None) -> None:
         from tui.screens.watch import WatchScreen
 
-        event.prevent_default()  # not RunbookApp's: no signal handlers that journal, no main screen
+        if event is not None:
+            event.prevent_default()  # not RunbookApp's: no signal handlers that journal, no main screen
 
         self.sub_title = "read-only: watching"
         self.push_screen(WatchScreen(self.session, self.engine, clock=self.launch.clock))

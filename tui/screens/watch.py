@@ -8,9 +8,13 @@ input, note, skip, decide, done, rollback, tick, probes, export, copy to a file)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on, work
 
 from sessions import events as ev
+from sessions.journal import Record
+from sessions.state import SessionState
 from sessions.watch import READ_ONLY
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 from tui.screens.main import MainScreen
@@ -55,14 +59,14 @@ class WatchScreen(MainScreen):
             for run in sorted(self.state.runs.values(), key=lambda r: r.seq):
                 for host in run.hosts.values():
                     latest[host.host] = host.status
-            for host, lines in tails.items():
-                self.output.preload(host, lines)
-                if host in latest:
-                    self.output.set_host_status(host, latest[host])
+            for name, lines in tails.items():
+                self.output.preload(name, lines)
+                if name in latest:
+                    self.output.set_host_status(name, latest[name])
         finally:
             self.history_ready = True
 
-    def _on_record(self, record, state) -> None:  # type: ignore[no-untyped-def]
+    def _on_record(self, record: Record, state: SessionState) -> None:
         super()._on_record(record, state)
         event = record.event
         if isinstance(event, ev.SessionClosed):
@@ -97,7 +101,7 @@ class WatchScreen(MainScreen):
         self._read_only("accepting a probe")
 
 
-def _refusal(action: str, what: str):  # type: ignore[no-untyped-def]
+def _refusal(action: str, what: str) -> Callable[..., None]:
     def refuse(self: WatchScreen, *args: object) -> None:
         self.handled.append(action)
         self._read_only(what)
