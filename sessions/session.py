@@ -35,6 +35,7 @@ from runbook.errors import UserError
 from runbook.redaction import secret_value_problem
 from sessions import events as ev
 from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
+from sessions.journal_format import FORMAT_VERSION
 from sessions.logging import add_secret_source, configure_logging, get_logger
 from sessions.operator import Operator, current_operator
 from sessions.state import CANCELLED, RUNNING, UNKNOWN, Replayer, SessionState, StepRun, apply
@@ -293,6 +294,7 @@ class Session:
             inventory_digest=inventory_digest,
             task_ids=tuple(t.id for t in runbook.tasks) if runbook is not None else st.task_ids,
             window_end=window_end, resumed=resumed, handover_from=handover_from, pid=os.getpid(),
+            format_version=FORMAT_VERSION,
         )
 
     def _reopen(self, runbook: Any, window_end: str | None = None) -> None:

@@ -110,7 +110,7 @@ def _session_dirs(root: Path) -> list[Path]:
 
 def summarize(journal: Path) -> SessionSummary:
     """Read one journal (checking its chain) into a summary."""
-    from sessions.journal import JournalReader, TamperedJournal
+    from sessions.journal_format import JournalReader, TamperedJournal
     from sessions.lock import current_holder, journal_holder
     from sessions.state import Replayer
 
