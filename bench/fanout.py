@@ -101,7 +101,7 @@ def plain_ssh_fanout(fleet: SSHFleet) -> None:
     procs = [subprocess.Popen(ssh_argv(fleet, n, "uname -a"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL) for n in fleet.names]
     outs = [p.communicate() for p in procs]
-    bad = [n for n, p, (o, _) in zip(fleet.names, procs, outs) if p.returncode != 0 or b"Linux" not in o]
+    bad = [n for n, p, (o, _) in zip(fleet.names, procs, outs, strict=True) if p.returncode != 0 or b"Linux" not in o]
     if bad:
         raise SystemExit(f"plain ssh failed on {bad[:5]}: {outs[0][1][:200]!r}")
 

@@ -37,12 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runbook.model import Phase, Runbook, Task  # noqa: E402
-from sessions import events as ev  # noqa: E402
-from sessions.journal import Journal  # noqa: E402
-from sessions.journal_format import JournalReader  # noqa: E402
-from sessions.session import Session  # noqa: E402
-from sessions.state import Replayer, replay  # noqa: E402
+from runbook.model import Phase, Runbook, Task
+from sessions import events as ev
+from sessions.journal import Journal
+from sessions.journal_format import JournalReader
+from sessions.session import Session
+from sessions.state import Replayer, replay
 
 
 def _runbook() -> Runbook:
@@ -206,14 +206,14 @@ def replay_figures(path: Path) -> dict[str, float]:
 def replay_rss(path: Path) -> tuple[float, float]:
     """Peak RSS (MB, VmHWM) of a fresh process before and after replaying the journal as
     resume does (ru_maxrss would include the parent's, inherited across fork+exec)."""
-    code = ("import sys; sys.path.insert(0, %r)\n"
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
             "def hwm():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmHWM:'): return int(line.split()[1])\n"
             "from sessions.journal_format import JournalReader\nfrom sessions.state import Replayer\n"
             "base = hwm()\n"
-            "rep = Replayer()\nfor rec in JournalReader(%r): rep.feed_record(rec)\nrep.result()\n"
-            "print(base, hwm())") % (str(Path(__file__).resolve().parent.parent), str(path))
+            f"rep = Replayer()\nfor rec in JournalReader({str(path)!r}): rep.feed_record(rec)\nrep.result()\n"
+            "print(base, hwm())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024
 

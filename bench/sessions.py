@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runbook.model import Phase, Runbook, Task  # noqa: E402
-from sessions import events as ev  # noqa: E402
-from sessions.session import Session  # noqa: E402
-from sessions.store import HEAD, JOURNAL, list_sessions  # noqa: E402
+from runbook.model import Phase, Runbook, Task
+from sessions import events as ev
+from sessions.session import Session
+from sessions.store import HEAD, JOURNAL, list_sessions
 
 
 def _runbook() -> Runbook:

@@ -173,7 +173,7 @@ def first_paint(runs: int) -> list[float] | None:
     if tmux is None or not runbook.exists():
         return None
     times = []
-    for i in range(runs):
+    for _i in range(runs):
         work = Path(tempfile.mkdtemp(prefix="runbook-bench-paint-"))
         sock = str(work / "tmux.sock")
         cmd = f"exec env -u COLUMNS -u LINES {runbook} run {PROD} --new --session-dir {work / 'sessions'}"

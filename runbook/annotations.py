@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from runbook.errexit import ERREXIT_KEY, check_value
-from runbook.errors import InputError
 from runbook.model import TargetSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,7 +183,7 @@ def bindings_path(runbook_path: str) -> str:
     return base + ".targets.yaml"
 
 
-def load_bindings(runbook_path: str) -> "Bindings":
+def load_bindings(runbook_path: str) -> Bindings:
     """Read and check ``NAME.targets.yaml`` beside the runbook (:mod:`runbook.bindings`);
     empty when there is none.  Raises :class:`InputError` naming each problem at its line."""
     from runbook.bindings import load_bindings as load

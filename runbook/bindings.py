@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 

@@ -30,7 +30,8 @@ one line of text; callers put their own words around them::
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from runbook.model import is_secret_name
 

@@ -57,7 +57,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 LABELS = tuple(label for label, _ in PATTERNS)
 _ANY = re.compile("|".join(f"(?i:{rx.pattern})" if rx.flags & re.I else f"(?:{rx.pattern})" for _, rx in PATTERNS))
-_SHELLS = frozenset("sh bash dash zsh ksh ash busybox su sudo doas runuser".split())
+_SHELLS = frozenset(["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "su", "sudo", "doas", "runuser"])
 _OPERATORS = ";&|()\n"
 _MAX_DEPTH = 4
 _PLAIN = re.compile(r"[^\\'\"$`#<>;&|()\n \t]+")

@@ -30,8 +30,9 @@ import re
 import secrets
 import shlex
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from runbook.executor import Executor, OutputSink, RunHandle, RunResult, classify
 

@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from runbook.durations import format_minutes, parse_duration
 from runbook.errors import UserError

@@ -74,7 +74,7 @@ def format_minutes(minutes: float | None, day_hours: float = 8) -> str:
     """``45 min``, ``2 h``, ``2 h 30 min``, ``16 h (2 d)``; ``?`` when unknown."""
     if minutes is None:
         return "?"
-    m = int(round(minutes))
+    m = round(minutes)
     h, rest = divmod(m, 60)
     if h == 0:
         out = f"{rest} min"

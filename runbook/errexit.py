@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 ERREXIT_KEY = "errexit"
 _OFF = frozenset({"off", "false", "no", "0"})
@@ -154,7 +154,7 @@ class FrameFilter:
     def streams(self) -> list[str]:
         return list(self._held)
 
-    def _record(self, m: "re.Match[bytes]") -> None:
+    def _record(self, m: re.Match[bytes]) -> None:
         block, status = int(m.group(3)), int(m.group(4))
         if m.group(1) == b"ERR":
             line = int(m.group(4))

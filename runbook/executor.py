@@ -26,8 +26,9 @@ import asyncio
 import contextlib
 import re
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from runbook.inventory import Target
@@ -71,7 +72,7 @@ class RunOptions:
     detached_id: str | None = None
     # redacts secret values from output before ``on_output`` sees it (one stream copy
     # per host and stream is made with ``Redactor.new_stream``); None: raw output
-    redactor: "Redactor | None" = None
+    redactor: Redactor | None = None
     # names marked secret by the runbook: removed from the command's environment like
     # every secret-named variable (runbook.child_env)
     scrub_env: tuple[str, ...] = ()
@@ -142,7 +143,7 @@ class Executor(abc.ABC):
     kill_grace: float = 3.0  # seconds between INT, TERM and KILL when stopping a run
 
     @abc.abstractmethod
-    async def run(self, target: "Target", script: str, on_output: OnOutput, options: RunOptions) -> RunResult:  # noqa: F821
+    async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
         """Run ``script`` on ``target``; call ``on_output`` for every chunk as it arrives.
 
         Never raises for a failure of the step or its connection: the result says what
@@ -205,19 +206,19 @@ class Executor(abc.ABC):
             handle.cancelled = True
         await asyncio.gather(*(h.stop("INT", self.kill_grace if grace is None else grace) for h in handles))
 
-    async def upload(self, target: "Target", path: str, content: bytes, mode: int = 0o600) -> str:  # noqa: F821
+    async def upload(self, target: Target, path: str, content: bytes, mode: int = 0o600) -> str:
         """Atomically write ``content`` to ``path`` on the target; return its sha256."""
         raise NotImplementedError
 
     async def reattach(
         self,
-        target: "Target",
+        target: Target,
         detached_id: str,
         on_output: OnOutput,
         offset: int = 0,
         *,
         err_offset: int = 0,
-        redactor: "Redactor | None" = None,
+        redactor: Redactor | None = None,
         timeout: float | None = None,
     ) -> RunResult:
         """Reconnect to a detached run and learn its real outcome and missed output.
@@ -226,16 +227,16 @@ class Executor(abc.ABC):
         """
         raise NotImplementedError
 
-    async def discard_detached(self, target: "Target", detached_id: str) -> None:  # noqa: F821
+    async def discard_detached(self, target: Target, detached_id: str) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Remove the spool of detached run ``detached_id`` (raw output, secrets included)
         once its output and outcome are journaled; a run still going is left alone.
         Best effort: a host that cannot be reached prunes it on a later connection."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Close pooled connections."""
 
 
-def abandon(future: "asyncio.Future[object]") -> None:
+def abandon(future: asyncio.Future[object]) -> None:
     """Cancel ``future`` without awaiting it, and mark its outcome as seen.
 
     A cancelled ``asyncio.gather`` finishes with a ``CancelledError`` that nobody
@@ -246,7 +247,7 @@ def abandon(future: "asyncio.Future[object]") -> None:
     future.add_done_callback(_retrieve)
 
 
-def _retrieve(future: "asyncio.Future[object]") -> None:
+def _retrieve(future: asyncio.Future[object]) -> None:
     if not future.cancelled():
         future.exception()
 
@@ -335,7 +336,7 @@ def script_payload(script: str, env: dict[str, str] | None = None) -> bytes:
 class OutputSink:
     """Calls ``on_output`` for one host, redacting each stream separately."""
 
-    def __init__(self, host: str, on_output: OnOutput, redactor: "Redactor | None" = None) -> None:
+    def __init__(self, host: str, on_output: OnOutput, redactor: Redactor | None = None) -> None:
         self.host = host
         self.on_output = on_output
         self._redactor = redactor if redactor else None
@@ -363,17 +364,17 @@ class OutputSink:
             return
         try:
             self.on_output(self.host, stream, data)
-        except Exception as exc:  # keep draining; run() re-raises the first one
+        except Exception as exc:  # noqa: BLE001 - keep draining; run() re-raises the first one
             if self.error is None:
                 self.error = exc
 
 
 # --- PTY heuristics --------------------------------------------------------------------
 
-_INTERACTIVE = frozenset("vi vim nvim nano emacs less more top htop passwd su visudo vipw".split())
+_INTERACTIVE = frozenset(["vi", "vim", "nvim", "nano", "emacs", "less", "more", "top", "htop", "passwd", "su", "visudo", "vipw"])
 _SUDO_ARG_OPTS = set("ugphCDRTUrt")
-_KEYWORDS = frozenset("if then else elif do while until ! { time".split())
-_WRAPPERS = frozenset("time nohup exec command builtin env stdbuf nice ionice".split())
+_KEYWORDS = frozenset(["if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"])
+_WRAPPERS = frozenset(["time", "nohup", "exec", "command", "builtin", "env", "stdbuf", "nice", "ionice"])
 
 
 def _logical_lines(script: str) -> list[str]:

@@ -43,9 +43,10 @@ import json
 import os
 import re
 import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -94,12 +95,12 @@ class Target:
         return self.name
 
     @classmethod
-    def local_machine(cls, name: str = "local") -> "Target":
+    def local_machine(cls, name: str = "local") -> Target:
         """The machine runbook runs on."""
         return cls(name=name, host="localhost", local=True, in_inventory=False)
 
     @classmethod
-    def ssh_destination(cls, text: str) -> "Target":
+    def ssh_destination(cls, text: str) -> Target:
         """A destination not in the inventory: ``host``, ``user@host``, ``user@host:port``,
         ``ssh://user@host:port`` or ``[v6addr]:port``.  Raises :class:`ValueError`."""
         m = _DESTINATION.match(text.strip())
@@ -164,7 +165,7 @@ class Inventory:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None) -> "Inventory":
+    def load(cls, path: str | os.PathLike[str] | None) -> Inventory:
         """Read an inventory file (``None``: ``$RUNBOOK_INVENTORY`` or empty).
 
         :raises UserError: unreadable file, bad YAML or structure (file and line named)
@@ -194,7 +195,7 @@ class Inventory:
         return cls.from_text(text, path=path, digest=hashlib.sha256(raw).hexdigest())
 
     @classmethod
-    def _from_ansible(cls, path: str) -> "Inventory":
+    def _from_ansible(cls, path: str) -> Inventory:
         from runbook import inventory_ini
 
         data = inventory_ini.ansible_inventory_json(path)
@@ -203,7 +204,7 @@ class Inventory:
         return inv
 
     @classmethod
-    def from_text(cls, text: str, path: str = "<inventory>", digest: str | None = None) -> "Inventory":
+    def from_text(cls, text: str, path: str = "<inventory>", digest: str | None = None) -> Inventory:
         """Parse inventory YAML given as text (``path`` only names it in errors)."""
         inv = cls(path, hashlib.sha256(text.encode()).hexdigest() if digest is None else digest)
         from runbook import inventory_ini

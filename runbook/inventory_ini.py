@@ -71,7 +71,7 @@ def needs_ansible(path: str, text: str | None) -> bool:
     return text is not None and bool(re.search(r"^plugin:\s*\S", text, re.M))
 
 
-def load_ini(inv: "Inventory", text: str) -> None:
+def load_ini(inv: Inventory, text: str) -> None:
     """Fill ``inv`` (empty, as made by ``Inventory(path, digest)``) from INI ``text``."""
     from runbook.inventory import _Group, expand_host_range
 
@@ -120,7 +120,7 @@ def load_ini(inv: "Inventory", text: str) -> None:
     inv._finish()
 
 
-def _host_line(inv: "Inventory", group: Any, line: str, number: int, expand: Any) -> None:
+def _host_line(inv: Inventory, group: Any, line: str, number: int, expand: Any) -> None:
     path = inv.path
     try:
         words = shlex.split(line, comments=True, posix=True)
@@ -190,7 +190,7 @@ def ansible_inventory_json(path: str) -> dict[str, Any]:
     return data
 
 
-def load_ansible_json(inv: "Inventory", data: dict[str, Any]) -> None:
+def load_ansible_json(inv: Inventory, data: dict[str, Any]) -> None:
     """Fill ``inv`` from ``ansible-inventory --list`` JSON (groups, children, per-host variables)."""
     from runbook.inventory import _Group
 

@@ -31,10 +31,10 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Iterator
+from collections.abc import Iterator
 
-from runbook.executor import pty_reason
 from runbook.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
+from runbook.executor import pty_reason
 from runbook.lint_k8s import check_kubeadm_config, check_kubectl_args
 from runbook.lint_text import check_invisible
 from runbook.model import Block, Diagnostic, Risk, Runbook, Step, Task
@@ -178,7 +178,7 @@ def _probes(rb: Runbook, add) -> None:
     for box in boxes:
         try:
             reason = check_probe(box.probe)
-        except Exception as exc:  # lint never crashes on its input
+        except Exception as exc:  # noqa: BLE001 - lint never crashes on its input
             reason = f"{type(exc).__name__}: {exc}"
         if reason:
             add(box.line, "error", "bad-probe", f"bad probe {box.probe!r} on checkbox {box.key}: {reason}")
@@ -358,8 +358,8 @@ def _critical_terminal(owner: str, step: Step, add) -> None:
     jump host): suggest ``detached``.  Once per step, at the first such line."""
     for block in step.blocks:
         spec = block.target or step.target
-        if block.kind != "command" or (spec is not None and (spec.detached or spec.pattern in _LOCAL_PATTERNS
-                                                               and spec.source != "default")):
+        if block.kind != "command" or (spec is not None and (spec.detached or (spec.pattern in _LOCAL_PATTERNS
+                                                               and spec.source != "default"))):
             continue
         for i, raw in enumerate(block.code.split("\n")):
             code = _code_only(raw)

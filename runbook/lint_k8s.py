@@ -15,7 +15,7 @@ Only facts that make a step fail for sure are checked, against the
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from runbook.model import Block
 

@@ -10,7 +10,7 @@ line holding one is an error naming the characters.  Every printer shows them vi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from runbook.model import Block
 from runbook.terminal_text import BIDI_CONTROLS, ZERO_WIDTH, char_name, invisible_chars

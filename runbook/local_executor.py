@@ -20,7 +20,8 @@ import struct
 import tempfile
 import termios
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from runbook import detached
 from runbook.child_env import child_environ

@@ -64,7 +64,7 @@ class Node:
     number: int | None = None  # list item ordinal as written
     closed: bool = True  # fences: a closing line was found
     recovered: bool = False  # produced by re-parsing a swallowed region
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
 
     @property
@@ -99,7 +99,7 @@ def parse_blocks(norm: str, problems: list[FenceProblem], *, base: int = 0, nest
     """Top-level nodes of ``norm`` (already normalised); line numbers shifted by ``base``."""
     try:
         tokens = _MD.parse(norm)
-    except Exception:  # pragma: no cover - markdown-it never raises on text, but never crash
+    except Exception:  # noqa: BLE001 - pragma: no cover - markdown-it never raises on text, but never crash
         return [Node("paragraph", base + 1, base + max(1, count_lines(norm)), text=norm)]
     lines = norm.split("\n")
     total = count_lines(norm)
@@ -215,13 +215,7 @@ def structural_lines(code: str, lang: str) -> list[tuple[int, str]]:
     for idx, ln in enumerate(code.split("\n")):
         if not ln.strip():
             continue
-        if _STRUCT_HEADING_RE.match(ln) or _CHECKBOX_LINE_RE.match(ln):
-            found.append((idx, ln.strip()))
-        elif shellish and (_STEP_TITLE_RE.match(ln) or _EXPECTED_RE.match(ln)):
-            found.append((idx, ln.strip()))
-        elif lang == "" and _ANY_HEADING_RE.match(ln):
-            found.append((idx, ln.strip()))
-        elif lang in SHELL_LANGS and re.match(r"^\s{0,3}(`{3,}|~{3,})\s*[A-Za-z]", ln):
+        if _STRUCT_HEADING_RE.match(ln) or _CHECKBOX_LINE_RE.match(ln) or (shellish and (_STEP_TITLE_RE.match(ln) or _EXPECTED_RE.match(ln))) or (lang == "" and _ANY_HEADING_RE.match(ln)) or (lang in SHELL_LANGS and re.match(r"^\s{0,3}(`{3,}|~{3,})\s*[A-Za-z]", ln)):
             found.append((idx, ln.strip()))
     return found
 

@@ -11,8 +11,9 @@ Line numbers are 1-based and always point inside the source file.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Mapping
+from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
 BlockKind = Literal["command", "file", "output", "text"]

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
 from runbook.markdown_blocks import Node
 from runbook.model import Runbook, Section, Task
@@ -33,7 +33,7 @@ from runbook.parse_sinks import PHASE_RE, PhaseB, TaskB, TextSink, slug
 from runbook.parse_steps import CHECK_RE, Ctx, StepsCollector, bold_title, box_command, classify, list_entries, strip_md
 from runbook.parser import _Builder, is_shortcode, phase_title
 
-__all__ = ["infer", "STEP_HEADING_RE"]
+__all__ = ["STEP_HEADING_RE", "infer"]
 
 STEP_HEADING_RE = re.compile(r"^(?:step\s+\d+\b\s*[:.)\-–—]?\s*.*|\d+[.)]\s+\S.*)$", re.I)
 
@@ -69,7 +69,7 @@ def _walk(nodes: list[Node]) -> Iterator[Node]:
 class _Inference(_Builder):
     no_tasks_message = "no tasks found: no section holds a command block or a checkbox"
 
-    def __init__(self, first: _Builder) -> None:  # noqa: D107 - reuses what the first pass read
+    def __init__(self, first: _Builder) -> None:
         self.text, self.path, self.day_hours = first.text, first.path, first.day_hours
         self.bindings, self.bindings_file = first.bindings, first.bindings_file
         self.used_bindings: set[str] = set()

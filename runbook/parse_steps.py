@@ -9,8 +9,8 @@ whole document (and so every ``secret=`` annotation) is known.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from runbook.annotations import ANNOTATION_RE, PROBE_RE, fence_attrs, parse_pairs
 from runbook.markdown_blocks import CONSOLE_LANGS, SHELL_LANGS, Node
@@ -78,7 +78,7 @@ class RawBox:
     checked: bool
     line: int
     probe: str | None = None
-    parent: "RawBox | None" = None  # the checkbox this one is nested under
+    parent: RawBox | None = None  # the checkbox this one is nested under
 
 
 @dataclass(slots=True)
@@ -392,9 +392,8 @@ class StepsCollector:
         if kind == "fence":
             self._fence(node)
             return
-        if kind != "html":
-            if self.pending_output is not None and kind != "list":
-                self.pending_output = None
+        if kind != "html" and self.pending_output is not None and kind != "list":
+            self.pending_output = None
         if kind == "paragraph":
             self._paragraph(node, in_item)
         elif kind == "list":
@@ -431,7 +430,7 @@ class StepsCollector:
         )
         step.blocks.append(block)
         where = f"step {step.number} ({step.title})" if self.mode != "rollback" else "the rollback"
-        for text, line in zip(rec.lines[1:], rec.src[1:]):
+        for text, line in zip(rec.lines[1:], rec.src[1:], strict=True):
             self.ctx.diag(
                 line, "warning", "recovered-command",
                 f"{text.splitlines()[0][:60]!r} is outside any code block; recovered as a command of {where}",
@@ -540,7 +539,7 @@ class StepsCollector:
                 self._infer_entries(node, in_item)
                 return
         if stepish and self.mode in ("steps", "infer"):
-            for item, first in zip(items, firsts):
+            for item, first in zip(items, firsts, strict=True):
                 title, hint, more = split_title(first) if first else (f"Step {len(self.steps) + 1}", "", "")
                 pending, self.pending_text = self.pending_text, []
                 step = self.new_step(title, hint, item.line, item.number if node.ordered and self.mode == "steps" else None)
@@ -553,7 +552,7 @@ class StepsCollector:
                 self.item_step = outer
             return
         if stepish:  # rollback: item title names the next runnable block
-            for item, first in zip(items, firsts):
+            for item, first in zip(items, firsts, strict=True):
                 if first:
                     self.title_hint = split_title(first)[0].rstrip(":")
                     self.text.append(first)

@@ -24,8 +24,9 @@ import gc
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from runbook.annotations import ANNOTATION_RE, bindings_path, has_target_keys, parse_pairs, spec_from
 from runbook.annotations import load_bindings as _load_bindings
@@ -34,15 +35,28 @@ from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
-from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, Task, TargetSource, TargetSpec
+from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
 from runbook.parse_sinks import (
-    GATE_PHASE_RE, GATE_RE, META_KEYS, PHASE_RE, SUBSECTIONS, TASK_ID_RE, TASK_WORD_RE, GateB, PhaseB, TaskB,
-    TextSink, _meta_item, parse_dependencies, parse_risk, slug,
+    GATE_PHASE_RE,
+    GATE_RE,
+    META_KEYS,
+    PHASE_RE,
+    SUBSECTIONS,
+    TASK_ID_RE,
+    TASK_WORD_RE,
+    GateB,
+    PhaseB,
+    TaskB,
+    TextSink,
+    _meta_item,
+    parse_dependencies,
+    parse_risk,
+    slug,
 )
 from runbook.parse_steps import Ctx, RawBox, RawStep, StepsCollector, strip_md
 from runbook.placeholders import find_placeholders, merge
 
-__all__ = ["parse", "parse_file", "load_bindings", "parse_risk", "parse_dependencies", "resolved_target"]
+__all__ = ["load_bindings", "parse", "parse_dependencies", "parse_file", "parse_risk", "resolved_target"]
 
 
 def parse(
@@ -69,7 +83,7 @@ def parse(
 
             rb = infer(builder)
         return rb
-    except Exception as exc:  # the last line of defence: never crash on input
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never crash on input
         lc = count_lines(normalize(text))
         diags = (Diagnostic(path, 1, "error", f"internal parser error: {type(exc).__name__}: {exc}", "internal"),)
         return Runbook(

@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Mapping
 
 from runbook.lint import find_cycles
 from runbook.model import Phase, Runbook, Task

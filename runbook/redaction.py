@@ -22,7 +22,7 @@ output and tell the letter.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 MASK = b"***"
 MIN_SECRET_LEN = 4  # shorter secret values are refused (see secret_value_problem)
@@ -107,7 +107,7 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
-    def new_stream(self) -> "Redactor":
+    def new_stream(self) -> Redactor:
         """A fresh redactor with the same secrets, for another stream."""
         return Redactor(self.secrets, self.mask)
 

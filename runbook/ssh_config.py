@@ -19,7 +19,8 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import asyncssh
 

@@ -28,7 +28,8 @@ import posixpath
 import secrets
 import shlex
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncssh
 
@@ -50,7 +51,7 @@ from runbook.local_executor import LocalExecutor
 from runbook.redaction import Redactor
 from runbook.ssh_pool import ConnectError, HostKeyError, OnHostKeyAccepted, SSHPool
 
-__all__ = ["SSHExecutor", "ConnectError", "HostKeyError"]
+__all__ = ["ConnectError", "HostKeyError", "SSHExecutor"]
 
 READ_SIZE = 65536
 TERM_TYPE = "xterm-256color"
@@ -139,7 +140,7 @@ class _SSHHandle(RunHandle):
                     self.conn.run(f"kill -{name} -{pid}", request_pty=False, term_type=None), 10
                 )
                 return
-            except (asyncio.TimeoutError, *CHANNEL_ERRORS):
+            except (TimeoutError, *CHANNEL_ERRORS):
                 pass
         self.proc.send_signal(name)
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import asyncssh
 
@@ -71,7 +72,7 @@ def _key_text(key: asyncssh.SSHKey) -> str:
 class _Client(asyncssh.SSHClient):
     """Sees the offered host key when it is not trusted, and decides (accept new / refuse)."""
 
-    def __init__(self, pool: "SSHPool", name: str, known: asyncssh.SSHKnownHosts, files: list[str]) -> None:
+    def __init__(self, pool: SSHPool, name: str, known: asyncssh.SSHKnownHosts, files: list[str]) -> None:
         self.pool = pool
         self.name = name
         self.known = known
@@ -204,7 +205,7 @@ class SSHPool:
         for conn in conns:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5)
-            except (asyncio.TimeoutError, Exception):
+            except Exception:  # noqa: BLE001 - closing is best effort
                 pass
 
     # -------------------------------------------------------------- connect
@@ -298,7 +299,7 @@ class SSHPool:
             known = self._load_known_hosts(files)
             holder: list[_Client] = []
 
-            def factory() -> _Client:
+            def factory(holder: list[_Client] = holder, known: Any = known) -> _Client:
                 holder.append(_Client(self, name, known, files))
                 return holder[-1]
 
@@ -344,7 +345,7 @@ class SSHPool:
                 raise ConnectError(f"{name}: authentication failed for {dest}: {exc.reason}{extra}", name) from None
             except asyncssh.Error as exc:
                 raise ConnectError(f"{name}: SSH error from {dest}: {exc.reason}", name) from None
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ConnectError(f"{name}: connecting to {dest} timed out after {self.connect_timeout:g} s", name) from None
             except OSError as exc:
                 raise ConnectError(f"{name}: cannot connect to {dest}: {exc.strerror or exc}", name) from None

@@ -21,8 +21,9 @@ an inventory), "worker" likewise.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from runbook.model import Step
 

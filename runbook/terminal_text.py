@@ -28,7 +28,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 # Characters that are never shown as themselves: Unicode categories Cc, Cf, Zl, Zp and Cs
 # (Unicode 14, Python 3.11), as code point ranges so that importing costs nothing.

@@ -29,9 +29,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sessions.events import Checkpoint, SessionOpened
 from sessions.journal import read_records, utc_now
@@ -45,7 +46,7 @@ DEFAULT_EVERY_S = 300.0
 
 
 def checkpoint_message(session_id: str, seq: int, head: str) -> bytes:
-    return f"runbook-checkpoint:{session_id}:{seq}:{head}".encode("utf-8")
+    return f"runbook-checkpoint:{session_id}:{seq}:{head}".encode()
 
 
 def _session_id_from(path: Path) -> str:
@@ -87,7 +88,7 @@ class Checkpointer:
         self._busy = False
 
     @classmethod
-    def from_env(cls, target: Any, every_s: float = DEFAULT_EVERY_S, **kw: Any) -> "Checkpointer | None":
+    def from_env(cls, target: Any, every_s: float = DEFAULT_EVERY_S, **kw: Any) -> Checkpointer | None:
         """A checkpointer when ``$RUNBOOK_SIGNING_KEY`` names a key file, else None.
         An encrypted key needs ``$RUNBOOK_KEY_PASSPHRASE`` (never prompts)."""
         path = os.environ.get(KEY_ENV)

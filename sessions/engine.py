@@ -16,8 +16,9 @@ use (:class:`~runbook.local_executor.LocalExecutor`,
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from runbook.errors import UserError
 from runbook.executor import Executor
@@ -73,6 +74,7 @@ class Engine:
         self.summaries: dict[str, RunSummary] = {}
         self.last_summary: RunSummary | None = None
         self.write_error: Exception | None = None  # the journal failed: nothing more may run
+        self._background: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
         on_write_error = getattr(session, "on_write_error", None)
         if on_write_error is not None:
             on_write_error(self._journal_failed)
@@ -136,7 +138,7 @@ class Engine:
             self.session.runbook, self.inventory, task, step, rollback=rollback, target=target,
             only_host=only_host, values=getattr(self.session, "values", {}) or {},
             secrets=self.secret_values(task), secret_names=self.secret_names(task), state=state,
-            now=now or datetime.now(timezone.utc), window_end=state.window_end, detached=self.detached,
+            now=now or datetime.now(UTC), window_end=state.window_end, detached=self.detached,
         )
 
     def _secrets_list(self, task: str) -> list[str]:
@@ -238,7 +240,9 @@ class Engine:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        loop.create_task(self.stop(f"stopped: the journal cannot be written ({exc})"))
+        task = loop.create_task(self.stop(f"stopped: the journal cannot be written ({exc})"))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self, reason: str) -> None:
         """Stop every running step for good (SIGTERM, SIGHUP): INT, then TERM, then KILL on
@@ -272,7 +276,7 @@ class Engine:
             if ex is not None:
                 try:
                     await ex.close()
-                except (OSError, asyncio.TimeoutError):
+                except (TimeoutError, OSError):
                     pass
         self._owned.clear()
 

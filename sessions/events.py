@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 Outcome = str  # "succeeded" | "failed" | "unknown" | "cancelled" | "timeout" | "skipped"
@@ -197,7 +197,7 @@ class OutputChunk(Event):
     raw_len: int | None = None
 
     @classmethod
-    def from_bytes(cls, run_id: str, host: str, stream: str, raw: bytes, raw_len: int | None = None) -> "OutputChunk":
+    def from_bytes(cls, run_id: str, host: str, stream: str, raw: bytes, raw_len: int | None = None) -> OutputChunk:
         if raw_len == len(raw):
             raw_len = None
         try:

@@ -531,12 +531,18 @@ def _done(session: Any, ref: TaskRef, step: int, args: argparse.Namespace) -> bo
 async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,
                    ctl: dict[str, Any]) -> Any:
     loop = asyncio.get_running_loop()
+    background: set[asyncio.Task[Any]] = set()  # the loop keeps only weak references to tasks
+
+    def spawn(coro: Any) -> None:
+        task = loop.create_task(coro)
+        background.add(task)
+        task.add_done_callback(background.discard)
 
     def on_sigint() -> None:
         ctl["interrupts"] += 1
         n = ctl["interrupts"]
         say("interrupting the running step (Ctrl-C again to stop it harder)" if n == 1 else "stopping the step")
-        loop.create_task(engine.cancel())
+        spawn(engine.cancel())
 
     raw = None
     if raw_input:
@@ -545,7 +551,7 @@ async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, 
         def send(data: bytes) -> None:
             for run_id in engine.running():
                 for host in engine.hosts_running(run_id):
-                    loop.create_task(engine.send_input(run_id, host, data))
+                    spawn(engine.send_input(run_id, host, data))
 
         raw = RawInput(loop, send)
         raw.start()

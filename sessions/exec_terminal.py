@@ -18,7 +18,8 @@ import contextlib
 import getpass
 import os
 import sys
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from runbook.terminal_text import OutputCleaner, visible
 from sessions import events as ev

@@ -17,23 +17,33 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from runbook.errors import UserError
-from sessions import events as ev
 from runbook.input_files import open_regular
+from sessions import events as ev
 from sessions.events import UnknownEvent
 from sessions.export_model import (
-    CheckboxReport, Deviation, HostResult, OutputText, PhaseReport, Report, RunReport, StepReport, TaskReport,
-    build_deviations, fmt_ts,
+    CheckboxReport,
+    Deviation,
+    HostResult,
+    OutputText,
+    PhaseReport,
+    Report,
+    RunReport,
+    StepReport,
+    TaskReport,
+    build_deviations,
+    fmt_ts,
 )
 from sessions.export_redact import Redactor, secret_values_in
 from sessions.journal_format import Chain, ForeignEvent, decode_event, journal_lines
-from sessions.state import RUNNING, PENDING, UNKNOWN, SessionState, replay
+from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, replay
+
 
 @dataclass
 class JournalCopy:
@@ -484,4 +494,4 @@ def report_to_json(report: Report) -> dict[str, Any]:
     return dataclasses.asdict(report)
 
 
-__all__ = ["JournalCopy", "Report", "Deviation", "build_report", "read_journal", "scrub", "report_to_json", "fmt_ts"]
+__all__ = ["Deviation", "JournalCopy", "Report", "build_report", "fmt_ts", "read_journal", "report_to_json", "scrub"]

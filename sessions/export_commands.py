@@ -159,10 +159,9 @@ def verify_report(
     path: str, signature: str | None, allowed_signers: str | None, identity: str | None
 ) -> tuple[bool, str]:
     """``(ok, verdict)`` for an exported report and its signature."""
+    from runbook.input_files import read_input
     from sessions.report_json import FORMAT, looks_like_export, verify_chain
     from sessions.signing import REPORT_NAMESPACE, verify_signature
-
-    from runbook.input_files import read_input
 
     try:
         data = read_input(path, "report")

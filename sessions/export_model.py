@@ -9,9 +9,10 @@ session not finished or run past its window.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from sessions import events as ev
 from sessions.state import SessionState
@@ -25,7 +26,7 @@ def outcome_word(outcome: str) -> str:
     return OUTCOME_WORDS.get(outcome, outcome)
 
 
-def matrix_text(step: "StepReport") -> str:
+def matrix_text(step: StepReport) -> str:
     """``web-1 succeeded (2 runs), web-2 failed (expectation)``: the last outcome per host."""
     return ", ".join(f"{c['host']} {outcome_word(c['status'])}" + (f" ({c['runs']} runs)" if c["runs"] > 1 else "")
                      for c in step.hosts)
@@ -36,10 +37,10 @@ def fmt_ts(ts: str | None) -> str:
     d = _parse(ts)
     if d is None:
         return ts or "-"
-    return d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def task_meta(t: "TaskReport", esc: Callable[[object], str]) -> list[str]:
+def task_meta(t: TaskReport, esc: Callable[[object], str]) -> list[str]:
     """Who and when of a task, each part escaped by the renderer's ``esc``."""
     parts = []
     if t.who:
@@ -382,7 +383,7 @@ def fmt_duration(seconds: float | None) -> str:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 

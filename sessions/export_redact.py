@@ -19,7 +19,8 @@ chunks is still found; the chunks that held a piece of it are rewritten.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from runbook.model import is_secret_name
 from sessions.secret_literals import ASSIGN_RE, OPTION_RE, is_reference
@@ -169,7 +170,7 @@ def secret_values_in(events: Iterable[dict[str, Any]]) -> list[str]:
     """Secret values that reached the journal by mistake (placeholder events)."""
     out = []
     for e in events:
-        if e.get("type") == "placeholder_supplied" and e.get("value"):
-            if e.get("secret") or is_secret_name(str(e.get("name", ""))):
-                out.append(str(e["value"]))
+        if e.get("type") == "placeholder_supplied" and e.get("value") and (
+                e.get("secret") or is_secret_name(str(e.get("name", "")))):
+            out.append(str(e["value"]))
     return out

@@ -49,9 +49,10 @@ Rollback steps are guarded only by ``destructive``, ``rerun``, ``lint`` and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from runbook import destructive as _destructive
 from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
@@ -170,12 +171,12 @@ def _parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def gate_problems(state: st.SessionState, runbook: Runbook, before: int) -> list[str]:
@@ -335,7 +336,7 @@ def guards_for(
     """
     ref = resolve_task(runbook, task_id)
     out: list[Guard] = []
-    now = _parse_time(now) or datetime.now(timezone.utc)
+    now = _parse_time(now) or datetime.now(UTC)
     tstate = state.tasks.get(task_id)
     # every confirmation names where it will run: the count and the first names
     on = f" on {hosts_text(hosts)}" if step_no is not None and hosts else ""

@@ -32,8 +32,17 @@ from typing import Any
 
 from sessions.events import Event, Recovered
 from sessions.journal_format import (
-    FORMAT_VERSION, GENESIS, JournalError, JournalReader, NewerJournal, Record, TamperedJournal, canonical,
-    encode_record, newer_note, record_hash,
+    FORMAT_VERSION,
+    GENESIS,
+    JournalError,
+    JournalReader,
+    NewerJournal,
+    Record,
+    TamperedJournal,
+    canonical,
+    encode_record,
+    newer_note,
+    record_hash,
 )
 from sessions.lock import SessionLock, lock_journal
 from sessions.session_dir import check_journal_file, check_session_dir, open_nofollow, same_file
@@ -56,7 +65,7 @@ def utc_now() -> str:
     sec, frac = divmod(us, 1_000_000)
     if sec != _last_second[0]:
         _last_second[0], _last_second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return "%s.%06dZ" % (_last_second[1], frac)
+    return f"{_last_second[1]}.{frac:06d}Z"
 
 
 class JournalWriteError(JournalError):
@@ -166,7 +175,7 @@ class Journal:
     # -- opening --------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
-               group_commit_s: float = 0.1) -> "Journal":
+               group_commit_s: float = 0.1) -> Journal:
         """Create a new, empty journal (mode 0600 in a 0700 directory) and lock it."""
         p = Path(path)
         try:
@@ -197,7 +206,7 @@ class Journal:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, lock: bool = True, operator: str = "",
-             each: RecordCallback | None = None, group_commit_s: float = 0.1) -> "Journal":
+             each: RecordCallback | None = None, group_commit_s: float = 0.1) -> Journal:
         """Open an existing journal for appending.
 
         Takes the session lock, checks the whole chain (``each`` is called with every
@@ -402,7 +411,7 @@ class Journal:
             if self.lock is not None:
                 self.lock.release()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

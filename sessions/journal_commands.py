@@ -20,10 +20,17 @@ from typing import TextIO
 
 from runbook.terminal_text import visible
 from sessions import events as ev
-from sessions.journal import verify
-from sessions.journal_format import (FORMAT_VERSION, ForeignEvent, JournalReader, Record, TamperedJournal,
-                                     event_json, newer_note)
 from sessions.export_model import outcome_word
+from sessions.journal import verify
+from sessions.journal_format import (
+    FORMAT_VERSION,
+    ForeignEvent,
+    JournalReader,
+    Record,
+    TamperedJournal,
+    event_json,
+    newer_note,
+)
 from sessions.state import Replayer, SessionState
 from sessions.store import find_session, list_sessions, session_root
 
@@ -60,7 +67,7 @@ def sessions_cmd(args: argparse.Namespace) -> int:
         details.append(f"    {title}" + (f" · {s.runbook_path}" if s.runbook_path else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for i, r in enumerate(rows):
-        print(visible("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1], multiline=False))
+        print(visible("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1], multiline=False))
         if i:
             print(visible(details[i - 1], multiline=False))
     broken = [s for s in found if s.problem]
@@ -128,7 +135,7 @@ def _verify(path: Path, allowed_signers: str | None = None) -> int:
 # --- show ----------------------------------------------------------------------------
 
 
-def _summary(e: ev.Event) -> str:  # noqa: C901 - one line per event type
+def _summary(e: ev.Event) -> str:
     if isinstance(e, ev.SessionOpened):
         how = "resumed" if e.resumed else "created"
         text = f"{how} by {e.operator or '?'}"

@@ -31,7 +31,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runbook.errors import UserError
@@ -101,7 +101,7 @@ class SessionLock:
         self._fd = fd
 
     @classmethod
-    def acquire(cls, path: str | os.PathLike[str], *, operator: str = "", session: str = "") -> "SessionLock":
+    def acquire(cls, path: str | os.PathLike[str], *, operator: str = "", session: str = "") -> SessionLock:
         """Take the lock or raise :class:`SessionLocked` naming the holder.
 
         ``session`` names the session in messages (defaults to the directory).
@@ -145,7 +145,7 @@ class SessionLock:
                     "writers break the journal for good",
                     previous,
                 )
-            me = LockHolder(os.getpid(), here, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), operator)
+            me = LockHolder(os.getpid(), here, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), operator)
             body = json.dumps(me.to_json()).encode() + b"\n"
             os.ftruncate(fd, 0)
             os.pwrite(fd, body, 0)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging as _stdlib_logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import structlog
 
@@ -40,7 +41,7 @@ def _secrets() -> list[str]:
     for source in list(_secret_sources):
         try:
             out.extend(s for s in source() if s)
-        except Exception:  # a closing session must not break logging
+        except Exception:  # noqa: BLE001 - a closing session must not break logging
             continue
     return sorted(set(out), key=len, reverse=True)
 
@@ -81,7 +82,7 @@ class _QuietFileHandler(_stdlib_logging.FileHandler):
     """A file handler that never reports its own failures on stderr (a full disk must
     not print tracebacks over the TUI; the journal reports the failure)."""
 
-    def handleError(self, record: _stdlib_logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+    def handleError(self, record: _stdlib_logging.LogRecord) -> None:
         pass
 
     def _open(self) -> Any:

@@ -23,17 +23,18 @@ upload of its (filled) content to every target host.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from runbook import errexit
 from runbook.errors import UserError
 from runbook.model import Block, Diagnostic, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
 from runbook.target_suggest import Suggestion
 from sessions.guards import Guard, guards_for, resolve_task, step_diagnostics
-from sessions.state import SessionState
 from sessions.secret_literals import find_literals, mask_literals, runbook_literals
+from sessions.state import SessionState
 from sessions.substitution import fill, is_secret, mask, redact_values
 
 BETWEEN_BLOCKS = errexit.BETWEEN_BLOCKS

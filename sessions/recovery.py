@@ -20,7 +20,6 @@ so); the outcome still is.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +66,7 @@ def _feed_journaled_output(path: Any, run_id: str, watch_by_host: dict[str, Outp
             watch_by_host[e.host].feed(e.stream, e.raw)
 
 
-async def recover_detached(engine: "Engine") -> list[str]:
+async def recover_detached(engine: Engine) -> list[str]:
     session = engine.session
     state = session.state
     runs = [r for r in state.runs.values() if r.detached and not r.finished]
@@ -78,7 +77,7 @@ async def recover_detached(engine: "Engine") -> list[str]:
     return recovered
 
 
-async def _recover_run(engine: "Engine", run: Any) -> None:
+async def _recover_run(engine: Engine, run: Any) -> None:
     session = engine.session
     path = session.journal.path
     times: dict[str, tuple[str, str]] = {}
@@ -107,8 +106,8 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
     _feed_journaled_output(path, run.run_id, watches)
 
     # a StepRun only for its journaling helpers (redaction, output coalescing)
-    from sessions.planning import PlannedStep
     from runbook.model import TargetSpec
+    from sessions.planning import PlannedStep
 
     shell = PlannedStep(run.task, run.step, run.rollback, run.targets, TargetSpec(), "", (), (), ())
     runner = StepRun(session, shell, engine.executor_for, secrets=engine._secrets_list(run.task), run_id=run.run_id)
@@ -141,7 +140,7 @@ async def _recover_run(engine: "Engine", run: Any) -> None:
         except (NotImplementedError, TypeError):
             session.mark_unknown(run.run_id, "this executor cannot re-attach detached runs", host, seen)
             continue
-        except (UserError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, UserError, OSError) as exc:
             result = RunResult(host, "unknown", error=f"cannot re-attach: {exc}")
         finally:
             out.end()

@@ -12,9 +12,21 @@ from __future__ import annotations
 import re
 
 from sessions.export_model import (
-    CheckboxReport, Report, RunReport, StepReport, TaskReport, clean_text, cut_lines, exit_text, fmt_bytes, plural,
-    fmt_duration, fmt_ts, task_meta,
-    matrix_text, outcome_word,
+    CheckboxReport,
+    Report,
+    RunReport,
+    StepReport,
+    TaskReport,
+    clean_text,
+    cut_lines,
+    exit_text,
+    fmt_bytes,
+    fmt_duration,
+    fmt_ts,
+    matrix_text,
+    outcome_word,
+    plural,
+    task_meta,
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")

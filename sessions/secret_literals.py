@@ -14,8 +14,9 @@ already-masked values and harmless words (``true``, ``auto``, ...) are not secre
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from runbook.model import is_secret_name
 from runbook.redaction import MIN_SECRET_LEN
@@ -99,7 +100,7 @@ def mask_literals(command: str, literals: list[Literal], mask: Callable[[str], s
     return "".join(parts)
 
 
-def _command_blocks(runbook: "Runbook") -> Iterator[str]:
+def _command_blocks(runbook: Runbook) -> Iterator[str]:
     for phase in runbook.phases:
         for task in phase.tasks:
             steps = list(task.steps) + (list(task.rollback.steps) if task.rollback else [])
@@ -113,7 +114,7 @@ def _command_blocks(runbook: "Runbook") -> Iterator[str]:
 _CACHE: dict[tuple[str, str], dict[str, str]] = {}
 
 
-def runbook_literals(runbook: "Runbook") -> dict[str, str]:
+def runbook_literals(runbook: Runbook) -> dict[str, str]:
     """value -> name of every secret literal in the runbook's commands long enough to be
     redacted from output (:data:`runbook.redaction.MIN_SECRET_LEN`; shorter ones are
     masked in commands only)."""

@@ -26,9 +26,10 @@ import hashlib
 import hmac
 import os
 import secrets as _secrets
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from runbook import __version__
 from runbook.errors import UserError
@@ -72,7 +73,7 @@ def _rfc3339(value: datetime | str | None) -> str | None:
         return value or None
     if value.tzinfo is None:
         value = value.astimezone()
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _file_sha256(path: str | os.PathLike[str]) -> str:
@@ -143,7 +144,7 @@ def load_runbook(path: str) -> tuple[Any | None, str]:
         return parser.parse_file(path), ""
     except UserError as exc:
         return None, f"cannot read runbook: {exc}; continuing from the journal alone"
-    except Exception as exc:  # the parser must never take a resume down
+    except Exception as exc:  # noqa: BLE001 - the parser must never take a resume down
         return None, f"cannot parse runbook {path}: {exc!r}; continuing from the journal alone"
 
 
@@ -204,7 +205,7 @@ class Session:
     @classmethod
     def create(cls, runbook: Any, *, root: str | os.PathLike[str] | None = None,
                inventory_path: str | os.PathLike[str] | None = None,
-               window_end: datetime | str | None = None) -> "Session":
+               window_end: datetime | str | None = None) -> Session:
         """Start a new session on ``runbook`` (a ``runbook.model.Runbook``)."""
         base = session_root(root)
         try:
@@ -247,7 +248,7 @@ class Session:
 
     @classmethod
     def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-               runbook: Any = None, window_end: datetime | str | None = None) -> "Session":
+               runbook: Any = None, window_end: datetime | str | None = None) -> Session:
         """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
 
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
@@ -504,10 +505,7 @@ class Session:
         previous = self.state.placeholders.get(name)
         changed: bool | None = None
         if previous is not None:
-            if previous.secret:
-                changed = not same_secret(value, previous)
-            else:
-                changed = previous.value != value
+            changed = not same_secret(value, previous) if previous.secret else previous.value != value
         if secret:
             salt = _secrets.token_hex(16)
             event = ev.PlaceholderSupplied(name, True, None, secret_digest(value, salt), salt, self.operator)
@@ -608,7 +606,7 @@ class Session:
         except (OSError, UserError) as exc:
             self.log.warning("session head not written", error=str(exc))
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

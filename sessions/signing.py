@@ -33,9 +33,8 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
@@ -252,7 +251,7 @@ def _agent_call(sock_path: str, message: bytes, timeout: float) -> tuple[int, by
             body = _recv_exact(s, length)
     except SigningError:
         raise
-    except (OSError, socket.timeout) as exc:
+    except (TimeoutError, OSError) as exc:
         raise SigningError(f"ssh-agent at {sock_path}: {getattr(exc, 'strerror', None) or exc}") from None
     return body[0], body[1:]
 

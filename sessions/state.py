@@ -15,10 +15,11 @@ once returned, nothing mutates it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sessions import events as ev
 
@@ -384,7 +385,7 @@ def _make_cloner(cls: type) -> Callable[[Any], Any]:
     lines = [f"    _set(new, {name!r}, obj.{name})\n" for name in cls.__slots__]
     src = "def clone(obj):\n    new = _new(cls)\n" + "".join(lines) + "    return new\n"
     namespace: dict[str, Any] = {"_new": object.__new__, "_set": _set, "cls": cls}
-    exec(src, namespace)  # noqa: S102 - generated from the class's own slot names
+    exec(src, namespace)
     return namespace["clone"]
 
 
@@ -399,7 +400,7 @@ def _clone(obj: Any) -> Any:
 class _Fold:
     """Working copy of a state: owns (and may mutate) only what it cloned or created."""
 
-    __slots__ = ("s", "own", "appends")
+    __slots__ = ("appends", "own", "s")
 
     def __init__(self, base: SessionState) -> None:
         self.s: SessionState = _clone(base)

@@ -27,19 +27,20 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from runbook import errexit
 from runbook.errors import UserError
 from runbook.executor import Executor, RunOptions, RunResult
 from runbook.redaction import Redactor
-from sessions.substitution import redact_values
 from sessions import events as ev
 from sessions.expectations import CheckResult, OutputWatch
 from sessions.journal import JournalWriteError
 from sessions.planning import PlannedStep, Segment
 from sessions.state import worst
+from sessions.substitution import redact_values
 
 CHUNK_BYTES = 128 * 1024
 FLUSH_S = 0.05
@@ -131,7 +132,7 @@ class _HostOutput:
     The script's failure frames (:mod:`runbook.errexit`) are taken out first.
     """
 
-    def __init__(self, run: "StepRun", host: str, watch: OutputWatch, discard: bool = False,
+    def __init__(self, run: StepRun, host: str, watch: OutputWatch, discard: bool = False,
                  nonce: str | None = None) -> None:
         self.run = run
         self.host = host
@@ -362,12 +363,11 @@ class StepRun:
                 self.summary.stopped = f"{target.name}: {why}; {len(rest)} host(s) not run"
                 self.summary.skipped.extend(t.name for t in rest)
                 return
-            if self.plan.spec.pause and self.on_pause is not None:
-                if not await self.on_pause(target.name, rest[0].name):
-                    self.cancelled = True
-                    self.summary.stopped = f"stopped by the operator after {target.name}"
-                    self.summary.skipped.extend(t.name for t in rest)
-                    return
+            if self.plan.spec.pause and self.on_pause is not None and not await self.on_pause(target.name, rest[0].name):
+                self.cancelled = True
+                self.summary.stopped = f"stopped by the operator after {target.name}"
+                self.summary.skipped.extend(t.name for t in rest)
+                return
 
     async def _host(self, index: int, target: Any) -> HostOutcome:
         host = target.name
@@ -405,7 +405,7 @@ class StepRun:
                 result = await executor.run(target, errexit.with_nonce(seg.text, self.nonce), out.on_output, options)
             except UserError as exc:  # refused before it ran: host key, auth, unreachable
                 result = RunResult(host, "failed", error=str(exc))
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 result = RunResult(host, "unknown", error=f"{type(exc).__name__}: {exc}")
             finally:
                 self._running.pop(host, None)
@@ -453,7 +453,7 @@ class StepRun:
             digest = await executor.upload(target, seg.path, seg.text.encode("utf-8"), seg.mode)
         except UserError as exc:
             return RunResult(host, "failed", error=f"upload of {seg.path} failed: {exc}")
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             return RunResult(host, "failed", error=f"upload of {seg.path} failed: {type(exc).__name__}: {exc}")
         shown = self.redact(seg.text)
         masked = shown != seg.text

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sessions import events as ev
 

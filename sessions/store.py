@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +76,8 @@ def session_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def new_session_id(now: datetime | None = None) -> str:
     """``20261127T043216Z-3f9a``: UTC start time, then 4 random hex digits."""
-    now = now or datetime.now(timezone.utc)
-    return f"{now.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    now = now or datetime.now(UTC)
+    return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
 
 
 def is_session_id(name: str) -> bool:
@@ -176,8 +176,7 @@ def write_head(session_dir: Path, journal_size: int, seq: int, h: str, state: Se
 def read_head(journal: Path) -> dict[str, Any] | None:
     """The cached head of a session when the journal still matches it (see the module
     docstring); None to read the journal instead."""
-    from runbook.input_files import open_regular
-    from runbook.input_files import max_input_bytes
+    from runbook.input_files import max_input_bytes, open_regular
     from sessions.journal_format import Chain, last_record
     from sessions.session_dir import open_nofollow
 

@@ -22,8 +22,8 @@ not placeholders of the step are never touched, so ``$HOME`` or ``$(date)`` stay
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from runbook.model import Placeholder, is_secret_name
 from runbook.placeholders import BRACE_RE, SHELL_ANGLE_RE

@@ -13,7 +13,8 @@ Pure functions of the runbook, the inventory and the session state.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from runbook.model import Runbook, Step
 from runbook.target_suggest import Suggestion, not_chosen_text, suggest_targets

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Iterable
+from collections.abc import Iterable
 
 from runbook.errors import UserError
 from runbook.input_files import open_regular

@@ -13,7 +13,6 @@ from textual.binding import Binding
 
 from runbook.errors import UserError
 from runbook.terminal_text import visible
-
 from tui.launch import Launch
 
 

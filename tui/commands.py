@@ -12,12 +12,12 @@ import asyncio
 import os
 import shlex
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from runbook.errors import UserError
-
 from tui.launch import Launch
 
 DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
@@ -47,7 +47,7 @@ def parse_window_end(text: str | None, now: datetime | None = None) -> str | Non
                 end = end.astimezone()
     except ValueError:
         raise UserError(f"--window-end {text!r}: expected HH:MM or an RFC 3339 time such as 2026-11-27T04:00:00Z") from None
-    return end.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def resumable_session(root: Path, runbook_path: str) -> Any:
@@ -88,10 +88,7 @@ def resume_hint(session_id: str, root: Path | None, *, demo: bool = False) -> st
     """The exact command that reopens ``session_id`` (printed when the TUI exits)."""
     from sessions.store import session_root
 
-    if demo:
-        command = ["runbook", "demo", "--resume"]
-    else:
-        command = ["runbook", "resume", session_id]
+    command = ["runbook", "demo", "--resume"] if demo else ["runbook", "resume", session_id]
     if root is not None and Path(root).resolve() != session_root(None).resolve():
         command += ["--session-dir", str(root)]
     return f"runbook: session {session_id} is resumable: {shlex.join(command)}"
@@ -177,7 +174,6 @@ def demo_cmd(args: argparse.Namespace) -> int:
     directory and resume the latest unfinished demo session.
     """
     from sessions.store import session_root
-
     from tui.demo_fleet import DemoFleet
 
     if not DEMO_RUNBOOK.is_file():

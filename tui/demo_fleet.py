@@ -209,7 +209,7 @@ class DemoFleet:
                 await server.wait_closed()
         self._servers.clear()
 
-    async def __aenter__(self) -> "DemoFleet":
+    async def __aenter__(self) -> DemoFleet:
         await self.start()
         return self
 
@@ -291,7 +291,7 @@ class DemoFleet:
             except asyncssh.SignalReceived as exc:
                 _killpg(proc, _signum(exc.signal))
                 continue
-            except Exception:
+            except Exception:  # noqa: BLE001 - the client went away: end the pump
                 return
             if not data:
                 await asyncio.sleep(3600)
@@ -352,7 +352,7 @@ class DemoFleet:
                     continue
                 except asyncssh.BreakReceived:
                     continue
-                except Exception:
+                except Exception:  # noqa: BLE001 - the client went away: end the pump
                     return
                 if not data:
                     with contextlib.suppress(OSError):
@@ -383,7 +383,7 @@ async def _pump(reader: asyncio.StreamReader, writer: Any) -> None:
         try:
             writer.write(data)
             await writer.drain()
-        except Exception:  # the client went away: keep draining so the process is not blocked
+        except Exception:  # noqa: BLE001 - the client went away: keep draining so the process is not blocked
             continue
 
 

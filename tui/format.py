@@ -7,12 +7,12 @@ zero-width character shown as a highlighted escape such as ``\x1b`` or ``\u202e`
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.text import Text
 
 from runbook.model import Risk
-from runbook.terminal_text import segments, visible  # noqa: F401  (visible: for plain-string fields)
+from runbook.terminal_text import segments, visible
 
 STATUS_ICON = {
     "pending": "○",
@@ -105,7 +105,7 @@ def minutes(value: float | None) -> str:
     """``90`` -> ``1h30``, ``45`` -> ``45m``, ``2880`` -> ``2d``, None -> ``–``."""
     if value is None:
         return "–"
-    total = int(round(value))
+    total = round(value)
     if total >= 24 * 60 and total % (24 * 60) == 0:
         return f"{total // (24 * 60)}d"
     if total >= 60:
@@ -138,7 +138,7 @@ def parse_ts(ts: str | None) -> datetime | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt
 
 
@@ -164,7 +164,7 @@ def inline_markdown(source: str, style: str = "") -> Text:
     text = Text(style=style)
     try:
         tokens = MarkdownIt("commonmark", {"html": False}).enable("strikethrough").parseInline(source)
-    except Exception:  # markdown-it never raises on text, but a row must never break the screen
+    except Exception:  # noqa: BLE001 - markdown-it never raises on text, but a row must never break the screen
         return Text(source, style)
     open_styles: list[str] = []
     for token in tokens[0].children or () if tokens else ():

@@ -17,7 +17,6 @@ from textual.screen import ModalScreen
 from runbook.errors import UserError
 from sessions import guards as guards_mod
 from sessions.state import UNKNOWN
-
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +45,7 @@ class Declined(Exception):
 class Operator:
     """The flows behind the main screen's actions."""
 
-    def __init__(self, screen: "MainScreen") -> None:
+    def __init__(self, screen: MainScreen) -> None:
         self.screen = screen
 
     @property
@@ -103,7 +102,7 @@ class Operator:
 
     # -- runs -----------------------------------------------------------------------
     # -- targets --------------------------------------------------------------------
-    def target_modal(self, task_id: str, step: int, rollback: bool = False) -> "ChooseTargetModal":
+    def target_modal(self, task_id: str, step: int, rollback: bool = False) -> ChooseTargetModal:
         """The target picker for one step: suggestions first, then every inventory host, then local."""
         import socket
 
@@ -111,7 +110,6 @@ class Operator:
         from sessions.guards import resolve_task
         from sessions.planning import resolve_hosts
         from sessions.targeting import suggestions_for
-
         from tui.widgets.modals import ChooseTargetModal
 
         runbook, inventory, state = self.session.runbook, self.engine.inventory, self.session.state
@@ -157,11 +155,11 @@ class Operator:
         """Target (asked when nobody chose), guards, then the run.  Returns the outcome, or None when nothing ran.
 
         ``target``: a pattern for this run only (``h``: one host)."""
-        if target is None and not self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now()).target_chosen:
-            if not await self.choose_target(task_id, step, rollback):
-                self.screen.notify("no target chosen: nothing was run", title=f"{task_id} step {step}",
-                                   severity="warning")
-                return None
+        if (target is None and not self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now()).target_chosen
+                and not await self.choose_target(task_id, step, rollback)):
+            self.screen.notify("no target chosen: nothing was run", title=f"{task_id} step {step}",
+                               severity="warning")
+            return None
         try:
             plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         except Declined as exc:

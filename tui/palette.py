@@ -5,8 +5,9 @@ Built from the current state each time the palette opens, so statuses are fresh.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 

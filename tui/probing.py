@@ -6,7 +6,8 @@ key (``p`` on the checkbox), which ticks the box with the probe as evidence.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class _EngineExecutor:

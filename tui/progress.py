@@ -7,7 +7,6 @@ from datetime import datetime
 from runbook.model import Runbook
 from runbook.plan import remaining_critical_path_minutes
 from sessions.state import TASK_DONE, TASK_IN_PROGRESS, TASK_SKIPPED, SessionState
-
 from tui.format import elapsed_minutes
 
 FINISHED = (TASK_DONE, TASK_SKIPPED)

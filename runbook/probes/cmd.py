@@ -65,7 +65,7 @@ def _host_verdict(name: str, result: RunResult, output: bytes) -> tuple[str, str
     Param("target", "str", default="local", help="inventory host pattern, e.g. masters or masters[0]"),
     Param("run", "str", required=True, help="the shell command"),
 )
-async def cmd_probe(ctx: "ProbeContext", *, run: str, target: str = "local", timeout: float) -> Verdict:
+async def cmd_probe(ctx: ProbeContext, *, run: str, target: str = "local", timeout: float) -> Verdict:
     """Run ``run`` on every host of ``target``; pass when all exit 0."""
     if ctx.executor is None:
         return Verdict(NOT_CONFIGURED, "cmd probes not configured: no executor (pass --inventory)")
@@ -73,7 +73,7 @@ async def cmd_probe(ctx: "ProbeContext", *, run: str, target: str = "local", tim
         return Verdict(NOT_CONFIGURED, f"cmd probes not configured: no inventory to resolve target {target!r}")
     try:
         targets = list(ctx.resolve_targets(target))
-    except Exception as exc:  # an unknown group or bad pattern: the operator's to fix, never a crash
+    except Exception as exc:  # noqa: BLE001 - an unknown group or bad pattern: the operator's to fix, never a crash
         return Verdict(ERROR, f"target {target!r}: {exc}")
     if not targets:
         return Verdict(ERROR, f"target {target!r} matches no hosts")
@@ -94,16 +94,16 @@ async def cmd_probe(ctx: "ProbeContext", *, run: str, target: str = "local", tim
                 return await asyncio.wait_for(
                     ctx.executor.run(t, run, on_output, RunOptions(timeout=timeout)), timeout + GRACE_SECONDS
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return RunResult(host=name, outcome="timeout", error=f"timeout after {timeout:g}s")
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # connection refused, auth failure, ...: shown, never raised
+            except Exception as exc:  # noqa: BLE001 - connection refused, auth failure, ...: shown, never raised
                 return RunResult(host=name, outcome="error", error=f"{type(exc).__name__}: {exc}".strip())
 
     results = await asyncio.gather(*(one(t) for t in targets))
     verdicts = []
-    for t, result in zip(targets, results):
+    for t, result in zip(targets, results, strict=True):
         name = host_name(t)
         output = bytes(outputs.get(result.host or name) or outputs.get(name) or b"")
         verdicts.append(_host_verdict(name, result, output))

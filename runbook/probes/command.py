@@ -11,7 +11,8 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, Callable, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 from runbook.errors import UserError
 from runbook.executor import Executor, OnOutput, RunOptions, RunResult
@@ -68,7 +69,7 @@ class RoutingExecutor(Executor):
         name = getattr(target, "name", str(target))
         try:
             executor = self._for(target)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - no executor for the target is the probe's error result
             return RunResult(host=name, outcome="error", error=f"no executor: {exc}")
         return await executor.run(target, script, on_output, options)
 
@@ -76,7 +77,7 @@ class RoutingExecutor(Executor):
         for executor in self._made.values():
             try:
                 await executor.close()
-            except Exception:  # pragma: no cover - closing is best effort
+            except Exception:  # noqa: BLE001 - pragma: no cover - closing is best effort
                 pass
 
 

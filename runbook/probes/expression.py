@@ -20,11 +20,11 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 MAX_EXPRESSION_LENGTH = 4000
 
-Value = Union[str, int, float, bool, None, tuple]
+Value = str | int | float | bool | None | tuple
 
 _BOOL_NAMES = {"true": True, "false": False, "True": True, "False": False, "None": None, "null": None}
 

@@ -24,7 +24,8 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from runbook.probes import k8s_checks as checks
 from runbook.probes.registry import ERROR, Param, Verdict, register
@@ -82,7 +83,7 @@ class KubeApi:
         finally:
             try:
                 response.release_conn()
-            except Exception:  # pragma: no cover - best effort
+            except Exception:  # noqa: BLE001 - pragma: no cover - best effort
                 pass
         try:
             body = json.loads(data)
@@ -123,7 +124,7 @@ class KubeApi:
         """Close the connection: an unread body must not go back to the pool."""
         try:
             response.close()
-        except Exception:  # pragma: no cover - best effort
+        except Exception:  # noqa: BLE001 - pragma: no cover - best effort
             pass
 
     def _core(self) -> Any:

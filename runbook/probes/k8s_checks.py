@@ -12,7 +12,8 @@ import base64
 import binascii
 import datetime as dt
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from runbook.probes.registry import ERROR, FAIL, PASS, Verdict
 
@@ -342,7 +343,7 @@ def judge_tls_secret(
     except ValueError:
         return Verdict(ERROR, f"{ref}: tls.crt holds no PEM certificate")
     cert = certs[0]
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     not_after = cert.not_valid_after_utc
     not_before = cert.not_valid_before_utc
     subject = _subject(cert)

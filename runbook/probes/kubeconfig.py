@@ -13,8 +13,9 @@ after three silent retries, and every request carries a timeout.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from runbook.errors import InputError
 
@@ -98,7 +99,7 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # Bad YAML, a missing certificate file, a malformed entry: one line, no traceback.
         raise KubeConfigError(f"kubeconfig {source.paths}: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError, exec plugin failures, ...
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, exec plugin failures, ...
         mark = getattr(exc, "problem_mark", None)
         if mark is not None and getattr(exc, "problem", None):  # bad YAML: name the file and line
             name = mark.name if mark.name and not mark.name.startswith("<") else source.paths

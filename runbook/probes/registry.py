@@ -12,8 +12,9 @@ Every probe accepts ``timeout=SECONDS`` on top of its own parameters.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from runbook.probes.expression import ProbeCall, ProbeSyntaxError, format_value, parse_probe
 
@@ -149,7 +150,7 @@ def probes() -> dict[str, ProbeSpec]:
     """All built-in probes by name (imports the probe modules on first use; cheap)."""
     global _LOADED
     if not _LOADED:
-        import runbook.probes.cmd  # noqa: F401  (registers cmd)
+        import runbook.probes.cmd
         import runbook.probes.k8s  # noqa: F401  (registers k8s.*)
 
         _LOADED = True
@@ -177,7 +178,7 @@ def bind(expr: str | ProbeCall) -> BoundProbe:
     if len(call.args) > len(positional):
         raise ProbeSyntaxError(f"{spec.name}: too many positional arguments; use {spec.signature()}")
     given: dict[str, Any] = {}
-    for param, value in zip(positional, call.args):
+    for param, value in zip(positional, call.args, strict=False):  # fewer args than parameters: the rest default
         given[param.name] = value
     for key, value in call.kwargs:
         if key not in by_name:

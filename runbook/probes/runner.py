@@ -19,8 +19,9 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from runbook.probes.expression import ProbeSyntaxError
 from runbook.probes.kubeconfig import (
@@ -133,10 +134,10 @@ class ProbeContext:
         if client is not None:
             try:
                 client.close()
-            except Exception:  # pragma: no cover - closing is best effort
+            except Exception:  # noqa: BLE001 - pragma: no cover - closing is best effort
                 pass
 
-    async def __aenter__(self) -> "ProbeContext":
+    async def __aenter__(self) -> ProbeContext:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -163,7 +164,7 @@ async def _in_daemon_thread(func: Callable[..., Any], *args: Any) -> Any:
     def run() -> None:
         try:
             result, ok = func(*args), True
-        except BaseException as exc:  # handed to the awaiting task
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             result, ok = exc, False
         finally:
             request_done()
@@ -198,11 +199,11 @@ async def _run_k8s(bound: BoundProbe, ctx: ProbeContext, timeout: float) -> Verd
 
     try:
         verdict = await asyncio.wait_for(go(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         verdict = Verdict(ERROR, f"timeout after {format_seconds(timeout)}")
     except KubeConfigError as exc:
         verdict = Verdict(ERROR, str(exc))
-    except Exception as exc:  # every client/network failure becomes one line
+    except Exception as exc:  # noqa: BLE001 - every client/network failure becomes one line
         verdict = describe_error(exc, ctx.server, timeout)
     if tls_unverified(ctx._client):
         verdict = Verdict(verdict.status, f"{verdict.evidence} {TLS_UNVERIFIED_NOTE}")
@@ -231,7 +232,7 @@ async def run_probe(expr: str, ctx: ProbeContext, *, key: str = "") -> ProbeOutc
                 verdict = await _run_k8s(bound, ctx, timeout)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug in a probe must not take the TUI down
+        except Exception as exc:  # noqa: BLE001 - a bug in a probe must not take the TUI down
             verdict = Verdict(ERROR, f"probe failed unexpectedly: {type(exc).__name__}: {exc}")
     evidence = verdict.evidence
     if ctx.redact is not None:

@@ -19,7 +19,7 @@ safe inside an HTML comment.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from runbook.model import Checkbox, Diagnostic, Runbook
 from runbook.probes.expression import format_probe

@@ -91,7 +91,7 @@ def test_bad_values_are_refused_each_once_at_its_line(book: Path, command: list[
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     lines = done.stderr.strip().removeprefix("runbook: ").splitlines()
     assert len(lines) == len(EXPECTED), done.stderr
-    for line, expected in zip(lines, EXPECTED):
+    for line, expected in zip(lines, EXPECTED, strict=True):
         assert line.startswith(expected), (line, expected)
     assert not (book / "sessions").exists() or not any((book / "sessions").iterdir()), "exec journaled a session"
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.tui.conftest import make_app, operator_env, session_root, workdir  # noqa: F401  (fixtures)
-from tests.tui.test_actions import modal, run_finished, select as select_item, type_text
+from tests.tui.test_actions import modal, run_finished, type_text
+from tests.tui.test_actions import select as select_item
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "runbook.cli"]
@@ -142,7 +143,7 @@ def test_exec_prompt_shows_the_exact_command(tmp_path):
     try:
         seen = _read_until(master, r"type the host name")
         shown = seen.replace("\r\n", "\n")
-        assert f'| echo "a #"; r\\m \\\n' in shown, shown
+        assert '| echo "a #"; r\\m \\\n' in shown, shown
         assert f"| -rf {victim}" in shown, shown
         for _ in range(3):
             os.write(master, b"not-the-host\n")
@@ -156,7 +157,7 @@ def test_exec_prompt_shows_the_exact_command(tmp_path):
     assert (victim / "data.txt").exists()
 
 
-async def test_tui_dialog_shows_the_exact_command(make_app, workdir, tmp_path):  # noqa: F811
+async def test_tui_dialog_shows_the_exact_command(make_app, workdir, tmp_path):
     """The TUI's 'type the host name' dialog names the exact command (the quoted `#` and
     the escaped `r\\m` as written), and typing the host name runs it."""
     from tui.widgets.modals import TypeHostModal

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.session_kit import (assert_clean_refusal, book, events, popen, run, session,  # noqa: F401
-                                           sessions)
+from tests.adversarial.session_kit import assert_clean_refusal, book, events, popen, run, session, sessions  # noqa: F401
 
 
 def _live_writer(book: Path, session: Path) -> subprocess.Popen:

@@ -265,7 +265,7 @@ def test_env_secret_not_in_proc_environ_of_a_running_local_step(tmp_path):
 class _AcceptEnvFleet(SSHFleet):
     """A fleet whose sshd accepts every environment variable a client sends."""
 
-    def _config(self, addresses):  # noqa: ANN001
+    def _config(self, addresses):
         return super()._config(addresses) + "AcceptEnv *\n"
 
 

@@ -141,7 +141,7 @@ def test_a_session_writable_by_group_or_others_is_refused_with_the_fix(book, ses
     before = (session / "journal.jsonl").read_bytes()
     r = run(["exec", book, "--task", "ADV-001", "--session", session])
     assert_clean_refusal(r)
-    assert f"writable by" in r.stderr and f"Fix: `{fix} {target}`" in r.stderr, r.stderr
+    assert "writable by" in r.stderr and f"Fix: `{fix} {target}`" in r.stderr, r.stderr
     assert (session / "journal.jsonl").read_bytes() == before
     os.chmod(target, 0o700 if what == "dir" else 0o600)  # the fix works
     assert run(["exec", book, "--task", "ADV-001", "--session", session]).returncode == 0

@@ -32,7 +32,6 @@ from runbook.terminal_text import UNSAFE_CATEGORIES, visible
 from sessions import events as ev
 from sessions.journal import read_records
 from sessions.store import list_sessions
-
 from tests.tui.conftest import frozen, make_app, operator_env, screen_text, session_root, wait_for, workdir  # noqa: F401
 from tests.tui.test_actions import log_text, modal, run_finished, select, type_text
 from tui.widgets.modals import TypeHostModal
@@ -160,10 +159,9 @@ class TestCrash:
         """A crash looked like a quit: exit 0 and ``session_closed reason=quit``.  The crash is
         injected here (the widget drawing the tree raises); run_app is what ``runbook run`` runs."""
         from runbook.parser import parse_file
-
         from tests.tui.conftest import MINI
         from tui.app import RunbookApp
-        from tui.commands import run_app, resumable_session
+        from tui.commands import resumable_session, run_app
         from tui.launch import Launch
         from tui.widgets.tree import TaskTree
 

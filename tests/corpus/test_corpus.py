@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -141,10 +143,7 @@ def test_corpus_properties(path: Path):
         assert rb.title == front.title
 
 
-def _cli(*args: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
-
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "runbook"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "runbook.cli"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=cwd, timeout=120,

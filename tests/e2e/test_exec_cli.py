@@ -389,7 +389,7 @@ def test_rerunning_a_step_that_succeeded_asks_first(book, tmp_path):
     r = run(["exec", book, "--task", "EXEC-001", "--step", "1", "--session", sid, "--yes"], env=env)
     assert r.returncode == 0, r.stderr
     events = journal_events(sessions, sid)
-    first_run = [e for e in events if e["type"] == "step_started"][0]["run_id"]
+    first_run = next(e for e in events if e["type"] == "step_started")["run_id"]
     [g] = [e for e in events if e["type"] == "guard_passed"]
     assert (g["guard"], g["step"], g["detail"]) == ("rerun", 1, f"after={first_run}; --yes")
     assert [e["type"] for e in events].count("step_started") == 2

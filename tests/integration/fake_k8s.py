@@ -67,7 +67,7 @@ def _name(cn: str) -> x509.Name:
 
 def make_ca(cn: str = "fake-kubernetes-ca") -> CertPair:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -102,7 +102,7 @@ def make_cert(
     """A leaf certificate valid from now+``not_before_days`` to now+``days``, signed by ``issuer``
     (self-signed without one)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -426,7 +426,7 @@ _LIST_KINDS = {"nodes": "NodeList", "pods": "PodList", "networkpolicies": "Netwo
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
@@ -485,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         cluster = self.server.cluster
         url = urlsplit(self.path)
         path = unquote(url.path)
@@ -565,7 +565,7 @@ class FakeKubeAPI:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
-    def start(self) -> "FakeKubeAPI":
+    def start(self) -> FakeKubeAPI:
         server = _Server((LOOPBACK, 0), _Handler)
         server.cluster = self.cluster
         server.stopping = threading.Event()
@@ -590,7 +590,7 @@ class FakeKubeAPI:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeKubeAPI":
+    def __enter__(self) -> FakeKubeAPI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -32,9 +32,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from runbook.inventory import Target
 
@@ -119,7 +119,7 @@ class SSHFleet:
 
     @classmethod
     def start(cls, root: str | os.PathLike[str], hosts: int | Sequence[str] = 3, *, base: int = 1,
-              ready_timeout: float = 20.0) -> "SSHFleet":
+              ready_timeout: float = 20.0) -> SSHFleet:
         """Create keys and configs under ``root`` and start the servers (``hosts``: a count,
         named node-1..node-N, or the names)."""
         names = [f"node-{i + 1}" for i in range(hosts)] if isinstance(hosts, int) else list(hosts)
@@ -143,7 +143,7 @@ class SSHFleet:
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
         addresses = list(self.addresses.values())
-        for attempt in range(5):
+        for _attempt in range(5):
             self.port = _free_port(addresses)
             self._servers = [
                 _Server(self.root / f"sshd_{i // MAX_LISTEN}.config", addresses[i : i + MAX_LISTEN])
@@ -242,7 +242,7 @@ class SSHFleet:
                 pass
         self._stop_servers()
 
-    def __enter__(self) -> "SSHFleet":
+    def __enter__(self) -> SSHFleet:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -302,7 +302,7 @@ class SSHFleet:
     def session_pids(self, host: str) -> list[int]:
         """Pids of the sshd processes holding established connections to ``host``."""
         addr = self.addresses[host]
-        local = "%08X:%04X" % (int.from_bytes(socket.inet_aton(addr), "little"), self.port)
+        local = "{:08X}:{:04X}".format(int.from_bytes(socket.inet_aton(addr), "little"), self.port)
         inodes = set()
         with open("/proc/net/tcp") as fh:
             next(fh)

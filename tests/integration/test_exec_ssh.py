@@ -174,7 +174,7 @@ def test_secret_never_in_journal_nor_in_any_process_argv(setup):
 
 
 def test_unknown_host_key_names_host_and_step(setup, tmp_path):
-    book, marks, base, sessions = setup
+    book, _marks, base, sessions = setup
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     args = ["exec", book, "--task", "FLEET-003", "--var", "API_TOKEN=xxxx-token", *base, "--known-hosts", empty]

@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from runbook.probes import ERROR, FAIL, PASS, ProbeContext, run_probe, run_probes
 from runbook.model import Checkbox
+from runbook.probes import ERROR, FAIL, PASS, ProbeContext, run_probe, run_probes
 from tests.integration import fake_k8s as f
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

@@ -11,9 +11,10 @@ import io
 import itertools
 import pickle
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.conftest import DEMO, PROD
 
 HERE = Path(__file__).resolve().parent
 MINI = HERE / "mini.md"
-FIXED_NOW = datetime(2026, 11, 27, 2, 30, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 27, 2, 30, 0, tzinfo=UTC)
 
 __all__ = ["DEMO", "FIXED_NOW", "MINI", "PROD", "screen_text", "wait_for"]
 
@@ -73,7 +74,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def make_app(session_root: Path, workdir: Path) -> Any:
     """``make_app(path=MINI, **launch)`` -> a RunbookApp on a new session; closed afterwards."""
     from runbook.parser import parse_file
-
     from tui.app import RunbookApp
     from tui.launch import Launch
 

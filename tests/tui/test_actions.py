@@ -11,7 +11,6 @@ from typing import Any
 
 from sessions import events as ev
 from sessions.journal import read_records
-
 from tests.tui.conftest import wait_for
 from tui.screens.main import MainScreen
 from tui.widgets.checklist import CheckItem
@@ -46,8 +45,8 @@ async def main_screen(pilot: Any) -> MainScreen:
 async def select(pilot: Any, item_id: str) -> MainScreen:
     screen = await main_screen(pilot)
     screen.jump_to(item_id)
-    await wait_for(pilot, lambda: screen.task_view.item is not None and screen.task_view.item.id == item_id
-                   and screen.task_view.step_view() is not None or item_id.startswith("section:"),
+    await wait_for(pilot, lambda: (screen.task_view.item is not None and screen.task_view.item.id == item_id
+                   and screen.task_view.step_view() is not None) or item_id.startswith("section:"),
                    what=f"{item_id} shown")
     await pilot.pause()
     return screen

@@ -10,7 +10,6 @@ import asyncssh
 import pytest
 
 from sessions import events as ev
-
 from tests.tui.conftest import DEMO
 from tests.tui.test_actions import events, log_text, modal, run_finished, select, type_text
 from tui.demo_fleet import HOSTS, DemoFleet
@@ -48,9 +47,8 @@ class TestDemoFleet:
             assert proc.exit_signal is not None and proc.exit_signal[0] == "INT"
             r = await conn.run("tty >/dev/null && echo has-a-tty", term_type="xterm")
             assert "has-a-tty" in r.stdout
-            async with conn.start_sftp_client() as sftp:
-                async with sftp.open(str(tmp_path / "uploaded"), "w") as fh:
-                    await fh.write("content")
+            async with conn.start_sftp_client() as sftp, sftp.open(str(tmp_path / "uploaded"), "w") as fh:
+                await fh.write("content")
         assert (tmp_path / "uploaded").read_text() == "content"
 
     async def test_a_command_dies_with_its_connection(self, fleet, tmp_path):

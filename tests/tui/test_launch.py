@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from runbook.errors import UserError
 from sessions import events as ev
-
 from tests.tui.conftest import FIXED_NOW, MINI, wait_for
 from tests.tui.test_actions import main_screen
 from tui.commands import parse_window_end, resumable_session
@@ -17,10 +16,10 @@ from tui.widgets.header import window_level
 
 class TestWindow:
     def test_hh_mm_is_the_nearest_such_time(self):
-        now = datetime(2026, 11, 27, 2, 30, tzinfo=timezone.utc)
+        now = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
         assert parse_window_end("04:00", now) == "2026-11-27T04:00:00Z"
         assert parse_window_end("02:10", now) == "2026-11-27T02:10:00Z"  # ended 20 minutes ago
-        late = datetime(2026, 11, 27, 23, 0, tzinfo=timezone.utc)
+        late = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
         assert parse_window_end("01:00", late) == "2026-11-28T01:00:00Z"
 
     def test_rfc3339_and_errors(self):
@@ -96,7 +95,6 @@ class TestProgress:
     def test_critical_path_and_blocked_tasks(self):
         from runbook.parser import parse_file
         from sessions.state import replay
-
         from tui.progress import progress, remaining_critical_path, unfinished_dependencies
 
         rb = parse_file(str(MINI))
@@ -116,7 +114,6 @@ class TestErrors:
 
         from runbook.parser import parse_file
         from sessions.session import Session
-
         from tui.launch import Launch
 
         copy = tmp_path / "gone.md"

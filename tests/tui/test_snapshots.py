@@ -14,8 +14,8 @@ import pytest
 from tests.tui.conftest import FIXED_NOW, MINI, PROD, wait_for
 from tests.tui.test_actions import gate_waived, modal, select
 from tui.screens.help import HelpScreen
-from tui.widgets.output import HostLog
 from tui.widgets.modals import ConfirmModal, TaskPickerModal
+from tui.widgets.output import HostLog
 
 SIZES = [pytest.param((100, 32), id="100x32"), pytest.param((80, 24), id="80x24")]
 WINDOW_END = (FIXED_NOW + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")

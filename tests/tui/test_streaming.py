@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from sessions import events as ev
-
 from tests.tui.conftest import wait_for
 from tests.tui.test_actions import modal, select
 from tui.widgets.modals import NoteModal

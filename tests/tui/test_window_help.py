@@ -3,18 +3,15 @@ and a resume that opens the step needing a decision."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 from runbook.parser import parse_file
 from sessions import events as ev
 from sessions.session import Session
 from sessions.store import list_sessions
-
 from tests.tui.conftest import FIXED_NOW, MINI, screen_text, wait_for
 from tests.tui.test_actions import events, main_screen, modal, select, type_text
 from tui.screens.help import HelpScreen, binding_rows
@@ -65,7 +62,7 @@ class TestTaskPicker:
         entries = [PickerEntry("A-1", "A-1  Say hello"), PickerEntry("B-2", "B-2  Remove scratch data"),
                    PickerEntry("gate:0", "Phase 0 gate  Smoke test")]
         assert [e.item_id for e in ranked(entries, "")] == ["A-1", "B-2", "gate:0"]
-        assert [e.item_id for e in ranked(entries, "scratch")][0] == "B-2"
+        assert next(e.item_id for e in ranked(entries, "scratch")) == "B-2"
         assert [e.item_id for e in ranked(entries, "smoke")] == ["gate:0"]
         assert ranked(entries, "zzzz") == []
 

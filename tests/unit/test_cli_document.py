@@ -57,7 +57,7 @@ def test_lint_unreadable_file_exits_2_but_checks_the_others(capsys, tmp_path):
 def test_bad_input_one_line_exit_2(capsys, tmp_path, content, message, command):
     path = tmp_path / "bad.md"
     path.write_bytes(content)
-    code, out, err = run(capsys, command, str(path))
+    code, _out, err = run(capsys, command, str(path))
     assert code == 2 and err.count("\n") == 1 and message in err and str(path) in err
 
 

@@ -197,7 +197,7 @@ async def test_secrets_never_reach_the_journal_or_argv(tmp_path, sessions_root):
                         Placeholder("DB_USER", False, 5)])
     session, engine = await open_engine(tmp_path, sessions_root, [s])
     try:
-        with pytest.raises(UserError, match="DB_PASS.*API_TOKEN|placeholder"):
+        with pytest.raises(UserError, match=r"DB_PASS.*API_TOKEN|placeholder"):
             await engine.run_step("T-1", 1)
         session.supply("DB_PASS", SECRET, True)
         session.supply("API_TOKEN", "tok-" + SECRET[::-1], True)

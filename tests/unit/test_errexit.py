@@ -80,7 +80,7 @@ def test_each_block_has_its_own_setting_and_lines_count_from_its_start():
 
 
 def test_exit_in_a_block_names_the_block_and_keeps_its_status():
-    rc, out, err = shell_run("bash", errexit.script([("echo ok", True), ("echo b; exit 7", True)]))
+    rc, _out, err = shell_run("bash", errexit.script([("echo ok", True), ("echo b; exit 7", True)]))
     assert rc == 7 and stop_of(err)[0] == errexit.Stop(1, None, 7)
 
 
@@ -180,7 +180,7 @@ async def test_engine_fails_a_step_when_a_command_fails(tmp_path, mode, name):
 
 
 async def test_engine_errexit_off_runs_as_written(tmp_path, mode):
-    outcome, out, fin, _ = await run_blocks(tmp_path, [("echo first; false; echo after", False)], mode)
+    outcome, out, _fin, _ = await run_blocks(tmp_path, [("echo first; false; echo after", False)], mode)
     assert (outcome, out) == ("succeeded", "first\nafter\n")
 
 

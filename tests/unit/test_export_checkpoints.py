@@ -80,7 +80,7 @@ def _rewrite(path: Path, keep: int) -> None:
 
 
 def test_journal_cut_short_after_a_checkpoint(tmp_path: Path, key: FileSigningKey) -> None:
-    path, cps = session_with_checkpoints(tmp_path, key)
+    path, _cps = session_with_checkpoints(tmp_path, key)
     last_signed_seq = json.loads((path.parent / SIDECAR_NAME).read_text().splitlines()[-1])["seq"]
     _rewrite(path, last_signed_seq - 1)  # a valid chain, just shorter
     ok, msg = verify_checkpoints(path, [key.public_key])

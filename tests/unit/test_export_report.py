@@ -31,7 +31,7 @@ def task(report, tid):
 
 
 def test_finished_session(tmp_path: Path) -> None:
-    path, runbook = full_session(tmp_path)
+    path, _runbook = full_session(tmp_path)
     jc = read_journal(path)
     r = build_report(jc, use_runbook=False)
     assert r.session_id == SESSION_ID and r.finished and r.closed
@@ -123,7 +123,7 @@ def test_runbook_changed_or_vanished(tmp_path: Path, change: str) -> None:
 
 
 def test_runbook_changed_during_the_session(tmp_path: Path) -> None:
-    path, runbook = full_session(tmp_path, finished=False)
+    path, _runbook = full_session(tmp_path, finished=False)
     with Journal.open(path) as j:
         j.append(ev.RunbookChanged("a" * 64, "b" * 64, tasks_added=("T-9",)))
     r = build_report(path, use_runbook=False)

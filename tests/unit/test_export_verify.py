@@ -15,7 +15,11 @@ from sessions.export import build_report, read_journal
 from sessions.export_commands import render, verify_report
 from sessions.report_json import verify_chain
 from sessions.signing import (
-    CHECKPOINT_NAMESPACE, REPORT_NAMESPACE, FileSigningKey, parse_signature, verify_signature,
+    CHECKPOINT_NAMESPACE,
+    REPORT_NAMESPACE,
+    FileSigningKey,
+    parse_signature,
+    verify_signature,
 )
 from tests.unit.export_journals import full_session
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from runbook.model import Block, Checkbox, Gate, Phase, Placeholder, Risk, Rollback, Runbook, Step, Task
 from sessions import events as ev
-from sessions.guards import (answer_ok, blockers, destructive_patterns, finish_problems, gate_problems, guards_for,
-                             resolve, resolve_task)
+from sessions.guards import answer_ok, blockers, destructive_patterns, finish_problems, gate_problems, guards_for, resolve, resolve_task
 from sessions.state import apply, replay
 
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 def step(n: int, code: str = "echo hi", placeholders=()) -> Step:

@@ -214,7 +214,7 @@ def test_empty_inventory_file(tmp_path: Path) -> None:
     path.write_text("# nothing yet\n")
     inv = Inventory.load(path)
     assert not inv.hosts and inv.digest
-    with pytest.raises(UserError, match="empty.yaml"):
+    with pytest.raises(UserError, match=r"empty\.yaml"):
         inv.resolve("all")
 
 

@@ -149,7 +149,7 @@ def test_ansible_inventory_failure_or_absence_is_one_clear_line(tmp_path: Path, 
     script.write_text("#!/bin/sh\necho '{}'\n")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    with pytest.raises(UserError, match="ansible-inventory.*not on the PATH"):
+    with pytest.raises(UserError, match=r"ansible-inventory.*not on the PATH"):
         Inventory.load(script)
     _fake_ansible(tmp_path, monkeypatch, {}, rc=3)
     with pytest.raises(UserError, match="ansible-inventory failed: boom"):

@@ -103,7 +103,7 @@ def test_record_format_and_hash_definition(tmp_path):
     lines = (tmp_path / "journal.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b""
     prev = GENESIS
-    for n, (raw, rec) in enumerate(zip(lines[:-1], recs), start=1):
+    for n, (raw, rec) in enumerate(zip(lines[:-1], recs, strict=True), start=1):
         obj = json.loads(raw)
         assert list(obj) == ["event", "h", "prev", "seq", "ts"]
         assert obj["seq"] == rec.seq == rec.line == n

@@ -92,7 +92,7 @@ def test_verify_in_a_subprocess_exits_1_without_traceback(tmp_path):
 
 
 def test_unknown_session_is_a_user_error(tmp_path, capsys):
-    code, out, err = run(capsys, "journal", "verify", "nope", "--session-dir", str(tmp_path))
+    code, _out, err = run(capsys, "journal", "verify", "nope", "--session-dir", str(tmp_path))
     assert code == 2 and "runbook: no session 'nope'" in err
 
 
@@ -166,7 +166,7 @@ def test_show_follow_stops_cleanly_on_interrupt(tmp_path):
 
 def test_sessions_listing(tmp_path, capsys):
     s = make_session(tmp_path)
-    code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path))
+    code, out, _err = run(capsys, "sessions", "--session-dir", str(tmp_path))
     assert code == 0
     header, row, detail = out.splitlines()
     assert header.split()[:2] == ["ID", "OPERATOR"] and "PROGRESS" in header
@@ -174,10 +174,10 @@ def test_sessions_listing(tmp_path, capsys):
     # the full title and the runbook's path, never cut, on the session's second line
     assert detail.startswith("    ") and "CLI RB" in detail and s.state.runbook_path in detail
     s.close()
-    code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path), "--format", "json")
+    code, out, _err = run(capsys, "sessions", "--session-dir", str(tmp_path), "--format", "json")
     data = json.loads(out)
     assert data[0]["id"] == s.id and data[0]["status"] == "paused" and data[0]["done"] == 1
-    code, out, err = run(capsys, "sessions", "--session-dir", str(tmp_path / "none"))
+    code, out, _err = run(capsys, "sessions", "--session-dir", str(tmp_path / "none"))
     assert code == 0 and "no sessions in" in out
 
 

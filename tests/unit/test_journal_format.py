@@ -15,7 +15,13 @@ from sessions import events as ev
 from sessions.export import build_report, read_journal
 from sessions.journal import Journal, read_records, verify
 from sessions.journal_format import (
-    FORMAT_VERSION, ForeignEvent, JournalError, JournalReader, NewerJournal, TamperedJournal, decode_event,
+    FORMAT_VERSION,
+    ForeignEvent,
+    JournalError,
+    JournalReader,
+    NewerJournal,
+    TamperedJournal,
+    decode_event,
 )
 from sessions.session import Session
 from sessions.state import replay

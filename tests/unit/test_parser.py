@@ -155,7 +155,7 @@ def test_prod_rollbacks(prod):
 
 def test_prod_val001_swallowed_content_recovered(prod):
     t = prod.task("PROD-VAL-001")
-    assert [b.text for b in t.acceptance][0] == "etcd restore successful (namespace + pod recovered)"
+    assert next(b.text for b in t.acceptance) == "etcd restore successful (namespace + pod recovered)"
     assert [b.line for b in t.acceptance] == [756, 757, 758, 759, 760, 761]
     assert t.rollback is not None and t.rollback.applicable and t.rollback.line == 763
     (step,) = t.rollback.steps

@@ -53,7 +53,7 @@ def test_star_bullets_and_prechecked_boxes():
 
 
 def test_fences_indented_inside_list_items():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Update**
        ```bash
        apt-get update
@@ -73,7 +73,7 @@ def test_fences_indented_inside_list_items():
 
 
 def test_tilde_fences_and_tabs():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Tilde**
 
     ~~~bash
@@ -91,7 +91,7 @@ def test_tilde_fences_and_tabs():
 
 
 def test_console_blocks_split_commands_and_output():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Look**
 
     ```console
@@ -111,7 +111,7 @@ def test_console_blocks_split_commands_and_output():
 
 
 def test_shell_session_language():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Session**
 
     ```shell-session
@@ -161,7 +161,7 @@ def test_headings_without_task_word():
 
 
 def test_expected_output_fence_is_output_not_command():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Init**
 
     ```bash
@@ -179,7 +179,7 @@ def test_expected_output_fence_is_output_not_command():
 
 
 def test_expected_followed_by_list():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Check**
     ```bash
     kubectl get pods
@@ -193,7 +193,7 @@ def test_expected_followed_by_list():
 
 
 def test_file_block_from_path_comment_in_non_shell_language():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     1. **Config**
     ```json
     // /etc/app/config.json
@@ -217,7 +217,7 @@ def test_file_block_from_path_comment_in_non_shell_language():
 
 
 def test_bold_paragraph_steps_and_implicit_step():
-    rb, steps = steps_of("""
+    _rb, steps = steps_of("""
     ```bash
     echo before any title
     ```

@@ -50,7 +50,7 @@ class SubprocessExecutor(Executor):
             await asyncio.wait_for(
                 asyncio.gather(pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr"), proc.wait()), options.timeout
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             return RunResult(host=target.name, outcome="timeout", error=f"timed out after {options.timeout:g} s")

@@ -94,7 +94,7 @@ def test_chunking_never_changes_the_result_nor_leaks(secrets: list[bytes], parts
         data += part + secrets[i % len(secrets)]
     expected = Redactor(secrets).redact(data)
     positions = sorted({c % (len(data) + 1) for c in cuts})
-    chunks = [data[a:b] for a, b in zip([0] + positions, positions + [len(data)])]
+    chunks = [data[a:b] for a, b in zip([0, *positions], [*positions, len(data)], strict=True)]
     streamed = feed_all(Redactor(secrets), chunks)
     assert streamed == expected
     for secret in secrets:

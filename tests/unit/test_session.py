@@ -282,7 +282,7 @@ def test_write_error_stops_everything_and_leaves_state_alone(tmp_path, monkeypat
         return real_write(fd, data)
 
     monkeypatch.setattr(jr.os, "write", enospc)
-    with pytest.raises(JournalWriteError, match="No space left on device.*no new steps can start"):
+    with pytest.raises(JournalWriteError, match=r"No space left on device.*no new steps can start"):
         s.set_checkbox("T-1/prerequisites/0", True)
     assert s.state is before and heard == []
     monkeypatch.setattr(jr.os, "write", real_write)

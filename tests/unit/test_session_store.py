@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ from sessions.journal import Journal
 from sessions.operator import current_operator
 from sessions.session import Session
 from sessions.store import find_session, list_sessions, new_session_id, session_root
-
 
 
 def book() -> Runbook:
@@ -49,7 +48,7 @@ def test_session_root_precedence(monkeypatch, tmp_path):
 
 
 def test_session_ids_sort_by_time_and_differ():
-    t0 = datetime(2026, 11, 27, 4, 32, 16, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 27, 4, 32, 16, tzinfo=UTC)
     ids = [new_session_id(t0 + timedelta(seconds=s)) for s in (0, 1, 59, 3600, 86400 * 40)]
     assert ids == sorted(ids)
     assert re.fullmatch(r"20261127T043216Z-[0-9a-f]{4}", ids[0])

@@ -113,7 +113,7 @@ def fold_apply(pairs, initial=None):
 def reference(pairs):
     """An independent, naive model of a few projections of the state."""
     boxes, placeholders, notes, guards, skips, tasks = {}, {}, [], [], {}, {}
-    for ts, e in pairs:
+    for _ts, e in pairs:
         if isinstance(e, ev.CheckboxSet):
             boxes[e.key] = (True, e.evidence)
         elif isinstance(e, ev.CheckboxCleared):

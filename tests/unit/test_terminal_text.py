@@ -9,8 +9,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook.terminal_text import (UNSAFE_CATEGORIES, UNSAFE_RANGES, OutputCleaner, SafeStream, invisible_chars,
-                                   segments, visible)
+from runbook.terminal_text import UNSAFE_CATEGORIES, UNSAFE_RANGES, OutputCleaner, SafeStream, invisible_chars, segments, visible
 
 
 def test_the_ranges_are_the_unicode_categories():

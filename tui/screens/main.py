@@ -9,9 +9,10 @@ tooltip, shown in the footer and the command palette); the interactive ones run 
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,7 +28,6 @@ from sessions import events as ev
 from sessions.guards import lint_of
 from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
 from sessions.state import UNKNOWN, SessionState, StepRun
-
 from tui import format as fmt
 from tui.items import Item, display_name
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
@@ -476,7 +476,7 @@ class MainScreen(Screen[None]):
                 names.append("local")
             labels = [f"{h}  (a target of this step)" if h in plan.hosts else h for h in names]
             labels = [f"{label}  this machine ({socket.gethostname()})" if h == "local" else label
-                      for h, label in zip(names, labels)]
+                      for h, label in zip(names, labels, strict=True)]
             host = await self.operator.ask(ChooseHostModal(f"{item_id} step {step}: run on which host?", names, labels))
             if host is not None:
                 await self.operator.run_step(item_id, step, rollback=rollback, target=host)
@@ -707,7 +707,6 @@ class MainScreen(Screen[None]):
     @work(group="copy", exclusive=True, exit_on_error=False)
     async def _copy_output(self) -> None:
         import os
-        from datetime import timezone
 
         from tui.history import host_output
 
@@ -721,7 +720,7 @@ class MainScreen(Screen[None]):
             return
         self.session.sync()
         text = await host_output(self.session.journal.path, host)
-        stamp = self.now().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = self.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in host)
         path = self.session.dir / f"output-{safe}-{stamp}.txt"
         try:

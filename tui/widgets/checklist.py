@@ -13,7 +13,6 @@ from textual.widgets import Static
 
 from runbook.model import Checkbox
 from sessions.state import SessionState
-
 from tui import format as fmt
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 

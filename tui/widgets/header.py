@@ -16,7 +16,6 @@ from textual.widgets import Static
 
 from runbook.model import Runbook
 from sessions.state import SessionState
-
 from tui import format as fmt
 from tui.progress import progress, remaining_critical_path
 

@@ -6,8 +6,8 @@ the banner is for what an operator must know before starting at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rich.text import Text
 from textual.widgets import Static

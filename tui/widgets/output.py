@@ -34,11 +34,10 @@ from textual.content import Content
 from textual.widgets import Log, Static, TabbedContent, TabPane
 
 from runbook.terminal_text import visible
-
 from tui import format as fmt
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 CSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]")  # colours and cursor moves: dropped, never obeyed
 MAX_LINE = 4096  # characters of one line shown; the whole line is in the journal
@@ -361,7 +360,7 @@ class OutputPane(Vertical):
     def _relabel(self, host: str) -> None:
         try:
             self.query_one(TabbedContent).get_tab(pane_id(host)).label = self._label(host)
-        except Exception:  # the tab is not mounted yet: labelled when it is
+        except Exception:  # noqa: BLE001 - the tab is not mounted yet: labelled when it is
             pass
 
     # -- operator actions ---------------------------------------------------------------

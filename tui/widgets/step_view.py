@@ -3,7 +3,7 @@ and the latest run's status per host."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -13,7 +13,6 @@ from textual.widgets import Static
 
 from runbook.model import Block, Diagnostic, Step
 from sessions.state import SessionState, StepRun
-
 from tui import format as fmt
 from tui.messages import StepFocused
 

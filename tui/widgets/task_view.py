@@ -18,7 +18,6 @@ from runbook.model import Runbook
 from runbook.terminal_text import visible
 from sessions.guards import blockers, step_diagnostics
 from sessions.state import SessionState
-
 from tui import format as fmt
 from tui.items import Item
 from tui.progress import FINISHED

@@ -12,7 +12,6 @@ from textual.widgets.tree import TreeNode
 from runbook.model import Phase, Runbook
 from sessions.guards import blockers
 from sessions.state import SessionState
-
 from tui import format as fmt
 from tui.items import Item, build_items, gate_id
 from tui.messages import TaskSelected

@@ -9,7 +9,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from runbook.redaction import secret_value_problem
-
 from tui import format as fmt
 
 

@@ -10,7 +10,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from runbook.terminal_text import visible
-
 from tui import format as fmt
 
 
