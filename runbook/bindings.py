@@ -2,7 +2,8 @@
 
 Each top-level key (``TASK-ID``, ``TASK-ID.N``, ``TASK-ID.acceptance.N``,
 ``TASK-ID.rollback[.N]``, ``gate:P[.N]``, ``default``) maps to a host pattern, a
-mapping of options, or nothing.  Every value is checked when the file is read, so a
+mapping of options, or nothing; ``notify`` holds the notification URLs (one or a list,
+http/https only).  Every value is checked when the file is read, so a
 wrong value is never silently ignored nor reported once per step:
 
 * keys: ``target`` (a non-empty pattern), ``serial``, ``parallel``, ``pty``, ``no-pty``,
@@ -29,6 +30,7 @@ import yaml
 from runbook.annotations import TARGET_KEYS, bindings_path
 from runbook.bounded_yaml import YAMLInputError, compose_yaml, construct_yaml, read_yaml_file
 from runbook.errors import InputError
+from runbook.notify_config import notify_urls
 
 __all__ = ["BINDING_KEYS", "Bindings", "load_bindings"]
 
@@ -49,6 +51,7 @@ class Bindings(dict[str, dict[str, Any]]):
         super().__init__({k: dict(v) for k, v in (items or {}).items()})
         self.path = path
         self.lines: dict[str, int] = dict(lines or {})
+        self.notify: list[str] = []  # ``notify:`` URLs (checked: http/https)
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
@@ -163,6 +166,12 @@ def _check(root: yaml.MappingNode, path: str) -> Bindings:
             problem(key_node, f"{key}: bound twice (first at line {out.lines[key]})")
             continue
         out.lines[key] = key_node.start_mark.line + 1
+        if key == "notify":  # not a task: where notifications go (a URL or a list of them)
+            urls, notify_problems = notify_urls(_value(value_node, path))
+            out.notify = urls
+            for message in notify_problems:
+                problem(value_node, message)
+            continue
         if isinstance(value_node, yaml.ScalarNode):
             value = _value(value_node, path)
             if value is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from runbook import __version__
@@ -29,6 +30,13 @@ def _add_session_dir(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where sessions live (default: $RUNBOOK_SESSION_DIR, else ~/.local/state/runbook/sessions)",
     )
+
+
+def _add_notify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--notify", action="append", default=[], metavar="URL",
+                   help="POST a JSON notification (with a Slack-compatible text) to URL on a step failure, a phase "
+                        "gate passed or failed, a guard overridden, the window turning amber or red, the session "
+                        "closing (repeatable; also `notify:` in the front matter or bindings file)")
 
 
 def _add_format(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
@@ -119,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SSH handshakes at once (default 10: sshd's MaxStartups drops bigger bursts)")
     p.add_argument("--accept-new-host-keys", action="store_true")
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)")
+    _add_notify(p)
 
     p = cmd("export", "sessions.export_commands:export_cmd", "write a (signed) session report")
     p.add_argument("session", metavar="SESSION")
@@ -145,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-end", metavar="TIME", help="end of the change window (HH:MM or RFC 3339)")
     p.add_argument("--known-hosts", metavar="FILE")
     p.add_argument("--new", action="store_true", help="start a new session even if one can be resumed")
+    _add_notify(p)
     _add_session_dir(p)
 
     p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
@@ -152,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", metavar="INV")
     p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
     p.add_argument("--known-hosts", metavar="FILE")
+    _add_notify(p)
     _add_session_dir(p)
 
     p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
@@ -173,7 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text from documents, inventories, file names and output never reaches the terminal as
     escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    # cryptography >= 47 warns on every start that asyncssh still names its DSA classes
+    # (a UserWarning, so always shown): noise to an operator, nothing they can act on.
+    warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")
     try:
         return _main(argv)
     finally:

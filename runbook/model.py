@@ -293,6 +293,8 @@ class Runbook:
     # the document default: a comment before the first heading, the front matter's ``runbook:``
     # key, or ``default:`` in the bindings file (in that order of precedence)
     default_target: TargetSpec | None = None
+    # notification URLs (``notify:`` in the front matter or the bindings file); secrets: never shown
+    notify: tuple[str, ...] = ()
 
     @property
     def tasks(self) -> tuple[Task, ...]:

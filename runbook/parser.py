@@ -36,6 +36,7 @@ from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
 from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
+from runbook.notify_config import notify_urls
 from runbook.parse_sinks import (
     GATE_PHASE_RE,
     GATE_RE,
@@ -582,6 +583,7 @@ class _Builder:
                 self._binding_problem(key, f"binding {key!r} matches no task, step or criterion")
         if self.lc and not any(p.tasks for p in phases):
             self.ctx.diag(1, "warning", "no-tasks", self.no_tasks_message)
+        notify = self._notify()
         diags = sorted(self.ctx.diagnostics, key=lambda d: (d.path != self.path, d.line))
         return Runbook(
             title=self.document_title(), path=self.path,
@@ -589,6 +591,7 @@ class _Builder:
             overview=overview, phases=tuple(phases), sections=tuple(sections), diagnostics=tuple(diags),
             line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)), front_matter=self.front_scalars(),
             default_target=self.doc_default if self.doc_default is not None and self.doc_default.chosen else None,
+            notify=notify,
         )
 
     def document_title(self) -> str:
@@ -600,6 +603,19 @@ class _Builder:
         if self.sections:
             return strip_md(self.sections[0].title)
         return os.path.basename(self.path)
+
+    def _notify(self) -> tuple[str, ...]:
+        """Notification URLs: the front matter's ``notify:`` then the bindings file's."""
+        urls: list[str] = []
+        if "notify" in self.front.data:
+            found, problems = notify_urls(self.front.data["notify"])
+            line = next((i + 1 for i, text in enumerate(self.lines[:self.front.end])
+                         if text.lstrip().startswith(("notify:", "notify =", "notify="))), 1)
+            for problem in problems:
+                self.ctx.diag(line, "error", "notify", problem)
+            urls.extend(found)
+        urls.extend(u for u in getattr(self.bindings, "notify", ()) if u not in urls)
+        return tuple(urls)
 
     def front_scalars(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self.front.data.items() if isinstance(v, (str, int, float, bool))}

@@ -483,3 +483,50 @@ class ProbeResult(Event):
     status: str  # "pass" | "fail" | "error" | "not_configured"
     evidence: str = ""
     duration_s: float = 0.0
+
+
+# --- notifications (sessions.notify) --------------------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class WindowAlert(Event):
+    """The change window's clock got worse: ``amber`` (little slack left against the
+    remaining critical path) or ``red`` (the critical path no longer fits, or the window
+    ended).  Journaled once per level reached while notifications are on, so that what
+    was sent about it is explained by the journal."""
+
+    TYPE: ClassVar[str] = "window_alert"
+    level: str  # "amber" | "red"
+    left_s: float = 0.0  # seconds left in the window (negative: past its end)
+    critical_s: float = 0.0  # the remaining critical path, in seconds
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class NotificationSent(Event):
+    """A notification (``--notify URL``) was delivered: the server answered ``status`` (2xx).
+
+    ``url`` is masked (scheme, host and port, and a digest of the whole URL): a webhook's
+    path or credentials are secrets.  ``about_seq`` is the journal record it was about."""
+
+    TYPE: ClassVar[str] = "notification_sent"
+    trigger: str  # sessions.notify.Trigger
+    url: str
+    status: int
+    attempts: int = 1
+    about_seq: int | None = None
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class NotificationFailed(Event):
+    """A notification could not be delivered after ``attempts`` tries (timeout, refused,
+    an HTTP error, dropped from a full queue, or the session closed first)."""
+
+    TYPE: ClassVar[str] = "notification_failed"
+    trigger: str
+    url: str
+    error: str
+    attempts: int = 0
+    about_seq: int | None = None

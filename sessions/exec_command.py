@@ -383,13 +383,14 @@ def exec_cmd(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} must be 1 or more (got {value})", EXIT_USAGE)
     check_target(args.target, "--target")
     runbook, ref, steps, inventory = _load(args)
+    notify = notify_urls(args, runbook)
     tty = stdin_is_tty()
     prompter = Prompter() if tty else None
     secret_names = _secret_names(runbook, ref)
     needed = _needed(ref, steps, secret_names)
     if args.dry_run:
-        values, missing = _values(args, needed, {}, None, prompt=False)
-        return _dry_run(runbook, ref, steps, inventory, args, values, missing, secret_names)
+        known, unknown = _values(args, needed, {}, None, prompt=False)
+        return _dry_run(runbook, ref, steps, inventory, args, known, unknown, secret_names)
     values: dict[str, str] | None = None
     if args.session is None:
         values, missing = _values(args, needed, {}, prompter, prompt=tty)
@@ -402,11 +403,19 @@ def exec_cmd(args: argparse.Namespace) -> int:
                            secret_names=secret_names, state=SessionState(), detached=args.detached) for n in steps]
         _refuse_untargeted(runbook, plans)
         _precheck(plans, args, tty)
-    return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values))
+    return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values, notify))
+
+
+def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
+    """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2."""
+    from sessions.notify import check_urls
+
+    return check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ()))
 
 
 async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, tty: bool,
-               prompter: Any, needed: dict[str, bool], values: dict[str, str] | None) -> int:
+               prompter: Any, needed: dict[str, bool], values: dict[str, str] | None,
+               notify: list[str] | None = None) -> int:
     from sessions.engine import Engine
     from sessions.exec_terminal import HostPrinter
     from sessions.session import Session
@@ -419,6 +428,13 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     say(f"session {session.id} ({session.journal.path})")
     for w in getattr(session, "warnings", []):
         say(w)
+    notifier: Any = None
+    if notify:
+        from sessions.notify import Notifier
+
+        notifier = Notifier(session, notify)
+        notifier.start()
+        say(f"notifications to {', '.join(t.shown for t in notifier.targets)}")
     engine: Any = None
     code = EXIT_FAILED
     reason = "exec failed"
@@ -486,6 +502,8 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
         try:
             if engine is not None:
                 await engine.close()
+            if notifier is not None:  # the closing message, and what is still waiting (bounded)
+                await notifier.finish(reason if code else "exec finished")
         finally:
             session.close(reason=reason if code else "exec finished")
             stopper.remove()

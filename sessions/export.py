@@ -368,40 +368,39 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
         runs_by_step.setdefault((run.task, run.step, run.rollback), []).append(rr)
 
     tasks_rb: dict[str, Any] = {}
-    phases: list[PhaseReport] = []
+    phases: list[tuple[PhaseReport, list[str]]] = []  # each phase with the ids of its tasks
     if rb is not None:
         for ph in rb.phases:
-            pr = PhaseReport(number=ph.number, title=ph.title)
+            ids: list[str] = []
             for t in ph.tasks:
                 tasks_rb[t.id] = t
-                pr.tasks.append(t.id)  # type: ignore[arg-type]
+                ids.append(t.id)
             for g in ph.gates:
                 gid = f"gate:{ph.number}"
                 tasks_rb[gid] = g
-                pr.tasks.append(gid)  # type: ignore[arg-type]
-            phases.append(pr)
-        sections = PhaseReport(number="", title="Checklists outside tasks")
+                ids.append(gid)
+            phases.append((PhaseReport(number=ph.number, title=ph.title), ids))
+        section_ids: list[str] = []
         for sec in rb.sections:
             for cb in sec.checkboxes:
                 sid = cb.key.split("/", 1)[0]
                 if sid not in tasks_rb:
                     tasks_rb[sid] = _SectionBoxes(sec.parent or sec.title)
-                    sections.tasks.append(sid)  # type: ignore[arg-type]
+                    section_ids.append(sid)
                 tasks_rb[sid].checkboxes.append(cb)
-        if sections.tasks:
-            phases.append(sections)
+        if section_ids:
+            phases.append((PhaseReport(number="", title="Checklists outside tasks"), section_ids))
     extra = [t for t in order if t not in tasks_rb]
     if extra:
         title = "Tasks not in the runbook file" if rb is not None else "Tasks (from the journal)"
-        phases.append(PhaseReport(number="", title=title, tasks=extra))  # type: ignore[arg-type]
+        phases.append((PhaseReport(number="", title=title), extra))
 
-    for pr in phases:
-        ids = list(pr.tasks)
+    for pr, task_ids in phases:
         pr.tasks = [
             _task_report(tid, tasks_rb.get(tid), s, runs_by_step, skips, box_hist, notes, guards, rollbacks)
-            for tid in ids
+            for tid in task_ids
         ]
-    r.phases = phases
+    r.phases = [pr for pr, _ in phases]
 
 
 class _SectionBoxes:
@@ -424,7 +423,9 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: d
                  guards: dict, rollbacks: dict) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
-        id=tid, title=getattr(t, "title", "") or "", status=ts.status if ts else "pending",
+        id=tid, title=getattr(t, "title", "") or "",
+        status=s.item_status(tid, (st.number for st in getattr(t, "steps", ()) or ()),
+                             gate=t is not None and not hasattr(t, "acceptance") and hasattr(t, "steps")),
         who=ts.who if ts else "", started=(ts.started or "") if ts else "", finished=(ts.finished or "") if ts else "",
         skip_reason=ts.skip_reason if ts else "", in_runbook=t is not None,
         notes=notes.get(tid, []), guards=guards.get(tid, []), rollbacks=rollbacks.get(tid, []),

@@ -300,7 +300,8 @@ class Session:
 
     def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
         for rec in self.journal.recovered:
-            self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
+            if isinstance(rec.event, ev.Recovered):
+                self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
         before = self.state
         last = before.opens[-1] if before.opens else None
         if runbook is None:

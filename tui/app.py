@@ -42,6 +42,7 @@ class RunbookApp(App[int]):
         self.error: UserError | None = None
         self._session_closed = False
         self._stop_signals: Any = None
+        self.notifier: Any = None  # sessions.notify.Notifier when notifications are on
 
     def on_mount(self) -> None:
         from sessions.stop_signals import StopSignals
@@ -77,6 +78,10 @@ class RunbookApp(App[int]):
     def _show_main(self) -> None:
         from tui.screens.main import MainScreen
 
+        try:
+            self.notifier = self.launch.notifier_for(self.session)
+        except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
+            self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
         self.push_screen(MainScreen(self.session, self.engine, clock=self.launch.clock))
         on_write_error = getattr(self.session, "on_write_error", None)
         if on_write_error is not None:
@@ -131,6 +136,8 @@ class RunbookApp(App[int]):
         self._session_closed = True
         if self.engine is not None:
             await self.engine.close()
+        if self.notifier is not None:  # the closing message, and what is still waiting (bounded)
+            await self.notifier.finish(reason)
         if self.session is not None:
             self.session.close(reason)
 

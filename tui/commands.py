@@ -68,6 +68,13 @@ def _parse(path: str | os.PathLike[str]) -> Any:
     return parse_file(str(path))
 
 
+def _notify(args: argparse.Namespace, runbook: Any) -> tuple[str, ...]:
+    """``--notify`` URLs and the runbook's, checked before the screen opens (a bad one: exit 2)."""
+    from sessions.notify import check_urls
+
+    return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ())))
+
+
 def _check_inventory(path: str | None) -> None:
     """Load the inventory once before the screen opens: a bad file is one line on stderr, exit 2."""
     from runbook.inventory import Inventory
@@ -148,7 +155,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     launch = Launch(
         runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
         inventory_path=args.inventory, window_end=window_end,
-        known_hosts=args.known_hosts,
+        known_hosts=args.known_hosts, notify=_notify(args, runbook),
     )
     return asyncio.run(run_app(launch))
 
@@ -163,7 +170,7 @@ def resume_cmd(args: argparse.Namespace) -> int:
         _check_inventory(args.inventory)
     launch = Launch(root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
                     window_end=parse_window_end(getattr(args, "window_end", None)),
-                    known_hosts=args.known_hosts)
+                    known_hosts=args.known_hosts, notify=_notify(args, None))
     return asyncio.run(run_app(launch))
 
 

@@ -40,6 +40,7 @@ class Launch:
     offer_summary: Any = None
     clock: Clock = utc_clock
     engine_options: dict[str, Any] = field(default_factory=dict)
+    notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
 
     def open_session(self, choice: str) -> Any:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
@@ -82,6 +83,18 @@ class Launch:
             self.inventory_path = data["inventory"]
         if self.known_hosts is None and data.get("known_hosts"):
             self.known_hosts = data["known_hosts"]
+
+    def notifier_for(self, session: Any) -> Any:
+        """Start sending the session's notifications (``--notify`` and the runbook's ``notify:``),
+        or None when there is nowhere to send them.  Needs the running loop."""
+        from sessions.notify import Notifier, check_urls
+
+        urls = check_urls(list(self.notify) + list(getattr(session.runbook, "notify", ()) or ()))
+        if not urls:
+            return None
+        notifier = Notifier(session, urls, clock=self.clock)
+        notifier.start()
+        return notifier
 
     def engine_for(self, session: Any) -> Any:
         from runbook.inventory import Inventory

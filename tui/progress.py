@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from runbook.model import Runbook
-from runbook.plan import remaining_critical_path_minutes
-from sessions.state import TASK_DONE, TASK_IN_PROGRESS, TASK_SKIPPED, SessionState
-from tui.format import elapsed_minutes
+from sessions import window
+from sessions.state import TASK_DONE, TASK_SKIPPED, SessionState
 
 FINISHED = (TASK_DONE, TASK_SKIPPED)
 
@@ -33,13 +32,5 @@ def progress(runbook: Runbook, state: SessionState) -> tuple[int, int]:
 
 
 def remaining_critical_path(runbook: Runbook, state: SessionState, now: datetime) -> float:
-    """Minutes of the longest chain of work left, by the rules of ``runbook plan``
-    (task and phase dependencies).  A task in progress counts its estimate minus the
-    time already spent (never below zero); a task without an estimate counts zero."""
-    done = {t.id for t in runbook.tasks if state.task_status(t.id) in FINISHED}
-    spent: dict[str, float] = {}
-    for t in runbook.tasks:
-        if state.task_status(t.id) == TASK_IN_PROGRESS:
-            ts = state.tasks.get(t.id)
-            spent[t.id] = elapsed_minutes(ts.started if ts else None, None, now) or 0.0
-    return remaining_critical_path_minutes(runbook, done, elapsed=spent)
+    """Minutes of the longest chain of work left (:func:`sessions.window.remaining_critical_path`)."""
+    return window.remaining_critical_path(runbook, state, now)

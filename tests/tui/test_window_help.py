@@ -80,6 +80,32 @@ class TestTaskPicker:
                            what="jumped to MINI-102")
             assert not [e for e in events(app)[before:] if isinstance(e, ev.StepStarted)]
 
+    async def test_j_after_a_jump_moves_into_the_steps(self, make_app):
+        """Whatever has focus after the picker (the tree, or the task pane itself), j and k
+        reach the steps and checkboxes; they never only scroll."""
+        from tui.widgets.checklist import CheckItem
+        from tui.widgets.step_view import StepView
+
+        app = make_app(MINI)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            await pilot.press("g")
+            await modal(pilot, TaskPickerModal)
+            await type_text(pilot, "interactive")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.task_view.item is not None and screen.task_view.item.id == "MINI-102",
+                           what="jumped to MINI-102")
+            screen.task_view.focus()  # the pane itself, as after a click on its prose
+            await pilot.pause(0.1)
+            await pilot.press("j")
+            await pilot.pause(0.1)
+            assert isinstance(app.focused, (StepView, CheckItem)), app.focused
+            screen.task_view.focus()
+            await pilot.pause(0.1)
+            await pilot.press("k")
+            await pilot.pause(0.1)
+            assert app.focused is list(screen.task_view.query("StepView, CheckItem"))[-1]
+
     async def test_escape_stays(self, make_app):
         app = make_app(MINI)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -124,6 +150,26 @@ class TestResume:
             await wait_for(pilot, lambda: screen.task_view.item is not None and screen.task_view.item.id == "MINI-101"
                            and screen.task_view.step_view() is not None
                            and screen.task_view.step_view().step.number == 2, what="the unknown step opened")
+
+    async def test_a_decided_host_keeps_its_decision_on_its_tab_after_reopening(self, make_app, session_root):
+        """Killed mid-step, decided failed, quit, reopened: the host tab says failed (✘), as the
+        tree does, not outcome unknown (?)."""
+        old = Session.create(parse_file(str(MINI)), root=session_root)
+        old.record(ev.TaskStarted("MINI-101", "alice"))
+        old.record(ev.StepStarted("run-x", "MINI-101", 2, ("local",), "sleep 100"))
+        old.record(ev.HostStarted("run-x", "local"))
+        old.record_output(ev.OutputChunk("run-x", "local", "stdout", "sleeping\n"))
+        old.record(ev.StepOutcomeUnknown("run-x", "the runbook process ended before the step did"))
+        old.record(ev.OutcomeDecided("run-x", "failed", "checked by hand: it never finished", who="alice"))
+        old.close("quit")
+        assert old.state.step_run("MINI-101", 2).hosts["local"].effective == "failed"
+        app = make_app(MINI, mode="resume", ref=old.id)
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await main_screen(pilot)
+            await wait_for(pilot, lambda: screen.output.log_for("local") is not None, what="the host tab")
+            await pilot.pause(0.3)
+            text = screen_text(app)
+            assert "✘ local" in text and "? local" not in text, text
 
 
 class TestQuitHint:
@@ -411,3 +457,52 @@ class TestRecap:
             await pilot.pause(0.3)
             assert screen.output.query_one(ContentSwitcher).current == "all-hosts"
             assert screen.output.shown_log is combined
+
+
+class TestStatusAgreement:
+    async def test_the_tree_and_the_report_agree_on_every_status(self, make_app, session_root):
+        """Issue 13: a gate that passed, a task done, one skipped, one in progress with a failed
+        step, one with an undecided unknown outcome: the tree's icon for each is the report's."""
+        from sessions.export import build_report
+        from tui import format as fmt
+
+        old = Session.create(parse_file(str(MINI)), root=session_root)
+        rec = old.record
+        rec(ev.TaskStarted("MINI-001", "alice"))
+        for n in (1, 2, 3):
+            rec(ev.StepStarted(f"r1{n}", "MINI-001", n, ("local",), "echo"))
+            rec(ev.HostStarted(f"r1{n}", "local"))
+            rec(ev.HostFinished(f"r1{n}", "local", "succeeded", 0, None, 0.1))
+            rec(ev.StepFinished(f"r1{n}", "succeeded", 0.1))
+        rec(ev.TaskCompleted("MINI-001", "alice"))
+        rec(ev.TaskSkipped("MINI-002", "not needed tonight", "alice"))
+        rec(ev.StepStarted("rg", "gate:0", 1, ("local",), "echo smoke"))
+        rec(ev.HostStarted("rg", "local"))
+        rec(ev.HostFinished("rg", "local", "succeeded", 0, None, 0.1))
+        rec(ev.StepFinished("rg", "succeeded", 0.1))
+        rec(ev.TaskStarted("MINI-101", "alice"))
+        rec(ev.StepStarted("r21", "MINI-101", 1, ("local",), "false"))
+        rec(ev.HostStarted("r21", "local"))
+        rec(ev.HostFinished("r21", "local", "failed", 1, None, 0.1))
+        rec(ev.StepFinished("r21", "failed", 0.1))
+        rec(ev.TaskStarted("MINI-102", "alice"))
+        rec(ev.StepStarted("r31", "MINI-102", 1, ("local",), "sleep 100"))
+        rec(ev.HostStarted("r31", "local"))
+        rec(ev.StepOutcomeUnknown("r31", "the runbook process ended before the step did"))
+        old.close("quit")
+
+        report = build_report(old.journal.path)
+        reported = {t.id: t.status for ph in report.phases for t in ph.tasks}
+        assert reported["gate:0"] == "succeeded" and reported["MINI-101"] == "failed"
+        assert reported["MINI-102"] == "unknown" and reported["MINI-001"] == "done"
+
+        app = make_app(MINI, mode="resume", ref=old.id)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await main_screen(pilot)
+            await pilot.pause(0.3)
+            tree = screen.task_tree
+            for item_id, node in tree._item_nodes.items():
+                if item_id not in reported:
+                    continue
+                shown = str(node.label).split(" ", 1)[0]
+                assert shown == fmt.icon(reported[item_id]), (item_id, str(node.label), reported[item_id])

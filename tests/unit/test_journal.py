@@ -72,6 +72,9 @@ def _later_samples() -> list[ev.Event]:
     out.append(ev.SignalReceived("SIGTERM", 4242, ("r1",)))
     out.append(ev.HostStarted("r1", "m1"))
     out.append(ev.TargetChosen("T-1", "masters[0]", 2, True, ("m1",), "", "alice"))
+    out.append(ev.WindowAlert("amber", 1200.0, 900.0))
+    out.append(ev.NotificationSent("step_failed", "https://hooks.example.test/… #0a1b2c3d", 200, 2, 17))
+    out.append(ev.NotificationFailed("session_closed", "http://127.0.0.1:9/… #0a1b2c3d", "HTTP 500", 4, 30))
     if "raw_len" in getattr(ev.OutputChunk, "__dataclass_fields__", {}):
         out.append(ev.OutputChunk.from_bytes("r1", "m1", "stdout", b"pass=***\n", raw_len=17))
     return out

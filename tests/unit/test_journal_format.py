@@ -15,6 +15,7 @@ from sessions import events as ev
 from sessions.export import build_report, read_journal
 from sessions.journal import Journal, read_records, verify
 from sessions.journal_format import (
+    FORMAT_TYPES,
     FORMAT_VERSION,
     ForeignEvent,
     JournalError,
@@ -162,3 +163,15 @@ def test_records_longer_than_a_read_block_and_the_input_limit(tmp_path: Path, mo
     monkeypatch.setenv("RUNBOOK_MAX_INPUT_MB", "1")
     with pytest.raises(JournalError, match=r"journal.jsonl:2: a record over the 1 MB input limit"):
         list(JournalReader(path))
+
+
+def test_every_event_type_belongs_to_a_format_and_a_new_type_is_a_new_format() -> None:
+    """A new event type must raise the format version (FORMAT_TYPES says how): an older runbook
+    then reads it as written by a newer one, instead of calling the journal tampered."""
+    registered = set(ev.event_types())
+    listed = set().union(*FORMAT_TYPES.values())
+    assert registered - listed == set(), "event types in no format: add them to FORMAT_TYPES[FORMAT_VERSION + 1] " \
+        "and raise FORMAT_VERSION"
+    assert listed - registered == set()
+    assert sorted(FORMAT_TYPES) == list(range(1, FORMAT_VERSION + 1))
+    assert sum(len(types) for types in FORMAT_TYPES.values()) == len(listed)  # each type in one format

@@ -16,19 +16,9 @@ from textual.widgets import Static
 
 from runbook.model import Runbook
 from sessions.state import SessionState
+from sessions.window import window_level
 from tui import format as fmt
 from tui.progress import progress, remaining_critical_path
-
-
-def window_level(left_s: float, critical_s: float) -> str:
-    """``ok``, ``amber`` or ``red`` for the time left against the critical path."""
-    if left_s <= 0 or left_s < critical_s:
-        return "red"
-    slack = left_s - critical_s
-    if slack < max(15 * 60, 0.25 * critical_s):
-        return "amber"
-    return "ok"
-
 
 LEVEL_WORDS = {"ok": "✔ on time", "amber": "⚠ tight", "red": "✘ over"}
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
@@ -38,6 +39,13 @@ def _markdown(text: str) -> RenderableType:
 class TaskView(VerticalScroll):
     """Detail pane for one :class:`~tui.items.Item`."""
 
+    # The pane itself focused (after the task picker, a click on its prose): Down/j and Up/k
+    # step into its steps and checkboxes, as they move between them once one is focused.
+    BINDINGS = [
+        Binding("down,j", "enter_items(1)", "Next", show=False, id="task.first_item", tooltip="Focus the current step (or the first checkbox)"),
+        Binding("up,k", "enter_items(-1)", "Previous", show=False, id="task.last_item", tooltip="Focus the last step or checkbox"),
+    ]
+
     def __init__(self, runbook: Runbook, describe_targets: TargetDescriber, value_known: ValueKnown, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runbook = runbook
@@ -49,6 +57,14 @@ class TaskView(VerticalScroll):
         self._pinned = False  # the operator chose the current step (focus), do not move it
         self._ready = False  # children built for self.item (False while rebuilding)
         self._target_choices: object = None  # the state's target choices the step views describe
+
+    def action_enter_items(self, direction: int) -> None:
+        items = [w for w in self.query("StepView, CheckItem") if w.focusable]
+        if not items:
+            self.scroll_relative(y=direction, animate=False)  # nothing to focus: scroll, as before
+            return
+        current = self.step_view() if direction > 0 else None
+        (current if current is not None else items[0 if direction > 0 else -1]).focus()
 
     # -- building ---------------------------------------------------------------
     async def show(self, item: Item, state: SessionState, now: datetime, *, rollback_mode: bool = False) -> None:

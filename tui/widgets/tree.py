@@ -80,10 +80,7 @@ class TaskTree(Tree[str]):
         if item.kind == "task":
             assert item.task is not None
             task = item.task
-            status = state.task_status(task.id)
-            runs = [state.step_status(task.id, s.number) for s in task.steps]
-            if status == "in_progress" and any(r in ("failed", "unknown") for r in runs):
-                status = "unknown" if "unknown" in runs else "failed"
+            status = state.item_status(task.id, (s.number for s in task.steps))
             ts = state.tasks.get(task.id)
             actual = fmt.elapsed_minutes(ts.started if ts else None, ts.finished if ts else None, now)
             text = Text.assemble(
@@ -101,8 +98,7 @@ class TaskTree(Tree[str]):
                 text.append(f" {'; '.join(why)}", "yellow")
             return text
         if item.kind == "gate":
-            statuses = [state.step_status(item.id, s.number) for s in item.steps]
-            status = "pending" if not statuses or all(s == "pending" for s in statuses) else fmt_worst(statuses)
+            status = state.item_status(item.id, (s.number for s in item.steps), gate=True)
             text = Text.assemble((fmt.icon(status), fmt.style(status)), " ", ("Gate", "bold"), " ", fmt.line(item.title))
             why = blockers(state, self.runbook, item.id) if status != "succeeded" else []
             if why:
@@ -150,7 +146,3 @@ def _checked(state: SessionState, key: str, default: bool) -> bool:
     return box.checked if box is not None else default
 
 
-def fmt_worst(statuses: list[str]) -> str:
-    from sessions.state import worst
-
-    return worst(statuses)
