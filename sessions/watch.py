@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import UserError
-from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line
+from sessions.journal_format import Chain, JournalReader, Record, TamperedJournal
 from sessions.session import load_runbook
 from sessions.state import Replayer, SessionState, apply
 from sessions.store import find_session
@@ -43,20 +43,27 @@ class JournalTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
-        self.seq = 0
-        self.head = GENESIS
+        self.chain = Chain(str(path))
         self._pending = b""
+        self._broken: TamperedJournal | None = None
+
+    @property
+    def seq(self) -> int:
+        """The last record read."""
+        return self.chain.count
 
     def read_all(self) -> list[Record]:
         """The records there now (the chain checked; a torn tail is left for later)."""
         reader = JournalReader(self.path)
         records = list(reader)
-        self.offset, self.seq, self.head = reader.end, reader.count, reader.head or GENESIS
+        self.offset, self.chain = reader.end, reader.chain
         return records
 
     def read_new(self) -> list[Record]:
         """Records appended since the last read.  :class:`TamperedJournal` when the file
         shrank below what was read or a new record does not chain."""
+        if self._broken is not None:
+            raise self._broken
         name = str(self.path)
         with open(self.path, "rb") as fh:  # read-only; the writer's lock is never looked at
             size = os.fstat(fh.fileno()).st_size
@@ -72,11 +79,14 @@ class JournalTail:
         *lines, self._pending = self._pending.split(b"\n")
         out: list[Record] = []
         for raw in lines:
-            raw += b"\n"
-            rec = _parse_line(name, raw, self.seq + 1, self.head, self.seq + 1)
-            self.seq, self.head = rec.seq, rec.h
-            self.offset += len(raw)
-            out.append(rec)
+            try:
+                out.append(self.chain.record(raw, self.chain.count + 1))
+            except TamperedJournal as exc:  # the good records before it are still returned
+                self._broken = exc
+                break
+            self.offset += len(raw) + 1
+        if self._broken is not None and not out:
+            raise self._broken
         return out
 
 

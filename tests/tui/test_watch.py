@@ -163,3 +163,20 @@ def test_every_intent_of_a_watched_session_is_refused(tmp_path):
     finally:
         live.close()
     assert watched.poll() == 1 and watched.state.closed
+
+
+def test_a_record_that_does_not_chain_stops_the_watch(tmp_path):
+    from runbook.parser import parse_file
+
+    book = tmp_path / "book.md"
+    book.write_text(BOOK)
+    live = Session.create(parse_file(str(book)), root=tmp_path / "s")
+    try:
+        watched = WatchedSession.open(live.id, root=tmp_path / "s")
+        live.note("one")
+        with open(live.journal.path, "ab") as fh:  # someone else's bytes in the middle of the chain
+            fh.write(b'{"event":{"type":"note","text":"forged"},"seq":99}\n')
+        assert watched.poll() == 1 and watched.state.notes[-1].text == "one"
+        assert watched.poll() == 0 and watched.error.startswith("stopped following: ")
+    finally:
+        live.close()
