@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notify(p)
     _add_session_dir(p)
 
+    p = cmd("watch", "tui.watching:watch_cmd",
+            "follow a session another process is writing, read-only (the TUI; never takes its lock)")
+    p.add_argument("session", nargs="?", metavar="SESSION", help="session id or prefix (default: the latest unfinished)")
+    p.add_argument("--poll", type=float, default=0.2, metavar="SECONDS", help="how often the journal is read (0.2)")
+    _add_session_dir(p)
+
     p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
     _add_session_dir(p)
     p.add_argument("--resume", action="store_true",
