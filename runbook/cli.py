@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notify(p)
     _add_session_dir(p)
 
+    p = cmd("watch", "tui.watching:watch_cmd",
+            "follow a session another process is writing, read-only (the TUI; never takes its lock)")
+    p.add_argument("session", nargs="?", metavar="SESSION", help="session id or prefix (default: the latest unfinished)")
+    p.add_argument("--poll", type=float, default=0.2, metavar="SECONDS", help="how often the journal is read (0.2)")
+    _add_session_dir(p)
+
     p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
     _add_session_dir(p)
     p.add_argument("--resume", action="store_true",
@@ -184,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text from documents, inventories, file names and output never reaches the terminal as
     escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
     # cryptography >= 47 warns on every start that asyncssh still names its DSA classes
     # (a UserWarning, so always shown): noise to an operator, nothing they can act on.
     warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")

@@ -32,7 +32,7 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from runbook.executor import Executor, OutputSink, RunHandle, RunResult, classify
 
@@ -270,7 +270,7 @@ async def follow(
     spool_dir: str,
     detached_id: str,
     offsets: dict[str, int],
-    emit: Callable[[str, bytes], None],
+    emit: Callable[[Literal["stdout", "stderr"], bytes], None],
     sleep: Callable[[float], Awaitable[None]],
 ) -> Status:
     """Stream output from ``offsets`` (updated in place: ``stdout``/``stderr`` raw bytes)

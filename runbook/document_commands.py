@@ -24,10 +24,8 @@ from runbook.terminal_text import visible
 
 
 def _suggestions(rb: Runbook) -> list[Diagnostic]:
-    try:
-        from runbook.probes.suggest import suggest  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from runbook.probes.suggest import suggest  # lazy: only `lint` needs it
+
     return list(suggest(rb))
 
 
@@ -183,14 +181,14 @@ def _outline(rb: Runbook, diags: list[Diagnostic], inventory) -> Iterable[tuple[
     if rb.sections:
         yield "", ""
         yield "Sections", "bold"
-        for s in rb.sections:
+        for sec in rb.sections:
             extra = []
-            if s.checkboxes:
-                extra.append(f"{len(s.checkboxes)} checkboxes")
-            if s.tables:
-                extra.append(f"{len(s.tables)} table(s)")
-            indent = "  " * max(1, s.level - 1)
-            yield f"{indent}{s.title}" + (f"  ({', '.join(extra)})" if extra else "") + f"  [line {s.line}]", ""
+            if sec.checkboxes:
+                extra.append(f"{len(sec.checkboxes)} checkboxes")
+            if sec.tables:
+                extra.append(f"{len(sec.tables)} table(s)")
+            indent = "  " * max(1, sec.level - 1)
+            yield f"{indent}{sec.title}" + (f"  ({', '.join(extra)})" if extra else "") + f"  [line {sec.line}]", ""
     counts = {sev: sum(d.severity == sev for d in diags) for sev in ("error", "warning", "info")}
     yield "", ""
     yield (f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"

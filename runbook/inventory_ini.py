@@ -194,8 +194,8 @@ def load_ansible_json(inv: Inventory, data: dict[str, Any]) -> None:
     """Fill ``inv`` from ``ansible-inventory --list`` JSON (groups, children, per-host variables)."""
     from runbook.inventory import _Group
 
-    meta = data.get("_meta") if isinstance(data.get("_meta"), dict) else {}
-    hostvars = meta.get("hostvars") if isinstance(meta.get("hostvars"), dict) else {}
+    meta: dict[str, Any] = data["_meta"] if isinstance(data.get("_meta"), dict) else {}
+    hostvars: dict[str, Any] = meta["hostvars"] if isinstance(meta.get("hostvars"), dict) else {}
     for name, body in data.items():
         if name == "_meta" or not isinstance(body, dict):
             continue

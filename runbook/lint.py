@@ -177,7 +177,7 @@ def _probes(rb: Runbook, add) -> None:
 
     for box in boxes:
         try:
-            reason = check_probe(box.probe)
+            reason = check_probe(box.probe or "")
         except Exception as exc:  # noqa: BLE001 - lint never crashes on its input
             reason = f"{type(exc).__name__}: {exc}"
         if reason:
@@ -307,7 +307,8 @@ def _block(owner: str, step: Step, block: Block, add) -> None:
     dates: dict[str, int] = {}
     hosts: list[tuple[str, int]] = []
     example: list[tuple[str, int]] = []
-    pty = (block.target or step.target).pty if (block.target or step.target) else False
+    spec = block.target or step.target
+    pty = spec.pty if spec else False
     destructive_at: dict[int, list[str]] = {}  # line -> labels of destructive commands starting there
     for finding in find_destructive(block.code):
         at = destructive_at.setdefault(finding.line, [])

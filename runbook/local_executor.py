@@ -261,13 +261,14 @@ class LocalExecutor(Executor):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
             env=child_environ(options.scrub_env),
         )
-        assert proc.stdin is not None
+        stdin = proc.stdin
+        assert stdin is not None
 
         async def feed() -> None:
             try:
-                proc.stdin.write(payload)
-                await proc.stdin.drain()
-                proc.stdin.close()
+                stdin.write(payload)
+                await stdin.drain()
+                stdin.close()
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

@@ -113,8 +113,8 @@ def list_entries(node: Node, depth: int = 0, parent: RawBox | None = None) -> It
         for c in rest:
             if c.kind == "list":
                 nested.append(c)
-            elif c.kind == "html" and box is not None and PROBE_RE.search(c.text) and box.probe is None:
-                box.probe = PROBE_RE.search(c.text).group(1).strip()
+            elif c.kind == "html" and box is not None and (probe := PROBE_RE.search(c.text)) and box.probe is None:
+                box.probe = probe.group(1).strip()
             elif c.kind == "paragraph" and box is not None:
                 box.text = (box.text + "\n" + c.text.strip()).strip()
             elif c.kind == "paragraph":
@@ -578,8 +578,8 @@ class StepsCollector:
                     if cmd is not None or any(x.kind == "fence" for x in e.extra):
                         step = self.new_step(strip_md(e.box.text.split("\n")[0]), "", e.line)
                         step.box = e.box
-                    if cmd is not None:
-                        step.blocks.append(Block("command", "bash", cmd + "\n", e.line, None, e.line, {"inline": "true"}))
+                        if cmd is not None:
+                            step.blocks.append(Block("command", "bash", cmd + "\n", e.line, None, e.line, {"inline": "true"}))
             elif e.text:
                 self._add_text("  " * e.depth + "- " + e.text)
                 self.title_hint = _hint(e.text)

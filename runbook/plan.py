@@ -177,7 +177,8 @@ def _read(phases: list[Phase], at: int) -> tuple[set[int], str]:
             if i + 2 < len(tokens) and tokens[i + 1][1] and tokens[i + 2][0]:  # a range "1-3"
                 low, high = _key(number), _key(tokens[i + 2][0].upper())
                 i += 3
-                found = {j for j, p in enumerate(phases) if j != at and _from(_key(p.number), low) and _up_to(_key(p.number), high)}
+                found = {j for j, p in enumerate(phases) if j != at and low is not None and high is not None
+                         and _from(_key(p.number), low) and _up_to(_key(p.number), high)}
                 after |= found
                 label = f"Phases {number}-{tokens[i - 1][0].upper()}"
                 parts.append(f"{label} ({_names(phases, found)})" if found else f"{label}: none in this document")
@@ -246,7 +247,7 @@ def _graph(rb: Runbook, tasks_only: bool) -> _Graph:
     rules: tuple[PhaseDependency, ...] = ()
     if not tasks_only:
         rules = phase_dependencies(rb)
-        number_index = {}
+        number_index: dict[str, list[int]] = {}
         for i, rule in enumerate(rules):
             number_index.setdefault(rule.phase, []).append(i)
         for i, rule in enumerate(rules):

@@ -81,6 +81,13 @@ def pty_upload_command(ttl: int | None = None) -> str:
     )
 
 
+
+def _raw(data: bytes | str | None) -> bytes:
+    """Output of a ``conn.run(..., encoding=None)``: bytes (asyncssh types it as either)."""
+    if data is None:
+        return b""
+    return data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+
 class _PidFilter:
     """Takes the pid frame out of the first bytes of a stream; passes everything else on."""
 
@@ -170,7 +177,7 @@ class _SSHTransport:
             raise detached.ConnectionLost(str(exc)) from None
         if result.exit_status is None and result.exit_signal is None:
             raise detached.ConnectionLost("no exit status")
-        return result.exit_status, result.stdout or b"", result.stderr or b""
+        return result.exit_status, _raw(result.stdout), _raw(result.stderr)
 
     async def stream(self, command: str, on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None]) -> int | None:
         conn = await self._conn()
@@ -279,6 +286,7 @@ class SSHExecutor(Executor):
         except (detached.ConnectionLost, *CHANNEL_ERRORS) as exc:
             return RunResult(host, "failed", duration_s=time.monotonic() - started,
                              error=f"{host}: cannot start the command: {exc}")
+        out: Callable[[bytes], None]
         if options.pty:
             pid_filter = _PidFilter(lambda d: sink.emit("pty", d))
             out, err = pid_filter.feed, pid_filter.feed
@@ -330,9 +338,9 @@ class SSHExecutor(Executor):
         self, conn: asyncssh.SSHClientConnection, host: str, payload: bytes, options: RunOptions
     ) -> asyncssh.SSHClientProcess:
         upload = await conn.run(pty_upload_command(), input=payload, encoding=None, request_pty=False, term_type=None)
-        path = (upload.stdout or b"").decode("utf-8", "replace").strip()
+        path = _raw(upload.stdout).decode("utf-8", "replace").strip()
         if upload.exit_status != 0 or not path.startswith("/") or "\n" in path:
-            reason = (upload.stderr or b"").decode("utf-8", "replace").strip() or f"exit status {upload.exit_status}"
+            reason = _raw(upload.stderr).decode("utf-8", "replace").strip() or f"exit status {upload.exit_status}"
             raise UserError(f"{host}: cannot hand the script to the terminal: {reason}")
         command = PID_FRAME + f"f={shlex.quote(path)}; exec 3<\"$f\" || exit 127; rm -f \"$f\"; " + script_from_fd(3)
         try:

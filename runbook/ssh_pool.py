@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import asyncssh
@@ -155,6 +156,14 @@ class SSHPool:
     def key(target: Any) -> tuple:
         return (target.host, target.port, target.user, target.key_file)
 
+    def _connected(self, key: tuple, _future: asyncio.Future[asyncssh.SSHClientConnection]) -> None:
+        self._connecting.pop(key, None)
+
+    def _lost(self, key: tuple, conn: asyncssh.SSHClientConnection) -> None:
+        """A pooled connection closed: forget it (unless a newer one took its place)."""
+        if self._conns.get(key) is conn:
+            self._conns.pop(key, None)
+
     # ----------------------------------------------------------------- use
 
     async def get(
@@ -177,7 +186,7 @@ class SSHPool:
         pending = self._connecting.get(key)
         if pending is None:
             pending = self._connecting[key] = asyncio.ensure_future(self._connect(target, key, via, _chain + (key,)))
-            pending.add_done_callback(lambda _f, key=key: self._connecting.pop(key, None))
+            pending.add_done_callback(partial(self._connected, key))
         return await asyncio.shield(pending)
 
     async def _tunnel(self, target: Any, chain: tuple) -> asyncssh.SSHClientConnection | None:
@@ -217,7 +226,7 @@ class SSHPool:
     def _load_known_hosts(self, files: list[str]) -> asyncssh.SSHKnownHosts:
         """The known_hosts files, parsed again only when one of them changed (50 hosts
         used to parse a 50-line file 50 times)."""
-        stamp = []
+        stamp: list[tuple[str, int | None, int | None, int | None]] = []
         for path in files:
             try:
                 st = os.stat(path)
@@ -274,7 +283,8 @@ class SSHPool:
         return cached
 
     def _load_client_keys(self, target: Any) -> tuple[Any, str]:
-        keys, problem = [], ""
+        keys: list[Any] = []
+        problem = ""
         candidates = [target.key_file] + [os.path.expanduser(f"~/.ssh/{n}") for n in DEFAULT_IDENTITIES]
         for path in dict.fromkeys(candidates):
             if path != target.key_file and not os.path.exists(path):
@@ -353,7 +363,7 @@ class SSHPool:
                 raise ConnectError(f"{name}: cannot connect to {dest}: {exc}", name) from None
             client = holder[-1]
             self._conns[key] = conn
-            client.on_lost = lambda conn=conn: self._conns.pop(key, None) if self._conns.get(key) is conn else None
+            client.on_lost = partial(self._lost, key, conn)
             if self.on_connect is not None:
                 await self.on_connect(target, conn)
             return conn

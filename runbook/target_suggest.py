@@ -175,8 +175,8 @@ def suggest_targets(step: Step, inventory: Any = None) -> list[Suggestion]:
             add(f"{_group(role, inventory)}[{a - 1}:{b - 1}]", f"'{rng.group(0)}' in the step's title or text", step.line)
     for m in _ROLE_PHRASE.finditer(prose):
         add(_role_pattern(m["q"], m["role"], inventory), f"'{m.group(0)}' in the step's title or text", step.line)
-    if _LOCAL_PHRASE.search(prose):
-        add(LOCAL, f"'{_LOCAL_PHRASE.search(prose).group(0)}' in the step's title or text", step.line)
+    if local := _LOCAL_PHRASE.search(prose):
+        add(LOCAL, f"'{local.group(0)}' in the step's title or text", step.line)
 
     # 3. inventory host names named in comments or prose
     if known:

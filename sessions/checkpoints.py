@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from sessions.events import Checkpoint, SessionOpened
-from sessions.journal import Record, TamperedJournal, read_records, utc_now
+from sessions.journal import read_records, utc_now
+from sessions.journal_format import Record, TamperedJournal
 from sessions.session_dir import open_nofollow
 from sessions.signing import CHECKPOINT_NAMESPACE, SigningKey, load_key_file, load_public_keys, verify_signature
 

@@ -57,20 +57,6 @@ class UnknownEvent(ValueError):
     pass
 
 
-def event_from_json(data: dict[str, Any]) -> Event:
-    """Build an event from its JSON form.  Unknown keys are ignored (forward compat)."""
-    try:
-        cls = _REGISTRY[data["type"]]
-    except KeyError as exc:
-        raise UnknownEvent(f"unknown event type {data.get('type')!r}") from exc
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: v for k, v in data.items() if k in names}
-    for k in ("targets", "task_ids", "tasks_added", "tasks_removed", "hosts"):
-        if k in kwargs and isinstance(kwargs[k], list):
-            kwargs[k] = tuple(kwargs[k])
-    return cls(**kwargs)
-
-
 def event_types() -> dict[str, type[Event]]:
     return dict(_REGISTRY)
 
@@ -98,6 +84,8 @@ class SessionOpened(Event):
     resumed: bool = False
     handover_from: str | None = None  # previous operator when someone else resumes
     pid: int = 0
+    #: the journal format the writer writes (``sessions.journal_format.FORMAT_VERSION``); absent: 1
+    format_version: int = 1
 
 
 @event_type

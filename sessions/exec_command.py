@@ -389,8 +389,8 @@ def exec_cmd(args: argparse.Namespace) -> int:
     secret_names = _secret_names(runbook, ref)
     needed = _needed(ref, steps, secret_names)
     if args.dry_run:
-        values, missing = _values(args, needed, {}, None, prompt=False)
-        return _dry_run(runbook, ref, steps, inventory, args, values, missing, secret_names)
+        known, unknown = _values(args, needed, {}, None, prompt=False)
+        return _dry_run(runbook, ref, steps, inventory, args, known, unknown, secret_names)
     values: dict[str, str] | None = None
     if args.session is None:
         values, missing = _values(args, needed, {}, prompter, prompt=tty)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import UserError
+from runbook.input_files import open_regular
 from sessions import events as ev
 from sessions.events import UnknownEvent
 from sessions.export_model import (
@@ -41,22 +41,8 @@ from sessions.export_model import (
     fmt_ts,
 )
 from sessions.export_redact import Redactor, secret_values_in
-from sessions.journal import GENESIS, TamperedJournal, decode_event
+from sessions.journal_format import Chain, ForeignEvent, decode_event, journal_lines
 from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, replay
-
-_FIELDS = frozenset(("event", "h", "prev", "seq", "ts"))
-_H_MEMBER = b',"h":"'
-_DECODER = json.JSONDecoder()
-
-
-def parse_line(raw: bytes) -> Any:
-    """``json.loads`` of one journal line (with or without its newline), a little faster.
-    Raises ``ValueError`` for anything but exactly one JSON value."""
-    text = raw.decode("utf-8")
-    obj, end = _DECODER.raw_decode(text)
-    if text[end:].strip():
-        raise ValueError("extra data after the record")
-    return obj
 
 
 @dataclass
@@ -83,29 +69,17 @@ class JournalCopy:
 OUTPUT = object()  # marks an output chunk in JournalCopy.events (not decoded: speed)
 
 
-def _line_hash_ok(line: bytes, h: Any) -> bool:
-    """``h`` is the sha256 of the line (without its newline) without its ``,"h":"..."``
-    member (``sessions.journal``'s definition: the canonical JSON of the record without h)."""
-    at = line.rfind(_H_MEMBER)
-    if type(h) is not str or at < 0 or line[at + 6 : at + 70] != h.encode("ascii", "replace"):
-        return False
-    hasher = hashlib.sha256(line[:at])
-    hasher.update(line[at + 71 :])
-    return hasher.hexdigest() == h
-
-
 def read_journal(path: str | os.PathLike[str]) -> JournalCopy:
-    """Read and chain-check a journal; raise :class:`TamperedJournal` at the first bad
-    record.  A torn last line (crash mid-append) is left out.  Event types this version
-    does not know are kept (verbatim) and left out of the report."""
+    """Read and chain-check a journal (:class:`~sessions.journal_format.Chain`, as every reader
+    does); raise :class:`TamperedJournal` at the first bad record.  A torn last line (crash
+    mid-append) is left out.  Records of event types this build does not know are kept
+    verbatim and left out of the report (the format's unknown-type policy for an export)."""
     p = str(path)
     records: list[dict[str, Any]] = []
     lines: list[bytes | None] = []
-    events: list[ev.Event | None] = []
-    unknown: set[str] = set()
-    prev, seq = GENESIS, 1
-    from runbook.input_files import open_regular
-
+    events: list[Any] = []
+    chain = Chain(p, keep_unknown=True)
+    torn = False
     try:
         fh = os.fdopen(open_regular(p, "journal"), "rb")
     except FileNotFoundError:
@@ -113,42 +87,20 @@ def read_journal(path: str | os.PathLike[str]) -> JournalCopy:
     except OSError as exc:
         raise UserError(f"{p}: cannot read journal: {exc.strerror or exc}") from None
     with fh:
-        content = fh.read()
-    chunks = content.split(b"\n")
-    tail = chunks.pop()  # after the last newline: empty, or a torn write
-    torn = bool(tail)
-    for lineno, line in enumerate(chunks, start=1):
-        try:
-            obj = parse_line(line)
-        except ValueError:
-            raise TamperedJournal(p, seq, lineno, "not valid JSON") from None
-        if type(obj) is not dict or obj.keys() != _FIELDS or type(obj["event"]) is not dict:
-            raise TamperedJournal(p, seq, lineno, "not a journal record (wrong fields)")
-        if obj["seq"] != seq or type(obj["seq"]) is not int:
-            raise TamperedJournal(p, seq, lineno, f"sequence number is {obj['seq']!r}, expected {seq}")
-        if obj["prev"] != prev:
-            raise TamperedJournal(p, seq, lineno, "does not chain to the previous record (prev hash differs)")
-        if not _line_hash_ok(line, obj["h"]):
-            raise TamperedJournal(p, seq, lineno, "hash mismatch (record altered)")
-        data = obj["event"]
-        try:
-            if data.get("type") == "output":
-                decode_event(data)  # the journal's decoder checks every field; the chunk stays JSON
-                event: Any = OUTPUT
-            else:
-                event = decode_event(data)
-        except UnknownEvent:
-            event = None
-            unknown.add(str(obj["event"].get("type")))
-        except (ValueError, TypeError) as exc:
-            raise TamperedJournal(p, seq, lineno, f"bad event: {exc}") from None
-        records.append(obj)
-        lines.append(line)
-        events.append(event)
-        prev, seq = obj["h"], seq + 1
+        for lineno, (line, complete) in enumerate(journal_lines(fh, p), start=1):
+            if not complete:
+                torn = True
+                break
+            prev = chain.head
+            seq, ts, h, data, event = chain.parse(line, lineno)
+            records.append({"event": data, "h": h, "prev": prev, "seq": seq, "ts": ts})
+            lines.append(line)
+            # an output chunk stays JSON (OUTPUT): the report reads its bytes from the records
+            events.append(OUTPUT if type(event) is ev.OutputChunk else None if type(event) is ForeignEvent
+                          else event)
     if not records:
         raise UserError(f"{p}: journal is empty")
-    return JournalCopy(p, records, lines, events, seq - 1, prev, torn, unknown_types=sorted(unknown))
+    return JournalCopy(p, records, lines, events, chain.count, chain.head, torn, unknown_types=sorted(chain.foreign))
 
 
 def scrub(journal: JournalCopy, secrets: Iterable[str] = ()) -> Redactor:
@@ -416,40 +368,39 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
         runs_by_step.setdefault((run.task, run.step, run.rollback), []).append(rr)
 
     tasks_rb: dict[str, Any] = {}
-    phases: list[PhaseReport] = []
+    phases: list[tuple[PhaseReport, list[str]]] = []  # each phase with the ids of its tasks
     if rb is not None:
         for ph in rb.phases:
-            pr = PhaseReport(number=ph.number, title=ph.title)
+            ids: list[str] = []
             for t in ph.tasks:
                 tasks_rb[t.id] = t
-                pr.tasks.append(t.id)  # type: ignore[arg-type]
+                ids.append(t.id)
             for g in ph.gates:
                 gid = f"gate:{ph.number}"
                 tasks_rb[gid] = g
-                pr.tasks.append(gid)  # type: ignore[arg-type]
-            phases.append(pr)
-        sections = PhaseReport(number="", title="Checklists outside tasks")
+                ids.append(gid)
+            phases.append((PhaseReport(number=ph.number, title=ph.title), ids))
+        section_ids: list[str] = []
         for sec in rb.sections:
             for cb in sec.checkboxes:
                 sid = cb.key.split("/", 1)[0]
                 if sid not in tasks_rb:
                     tasks_rb[sid] = _SectionBoxes(sec.parent or sec.title)
-                    sections.tasks.append(sid)  # type: ignore[arg-type]
+                    section_ids.append(sid)
                 tasks_rb[sid].checkboxes.append(cb)
-        if sections.tasks:
-            phases.append(sections)
+        if section_ids:
+            phases.append((PhaseReport(number="", title="Checklists outside tasks"), section_ids))
     extra = [t for t in order if t not in tasks_rb]
     if extra:
         title = "Tasks not in the runbook file" if rb is not None else "Tasks (from the journal)"
-        phases.append(PhaseReport(number="", title=title, tasks=extra))  # type: ignore[arg-type]
+        phases.append((PhaseReport(number="", title=title), extra))
 
-    for pr in phases:
-        ids = list(pr.tasks)
+    for pr, task_ids in phases:
         pr.tasks = [
             _task_report(tid, tasks_rb.get(tid), s, runs_by_step, skips, box_hist, notes, guards, rollbacks)
-            for tid in ids
+            for tid in task_ids
         ]
-    r.phases = phases
+    r.phases = [pr for pr, _ in phases]
 
 
 class _SectionBoxes:

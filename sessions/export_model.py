@@ -222,7 +222,7 @@ class Report:
 def _host_deviations(out: list[Deviation], t: TaskReport, step: StepReport, run: RunReport) -> None:
     what = f"rollback step {step.number}" if run.rollback else f"step {step.number}"
     for h in run.hosts:
-        base = dict(task=t.id, step=step.number, host=h.host, who=run.who, ts=run.finished or run.started)
+        base: dict[str, Any] = dict(task=t.id, step=step.number, host=h.host, who=run.who, ts=run.finished or run.started)
         if h.superseded:
             if h.outcome in BAD_OUTCOMES + ("unknown", "expectation_failed"):
                 out.append(Deviation("retried", f"{what} {outcome_word(h.outcome)} on {h.host} and was run again",

@@ -212,7 +212,7 @@ def _gate_problems(state: st.SessionState, runbook: Runbook, before: int) -> lis
     return out
 
 
-_STATUS_WORDS = {st.EXPECTATION_FAILED: "failed (expectation)", st.UNKNOWN: "outcome unknown"}
+_STATUS_WORDS: dict[str, str] = {st.EXPECTATION_FAILED: "failed (expectation)", st.UNKNOWN: "outcome unknown"}
 
 
 def _ticked(state: st.SessionState, key: str, default: bool) -> bool:

@@ -1,18 +1,9 @@
-"""The append-only, hash-chained session journal (JSON Lines).
+"""The append-only, hash-chained session journal: reading it, and writing it.
 
-One record per line, keys sorted, no spaces, UTF-8::
-
-    {"event":{...,"type":"note"},"h":"<sha256 hex>","prev":"<h of record seq-1>","seq":1,"ts":"2026-11-27T04:32:16.123456Z"}
-
-``seq`` counts from 1 and equals the line number; ``ts`` is UTC, RFC 3339 with
-microseconds; the first record's ``prev`` is 64 zeros.  ``h`` is the SHA-256 of
-the line without its trailing newline and without the ``,"h":"<hex>"`` member,
-which is exactly the canonical JSON of the record without ``h``::
-
-    h = sha256(canonical({"event": event, "prev": prev, "seq": seq, "ts": ts}))
-
-(:func:`record_hash`).  Changing any byte, removing or reordering records breaks
-the chain at that record; :func:`verify` names its seq and line.
+The record format, the hash chain, event decoding, the format version and the policy
+for unknown event types are defined once, in :mod:`sessions.journal_format`; this
+module reads journals with it (:func:`read_records`, :func:`verify`) and appends to
+them (:class:`Journal`).
 
 Durability: :meth:`Journal.append` (operator decisions, step start and finish)
 writes and fsyncs before returning, so nothing is shown as done that is not on
@@ -24,38 +15,45 @@ later append raises :class:`JournalWriteError`.
 
 Opening for writing takes the session lock (:mod:`sessions.lock`), truncates a torn
 last line (a record cut short by a crash) and journals a ``recovered`` event for it
-and for a stale lock taken over.  Any other broken record means tampering: the
-journal is not opened for writing.
+and for a stale lock taken over.  Any other broken record means tampering, and a
+journal of a newer format was written by a newer runbook: neither is opened for
+writing.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from runbook.errors import UserError
-from runbook.input_files import MAX_INPUT_ENV, max_input_bytes, open_regular
-from sessions.event_codec import _decode_owned, canonical, decode_event, event_json  # noqa: F401 - re-exported
 from sessions.events import Event, Recovered
+from sessions.journal_format import (
+    FORMAT_VERSION,
+    GENESIS,
+    JournalError,
+    JournalReader,
+    NewerJournal,
+    Record,
+    TamperedJournal,
+    canonical,
+    encode_record,
+    newer_note,
+    record_hash,
+)
 from sessions.lock import SessionLock, lock_journal
 from sessions.session_dir import check_journal_file, check_session_dir, open_nofollow, same_file
 
-GENESIS = "0" * 64
-_H_MEMBER = b',"h":"'
-_H_SPAN = len(_H_MEMBER) + 64 + 1  # ,"h":"<64 hex>"
-_RECORD_KEYS = frozenset(("event", "h", "prev", "seq", "ts"))
-
-def record_hash(seq: int, ts: str, prev: str, event: dict[str, Any]) -> str:
-    """The ``h`` of a record (see the module docstring)."""
-    return hashlib.sha256(canonical({"event": event, "prev": prev, "seq": seq, "ts": ts})).hexdigest()
+#: the journal's API: what readers and tests import from here (the format's names come from
+#: :mod:`sessions.journal_format`, which defines them)
+__all__ = [
+    "FORMAT_VERSION", "GENESIS", "Journal", "JournalError", "JournalReader", "JournalWriteError", "NewerJournal",
+    "Record", "TamperedJournal", "Verification", "canonical", "fsync_dir", "make_private_dir", "read_records",
+    "record_hash", "utc_now", "verify",
+]
 
 
 _last_second: list[Any] = [None, ""]  # (second, "YYYY-MM-DDTHH:MM:SS") cache
@@ -70,41 +68,6 @@ def utc_now() -> str:
     return f"{_last_second[1]}.{frac:06d}Z"
 
 
-# --- records -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    seq: int
-    ts: str
-    prev: str
-    h: str
-    event: Event
-    line: int = 0  # line number in the journal file (1-based; equals seq)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": event_json(self.event), "h": self.h, "prev": self.prev, "seq": self.seq, "ts": self.ts}
-
-
-class JournalError(UserError):
-    """The journal cannot be used: corrupt, locked, or not writable."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message, exit_code)
-
-
-class TamperedJournal(JournalError):
-    """A record does not parse, does not chain, or its hash does not match."""
-
-    def __init__(self, path: str, seq: int | None, line: int, reason: str, action: str = "") -> None:
-        where = f"record seq {seq}" if seq is not None else "a record"
-        super().__init__(f"{path}:{line}: journal broken at {where}: {reason}{action}")
-        self.path = path
-        self.seq = seq
-        self.line = line
-        self.reason = reason
-
-
 class JournalWriteError(JournalError):
     """A write or fsync failed.  The journal is valid up to the last durable record."""
 
@@ -117,121 +80,9 @@ class Verification:
     message: str = ""
     seq: int | None = None  # first bad record
     line: int | None = None
-
-
-_EVENT_START = b'{"event":'
-_PREV_KEY, _SEQ_KEY, _TS_KEY, _END = b'","prev":"', b'","seq":', b',"ts":"', b'"}\n'
-_TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_scan_json = json.JSONDecoder().scan_once
-
-
-def _parse_line(path: str, raw: bytes, lineno: int, prev: str, expected_seq: int) -> Record:
-    """Check one complete line (with its newline) against the chain; return its record.
-
-    The fast path reads the canonical layout the writer produces by position:
-    ``{"event":<json>,"h":"<64>","prev":"<64>","seq":<n>,"ts":"<27>"}``; any other line
-    goes through :func:`_diagnose`, which names what is wrong with it.
-    """
-    at = raw.rfind(_H_MEMBER)
-    seq_raw = raw[at + 152:-37]
-    if (at < 9 or not raw.startswith(_EVENT_START) or raw[at + 70:at + 80] != _PREV_KEY
-            or raw[at + 144:at + 152] != _SEQ_KEY or raw[-37:-30] != _TS_KEY or raw[-3:] != _END
-            or not seq_raw.isdigit() or seq_raw[:1] == b"0" or len(seq_raw) > 18
-            or _TS.fullmatch(raw, len(raw) - 30, len(raw) - 3) is None):
-        _diagnose(path, raw, lineno, prev, expected_seq)
-    seq = int(seq_raw)
-    if seq != expected_seq:
-        raise TamperedJournal(path, expected_seq, lineno, f"sequence number is {seq}, expected {expected_seq} "
-                              "(a record is missing, moved or altered)")
-    if raw[at + 80:at + 144] != prev.encode("ascii"):
-        raise TamperedJournal(path, seq, lineno, "does not chain to the previous record (prev hash differs)")
-    body = memoryview(raw)
-    hasher = hashlib.sha256(body[:at])
-    hasher.update(body[at + _H_SPAN:-1])
-    h = hasher.hexdigest()
-    if raw[at + 6:at + 70] != h.encode("ascii"):
-        raise TamperedJournal(path, seq, lineno, "hash mismatch (record altered)")
-    try:
-        text = raw[9:at].decode("utf-8")
-        data, end = _scan_json(text, 0)
-    except (ValueError, StopIteration):
-        raise TamperedJournal(path, seq, lineno, "not valid JSON") from None
-    if end != len(text) or type(data) is not dict:
-        raise TamperedJournal(path, seq, lineno, "not valid JSON")
-    try:
-        event = _decode_owned(data)
-    except (ValueError, TypeError) as exc:
-        raise TamperedJournal(path, seq, lineno, f"bad event: {exc}") from None
-    return Record(seq, raw[-30:-3].decode("ascii"), prev, h, event, lineno)
-
-
-def _diagnose(path: str, raw: bytes, lineno: int, prev: str, expected_seq: int) -> None:
-    """Raise :class:`TamperedJournal` saying what is wrong with a non-canonical line."""
-    try:
-        obj = json.loads(raw)
-    except ValueError:  # includes invalid UTF-8
-        raise TamperedJournal(path, expected_seq, lineno, "not valid JSON") from None
-    if type(obj) is not dict or obj.keys() != _RECORD_KEYS or type(obj["event"]) is not dict:
-        raise TamperedJournal(path, expected_seq, lineno, "not a journal record (wrong fields)")
-    seq = obj["seq"]
-    if type(seq) is not int or seq != expected_seq:
-        raise TamperedJournal(path, expected_seq, lineno, f"sequence number is {seq!r}, expected {expected_seq} "
-                              "(a record is missing, moved or altered)")
-    if obj["prev"] != prev:
-        raise TamperedJournal(path, seq, lineno, "does not chain to the previous record (prev hash differs)")
-    h = obj["h"]
-    if type(h) is not str or type(obj["ts"]) is not str or h.encode("ascii", "replace") not in raw:
-        raise TamperedJournal(path, seq, lineno, "malformed record (hash field)")
-    if obj["h"] != record_hash(seq, obj["ts"], prev, obj["event"]):
-        raise TamperedJournal(path, seq, lineno, "hash mismatch (record altered)")
-    raise TamperedJournal(path, seq, lineno, "record not in canonical form (altered)")
-
-
-class JournalReader:
-    """Iterate over the valid records of a journal file, checking the chain.
-
-    Raises :class:`TamperedJournal` at the first broken record.  A last line without
-    a newline (a torn tail) ends the iteration; afterwards :attr:`torn` holds its
-    length (0 when none) and :attr:`end` the byte offset after the last good record.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.count = 0
-        self.head = GENESIS
-        self.end = 0
-        self.torn = 0
-        self.torn_line = 0
-
-    def __iter__(self) -> Iterator[Record]:
-        name = str(self.path)
-        parse = _parse_line
-        limit = max_input_bytes()
-        with os.fdopen(open_regular(self.path, "journal"), "rb") as fh:
-            # a journal is read as a stream: the input limit bounds each record, not the file
-            lines: Iterable[bytes] = fh if os.fstat(fh.fileno()).st_size <= limit else _bounded_lines(fh, limit, name)
-            for lineno, raw in enumerate(lines, start=1):
-                if raw[-1:] != b"\n":
-                    self.torn, self.torn_line = len(raw), lineno
-                    return
-                rec = parse(name, raw, lineno, self.head, self.count + 1)
-                self.count, self.head = rec.seq, rec.h
-                self.end += len(raw)
-                yield rec
-
-
-def _bounded_lines(fh: BinaryIO, limit: int, name: str) -> Iterator[bytes]:
-    """The lines of a file larger than the input limit, none longer than the limit."""
-    lineno = 0
-    while True:
-        raw = fh.readline(limit + 1)
-        if not raw:
-            return
-        lineno += 1
-        if len(raw) > limit and raw[-1:] != b"\n":
-            raise JournalError(f"{name}:{lineno}: a record over the {limit // (1024 * 1024)} MB input limit "
-                               f"(${MAX_INPUT_ENV} raises it)", 2)
-        yield raw
+    version: int = 1  # the journal's format
+    foreign: tuple[str, ...] = ()  # a newer format's event types, chained but not interpreted
+    note: str = ""  # what a reader says about a journal of a newer format
 
 
 def read_records(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) -> Iterator[Record]:
@@ -266,7 +117,10 @@ def verify(path: str | os.PathLike[str]) -> Verification:
         return Verification(False, reader.count, reader.head, str(exc), exc.seq, exc.line)
     except OSError as exc:
         return Verification(False, reader.count, reader.head, f"{path}: {exc.strerror or exc}")
-    return Verification(True, reader.count, reader.head, f"ok: {reader.count} records, head {reader.head}")
+    message = f"ok: {reader.count} records, head {reader.head}"
+    note = newer_note(reader.version, reader.foreign) if reader.version > FORMAT_VERSION else ""
+    return Verification(True, reader.count, reader.head, message + (f"; {note}" if note else ""),
+                        version=reader.version, foreign=tuple(sorted(reader.foreign)), note=note)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -387,6 +241,8 @@ class Journal:
                                       "; refusing to write to it (see `runbook journal verify`)") from None
             if not same_file(p, fd):
                 raise JournalError(f"{p}: the journal was replaced while it was read; refusing to write to it")
+            if reader.version > FORMAT_VERSION:
+                raise NewerJournal(str(p), reader.version)
             if reader.count == 0:
                 what = f"only a torn first line ({reader.torn} bytes)" if reader.torn else "no records (empty file)"
                 raise JournalError(
@@ -426,6 +282,11 @@ class Journal:
         return self._seq
 
     @property
+    def size(self) -> int:
+        """Bytes of the complete records this process knows the file holds."""
+        return self._size
+
+    @property
     def durable_count(self) -> int:
         """Records known to be on disk (fsynced)."""
         return self._durable_seq
@@ -451,16 +312,7 @@ class Journal:
             raise JournalError(f"{self.path}: the journal is closed")
         seq, prev = self._seq + 1, self._head
         ts = utc_now()
-        body = canonical(event_json(event))
-        tail = b'"prev":"%s","seq":%d,"ts":"%s"}' % (prev.encode(), seq, ts.encode())
-        if len(body) < 8192:  # one hash call over a small copy is faster than three
-            h = hashlib.sha256(b'{"event":%s,%s' % (body, tail)).hexdigest()
-        else:  # large output chunks: no extra copy
-            hasher = hashlib.sha256(_EVENT_START)
-            hasher.update(body)
-            hasher.update(b"," + tail)
-            h = hasher.hexdigest()
-        line = b'{"event":%s,"h":"%s",%s\n' % (body, h.encode(), tail)
+        line, h = encode_record(seq, ts, prev, event)
         if os.fstat(self._fd).st_size != self._size:
             self._changed_under_us(f"its size is {os.fstat(self._fd).st_size} bytes, not the {self._size} this "
                                    "process wrote (another writer appended, or it was truncated or edited)")

@@ -21,7 +21,16 @@ from typing import TextIO
 from runbook.terminal_text import visible
 from sessions import events as ev
 from sessions.export_model import outcome_word
-from sessions.journal import GENESIS, JournalReader, Record, TamperedJournal, _parse_line, event_json, verify
+from sessions.journal import verify
+from sessions.journal_format import (
+    FORMAT_VERSION,
+    ForeignEvent,
+    JournalReader,
+    Record,
+    TamperedJournal,
+    event_json,
+    newer_note,
+)
 from sessions.state import Replayer, SessionState
 from sessions.store import find_session, list_sessions, session_root
 
@@ -111,6 +120,8 @@ def _verify(path: Path, allowed_signers: str | None = None) -> int:
                 return 1
             print(f"{path}: signed checkpoints: {message}")
         print(f"{path}: ok: {v.count} records, head {v.head}")
+        if v.note:
+            print(f"{path}: {v.note}")
         return 0
     print(f"{path}: FAILED: {v.message}")
     if v.seq is not None and v.count == 0:
@@ -185,7 +196,8 @@ def _print_record(rec: Record, fmt: str, out: TextIO) -> None:
         out.write(json.dumps(rec.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
         return
     e = rec.event
-    out.write(f"{rec.seq:>6} {rec.ts} {e.TYPE:<20} {_summary(e)}\n")
+    kind = e.type_name if isinstance(e, ForeignEvent) else e.TYPE
+    out.write(f"{rec.seq:>6} {rec.ts} {kind:<20} {_summary(e)}\n")
     if isinstance(e, ev.OutputChunk):
         if e.b64 is not None:
             out.write(f"{'':>6} | <{len(e.raw)} bytes, not UTF-8>\n")
@@ -233,6 +245,8 @@ def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
     if fold is not None:
         _print_step_status(fold.result(), out)
     out.flush()
+    if reader.version > FORMAT_VERSION:
+        print(f"runbook: {path}: {newer_note(reader.version, reader.foreign)}", file=sys.stderr)
     if not follow:
         if reader.torn:
             print(f"runbook: {path}:{reader.torn_line}: torn last line ({reader.torn} bytes) not shown",
@@ -243,14 +257,14 @@ def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
 
 def _follow(path: Path, reader: JournalReader, fmt: str, out: TextIO, poll_s: float = 0.2) -> int:
     """Print records appended after ``reader`` finished, checking the chain, until interrupted."""
-    offset, seq, head = reader.end, reader.count, reader.head or GENESIS
+    offset, chain = reader.end, reader.chain
     pending = b""
-    name = str(path)
     with open(path, "rb") as fh:
         while True:
             size = os.fstat(fh.fileno()).st_size
             if size < offset:
-                print(f"runbook: {path}: the journal shrank below record {seq}: it was altered", file=sys.stderr)
+                print(f"runbook: {path}: the journal shrank below record {chain.count}: it was altered",
+                      file=sys.stderr)
                 return 1
             if size < offset + len(pending):  # a torn tail was truncated by a resume
                 pending = b""
@@ -262,13 +276,11 @@ def _follow(path: Path, reader: JournalReader, fmt: str, out: TextIO, poll_s: fl
             pending += data
             *lines, pending = pending.split(b"\n")
             for raw in lines:
-                raw += b"\n"
                 try:
-                    rec = _parse_line(name, raw, seq + 1, head, seq + 1)
+                    rec = chain.record(raw, chain.count + 1)
                 except TamperedJournal as exc:
                     print(f"runbook: {exc}", file=sys.stderr)
                     return 1
-                seq, head = rec.seq, rec.h
-                offset += len(raw)
+                offset += len(raw) + 1
                 _print_record(rec, fmt, out)
             out.flush()

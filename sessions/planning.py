@@ -22,7 +22,6 @@ upload of its (filled) content to every target host.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -114,36 +113,11 @@ class PlannedStep:
 
 # --- PTY ------------------------------------------------------------------------
 
-_TTY_FLAGS = re.compile(r"(?:^|\s)(?:-it|-ti|-i\s+-t|-t\s+-i|--tty\b|--interactive\s+--tty)(?=\s|$)")
-_SUDO = re.compile(r"(?:^|[\s;&|(`])sudo\b([^;&|\n]*)")
-_SUDO_QUIET = re.compile(r"(?:^|\s)(?:-[A-Za-z]*[nS][A-Za-z]*|--non-interactive|--stdin)(?=\s|$)")
-
-
 def needs_pty(script: str) -> bool:
-    """A script wants a terminal: ``-it``/``-ti`` (kubectl/docker exec) or a ``sudo`` that may prompt.
+    """A script wants a terminal (``-it``, a prompting ``sudo``, ...): ``runbook.executor.needs_pty``."""
+    from runbook.executor import needs_pty as executor_needs_pty  # lazy: the executors are not needed to plan
 
-    Uses ``runbook.executor.needs_pty`` when the executors provide one.
-    """
-    try:
-        from runbook.executor import needs_pty as executor_needs_pty  # type: ignore[attr-defined]
-    except ImportError:
-        executor_needs_pty = None
-    if executor_needs_pty is not None:
-        return bool(executor_needs_pty(script))
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if _TTY_FLAGS.search(stripped):
-            return True
-        for m in _SUDO.finditer(stripped):
-            opts = m.group(1).split(" -- ", 1)[0]
-            words = opts.split()
-            flags = " ".join(w for w in words[: next((i for i, w in enumerate(words) if not w.startswith("-")),
-                                                     len(words))])
-            if not _SUDO_QUIET.search(" " + flags):
-                return True
-    return False
+    return executor_needs_pty(script)
 
 
 # --- targets ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ lines per host like the Markdown report.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 from sessions.export_model import (
     CheckboxReport,
@@ -54,7 +55,7 @@ def _who(who: str, ts: str = "") -> str:
     return " ".join(parts)
 
 
-def _table(out: list[str], head: tuple[str, ...], rows: list[tuple[object, ...]], cls: str = "") -> None:
+def _table(out: list[str], head: tuple[str, ...], rows: Sequence[tuple[object, ...]], cls: str = "") -> None:
     attr = f' class="{cls}"' if cls else ""
     out.append(f"<table{attr}><thead><tr>" + "".join(f"<th>{h(c)}</th>" for c in head) + "</tr></thead><tbody>")
     for row in rows:

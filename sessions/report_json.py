@@ -23,16 +23,21 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sessions.export import _FIELDS, JournalCopy, _line_hash_ok, parse_line
+from sessions.export import JournalCopy
 from sessions.export_model import Report
 from sessions.export_redact import MARK
-from sessions.journal import GENESIS, canonical, record_hash
+from sessions.journal_format import GENESIS, RECORD_KEYS, canonical, line_hash_ok, record_hash
 
 FORMAT = "runbook-session-export"
 FORMAT_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RECORDS_OPEN = b',"records":[\n'
 _RECORDS_CLOSE = b"\n]}\n"
+
+
+def parse_line(raw: bytes) -> Any:
+    """The JSON value of one record line of an export (``ValueError`` if it is not one)."""
+    return json.loads(raw)
 
 
 def plain(obj: Any) -> Any:
@@ -124,9 +129,9 @@ def export_records(data: bytes) -> list[dict[str, Any]]:
 def verify_chain(data: bytes) -> ChainCheck:
     """Recompute the hash chain of the records in a JSON export.
 
-    Records written one per line (as exported) are hashed like ``sessions.journal``
-    does (the line without its ``h`` member); any other layout is parsed whole and
-    each record's canonical JSON is hashed."""
+    Records written one per line (as exported) are hashed as the journal format defines
+    (:func:`sessions.journal_format.line_hash_ok`: the line without its ``h`` member); any other
+    layout is parsed whole and each record's canonical JSON is hashed (``record_hash``)."""
     split = _split(data)
     if split is not None:
         doc, lines = split
@@ -161,7 +166,7 @@ def verify_chain(data: bytes) -> ChainCheck:
                 return ChainCheck(False, f"record {i}: not valid JSON", i - 1, prev)
         else:
             rec = records[i - 1]
-        if type(rec) is not dict or rec.keys() != _FIELDS:
+        if type(rec) is not dict or rec.keys() != RECORD_KEYS:
             return ChainCheck(False, f"record {i}: not a journal record (wrong fields)", i - 1, prev)
         if i == 1:
             first = rec["event"]
@@ -177,7 +182,7 @@ def verify_chain(data: bytes) -> ChainCheck:
             if not _visibly_redacted(rec["event"]):
                 return ChainCheck(False, f"record seq {i} is listed as redacted but shows no redaction", i - 1, prev)
         elif lines is not None:
-            if not _line_hash_ok(lines[i - 1], h):
+            if not line_hash_ok(lines[i - 1], h):
                 return ChainCheck(False, f"record seq {i} altered (hash mismatch)", i - 1, prev)
         else:
             try:

@@ -36,10 +36,11 @@ from runbook.errors import UserError
 from runbook.redaction import secret_value_problem
 from sessions import events as ev
 from sessions.journal import Journal, JournalWriteError, Record, fsync_dir, make_private_dir
+from sessions.journal_format import FORMAT_VERSION
 from sessions.logging import add_secret_source, configure_logging, get_logger
 from sessions.operator import Operator, current_operator
 from sessions.state import CANCELLED, RUNNING, UNKNOWN, Replayer, SessionState, StepRun, apply
-from sessions.store import JOURNAL, find_session, new_session_id, session_root
+from sessions.store import JOURNAL, find_session, new_session_id, session_root, write_head
 
 Subscriber = Callable[[Record, SessionState], None]
 DECISIONS = ("succeeded", "failed", "rerun")
@@ -294,11 +295,13 @@ class Session:
             inventory_digest=inventory_digest,
             task_ids=tuple(t.id for t in runbook.tasks) if runbook is not None else st.task_ids,
             window_end=window_end, resumed=resumed, handover_from=handover_from, pid=os.getpid(),
+            format_version=FORMAT_VERSION,
         )
 
     def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
         for rec in self.journal.recovered:
-            self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
+            if isinstance(rec.event, ev.Recovered):
+                self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())
         before = self.state
         last = before.opens[-1] if before.opens else None
         if runbook is None:
@@ -588,9 +591,21 @@ class Session:
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
                 self._flush_handle = None
+            self._write_head()
             self.journal.close()
             self._remove_secret_source()
             self.log.info("session closed", reason=reason, finished=finished)
+
+    def _write_head(self) -> None:
+        """Leave the summary ``runbook sessions`` shows beside the journal (a cache it checks
+        against the journal), while the lock is still held; never fails the close."""
+        j = self.journal
+        if j.failed is not None or j.closed or j.dirty or j.count == 0:
+            return
+        try:
+            write_head(self.dir, j.size, j.count, j.head, self.state)
+        except (OSError, UserError) as exc:
+            self.log.warning("session head not written", error=str(exc))
 
     def __enter__(self) -> Session:
         return self

@@ -35,8 +35,10 @@ import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import asyncssh
+from asyncssh.pattern import WildcardPatternList
 from asyncssh.public_key import decode_ssh_public_key
 from asyncssh.sshsig import SSHAllowedSignersEntry
 
@@ -508,11 +510,13 @@ def verify_signature(
 def _namespace_ok(entry: SSHAllowedSignersEntry, namespace: str) -> bool:
     """Options of an entry other than the principal (namespaces, validity) allow it."""
 
-    ns = entry.options.get("namespaces")
+    # asyncssh's parser stores a WildcardPatternList for namespaces and a time for the validity options
+    ns = cast("WildcardPatternList | None", entry.options.get("namespaces"))
     if ns is not None and not ns.matches(namespace):
         return False
     now = time.time()
-    after, before = entry.options.get("valid-after"), entry.options.get("valid-before")
+    after = cast("float | None", entry.options.get("valid-after"))
+    before = cast("float | None", entry.options.get("valid-before"))
     return (after is None or now >= after) and (before is None or now < before)
 
 

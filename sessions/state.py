@@ -55,7 +55,7 @@ TASK_IN_PROGRESS = "in_progress"
 TASK_DONE = "done"
 TASK_SKIPPED = "skipped"
 
-_OUTCOME_RANK = {SUCCEEDED: 0, SKIPPED: 1, PENDING: 2, RUNNING: 3, CANCELLED: 4, TIMEOUT: 5, EXPECTATION_FAILED: 6,
+_OUTCOME_RANK: dict[str, int] = {SUCCEEDED: 0, SKIPPED: 1, PENDING: 2, RUNNING: 3, CANCELLED: 4, TIMEOUT: 5, EXPECTATION_FAILED: 6,
                  FAILED: 7, UNKNOWN: 8}
 DECIDABLE = (UNKNOWN, EXPECTATION_FAILED)  # what the operator decides (OutcomeDecided)
 
@@ -320,7 +320,7 @@ class SessionState:
 
     def unresolved_unknowns(self) -> list[tuple[StepRun, HostRun]]:
         """Hosts of the latest runs whose outcome is unknown and not decided yet."""
-        out = []
+        out: list[tuple[StepRun, HostRun]] = []
         for rid in self.latest_run.values():
             run = self.runs[rid]
             for h in run.hosts.values():
@@ -330,7 +330,7 @@ class SessionState:
 
     def undecided(self) -> list[tuple[StepRun, HostRun]]:
         """Hosts of the latest runs the operator must decide: outcome unknown, or an unmet expectation."""
-        out = []
+        out: list[tuple[StepRun, HostRun]] = []
         for rid in self.latest_run.values():
             run = self.runs[rid]
             out.extend((run, h) for h in run.hosts.values() if h.undecided)
@@ -391,13 +391,13 @@ _CLONERS: dict[type, Callable[[Any], Any]] = {}
 def _make_cloner(cls: type) -> Callable[[Any], Any]:
     if "__slots__" not in cls.__dict__:
         def clone_dict(obj: Any) -> Any:
-            new = object.__new__(cls)
+            new: Any = object.__new__(cls)
             new.__dict__.update(obj.__dict__)
             return new
 
         return clone_dict
     # Unrolled attribute copies (as dataclasses generates __init__): twice as fast as a loop.
-    lines = [f"    _set(new, {name!r}, obj.{name})\n" for name in cls.__slots__]
+    lines = [f"    _set(new, {name!r}, obj.{name})\n" for name in cls.__dict__["__slots__"]]
     src = "def clone(obj):\n    new = _new(cls)\n" + "".join(lines) + "    return new\n"
     namespace: dict[str, Any] = {"_new": object.__new__, "_set": _set, "cls": cls}
     exec(src, namespace)
@@ -452,6 +452,11 @@ class _Fold:
 
     def host(self, run: StepRun, host: str) -> HostRun | None:
         return self.item(run, "hosts", host)
+
+    def own_host(self, run: StepRun, host: str) -> HostRun:
+        """Writable ``run.hosts[host]`` of a host the run has."""
+        found: HostRun = self.item(run, "hosts", host)
+        return found
 
     def task(self, task_id: str) -> TaskState:
         return self.item(self.s, "tasks", task_id) or self.put(self.s, "tasks", task_id, TaskState(task_id))
@@ -594,9 +599,9 @@ def _step_finished(f: _Fold, e: ev.StepFinished, ts: str) -> None:
         if h.status == PENDING:  # never started (serial run stopped)
             _set(f.host(run, name), "status", SKIPPED)
         elif h.status == RUNNING:  # started, but no result was journaled: never success
-            h = f.host(run, name)
-            _set(h, "status", UNKNOWN)
-            _set(h, "error", h.error or "step finished without a result for this host")
+            w = f.own_host(run, name)
+            _set(w, "status", UNKNOWN)
+            _set(w, "error", w.error or "step finished without a result for this host")
     _set(run, "finished", True)
     _set(run, "outcome", e.outcome)
     _set(run, "duration_s", e.duration_s)
@@ -609,11 +614,11 @@ def _outcome_unknown(f: _Fold, e: ev.StepOutcomeUnknown, ts: str) -> None:
         return
     for name, h in tuple(run.hosts.items()):
         if (e.host is None and h.status in (PENDING, RUNNING)) or name == e.host:
-            h = f.host(run, name)
-            _set(h, "status", UNKNOWN)
-            _set(h, "error", e.why)
+            w = f.own_host(run, name)
+            _set(w, "status", UNKNOWN)
+            _set(w, "error", e.why)
             if e.duration_s is not None:
-                _set(h, "duration_s", e.duration_s)
+                _set(w, "duration_s", e.duration_s)
     if not run.unfinished_hosts:
         if not run.finished:
             _set(run, "ended", ts)
@@ -629,10 +634,10 @@ def _outcome_decided(f: _Fold, e: ev.OutcomeDecided, ts: str) -> None:
         return
     for name, h in tuple(run.hosts.items()):
         if h.decidable and (e.host is None or name == e.host):
-            h = f.host(run, name)
-            _set(h, "decided", e.decision)
-            _set(h, "decided_reason", e.reason)
-            _set(h, "decided_by", e.who)
+            w = f.own_host(run, name)
+            _set(w, "decided", e.decision)
+            _set(w, "decided_reason", e.reason)
+            _set(w, "decided_by", e.who)
 
 
 def _step_skipped(f: _Fold, e: ev.StepSkipped, ts: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
 from runbook.errors import UserError
@@ -172,7 +173,7 @@ class Operator:
             self.session.start_task(task_id)
         outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
-        severity = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
+        severity: SeverityLevel = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
         self.screen.notify(f"{outcome}", title=what, severity=severity)
         return outcome
 

@@ -100,10 +100,11 @@ def build_api_client(source: KubeconfigSource, context: str | None = None) -> An
         # Bad YAML, a missing certificate file, a malformed entry: one line, no traceback.
         raise KubeConfigError(f"kubeconfig {source.paths}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, exec plugin failures, ...
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None and getattr(exc, "problem", None):  # bad YAML: name the file and line
+        mark = getattr(exc, "problem_mark", None)  # yaml.MarkedYAMLError, without importing yaml here
+        problem = getattr(exc, "problem", None)
+        if mark is not None and problem:  # bad YAML: name the file and line
             name = mark.name if mark.name and not mark.name.startswith("<") else source.paths
-            raise KubeConfigError(f"kubeconfig {name}:{mark.line + 1}: invalid YAML: {exc.problem}") from None
+            raise KubeConfigError(f"kubeconfig {name}:{mark.line + 1}: invalid YAML: {problem}") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KubeConfigError(f"kubeconfig {source.paths}: {first}") from None
 

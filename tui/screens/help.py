@@ -19,7 +19,7 @@ from textual.widgets import Label, Static
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Run", ("run_step", "run_task", "run_on_host", "rerun", "cancel", "send_input", "retarget", "choose_target")),
-    ("Decide and record", ("note", "skip_step", "skip_task", "decide", "done", "toggle", "accept_probe", "probes")),
+    ("Decide and record", ("note", "skip_step", "skip_task", "decide", "done", "toggle_box", "accept_probe", "probes")),
     ("Rollback and report", ("rollback", "export")),
     ("Output", ("search", "next_match", "previous_match", "toggle_wrap", "copy_output", "show_host", "follow",
                 "zoom_output")),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,6 +39,9 @@ from tui.widgets.lint_banner import LintBanner
 from tui.widgets.output import OutputPane
 from tui.widgets.task_view import TaskView
 from tui.widgets.tree import TaskTree
+
+if TYPE_CHECKING:
+    from tui.app import RunbookApp
 
 STATE_FLUSH_S = 0.08
 
@@ -182,10 +185,10 @@ class MainScreen(Screen[None]):
         for run in sorted(self.state.runs.values(), key=lambda r: r.seq):
             for host in run.hosts.values():
                 latest[host.host] = host.effective  # a decision on an unknown outcome counts, as in the tree
-        for host, lines in tails.items():
-            self.output.preload(host, lines)
-            if host in latest:
-                self.output.set_host_status(host, latest[host])
+        for name, lines in tails.items():
+            self.output.preload(name, lines)
+            if name in latest:
+                self.output.set_host_status(name, latest[name])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A flow failed unexpectedly: tell the operator and log it; the session goes on."""
@@ -239,14 +242,14 @@ class MainScreen(Screen[None]):
                 self._show_recap(run)
         elif isinstance(event, ev.OutcomeDecided):
             run = state.runs.get(event.run_id)
-            for host in (run.hosts.values() if run else ()):
-                if host.decided is not None:
-                    self.output.set_host_status(host.host, host.effective)
+            for host_run in (run.hosts.values() if run else ()):
+                if host_run.decided is not None:
+                    self.output.set_host_status(host_run.host, host_run.effective)
         elif isinstance(event, ev.StepOutcomeUnknown):
             run = state.runs.get(event.run_id)
-            for host in (run.hosts if run else ()):
-                if run.hosts[host].status == UNKNOWN:
-                    self.output.set_host_status(host, UNKNOWN)
+            for name, host_run in (run.hosts.items() if run else ()):
+                if host_run.status == UNKNOWN:
+                    self.output.set_host_status(name, UNKNOWN)
 
     def _show_recap(self, run: StepRun) -> None:
         """After each step on several hosts: host, outcome, exit, duration and where it failed (PLAY RECAP style)."""
@@ -818,4 +821,4 @@ class MainScreen(Screen[None]):
             )
             if not ok:
                 return
-        await self.app.close_session()
+        await cast("RunbookApp", self.app).close_session()

@@ -23,7 +23,7 @@ class CheckItem(Static, can_focus=True):
     """One checkbox row: ``[x] text`` plus who ticked it and the probe result, if any."""
 
     BINDINGS = [
-        Binding("space,x", "toggle", "Tick/untick", id="checkbox.toggle", tooltip="Tick or untick this checkbox (journaled)"),
+        Binding("space,x", "toggle_box", "Tick/untick", id="checkbox.toggle", tooltip="Tick or untick this checkbox (journaled)"),
         Binding("p", "accept_probe", "Accept probe", id="checkbox.accept_probe",
                 tooltip="Tick this checkbox with its passing probe result as evidence"),
         Binding("up,k", "app.focus_previous", "Previous", show=False, id="checkbox.previous",
@@ -76,7 +76,7 @@ class CheckItem(Static, can_focus=True):
         if self._state_seen is not None:
             self.refresh_state(self._state_seen)
 
-    def action_toggle(self) -> None:
+    def action_toggle_box(self) -> None:
         self.post_message(CheckboxToggleRequested(self.box.key, not self.checked))
 
     def action_accept_probe(self) -> None:

@@ -386,8 +386,8 @@ class OutputPane(Vertical):
         self.query_text = query
         for log in self._logs.values():
             log.set_search(query)
-        log = self.shown_log
-        self._matches = log.matches(query) if log is not None else []
+        shown = self.shown_log
+        self._matches = shown.matches(query) if shown is not None else []
         self._match = len(self._matches) - 1
         self._goto_match()
         return len(self._matches)
