@@ -89,10 +89,6 @@ class RunSummary:
     def ok(self) -> bool:
         return self.outcome == "succeeded" and all(h.ok for h in self.hosts.values()) and not self.skipped
 
-    def failures(self) -> list[HostOutcome]:
-        return [h for h in self.hosts.values() if not h.ok]
-
-
 @dataclass(frozen=True)
 class FailedAt:
     """Where a failed script stopped, in runbook terms."""
