@@ -6,11 +6,8 @@ every problem becomes an outcome with status ``error`` (or ``not_configured``)
 and a one-line explanation.  Kubernetes calls run in a worker thread under an
 overall :func:`asyncio.wait_for`, so the event loop (the TUI's) never blocks.
 
-The journal event is built by the caller (``runbook`` never imports
-``sessions``)::
-
-    from sessions.events import ProbeResult
-    session.record(ProbeResult(**probe_event_fields(outcome)))
+The journal event is built by the caller, a layer above this one, from
+``probe_event_fields(outcome)``: this package never names the layers above it.
 """
 
 from __future__ import annotations
@@ -39,7 +36,7 @@ MAX_EVIDENCE = 4000
 
 @dataclass(frozen=True, slots=True)
 class ProbeOutcome:
-    """The result of one probe, with exactly the fields of ``sessions.events.ProbeResult``.
+    """The result of one probe, with exactly the fields of the session's probe-result event.
 
     ``status``: ``pass``, ``fail``, ``error`` or ``not_configured`` (which never passes).
     """
