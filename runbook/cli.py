@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
     module_name, _, func = handler.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, func)
+    handler_func: Callable[[argparse.Namespace], int] = getattr(module, func)
+    return handler_func
 
 
 def main(argv: Sequence[str] | None = None) -> int:
