@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual import on, work
+from textual.binding import Binding
 
 from sessions import events as ev
 from sessions.journal import Record
@@ -32,6 +33,17 @@ WRITE_ACTIONS = {
 
 class WatchScreen(MainScreen):
     """:class:`MainScreen` over a :class:`~sessions.watch.WatchedSession`."""
+
+    # the keys that would write stay (each says "read-only: watching") but leave the footer
+    BINDINGS = [
+        Binding(b.key, b.action, b.description, show=False, priority=b.priority, id=f"watch.{b.id}",
+                tooltip=f"{READ_ONLY}: {WRITE_ACTIONS[b.action]} is for the operator", key_display=b.key_display)
+        for b in MainScreen.BINDINGS if isinstance(b, Binding) and b.action in WRITE_ACTIONS
+    ] + [
+        Binding("b", "rollback", "Rollback", show=False, id="watch.rollback",
+                tooltip="Show the rollback the operator started"),
+        Binding("q", "quit", "Stop watching", id="watch.quit", tooltip="Stop watching (nothing is written)"),
+    ]
 
     history_ready = False  # polling waits for the output history, so no line is shown twice
     refused: list[str]  # what was refused, newest last (tests read it)
