@@ -307,7 +307,7 @@ class ForeignEvent(Event):
     data: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return self.data
+        return dict(self.data)  # a copy: callers may change it
 
 
 # --- records -----------------------------------------------------------------------------
