@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notify(p)
     _add_session_dir(p)
 
+    p = cmd("watch", "tui.watching:watch_cmd",
+            "follow a session another process is writing, read-only (the TUI; never takes its lock)")
+    p.add_argument("session", nargs="?", metavar="SESSION", help="session id or prefix (default: the latest unfinished)")
+    p.add_argument("--poll", type=float, default=0.2, metavar="SECONDS", help="how often the journal is read (0.2)")
+    _add_session_dir(p)
+
     p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
     _add_session_dir(p)
     p.add_argument("--resume", action="store_true",
@@ -176,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
     module_name, _, func = handler.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, func)
+    handler_func: Callable[[argparse.Namespace], int] = getattr(module, func)
+    return handler_func
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,7 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from runbook.executor import Executor, OutputSink, RunHandle, RunResult, classify
 
@@ -306,7 +306,7 @@ class DetachedHandle(RunHandle):
         self.transport = transport
         self.spool_dir = spool_dir
         self.detached_id = detached_id
-        self.follower: asyncio.Future | None = None
+        self.follower: asyncio.Future[Any] | None = None
 
     async def send_signal(self, name: str) -> None:
         await kill(self.transport, self.spool_dir, self.detached_id, name)

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.durations import format_minutes, parse_duration
 from runbook.errors import UserError
@@ -21,6 +21,12 @@ from runbook.parser import parse_file, resolved_target
 from runbook.serialize import diagnostics_to_json, runbook_to_json
 from runbook.target_suggest import not_chosen_text, suggest_targets
 from runbook.terminal_text import visible
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from runbook.inventory import Inventory
+    from runbook.plan import Plan
 
 
 def _suggestions(rb: Runbook) -> list[Diagnostic]:
@@ -69,7 +75,7 @@ def lint(args: argparse.Namespace) -> int:
     return code
 
 
-def _console():
+def _console() -> Console:
     """A Rich console on the terminal itself (its colours are ours); callers print
     :func:`~runbook.terminal_text.visible` text only."""
     from rich.console import Console
@@ -88,7 +94,7 @@ def target_text(spec: TargetSpec) -> str:
     return f"{spec.pattern} ({spec.source}{extra})"
 
 
-def _hosts(inventory, spec: TargetSpec) -> str:
+def _hosts(inventory: Inventory | None, spec: TargetSpec) -> str:
     if inventory is None:
         return ""
     try:
@@ -99,7 +105,7 @@ def _hosts(inventory, spec: TargetSpec) -> str:
     return ": " + (", ".join(names) if names else "no hosts")
 
 
-def _step_lines(step: Step, indent: str, inventory) -> Iterable[tuple[str, str]]:
+def _step_lines(step: Step, indent: str, inventory: Inventory | None) -> Iterable[tuple[str, str]]:
     title = f"{indent}{step.number}. {step.title}"
     if step.hint:
         title += f" {step.hint}"
@@ -133,7 +139,7 @@ def _block_text(step: Step, b: Block) -> str:
     return f"{b.kind} ({b.lang or 'plain'}, {lines} lines, {where})"
 
 
-def _outline(rb: Runbook, diags: list[Diagnostic], inventory) -> Iterable[tuple[str, str]]:
+def _outline(rb: Runbook, diags: list[Diagnostic], inventory: Inventory | None) -> Iterable[tuple[str, str]]:
     boxes = list(rb.checkboxes())
     yield rb.title, "bold underline"
     yield f"{rb.path}  sha256 {rb.sha256[:16]}…  {len(rb.phases)} phases, {len(rb.tasks)} tasks, {len(boxes)} checkboxes", "dim"
@@ -215,7 +221,7 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stated_comparison(rb: Runbook, p) -> list[tuple[str, str]]:
+def _stated_comparison(rb: Runbook, p: Plan) -> list[tuple[str, str]]:
     """The document's own Total Duration / Critical Path next to the computed figures."""
     stated = {k.lower(): (k, v) for k, v in rb.overview.items() if k.lower() in ("total duration", "critical path")}
     if not stated:

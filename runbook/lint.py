@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from runbook.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
 from runbook.executor import pty_reason
@@ -56,6 +56,9 @@ _ON_SCOPE_RE = re.compile(
     re.I,
 )
 _ENV_HOST_RE = re.compile(r"(?<![\w.-])(dev|stg|staging|uat|prod)-[a-z0-9]+-[a-z0-9-]*[a-z0-9](?:\.[a-z0-9-]+)*(?![\w-])", re.I)
+
+
+AddDiagnostic = Callable[[int, str, str, str], None]  # (line, severity, code, message)
 
 
 def _code_only(line: str) -> str:
@@ -100,7 +103,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     return out
 
 
-def _tasks(rb: Runbook, add) -> None:
+def _tasks(rb: Runbook, add: AddDiagnostic) -> None:
     seen: dict[str, Task] = {}
     for phase in rb.phases:
         for task in phase.tasks:
@@ -135,7 +138,7 @@ def _tasks(rb: Runbook, add) -> None:
                     f"task {task.id} is {task.risk.value} risk but its phase {phase.number} says {phase.risk_text or phase.risk.value}")
 
 
-def _targets(rb: Runbook, add) -> None:
+def _targets(rb: Runbook, add: AddDiagnostic) -> None:
     """``no-target``: runnable steps nobody targeted (no annotation, binding or document default)."""
     from runbook.annotations import bindings_path
     from runbook.target_suggest import suggest_targets
@@ -168,7 +171,7 @@ def _targets(rb: Runbook, add) -> None:
             "or set a document default")
 
 
-def _probes(rb: Runbook, add) -> None:
+def _probes(rb: Runbook, add: AddDiagnostic) -> None:
     """``bad-probe`` at the checkbox line; the probes package is imported only when a probe exists."""
     boxes = [box for box in rb.checkboxes() if box.probe is not None]
     if not boxes:
@@ -192,7 +195,7 @@ def _meta_key(task: Task, canon: str) -> str:
     return ""
 
 
-def _dependencies(rb: Runbook, add) -> None:
+def _dependencies(rb: Runbook, add: AddDiagnostic) -> None:
     ids = {t.id for t in rb.tasks}
     graph: dict[str, list[str]] = defaultdict(list)
     lines: dict[str, int] = {}
@@ -274,7 +277,7 @@ def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     return cycles
 
 
-def _phases(rb: Runbook, add) -> None:
+def _phases(rb: Runbook, add: AddDiagnostic) -> None:
     prev = None
     for phase in rb.phases:
         if phase.risk is Risk.UNKNOWN and phase.risk_text:
@@ -288,7 +291,7 @@ def _phases(rb: Runbook, add) -> None:
             prev = n
 
 
-def _step(rb: Runbook, owner: str, step: Step, add) -> None:
+def _step(rb: Runbook, owner: str, step: Step, add: AddDiagnostic) -> None:
     if step.placeholders:
         names = ", ".join((p.token or p.name) + (" (secret)" if p.secret else "") for p in step.placeholders)
         add(step.placeholders[0].line, "info", "unfilled-placeholder", f"{owner} needs values for {names}")
@@ -302,7 +305,7 @@ def _step(rb: Runbook, owner: str, step: Step, add) -> None:
             check_kubeadm_config(owner, block, add)
 
 
-def _block(owner: str, step: Step, block: Block, add) -> None:
+def _block(owner: str, step: Step, block: Block, add: AddDiagnostic) -> None:
     lines = block.code.split("\n")
     dates: dict[str, int] = {}
     hosts: list[tuple[str, int]] = []
@@ -354,7 +357,7 @@ _SUDO_RE = re.compile(r"(?:^|[\s;&|(`])sudo\b")
 _LOCAL_PATTERNS = frozenset({"local", "localhost"})
 
 
-def _critical_terminal(owner: str, step: Step, add) -> None:
+def _critical_terminal(owner: str, step: Step, add: AddDiagnostic) -> None:
     """A CRITICAL step over SSH that needs a terminal or sudo dies with the connection (or the
     jump host): suggest ``detached``.  Once per step, at the first such line."""
     for block in step.blocks:
@@ -377,7 +380,7 @@ def _critical_terminal(owner: str, step: Step, add) -> None:
                 return
 
 
-def _environment(rb: Runbook, add) -> None:
+def _environment(rb: Runbook, add: AddDiagnostic) -> None:
     env_text = (rb.overview.get("Environment", "") + " " + rb.title).lower()
     env = "prod" if re.search(r"\bprod(uction)?\b", env_text) else ("dev" if re.search(r"\bdev(elopment)?\b", env_text) else "")
     if not env:

@@ -255,7 +255,7 @@ class LocalExecutor(Executor):
             exited.cancel()
 
     async def _start_pipes(self, host: str, payload: bytes, sink: OutputSink,
-                           options: RunOptions) -> tuple[_LocalHandle, asyncio.Future]:
+                           options: RunOptions) -> tuple[_LocalHandle, asyncio.Future[Any]]:
         proc = await asyncio.create_subprocess_exec(
             SHELL, "-c", STDIN_SCRIPT_COMMAND, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
@@ -281,7 +281,7 @@ class LocalExecutor(Executor):
 
     async def _start_pty(
         self, host: str, payload: bytes, sink: OutputSink, options: RunOptions
-    ) -> tuple[_LocalHandle, asyncio.Future]:
+    ) -> tuple[_LocalHandle, asyncio.Future[Any]]:
         master, slave = os.openpty()
         cols, rows = options.term_size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -15,9 +15,14 @@ real line numbers, and a :class:`FenceProblem` says what happened.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 _MD = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
 
@@ -107,7 +112,7 @@ def parse_blocks(norm: str, problems: list[FenceProblem], *, base: int = 0, nest
     return _recover(nodes, lines, base, total, problems, nested)
 
 
-def _build(tokens: list, lines: list[str], base: int, total: int) -> list[Node]:
+def _build(tokens: list[Token], lines: list[str], base: int, total: int) -> list[Node]:
     root: list[Node] = []
     stack: list[Node] = []
     table: Node | None = None
@@ -116,7 +121,7 @@ def _build(tokens: list, lines: list[str], base: int, total: int) -> list[Node]:
     def add(node: Node) -> None:
         (stack[-1].children if stack else root).append(node)
 
-    def span(tok) -> tuple[int, int]:
+    def span(tok: Token) -> tuple[int, int]:
         if tok.map:
             start = base + tok.map[0] + 1
             end = base + max(tok.map[1], tok.map[0] + 1)
@@ -290,7 +295,7 @@ def _extend_last_fence(nodes: list[Node], end: int) -> None:
         last.closed = True
 
 
-def walk(nodes: list[Node]):
+def walk(nodes: list[Node]) -> Iterator[Node]:
     """Every node, depth first, in document order."""
     for n in nodes:
         yield n

@@ -87,7 +87,7 @@ class TextSink:
         self.boxes: list[RawBox] = []
         self.blocks: list[Block] = []
         self.tables: list[tuple[tuple[str, ...], ...]] = []
-        self.annotation: tuple[dict, int] | None = None
+        self.annotation: tuple[dict[str, str], int] | None = None
         self.slugpath = ""
         self.meta: dict[str, tuple[str, int]] = {}
 

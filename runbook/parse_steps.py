@@ -146,7 +146,7 @@ class Ctx:
         return "\n".join(self.lines[node.line - 1: node.end]).strip("\n")
 
 
-def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[dict, int] | None = None) -> list[Block]:
+def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[dict[str, str], int] | None = None) -> list[Block]:
     """Blocks for one fence: command, file (path comment), output, text; console splits in two."""
     attrs, problems = fence_attrs(node.info)
     for p in problems:
@@ -215,7 +215,7 @@ def _starts_with_prompt(code: str) -> bool:
     return bool(PROMPT_RE.match(first))
 
 
-def _console(node: Node, merged: dict, ctx: Ctx | None = None) -> list[Block]:
+def _console(node: Node, merged: dict[str, str], ctx: Ctx | None = None) -> list[Block]:
     cmds: list[str] = []
     cmd_lines: list[int] = []
     outs: list[str] = []
@@ -324,7 +324,7 @@ class StepsCollector:
         self.boxes: list[RawBox] = []
         self.text: list[str] = []
         self.blocks: list[Block] = []
-        self.annotation: tuple[dict, int] | None = None
+        self.annotation: tuple[dict[str, str], int] | None = None
         self.pending_output: tuple[int, RawStep] | None = None
         self.pending_list: RawStep | None = None
         self.recovery: _Recovery | None = None

@@ -35,7 +35,7 @@ from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
-from runbook.model import Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
+from runbook.model import Block, Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
 from runbook.notify_config import notify_urls
 from runbook.parse_sinks import (
     GATE_PHASE_RE,
@@ -109,7 +109,7 @@ def parse_file(path: str, *, day_hours: float = 8, bindings: bool = True) -> Run
     return parse(text, path, day_hours=day_hours, bindings=found, bindings_file=bindings_path(path) if found else None)
 
 
-def resolved_target(step: Step, block=None) -> TargetSpec:
+def resolved_target(step: Step, block: Block | None = None) -> TargetSpec:
     """Where a block (or the step) runs: the block's own spec, else the step's.
 
     With neither the spec is not chosen (``pattern == ""``): there is no implicit ``local``.
@@ -127,7 +127,7 @@ def is_shortcode(text: str) -> bool:
     return "{" in text and bool(SHORTCODE_RE.match(text))
 
 
-def phase_title(m, day_hours: float) -> tuple[str, str]:
+def phase_title(m: re.Match[str], day_hours: float) -> tuple[str, str]:
     """(title, duration text) of a phase heading match; a parenthesised note that is no duration stays in the title."""
     title = strip_md(m.group("title") or "")
     dur = (m.group("dur") or "").strip()
@@ -334,7 +334,7 @@ class _Builder:
             self.ctx.diag(node.line, "warning", "heading-level", f"'{plain}' is outside any task")
         self._open_section(node, plain)
 
-    def _open_phase(self, node: Node, m) -> None:
+    def _open_phase(self, node: Node, m: re.Match[str]) -> None:
         self._close()
         self.stack = []
         title, dur = phase_title(m, self.day_hours)

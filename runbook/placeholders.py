@@ -131,7 +131,7 @@ def dollar_uses(code: str) -> list[tuple[str, int, str]]:
     return uses
 
 
-def _skip_heredoc(code: str, pos: int, delim: str, expands: bool, uses: list) -> int:
+def _skip_heredoc(code: str, pos: int, delim: str, expands: bool, uses: list[tuple[str, int, str]]) -> int:
     """Skip a here-document body starting at ``pos``; record its expansions when unquoted."""
     n = len(code)
     while pos < n:

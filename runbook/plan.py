@@ -45,6 +45,7 @@ import heapq
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runbook.lint import find_cycles
 from runbook.model import Phase, Runbook, Task
@@ -96,7 +97,7 @@ class Plan:
     rule: str = RULE_PHASES
     phases: tuple[PhaseDependency, ...] = ()  # empty with the tasks rule
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "order": [
                 {"id": t.id, "title": t.title, "phase": t.phase, "duration_minutes": t.duration_minutes,
@@ -284,7 +285,8 @@ def _order(g: _Graph) -> tuple[list[str], list[str]]:
     return order + stuck, stuck
 
 
-def _schedule(g: _Graph, order: list[str], minutes: Callable[[Task], float]):
+def _schedule(g: _Graph, order: list[str], minutes: Callable[[Task], float]
+              ) -> tuple[dict[str, float], dict[str, float], dict[str, str | None]]:
     start: dict[str, float] = {}
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}

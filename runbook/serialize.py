@@ -43,7 +43,7 @@ def diagnostics_to_json(diags: Iterable[Diagnostic]) -> list[dict[str, Any]]:
 
 def runbook_to_json(rb: Runbook, diagnostics: Iterable[Diagnostic] | None = None) -> dict[str, Any]:
     """``rb`` as a dict; ``diagnostics`` (e.g. the full lint) replaces the parser's own."""
-    data = to_data(rb)
+    data: dict[str, Any] = to_data(rb)
     data["diagnostics"] = diagnostics_to_json(rb.diagnostics if diagnostics is None else diagnostics)
     data["checkboxes"] = [to_data(b) for b in rb.checkboxes()]
     data["task_count"] = len(rb.tasks)

@@ -47,7 +47,7 @@ class SSHConfigView:
     def __init__(self, paths: Sequence[str] | None, default_known_hosts: Sequence[str]) -> None:
         self.paths = list(paths) if paths is not None else [os.path.expanduser("~/.ssh/config")]
         self.default_known_hosts = list(default_known_hosts)
-        self._configs: dict[tuple, Any] = {}
+        self._configs: dict[tuple[Any, ...], Any] = {}
 
     def lookup(self, target: Any) -> Any:
         """The ``asyncssh`` config object for ``target`` (None without a config file)."""

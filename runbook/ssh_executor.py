@@ -126,7 +126,7 @@ class _PidFilter:
 
 
 class _SSHHandle(RunHandle):
-    def __init__(self, host: str, conn: asyncssh.SSHClientConnection, proc: asyncssh.SSHClientProcess,
+    def __init__(self, host: str, conn: asyncssh.SSHClientConnection, proc: asyncssh.SSHClientProcess[bytes],
                  pty: bool, pid_filter: _PidFilter) -> None:
         super().__init__(host, pty=pty)
         self.conn = conn
@@ -194,7 +194,7 @@ class _SSHTransport:
         return proc.exit_status if proc.exit_signal is None else None
 
 
-async def _pump(reader: asyncssh.SSHReader, sink: Callable[[bytes], None]) -> None:
+async def _pump(reader: asyncssh.SSHReader[bytes], sink: Callable[[bytes], None]) -> None:
     try:
         while True:
             data = await reader.read(READ_SIZE)
@@ -247,7 +247,7 @@ class SSHExecutor(Executor):
             on_connect=self._prune,
         )
         self.spool_dir = spool_dir
-        self._prunes: set[asyncio.Future] = set()
+        self._prunes: set[asyncio.Future[Any]] = set()
         self.reconnect_attempts = reconnect_attempts
         self.drain = drain
         self.kill_grace = kill_grace
@@ -316,7 +316,7 @@ class SSHExecutor(Executor):
 
     async def _start(
         self, target: Any, payload: bytes, options: RunOptions
-    ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess]:
+    ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[bytes]]:
         """Open the channel and start the command; reconnect once if the pooled connection was dead."""
         for attempt in range(2):
             conn = await self.pool.get(target)
@@ -336,7 +336,7 @@ class SSHExecutor(Executor):
 
     async def _start_pty(
         self, conn: asyncssh.SSHClientConnection, host: str, payload: bytes, options: RunOptions
-    ) -> asyncssh.SSHClientProcess:
+    ) -> asyncssh.SSHClientProcess[bytes]:
         upload = await conn.run(pty_upload_command(), input=payload, encoding=None, request_pty=False, term_type=None)
         path = _raw(upload.stdout).decode("utf-8", "replace").strip()
         if upload.exit_status != 0 or not path.startswith("/") or "\n" in path:
@@ -359,7 +359,7 @@ class SSHExecutor(Executor):
         deadline = None if timeout is None else loop.time() + timeout
         closed = asyncio.ensure_future(proc.wait_closed())
         abandoned = asyncio.ensure_future(handle.abandoned.wait())
-        stopper: asyncio.Future | None = None
+        stopper: asyncio.Future[Any] | None = None
         try:
             while not closed.done():
                 done, _ = await asyncio.wait({closed, abandoned}, timeout=0.25)

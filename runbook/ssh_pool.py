@@ -44,6 +44,9 @@ DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", 
 OnHostKeyAccepted = Callable[[str, str], None]  # (host name, fingerprint)
 
 
+PoolKey = tuple[Any, ...]  # (host, port, user, key file), + ("via", jump key) through an explicit jump
+_Stamp = tuple[str, int | None, int | None, int | None]  # a known_hosts file: path, mtime, size, inode
+
 class ConnectError(UserError):
     """A host could not be reached or would not let us in."""
 
@@ -146,20 +149,20 @@ class SSHPool:
         self.keepalive_interval = keepalive_interval
         self.keepalive_count_max = keepalive_count_max
         self._limit = asyncio.Semaphore(connect_limit)
-        self._conns: dict[tuple, asyncssh.SSHClientConnection] = {}
-        self._connecting: dict[tuple, asyncio.Future] = {}
+        self._conns: dict[PoolKey, asyncssh.SSHClientConnection] = {}
+        self._connecting: dict[PoolKey, asyncio.Future[asyncssh.SSHClientConnection]] = {}
         self.connects = 0  # handshakes made (for tests and benchmarks)
-        self._known_cache: dict[tuple[str, ...], tuple[list[tuple], asyncssh.SSHKnownHosts]] = {}
+        self._known_cache: dict[tuple[str, ...], tuple[list[_Stamp], asyncssh.SSHKnownHosts]] = {}
         self._keys_cache: dict[str, tuple[Any, str]] = {}
 
     @staticmethod
-    def key(target: Any) -> tuple:
+    def key(target: Any) -> PoolKey:
         return (target.host, target.port, target.user, target.key_file)
 
-    def _connected(self, key: tuple, _future: asyncio.Future[asyncssh.SSHClientConnection]) -> None:
+    def _connected(self, key: PoolKey, _future: asyncio.Future[asyncssh.SSHClientConnection]) -> None:
         self._connecting.pop(key, None)
 
-    def _lost(self, key: tuple, conn: asyncssh.SSHClientConnection) -> None:
+    def _lost(self, key: PoolKey, conn: asyncssh.SSHClientConnection) -> None:
         """A pooled connection closed: forget it (unless a newer one took its place)."""
         if self._conns.get(key) is conn:
             self._conns.pop(key, None)
@@ -167,7 +170,7 @@ class SSHPool:
     # ----------------------------------------------------------------- use
 
     async def get(
-        self, target: Any, *, via: tuple[Any, asyncssh.SSHClientConnection] | None = None, _chain: tuple = ()
+        self, target: Any, *, via: tuple[Any, asyncssh.SSHClientConnection] | None = None, _chain: tuple[PoolKey, ...] = ()
     ) -> asyncssh.SSHClientConnection:
         """The pooled connection to ``target``, connecting if needed (through its
         ``ProxyJump`` hosts, or through ``via``: ``(jump target, its connection)``).
@@ -189,7 +192,7 @@ class SSHPool:
             pending.add_done_callback(partial(self._connected, key))
         return await asyncio.shield(pending)
 
-    async def _tunnel(self, target: Any, chain: tuple) -> asyncssh.SSHClientConnection | None:
+    async def _tunnel(self, target: Any, chain: tuple[PoolKey, ...]) -> asyncssh.SSHClientConnection | None:
         """The connection to the last of ``target``'s jump hosts, each reached through the one before."""
         via: tuple[Any, asyncssh.SSHClientConnection] | None = None
         for hop in self.config.proxy_jump(target):
@@ -226,7 +229,7 @@ class SSHPool:
     def _load_known_hosts(self, files: list[str]) -> asyncssh.SSHKnownHosts:
         """The known_hosts files, parsed again only when one of them changed (50 hosts
         used to parse a 50-line file 50 times)."""
-        stamp: list[tuple[str, int | None, int | None, int | None]] = []
+        stamp: list[_Stamp] = []
         for path in files:
             try:
                 st = os.stat(path)
@@ -297,7 +300,7 @@ class SSHPool:
         return keys, problem
 
     async def _connect(
-        self, target: Any, key: tuple, via: tuple[Any, asyncssh.SSHClientConnection] | None, chain: tuple
+        self, target: Any, key: PoolKey, via: tuple[Any, asyncssh.SSHClientConnection] | None, chain: tuple[PoolKey, ...]
     ) -> asyncssh.SSHClientConnection:
         name = getattr(target, "name", target.host)
         dest = target.destination if hasattr(target, "destination") else target.host

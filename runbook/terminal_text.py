@@ -29,7 +29,7 @@ import codecs
 import re
 import unicodedata
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 # Characters that are never shown as themselves: Unicode categories Cc, Cf, Zl, Zp and Cs
 # (Unicode 14, Python 3.11), as code point ranges so that importing costs nothing.
@@ -154,5 +154,5 @@ class SafeStream:
     def flush(self) -> None:
         self.unsafe.flush()
 
-    def __getattr__(self, name: str):  # buffer, fileno, isatty, encoding, errors, closed...
+    def __getattr__(self, name: str) -> Any:  # buffer, fileno, isatty, encoding, errors, closed...
         return getattr(self.unsafe, name)

@@ -117,7 +117,7 @@ class Checkpointer:
             })
             event = Checkpoint(head=head, seq=seq, signature=sig, namespace=CHECKPOINT_NAMESPACE,
                                key_fingerprint=self.key.fingerprint)
-            rec = self._session.record(event) if self._session is not None else self._journal.append(event)
+            rec: Record = self._session.record(event) if self._session is not None else self._journal.append(event)
             self._last_seq, self._last_time = rec.seq, self._clock()
             return rec
         finally:

@@ -468,7 +468,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
                 return True
             if prompter is None:
                 return False
-            return prompter.confirm(f"{done} done; continue with {next_host}?")
+            return bool(prompter.confirm(f"{done} done; continue with {next_host}?"))
 
         engine = Engine(session, inventory, known_hosts=args.known_hosts,
                         accept_new_host_keys=args.accept_new_host_keys, detached=args.detached,

@@ -42,7 +42,7 @@ from sessions.export_model import (
 )
 from sessions.export_redact import Redactor, secret_values_in
 from sessions.journal_format import Chain, ForeignEvent, decode_event, journal_lines
-from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, replay
+from sessions.state import PENDING, RUNNING, UNKNOWN, SessionState, StepRun, replay
 
 
 @dataclass
@@ -411,7 +411,7 @@ class _SectionBoxes:
         self.checkboxes: list[Any] = []
 
 
-def _run_outcome(hosts: list[HostResult], run) -> str:
+def _run_outcome(hosts: list[HostResult], run: StepRun) -> str:
     from sessions.state import worst
 
     if not hosts:
@@ -419,8 +419,10 @@ def _run_outcome(hosts: list[HostResult], run) -> str:
     return worst(h.outcome for h in hosts)
 
 
-def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict, skips: dict, box_hist: dict, notes: dict,
-                 guards: dict, rollbacks: dict) -> TaskReport:
+def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str, int, bool], list[RunReport]],
+                 skips: dict[tuple[str, int], dict[str, Any]], box_hist: dict[str, list[dict[str, Any]]],
+                 notes: dict[str, list[dict[str, Any]]], guards: dict[str, list[dict[str, Any]]],
+                 rollbacks: dict[str, list[dict[str, Any]]]) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
         id=tid, title=getattr(t, "title", "") or "",

@@ -17,9 +17,15 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook.errors import UserError
 from runbook.terminal_text import visible
+
+if TYPE_CHECKING:
+    from sessions.export import JournalCopy
+    from sessions.export_model import Report
+    from sessions.signing import AgentSigningKey, FileSigningKey
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -90,7 +96,7 @@ def _write(path: str, data: bytes) -> None:
         raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _signer(args: argparse.Namespace):
+def _signer(args: argparse.Namespace) -> FileSigningKey | AgentSigningKey | None:
     from sessions import signing
 
     if getattr(args, "sign", None):
@@ -101,7 +107,7 @@ def _signer(args: argparse.Namespace):
     return None
 
 
-def render(report, journal, fmt: str, lines: int) -> bytes:
+def render(report: Report, journal: JournalCopy, fmt: str, lines: int) -> bytes:
     if fmt == "json":
         from sessions.report_json import render_json
 

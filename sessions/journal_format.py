@@ -274,7 +274,8 @@ def _make_builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
         lines.append("    if new.b64 is not None: _check_b64(new)")
     lines.append("    return new")
     exec("\n".join(lines), defaults)  # generated from the dataclass's own fields
-    return defaults["build"]
+    build: Callable[[dict[str, Any]], Event] = defaults["build"]
+    return build
 
 
 def _build(data: dict[str, Any]) -> Event:

@@ -413,7 +413,8 @@ class Notifier:
             "seq": rec.seq if rec is not None else None,
             "details": details,
         }
-        return _scrub(payload, redactor)
+        scrubbed: dict[str, Any] = _scrub(payload, redactor)
+        return scrubbed
 
     def _redactor(self) -> Redactor:
         values = list(self.session.secrets())

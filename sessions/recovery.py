@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.executor import RunResult
+from runbook.model import Expectation
 from sessions import events as ev
 from sessions.expectations import OutputWatch
 from sessions.journal import read_records, utc_now
@@ -85,7 +86,7 @@ async def _recover_run(engine: Engine, run: Any) -> None:
     now = utc_now()
     ran: list[float] = []  # seconds from the step's start to each host's known end
     hosts = [h for h in run.hosts.values() if h.status in (PENDING, RUNNING)]
-    plan_expected: tuple = ()
+    plan_expected: tuple[Expectation, ...] = ()
     secret_names: set[str] = set()
     missing_secrets: list[str] = []
     rb = session.runbook

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import Any
 
 from sessions.export_model import (
     CheckboxReport,
@@ -126,7 +127,7 @@ def render_html(report: Report, *, lines: int = 200) -> str:
     return "".join(o)
 
 
-def _notes(o: list[str], notes: list[dict]) -> None:
+def _notes(o: list[str], notes: list[dict[str, Any]]) -> None:
     if notes:
         o.append("<h4>Notes</h4><ul>" + "".join(
             f"<li>{h(n['text'])} <span class=\"meta\">({_who(n['who'], n['ts'])})</span></li>" for n in notes)

@@ -10,6 +10,7 @@ half), with the size and sha256 of the full output, which the JSON export carrie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sessions.export_model import (
     CheckboxReport,
@@ -30,6 +31,9 @@ from sessions.export_model import (
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
+
+
+Add = Callable[[str], None]  # appends one line of the document
 
 
 def esc(text: object) -> str:
@@ -131,7 +135,7 @@ def render_md(report: Report, *, lines: int = 200) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _task(add, t: TaskReport, lines: int) -> None:
+def _task(add: Add, t: TaskReport, lines: int) -> None:
     title = f" \u2014 {esc(t.title)}" if t.title else ""
     add(f"### {esc(t.id)}{title}\n")
     meta = [f"**{esc(t.status)}**"]
@@ -182,7 +186,7 @@ def _checkbox(c: CheckboxReport) -> str:
     return line
 
 
-def _step(add, s: StepReport, lines: int, rollback: bool) -> None:
+def _step(add: Add, s: StepReport, lines: int, rollback: bool) -> None:
     kind = "Rollback step" if rollback else "Step"
     title = f": {esc(s.title)}" if s.title else ""
     add(f"#### {kind} {s.number}{title} \u2014 {esc(outcome_word(s.status))}\n")
@@ -196,7 +200,7 @@ def _step(add, s: StepReport, lines: int, rollback: bool) -> None:
         _run(add, run, lines)
 
 
-def _run(add, run: RunReport, lines: int) -> None:
+def _run(add: Add, run: RunReport, lines: int) -> None:
     again = " (superseded by a later run)" if run.superseded else ""
     flags = ", ".join(x for x in (run.mode, "detached" if run.detached else "", "pty" if run.pty else "") if x)
     add(f"Run `{esc(run.run_id)}`{again} {_who(run.who, run.started)} on {esc(', '.join(run.targets))} "

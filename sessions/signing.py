@@ -93,7 +93,8 @@ class _Reader:
         return out
 
     def uint32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
+        value: int = struct.unpack(">I", self.take(4))[0]
+        return value
 
     def string(self) -> bytes:
         return self.take(self.uint32())

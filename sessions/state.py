@@ -401,7 +401,8 @@ def _make_cloner(cls: type) -> Callable[[Any], Any]:
     src = "def clone(obj):\n    new = _new(cls)\n" + "".join(lines) + "    return new\n"
     namespace: dict[str, Any] = {"_new": object.__new__, "_set": _set, "cls": cls}
     exec(src, namespace)
-    return namespace["clone"]
+    clone: Callable[[Any], Any] = namespace["clone"]
+    return clone
 
 
 def _clone(obj: Any) -> Any:
@@ -428,7 +429,7 @@ class _Fold:
 
     def wdict(self, obj: Any, name: str) -> dict[Any, Any]:
         """Writable dict field ``name`` of ``obj`` (``obj`` must be writable)."""
-        d = getattr(obj, name)
+        d: dict[Any, Any] = getattr(obj, name)
         if id(d) not in self.own:
             d = self.owned(dict(d))
             _set(obj, name, d)
@@ -448,10 +449,12 @@ class _Fold:
         return value
 
     def run(self, run_id: str) -> StepRun | None:
-        return self.item(self.s, "runs", run_id)
+        found: StepRun | None = self.item(self.s, "runs", run_id)
+        return found
 
     def host(self, run: StepRun, host: str) -> HostRun | None:
-        return self.item(run, "hosts", host)
+        found: HostRun | None = self.item(run, "hosts", host)
+        return found
 
     def own_host(self, run: StepRun, host: str) -> HostRun:
         """Writable ``run.hosts[host]`` of a host the run has."""
@@ -459,7 +462,8 @@ class _Fold:
         return found
 
     def task(self, task_id: str) -> TaskState:
-        return self.item(self.s, "tasks", task_id) or self.put(self.s, "tasks", task_id, TaskState(task_id))
+        found: TaskState = self.item(self.s, "tasks", task_id) or self.put(self.s, "tasks", task_id, TaskState(task_id))
+        return found
 
     def append(self, name: str, item: Any) -> None:
         if self.appends is None:

@@ -15,10 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from tui.launch import Launch
+
+if TYPE_CHECKING:
+    from sessions.store import SessionSummary
 
 DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
 RESUMABLE = ("interrupted", "paused")
@@ -50,7 +53,7 @@ def parse_window_end(text: str | None, now: datetime | None = None) -> str | Non
     return end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def resumable_session(root: Path, runbook_path: str) -> Any:
+def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
     """The latest interrupted or paused session of this runbook file, or None."""
     from sessions.store import list_sessions
 

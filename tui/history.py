@@ -14,14 +14,16 @@ from pathlib import Path
 from sessions import events as ev
 
 
-def _tails(journal_path: Path, max_lines: int) -> dict[str, list[str]]:
-    """Per host, the last ``max_lines`` lines (0: every line)."""
+def _tails(journal_path: Path, max_lines: int, upto: int | None = None) -> dict[str, list[str]]:
+    """Per host, the last ``max_lines`` lines (0: every line), of the records up to seq ``upto`` (None: all)."""
     from sessions.journal import read_records
 
     tails: dict[str, deque[str]] = {}
     partial: dict[str, str] = {}
     open_hosts: dict[str, set[str]] = {}  # run id -> hosts whose end was not seen yet
     for rec in read_records(journal_path):
+        if upto is not None and rec.seq > upto:
+            break
         e = rec.event
         if isinstance(e, ev.StepStarted):
             heading = f"── {e.task} {'rollback ' if e.rollback else ''}step {e.step} · {rec.ts[11:19]} UTC · run {e.run_id[:8]} ──"
@@ -59,8 +61,8 @@ def _tails(journal_path: Path, max_lines: int) -> dict[str, list[str]]:
     return {host: list(lines) for host, lines in tails.items() if lines}
 
 
-async def output_tails(journal_path: Path, max_lines: int = 5000) -> dict[str, list[str]]:
-    return await asyncio.to_thread(_tails, journal_path, max_lines)
+async def output_tails(journal_path: Path, max_lines: int = 5000, upto: int | None = None) -> dict[str, list[str]]:
+    return await asyncio.to_thread(_tails, journal_path, max_lines, upto)
 
 
 def _host_output(journal_path: Path, host: str) -> str:

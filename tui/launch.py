@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
+
+if TYPE_CHECKING:
+    from sessions.store import SessionSummary
 
 Clock = Callable[[], datetime]
 SIDECAR = "tui.json"  # inventory and known_hosts of the session, so a resume finds them again
@@ -37,7 +40,7 @@ class Launch:
     window_end: str | None = None
     known_hosts: str | None = None
     accept_new_host_keys: bool = False
-    offer_summary: Any = None
+    offer_summary: SessionSummary | None = None
     clock: Clock = utc_clock
     engine_options: dict[str, Any] = field(default_factory=dict)
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
@@ -53,7 +56,7 @@ class Launch:
             return session
         ref = self.ref
         if ref is None and self.offer_summary is not None:
-            ref = getattr(self.offer_summary, "id", None)
+            ref = self.offer_summary.id
         session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"

@@ -171,7 +171,7 @@ class Operator:
             return None
         if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:") and hasattr(self.session, "start_task"):
             self.session.start_task(task_id)
-        outcome = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
+        outcome: str = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
         severity: SeverityLevel = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
         self.screen.notify(f"{outcome}", title=what, severity=severity)
@@ -209,6 +209,8 @@ class Operator:
         answer = await self.ask(modal)
         if answer is None:
             return None
+        decision: str
+        reason: str
         decision, reason = answer
         self.session.decide(run.run_id, decision, reason)
         if decision == "rerun":
@@ -216,7 +218,7 @@ class Operator:
         return decision
 
     async def reason(self, title: str, message: str) -> str:
-        answer = await self.ask(ReasonModal(title, message))
+        answer: str | None = await self.ask(ReasonModal(title, message))
         if answer is None:
             raise Declined("cancelled")
         return answer

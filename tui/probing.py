@@ -6,7 +6,7 @@ key (``p`` on the checkbox), which ticks the box with the probe as evidence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -20,7 +20,7 @@ class _EngineExecutor:
         return await self.engine.executor_for(target).run(target, script, on_output, options)
 
 
-def _redactor(session: Any):
+def _redactor(session: Any) -> Callable[[str], str]:
     def redact(text: str) -> str:
         for value in session.secrets():
             if value:

@@ -24,7 +24,7 @@ from typing import Any
 
 MAX_EXPRESSION_LENGTH = 4000
 
-Value = str | int | float | bool | None | tuple
+Value = str | int | float | bool | None | tuple[Any, ...]
 
 _BOOL_NAMES = {"true": True, "false": False, "True": True, "False": False, "None": None, "null": None}
 

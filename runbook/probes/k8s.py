@@ -137,27 +137,27 @@ class KubeApi:
 
         return client.AppsV1Api(self.api_client)
 
-    def version(self) -> dict:
+    def version(self) -> dict[str, Any]:
         from kubernetes import client
 
         return self._json(client.VersionApi(self.api_client).get_code)
 
-    def list_nodes(self, selector: str | None = None) -> dict:
+    def list_nodes(self, selector: str | None = None) -> dict[str, Any]:
         return self._json(self._core().list_node, label_selector=selector)
 
-    def list_pods(self, namespace: str, selector: str | None = None) -> dict:
+    def list_pods(self, namespace: str, selector: str | None = None) -> dict[str, Any]:
         return self._json(self._core().list_namespaced_pod, namespace, label_selector=selector)
 
-    def read_pod(self, namespace: str, name: str) -> dict | None:
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._json(self._core().read_namespaced_pod, name, namespace, missing_ok=True)
 
-    def read_namespace(self, name: str) -> dict | None:
+    def read_namespace(self, name: str) -> dict[str, Any] | None:
         return self._json(self._core().read_namespace, name, missing_ok=True)
 
-    def read_secret(self, namespace: str, name: str) -> dict | None:
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._json(self._core().read_namespaced_secret, name, namespace, missing_ok=True)
 
-    def read_workload(self, kind: str, namespace: str, name: str) -> dict | None:
+    def read_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         apps = self._apps()
         read = {
             "deployment": apps.read_namespaced_deployment,
@@ -166,7 +166,7 @@ class KubeApi:
         }[kind]
         return self._json(read, name, namespace, missing_ok=True)
 
-    def list_network_policies(self, namespace: str) -> dict:
+    def list_network_policies(self, namespace: str) -> dict[str, Any]:
         from kubernetes import client
 
         return self._json(client.NetworkingV1Api(self.api_client).list_namespaced_network_policy, namespace)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from runbook.probes.expression import ProbeCall, ProbeSyntaxError, format_value, parse_probe
 
+ProbeFunc = Callable[..., Any]  # func(api, **args) -> Verdict, or an async func(ctx, **args) -> Verdict
+
 PASS = "pass"
 FAIL = "fail"
 ERROR = "error"
@@ -136,10 +138,10 @@ _PROBES: dict[str, ProbeSpec] = {}
 _LOADED = False
 
 
-def register(name: str, kind: ProbeKind, summary: str, *params: Param) -> Callable[[Callable], Callable]:
+def register(name: str, kind: ProbeKind, summary: str, *params: Param) -> Callable[[ProbeFunc], ProbeFunc]:
     """Decorator: register ``func`` as probe ``name`` with ``params`` (plus ``timeout``)."""
 
-    def decorate(func: Callable) -> Callable:
+    def decorate(func: ProbeFunc) -> ProbeFunc:
         _PROBES[name] = ProbeSpec(name=name, kind=kind, summary=summary, params=tuple(params) + (TIMEOUT,), func=func)
         return func
 

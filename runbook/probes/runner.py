@@ -6,11 +6,8 @@ every problem becomes an outcome with status ``error`` (or ``not_configured``)
 and a one-line explanation.  Kubernetes calls run in a worker thread under an
 overall :func:`asyncio.wait_for`, so the event loop (the TUI's) never blocks.
 
-The journal event is built by the caller (``runbook`` never imports
-``sessions``)::
-
-    from sessions.events import ProbeResult
-    session.record(ProbeResult(**probe_event_fields(outcome)))
+The journal event is built by the caller, a layer above this one, from
+``probe_event_fields(outcome)``: this package never names the layers above it.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from runbook.probes.expression import ProbeSyntaxError
 from runbook.probes.kubeconfig import (
@@ -39,7 +36,7 @@ MAX_EVIDENCE = 4000
 
 @dataclass(frozen=True, slots=True)
 class ProbeOutcome:
-    """The result of one probe, with exactly the fields of ``sessions.events.ProbeResult``.
+    """The result of one probe, with exactly the fields of the session's probe-result event.
 
     ``status``: ``pass``, ``fail``, ``error`` or ``not_configured`` (which never passes).
     """
@@ -147,7 +144,10 @@ class ProbeContext:
 ABORT_WAIT = 2.0  # seconds to let an aborted request's thread end
 
 
-async def _in_daemon_thread(func: Callable[..., Any], *args: Any) -> Any:
+T = TypeVar("T")
+
+
+async def _in_daemon_thread(func: Callable[..., T], *args: Any) -> T:
     """``func(*args)`` in a daemon thread, awaited.  Unlike ``asyncio.to_thread`` (whose
     pool threads are joined when the loop and the interpreter end), a thread abandoned at
     a timeout or Ctrl-C never keeps the process alive; :class:`KubeApi`'s deadline ends it
@@ -155,13 +155,14 @@ async def _in_daemon_thread(func: Callable[..., Any], *args: Any) -> Any:
     from runbook.probes.k8s import abort_request, request_done
 
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
     def settle(ok: bool, value: Any) -> None:
         if not future.done():
             future.set_result(value) if ok else future.set_exception(value)
 
     def run() -> None:
+        result: object
         try:
             result, ok = func(*args), True
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task

@@ -23,7 +23,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from runbook.errors import UserError
-from runbook.model import Step
+from runbook.model import Runbook, Step
 from sessions import events as ev
 from sessions.guards import lint_of
 from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
@@ -102,7 +102,7 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.session = session
         self.engine = engine
-        self.runbook = session.runbook
+        self.runbook: Runbook = session.runbook
         self.clock = clock
         self.flush_interval = flush_interval
         self.state: SessionState = session.state

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,28 +14,30 @@ from textual.widgets import Button, Footer, Label, Static
 
 from tui import format as fmt
 
+if TYPE_CHECKING:
+    from sessions.store import SessionSummary
+
 
 def _when(ts: str) -> str:
     """``2026-11-27T02:10:00.123Z`` -> ``2026-11-27 02:10:00 UTC``."""
     return f"{ts[:10]} {ts[11:19]} UTC" if ts and len(ts) >= 19 else ts
 
 
-def describe(summary: Any) -> Text:
-    """A few lines about a session summary (``sessions.store.SessionSummary``)."""
-    get = lambda name, default="": getattr(summary, name, default) or default  # noqa: E731
+def describe(summary: SessionSummary) -> Text:
+    """A few lines about a session summary."""
     text = Text()
     rows = [
-        ("session", get("id")),
-        ("runbook", get("runbook_title") or get("title")),
-        ("file", Path(str(get("runbook_path"))).name if get("runbook_path") else ""),
-        ("operators", ", ".join(get("operators", ())) if not isinstance(get("operators"), str) else get("operators")),
-        ("started", _when(get("started"))),
-        ("last activity", _when(get("last_activity"))),
-        ("progress", get("progress")),
-        ("status", get("status")),
+        ("session", summary.id),
+        ("runbook", summary.runbook_title),
+        ("file", Path(summary.runbook_path).name if summary.runbook_path else ""),
+        ("operators", ", ".join(summary.operators)),
+        ("started", _when(summary.started or "")),
+        ("last activity", _when(summary.last_activity or "")),
+        ("progress", summary.progress),
+        ("status", summary.status),
     ]
     for label, value in rows:
-        if value not in ("", None, ()):
+        if value:
             text.append(f"{label:>14}: ", "bold")
             text.append(fmt.line(value))
             text.append("\n")
@@ -52,7 +54,7 @@ class ResumeScreen(Screen[str]):
         Binding("q,escape", "choose('quit')", "Quit", id="resume.quit", tooltip="Quit without opening a session"),
     ]
 
-    def __init__(self, summary: Any) -> None:
+    def __init__(self, summary: SessionSummary) -> None:
         super().__init__(id="resume")
         self.summary = summary
 

@@ -3,7 +3,7 @@ and the latest run's status per host."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from runbook.model import Block, Diagnostic, Step
+from runbook.model import Block, Diagnostic, Placeholder, Step
 from sessions.state import SessionState, StepRun
 from tui import format as fmt
 from tui.messages import StepFocused
@@ -125,8 +125,8 @@ class StepView(Static, can_focus=True):
         return parts
 
 
-def _unique(placeholders):
-    seen = set()
+def _unique(placeholders: Iterable[Placeholder]) -> Iterator[Placeholder]:
+    seen: set[str] = set()
     for ph in placeholders:
         if ph.name not in seen:
             seen.add(ph.name)

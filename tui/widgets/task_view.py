@@ -11,6 +11,7 @@ from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
@@ -85,7 +86,7 @@ class TaskView(VerticalScroll):
         if not same:
             self.scroll_home(animate=False)
 
-    def _compose_item(self, item: Item):
+    def _compose_item(self, item: Item) -> ComposeResult:
         from rich.markdown import Markdown  # 30 ms to import: not before the first screen needs it
 
         yield Static(id="task-title", classes="task-title")
@@ -126,7 +127,7 @@ class TaskView(VerticalScroll):
             if item.section.checkboxes:
                 yield Checklist(item.section.checkboxes, id="acceptance")
 
-    def _steps(self, item: Item):
+    def _steps(self, item: Item) -> ComposeResult:
         if self.rollback_mode:
             return
         yield Label("Steps", classes="section-title")
@@ -136,7 +137,7 @@ class TaskView(VerticalScroll):
             yield StepView(item.id, step, rollback=False, targets=self.describe_targets(item.id, step, False),
                            value_known=self.value_known, diagnostics=step_diagnostics(self.runbook, step))
 
-    def _rollback(self, item: Item):
+    def _rollback(self, item: Item) -> ComposeResult:
         rb = item.task.rollback if item.task else None
         if rb is None:
             yield Static("(none written)", classes="task-text")
