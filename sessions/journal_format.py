@@ -308,7 +308,7 @@ class ForeignEvent(Event):
     data: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return self.data
+        return dict(self.data)  # a copy: callers may change it
 
 
 # --- records -----------------------------------------------------------------------------
@@ -362,6 +362,17 @@ def newer_note(version: int, foreign: dict[str, int]) -> str:
     kinds = ", ".join(f"{k} ({n})" for k, n in sorted(foreign.items()))
     what = f"; records of types this runbook does not know, chained but not interpreted: {kinds}" if kinds else ""
     return f"written by a newer runbook (format {version}){what}"
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object that ``raw`` is, exactly (nothing before or after it); None when it is
+    not one."""
+    try:
+        text = raw.decode("utf-8")
+        data, end = _scan_json(text, 0)
+    except (ValueError, StopIteration):
+        return None
+    return data if end == len(text) and type(data) is dict else None
 
 
 def _layout(line: bytes) -> tuple[int, int] | None:
@@ -418,13 +429,38 @@ class Chain:
         self.keep_unknown = keep_unknown
         self.count = 0
         self.head = GENESIS
+        self._head_ascii = GENESIS.encode("ascii")
         self.version = 1
         self.foreign: dict[str, int] = {}
 
     def check(self, line: bytes, lineno: int) -> tuple[int, str, str, dict[str, Any]]:
         """``(seq, ts, h, event object)`` of the next record's line (without its newline);
-        :class:`TamperedJournal` naming what is wrong.  The fast path reads the canonical
-        layout the writer produces by position; any other line is diagnosed."""
+        :class:`TamperedJournal` naming what is wrong.  The fast path compares the line's end
+        with the one the chain expects (its prev and seq are known, its ts is checked by form),
+        then hashes the line and parses its event; any other line is diagnosed."""
+        expected = self.count + 1
+        # the canonical line ends in a tail known but for its ts: compare it whole
+        tail = b'","prev":"%s","seq":%d,"ts":"' % (self._head_ascii, expected)
+        end = len(line) - 29
+        at = end - len(tail) - 70
+        if (at < 9 or line[end - len(tail):end] != tail or line[at:at + 6] != _H_MEMBER or line[-2:] != _END
+                or not line.startswith(_EVENT_START) or _TS.fullmatch(line, end, len(line) - 2) is None):
+            at = self._misplaced(line, lineno)
+        seq = expected
+        body = memoryview(line)
+        hasher = hashlib.sha256(body[:at])
+        hasher.update(body[at + _H_SPAN:])
+        h = hasher.hexdigest()
+        if line[at + 6:at + 70] != h.encode("ascii"):
+            raise TamperedJournal(self.path, seq, lineno, "hash mismatch (record altered)")
+        data = _json_object(line[9:at])
+        if data is None:
+            raise TamperedJournal(self.path, seq, lineno, "not valid JSON")
+        return seq, line[-29:-2].decode("ascii"), h, data
+
+    def _misplaced(self, line: bytes, lineno: int) -> int:
+        """A line whose tail is not the one expected: raise :class:`TamperedJournal` saying
+        why (or return where its h member is, when only the fast comparison missed it)."""
         prev, expected = self.head, self.count + 1
         layout = _layout(line)
         if layout is None:
@@ -435,20 +471,7 @@ class Chain:
                                   "(a record is missing, moved or altered)")
         if line[at + 80:at + 144] != prev.encode("ascii"):
             raise TamperedJournal(self.path, seq, lineno, "does not chain to the previous record (prev hash differs)")
-        body = memoryview(line)
-        hasher = hashlib.sha256(body[:at])
-        hasher.update(body[at + _H_SPAN:])
-        h = hasher.hexdigest()
-        if line[at + 6:at + 70] != h.encode("ascii"):
-            raise TamperedJournal(self.path, seq, lineno, "hash mismatch (record altered)")
-        try:
-            text = line[9:at].decode("utf-8")
-            data, end = _scan_json(text, 0)
-        except (ValueError, StopIteration):
-            raise TamperedJournal(self.path, seq, lineno, "not valid JSON") from None
-        if end != len(text) or type(data) is not dict:
-            raise TamperedJournal(self.path, seq, lineno, "not valid JSON")
-        return seq, line[-29:-2].decode("ascii"), h, data
+        return at
 
     def event(self, data: dict[str, Any], seq: int, lineno: int) -> Event:
         """The event of a checked record, under the unknown-type policy."""
@@ -472,7 +495,7 @@ class Chain:
         ``(seq, ts, h, event object, event)``; the chain moves on to it."""
         seq, ts, h, data = self.check(line, lineno)
         event = self.event(data, seq, lineno)
-        self.count, self.head = seq, h
+        self.count, self.head, self._head_ascii = seq, h, h.encode("ascii")
         return seq, ts, h, data, event
 
     def record(self, line: bytes, lineno: int) -> Record:

@@ -180,3 +180,22 @@ def test_a_record_that_does_not_chain_stops_the_watch(tmp_path):
         assert watched.poll() == 0 and watched.error.startswith("stopped following: ")
     finally:
         live.close()
+
+
+def test_watch_of_a_missing_session_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([*RUNBOOK, "watch", "nope", "--session-dir", str(tmp_path / "none")], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and proc.stderr.startswith("runbook: ") and "Traceback" not in proc.stderr
+
+
+def test_watch_of_a_session_whose_runbook_is_gone_says_so(tmp_path):
+    from runbook.errors import UserError
+    from runbook.parser import parse_file
+
+    book = tmp_path / "book.md"
+    book.write_text(BOOK)
+    live = Session.create(parse_file(str(book)), root=tmp_path / "s")
+    live.close()
+    book.unlink()
+    with pytest.raises(UserError, match=r"is gone: cannot show it \(runbook journal show .* --follow"):
+        WatchedSession.open(live.id, root=tmp_path / "s")

@@ -3,6 +3,7 @@ Session journals each delivery; the engine runs real local commands."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -263,3 +264,37 @@ def test_notify_urls_from_front_matter_and_bindings_file(tmp_path):
     rb = parse_file(str(path))
     assert rb.notify == ()
     assert [(d.line, d.severity, d.code) for d in rb.diagnostics if d.code == "notify"] == [(3, "error", "notify")]
+
+
+async def test_a_full_queue_drops_its_oldest_message_and_journals_it(tmp_path, book):
+    with Webhook("hang") as hook:
+        session = Session.create(book, root=tmp_path / "s")
+        notifier = Notifier(session, [hook.url], timeout=30, queue_limit=1, window_every=0)
+        notifier.start()
+        for n in range(3):  # the first is being sent (hanging); the second is dropped for the third
+            session.override_guard("dependencies", "T-2", f"reason {n}")
+            await asyncio.sleep(0.1)
+        await notifier.finish("quit", grace=0.2)
+        session.close()
+    failures = journal_events(session, ev.NotificationFailed)
+    assert [f.error.split(":")[0] for f in failures] == [
+        "dropped", "dropped", "not delivered before the session closed", "not delivered before the session closed"]
+    assert [f.about_seq is not None for f in failures] == [True, True, True, False]
+
+
+async def test_the_report_lists_what_the_team_was_not_told(tmp_path, book):
+    from sessions.export import build_report
+
+    with Webhook("error") as hook:
+        session = Session.create(book, root=tmp_path / "s",
+                                 window_end=datetime.now(UTC) + timedelta(minutes=30))
+        notifier = Notifier(session, [hook.url], retries=0, window_every=0)
+        notifier.start()
+        notifier.check_window()
+        await notifier.finish("quit")
+        session.close()
+    report = build_report(session.journal.path)
+    kinds = [(d.kind, d.message) for d in report.deviations if d.kind in ("notification_failed", "window_alert")]
+    assert kinds == [("window_alert", "window red: the critical path no longer fitted in the window"),
+                     ("notification_failed", f"notification not delivered: window_red to {mask_url(hook.url)}"),
+                     ("notification_failed", f"notification not delivered: session_closed to {mask_url(hook.url)}")]

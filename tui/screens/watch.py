@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual import on, work
+from textual.binding import Binding
 
 from sessions import events as ev
 from sessions.journal import Record
@@ -30,8 +31,23 @@ WRITE_ACTIONS = {
 }
 
 
+def _watch_bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
+    """The keys that would write stay (each says "read-only: watching") but leave the footer."""
+    out: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+        Binding(b.key, b.action, b.description, show=False, priority=b.priority, id=f"watch.{b.id}",
+                tooltip=f"{READ_ONLY}: {WRITE_ACTIONS[b.action]} is for the operator", key_display=b.key_display)
+        for b in MainScreen.BINDINGS if isinstance(b, Binding) and b.action in WRITE_ACTIONS
+    ]
+    out.append(Binding("b", "rollback", "Rollback", show=False, id="watch.rollback",
+                       tooltip="Show the rollback the operator started"))
+    out.append(Binding("q", "quit", "Stop watching", id="watch.quit", tooltip="Stop watching (nothing is written)"))
+    return out
+
+
 class WatchScreen(MainScreen):
     """:class:`MainScreen` over a :class:`~sessions.watch.WatchedSession`."""
+
+    BINDINGS = _watch_bindings()
 
     history_ready = False  # polling waits for the output history, so no line is shown twice
     refused: list[str]  # what was refused, newest last (tests read it)
