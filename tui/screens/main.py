@@ -148,7 +148,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._unsubscribe = self.session.subscribe(self._on_record)
-        if getattr(self.engine, "on_pause", "missing") is None:
+        if self.engine.on_pause is None:
             self.engine.on_pause = self.operator.pause_between_hosts
         self.set_interval(self.flush_interval, self._flush_state, name="state-flush")
         self.set_interval(1.0, self._tick, name="clock")
@@ -165,7 +165,7 @@ class MainScreen(Screen[None]):
             if first is not None:
                 self.task_tree.select_item(first)
                 self._want(first)
-        for warning in getattr(self.session, "warnings", ()):
+        for warning in self.session.warnings:
             self.notify(warning, title="session", severity="warning", timeout=15)
         unknown = len(self.state.unresolved_unknowns())
         if unknown:
@@ -195,9 +195,7 @@ class MainScreen(Screen[None]):
             error = event.worker.error
             self.notify(f"{type(error).__name__}: {error}", title=f"{event.worker.name or 'action'} failed",
                         severity="error", timeout=20)
-            log = getattr(self.session, "log", None)
-            if log is not None:
-                log.error("tui action failed", worker=event.worker.name, error=repr(error))
+            self.session.log.error("tui action failed", worker=event.worker.name, error=repr(error))
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
