@@ -62,12 +62,6 @@ def new_detached_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(6)
 
 
-def make_detached_id(run_id: str, host: str) -> str:
-    """A spool id derived from a run id and host name (what the engine can journal)."""
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run_id}-{host}").strip("._-") or "run"
-    return text[:100]
-
-
 def check_id(detached_id: str) -> str:
     if not _ID.match(detached_id or ""):
         raise ValueError(f"bad detached id {detached_id!r}: letters, digits, '.', '_', '-' only")

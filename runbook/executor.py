@@ -150,26 +150,23 @@ class Executor(abc.ABC):
         happened (``failed`` with ``error`` when the command could not be started).
         """
 
-    def _handles(self) -> dict[str, list[RunHandle]]:
-        handles = self.__dict__.get("_run_handles")
-        if handles is None:
-            handles = self.__dict__["_run_handles"] = {}
-        return handles
+    def __init__(self) -> None:
+        self._run_handles: dict[str, list[RunHandle]] = {}  # host -> its scripts running now
 
     def _register(self, handle: RunHandle) -> None:
-        self._handles().setdefault(handle.host, []).append(handle)
+        self._run_handles.setdefault(handle.host, []).append(handle)
 
     def _unregister(self, handle: RunHandle) -> None:
         handle.finished.set()
-        running = self._handles().get(handle.host, [])
+        running = self._run_handles.get(handle.host, [])
         if handle in running:
             running.remove(handle)
         if not running:
-            self._handles().pop(handle.host, None)
+            self._run_handles.pop(handle.host, None)
 
     def running_hosts(self) -> list[str]:
         """Hosts with a script running now."""
-        return [h for h, hs in self._handles().items() if hs]
+        return [h for h, hs in self._run_handles.items() if hs]
 
     async def write_stdin(self, host: str, data: bytes) -> None:
         """Send operator input to a running PTY step on ``host``.
@@ -178,7 +175,7 @@ class Executor(abc.ABC):
         """
         from runbook.errors import UserError
 
-        running = [h for h in self._handles().get(host, []) if h.pty]
+        running = [h for h in self._run_handles.get(host, []) if h.pty]
         if not running:
             raise UserError(f"{host}: no step with a terminal (PTY) is running there; input not sent")
         await running[-1].write(data)
@@ -192,7 +189,7 @@ class Executor(abc.ABC):
         name = name.upper().removeprefix("SIG")
         if name not in SIGNAL_NAMES:
             raise ValueError(f"unsupported signal {name!r}")
-        for handle in list(self._handles().get(host, [])):
+        for handle in list(self._run_handles.get(host, [])):
             handle.interrupted = True
             with contextlib.suppress(Exception):
                 await handle.interrupt(name)
@@ -200,8 +197,8 @@ class Executor(abc.ABC):
     async def cancel(self, host: str | None = None, grace: float | None = None) -> None:
         """Cancel what runs on ``host`` (every host when None): INT, then TERM, then KILL
         ``grace`` seconds apart.  The runs end with outcome ``cancelled``."""
-        hosts = [host] if host is not None else list(self._handles())
-        handles = [h for name in hosts for h in self._handles().get(name, [])]
+        hosts = [host] if host is not None else list(self._run_handles)
+        handles = [h for name in hosts for h in self._run_handles.get(name, [])]
         for handle in handles:
             handle.cancelled = True
         await asyncio.gather(*(h.stop("INT", self.kill_grace if grace is None else grace) for h in handles))

@@ -181,6 +181,7 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, *, spool_dir: str = detached.DEFAULT_SPOOL, drain: float = 2.0, kill_grace: float = 3.0) -> None:
+        super().__init__()
         self.spool_dir = spool_dir
         self.drain = drain
         self.kill_grace = kill_grace

@@ -47,7 +47,6 @@ _ANY_HEADING_RE = re.compile(r"^\s{0,3}#{3,6}\s+\S")
 _CHECKBOX_LINE_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX]\]\s")
 _STEP_TITLE_RE = re.compile(r"^\s{0,3}(?:\d+[.)]\s+)?\*\*[^*].*\*\*\s*(?:\(.*\))?\s*:?\s*$")
 _EXPECTED_RE = re.compile(r"^\s{0,3}expected(?:\s+(?:output|result))?s?\s*:", re.I)
-_HR_RE = re.compile(r"^\s{0,3}(?:-{3,}|\*{3,}|_{3,})\s*$")
 
 
 @dataclass(slots=True)
@@ -302,6 +301,3 @@ def walk(nodes: list[Node]) -> Iterator[Node]:
         if n.children:
             yield from walk(n.children)
 
-
-def is_hr_line(text: str) -> bool:
-    return bool(_HR_RE.match(text))

@@ -306,13 +306,6 @@ class Runbook:
                 return t
         raise KeyError(task_id)
 
-    def phase_of(self, task_id: str) -> Phase:
-        for p in self.phases:
-            for t in p.tasks:
-                if t.id == task_id:
-                    return p
-        raise KeyError(task_id)
-
     def checkboxes(self) -> Iterator[Checkbox]:
         """Every checkbox in the document, each exactly once, in document order."""
         boxes: list[Checkbox] = []

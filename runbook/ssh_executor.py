@@ -235,6 +235,7 @@ class SSHExecutor(Executor):
         kill_grace: float = 3.0,
         local: LocalExecutor | None = None,
     ) -> None:
+        super().__init__()
         self.pool = SSHPool(
             known_hosts=known_hosts,
             accept_new_host_keys=accept_new_host_keys,
@@ -519,7 +520,7 @@ class SSHExecutor(Executor):
 
     async def resize(self, host: str, cols: int, rows: int) -> None:
         """Tell running PTY steps on ``host`` the terminal's new size."""
-        for handle in self._handles().get(host, []):
+        for handle in self._run_handles.get(host, []):
             if isinstance(handle, _SSHHandle) and handle.pty:
                 with contextlib.suppress(Exception):
                     handle.proc.change_terminal_size(cols, rows)

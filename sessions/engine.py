@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.executor import Executor
 from runbook.model import TargetSpec, is_secret_name
 from sessions import events as ev
+from sessions.engine_session import EngineSession
 from sessions.planning import PlannedStep, plan_step
 from sessions.secret_literals import runbook_literals
 from sessions.step_runner import OnPause, RunSummary, StepRun
+
+if TYPE_CHECKING:
+    from runbook.inventory import Inventory
 
 __all__ = ["Engine", "PlannedStep", "RunSummary"]
 
@@ -49,8 +53,8 @@ class Engine:
 
     def __init__(
         self,
-        session: Any,
-        inventory: Any = None,
+        session: EngineSession,
+        inventory: Inventory | None = None,
         *,
         known_hosts: str | None = None,
         accept_new_host_keys: bool = False,
@@ -75,9 +79,7 @@ class Engine:
         self.last_summary: RunSummary | None = None
         self.write_error: Exception | None = None  # the journal failed: nothing more may run
         self._background: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-        on_write_error = getattr(session, "on_write_error", None)
-        if on_write_error is not None:
-            on_write_error(self._journal_failed)
+        session.on_write_error(self._journal_failed)
 
     # -- executors ----------------------------------------------------------------
     def executor_for(self, target: Any) -> Executor:
@@ -99,24 +101,26 @@ class Engine:
                            connect_limit=self.connect_limit, on_host_key_accepted=self._host_key_accepted)
 
     def _host_key_accepted(self, host: str, fingerprint: str) -> None:
-        self.session.record(ev.HostKeyAccepted(host, fingerprint, getattr(self.session, "operator", "")))
+        self.session.record(ev.HostKeyAccepted(host, fingerprint, self.session.operator))
 
     # -- planning -----------------------------------------------------------------
     def secret_names(self, task: str) -> tuple[str, ...]:
         rb = self.session.runbook
-        names = list(getattr(rb, "secrets", ()) or ())
+        if rb is None:
+            return ()
+        names = list(rb.secrets)
         try:
-            names.extend(getattr(rb.task(task), "secrets", ()) or ())
+            names.extend(rb.task(task).secrets)
         except KeyError:
             pass
         return tuple(names)
 
     def secret_values(self, task: str | None = None) -> dict[str, str]:
         """name -> value of every secret in memory (for masking scripts and output)."""
-        values: Mapping[str, str] = getattr(self.session, "values", {}) or {}
+        values = self.session.values
         names = set(self.secret_names(task)) if task else set()
         out: dict[str, str] = {}
-        state_ph = getattr(self.session.state, "placeholders", {})
+        state_ph = self.session.state.placeholders
         for name, value in values.items():
             rec = state_ph.get(name)
             if (rec is not None and rec.secret) or name in names or is_secret_name(name):
@@ -136,7 +140,7 @@ class Engine:
         state = self.session.state
         return plan_step(
             self.session.runbook, self.inventory, task, step, rollback=rollback, target=target,
-            only_host=only_host, values=getattr(self.session, "values", {}) or {},
+            only_host=only_host, values=self.session.values,
             secrets=self.secret_values(task), secret_names=self.secret_names(task), state=state,
             now=now or datetime.now(UTC), window_end=state.window_end, detached=self.detached,
         )
@@ -145,9 +149,7 @@ class Engine:
         found = list(self.secret_values(task).values())
         if self.session.runbook is not None:  # `export DB_PASSWORD=hunter2` written in the runbook
             found.extend(v for v in runbook_literals(self.session.runbook) if v not in found)
-        extra = getattr(self.session, "secrets", None)
-        if callable(extra):
-            found.extend(v for v in extra() if v not in found)
+        found.extend(v for v in self.session.secrets() if v not in found)
         return [v for v in found if v]
 
     # -- running ------------------------------------------------------------------
@@ -179,9 +181,7 @@ class Engine:
             raise UserError(f"{task} step {step}: unresolved guards: {listed}")
         if not plan.runnable:
             raise UserError(f"{task} step {step} has nothing to run (no command or file block)")
-        ensure_writable = getattr(self.session, "ensure_writable", None)
-        if ensure_writable is not None:
-            ensure_writable()  # a journal that failed records nothing more: nothing more runs
+        self.session.ensure_writable()  # a journal that failed records nothing more: nothing more runs
         if any(r.plan.hosts and set(r.plan.hosts) & set(plan.hosts) for r in self._active.values()):
             busy = sorted({h for r in self._active.values() for h in r.plan.hosts} & set(plan.hosts))
             raise UserError(f"{task} step {step}: another step is still running on {', '.join(busy)}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 Outcome = str  # "succeeded" | "failed" | "unknown" | "cancelled" | "timeout" | "skipped"
 
@@ -45,8 +45,11 @@ class Event:
 _REGISTRY: dict[str, type[Event]] = {}
 
 
-def event_type(cls: type[Event]) -> type[Event]:
-    """Class decorator: register an event class under its ``TYPE``."""
+E = TypeVar("E", bound=Event)
+
+
+def event_type(cls: type[E]) -> type[E]:
+    """Class decorator: register an event class under its ``TYPE`` (and return it unchanged, typed)."""
     if not cls.TYPE or cls.TYPE in _REGISTRY:
         raise ValueError(f"bad or duplicate event type {cls.TYPE!r}")
     _REGISTRY[cls.TYPE] = cls

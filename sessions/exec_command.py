@@ -48,6 +48,7 @@ import sys
 from typing import Any
 
 from runbook.errors import UserError
+from runbook.model import Runbook
 from runbook.redaction import secret_value_problem
 from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
 from sessions.planning import PlannedStep, check_target, plan_step
@@ -95,10 +96,10 @@ def _load(args: argparse.Namespace) -> tuple[Any, TaskRef, list[int], Any]:
     return runbook, ref, steps, inventory
 
 
-def _secret_names(runbook: Any, ref: TaskRef) -> tuple[str, ...]:
-    names = list(getattr(runbook, "secrets", ()) or ())
+def _secret_names(runbook: Runbook, ref: TaskRef) -> tuple[str, ...]:
+    names = list(runbook.secrets)
     try:
-        names.extend(getattr(runbook.task(ref.id), "secrets", ()) or ())
+        names.extend(runbook.task(ref.id).secrets)
     except KeyError:
         pass
     return tuple(names)
@@ -426,7 +427,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     else:
         session = Session.create(runbook, root=args.session_dir, inventory_path=args.inventory)
     say(f"session {session.id} ({session.journal.path})")
-    for w in getattr(session, "warnings", []):
+    for w in session.warnings:
         say(w)
     notifier: Any = None
     if notify:

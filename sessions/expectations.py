@@ -67,10 +67,6 @@ class OutputWatch:
         self.lines = 0
         self.bytes = 0
 
-    @property
-    def wants_lines(self) -> bool:
-        return bool(self._literals)
-
     def feed(self, stream: str, data: bytes) -> None:
         """Feed a chunk of (redacted) output of ``stream``."""
         self.bytes += len(data)

@@ -317,6 +317,14 @@ def build_deviations(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event
         elif isinstance(e, ev.HostKeyAccepted):
             out.append(Deviation("host_key_accepted", f"new host key accepted for {e.host}", host=e.host,
                                  reason=e.fingerprint, who=e.who, ts=ts))
+        elif isinstance(e, ev.NotificationFailed):  # the team was not told (--notify)
+            out.append(Deviation("notification_failed", f"notification not delivered: {e.trigger} to {e.url}",
+                                 reason=f"{e.error} ({e.attempts} attempt(s))", ts=ts))
+        elif isinstance(e, ev.WindowAlert):
+            what = "the critical path no longer fitted in the window" if e.level == "red" else "the window was tight"
+            out.append(Deviation("window_alert", f"window {e.level}: {what}",
+                                 reason=f"{round(e.left_s / 60)} min left, critical path {round(e.critical_s / 60)} min",
+                                 ts=ts))
     if r.unknown_event_types:
         out.append(Deviation("journal", "journal holds events this version does not know: "
                              + ", ".join(r.unknown_event_types)))

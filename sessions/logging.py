@@ -123,14 +123,6 @@ def configure_logging(session_dir: str | os.PathLike[str], level: int = _stdlib_
     return path
 
 
-def stop_logging() -> None:
-    """Close the session log handler (the session was closed)."""
-    root = _stdlib_logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
-        root.removeHandler(old)
-        old.close()
-
-
 def get_logger(name: str = "runbook", **bound: Any) -> Any:
     """A structlog logger (``log.info("event", key=value)``)."""
     return structlog.get_logger(name, **bound)

@@ -301,7 +301,7 @@ def plan_step(
     secret_values.update({p.name: values[p.name] for p in st.placeholders
                           if is_secret(p, secret_names) and p.name in values})
     literals = runbook_literals(runbook)  # `export DB_PASSWORD=hunter2` in the runbook: a secret too
-    marked = set(secret_names) | set(getattr(runbook, "secrets", ()) or ())
+    marked = set(secret_names) | set(runbook.secrets)
     segments = tuple(
         replace(s, redacted=redact_values(
             mask_literals(s.redacted, find_literals(s.redacted, marked), mask) if s.kind == "command" else s.redacted,

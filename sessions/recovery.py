@@ -102,7 +102,7 @@ async def _recover_run(engine: Engine, run: Any) -> None:
             secret_names |= {p.name for p in step.placeholders if is_secret_name(p.name)}
         except KeyError:
             pass
-    missing_secrets = sorted(n for n in secret_names if n not in (getattr(session, "values", {}) or {}))
+    missing_secrets = sorted(n for n in secret_names if n not in session.values)
     watches = {h.host: OutputWatch(plan_expected) for h in hosts}
     _feed_journaled_output(path, run.run_id, watches)
 

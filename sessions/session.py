@@ -172,6 +172,7 @@ class Session:
         self._write_error_told = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._closed = False
+        self.resumed = False  # opened by Session.resume (an existing journal), not Session.create
         self._last_seen: dict[str, str] = {}  # on resume: run id -> ts of its last record
         self._box_texts: tuple[Any, dict[str, str]] | None = None
         self._remove_secret_source = add_secret_source(self.secrets)
@@ -299,6 +300,7 @@ class Session:
         )
 
     def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
+        self.resumed = True
         for rec in self.journal.recovered:
             if isinstance(rec.event, ev.Recovered):
                 self.warnings.append(f"recovered: {rec.event.what} {rec.event.detail}".strip())

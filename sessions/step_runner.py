@@ -36,6 +36,7 @@ from runbook.errors import UserError
 from runbook.executor import Executor, RunOptions, RunResult
 from runbook.redaction import Redactor
 from sessions import events as ev
+from sessions.engine_session import EngineSession
 from sessions.expectations import CheckResult, OutputWatch
 from sessions.journal import JournalWriteError
 from sessions.planning import PlannedStep, Segment
@@ -88,10 +89,6 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return self.outcome == "succeeded" and all(h.ok for h in self.hosts.values()) and not self.skipped
-
-    def failures(self) -> list[HostOutcome]:
-        return [h for h in self.hosts.values() if not h.ok]
-
 
 @dataclass(frozen=True)
 class FailedAt:
@@ -209,7 +206,7 @@ class StepRun:
 
     def __init__(
         self,
-        session: Any,
+        session: EngineSession,
         plan: PlannedStep,
         executor_for: Callable[[Any], Executor],
         *,
@@ -301,7 +298,7 @@ class StepRun:
     # -- running ------------------------------------------------------------------
     async def run(self) -> RunSummary:
         plan = self.plan
-        who = getattr(self.session, "operator", "")
+        who = self.session.operator
         started = time.monotonic()
         self.record(ev.StepStarted(
             self.run_id, plan.task, plan.step, plan.hosts, self.redact(plan.script_redacted), plan.mode,
@@ -309,9 +306,7 @@ class StepRun:
         ))
         if self._journal_error is not None:  # nothing runs unrecorded
             raise self._journal_error
-        log = getattr(self.session, "log", None)
-        if log is not None:
-            log.info("step started", run_id=self.run_id, task=plan.task, step=plan.step, hosts=list(plan.hosts),
+        self.session.log.info("step started", run_id=self.run_id, task=plan.task, step=plan.step, hosts=list(plan.hosts),
                      mode=plan.mode, pty=plan.pty, detached=plan.detached, rollback=plan.rollback)
         try:
             if plan.spec.serial:
@@ -328,9 +323,9 @@ class StepRun:
             self.summary.outcome = outcome
             self.summary.duration_s = round(time.monotonic() - started, 3)
             self.record(ev.StepFinished(self.run_id, outcome, self.summary.duration_s))
-            if log is not None:
-                log.info("step finished", run_id=self.run_id, outcome=outcome, duration_s=self.summary.duration_s,
-                         skipped=self.summary.skipped, stopped=self.summary.stopped)
+            self.session.log.info("step finished", run_id=self.run_id, outcome=outcome,
+                                  duration_s=self.summary.duration_s, skipped=self.summary.skipped,
+                                  stopped=self.summary.stopped)
         if self._journal_error is not None:
             raise self._journal_error
         return self.summary

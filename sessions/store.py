@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,7 +44,6 @@ HEAD = "head.json"
 #: export never writes over them
 SESSION_FILES = frozenset((JOURNAL, LOCK, LOG, HEAD, "checkpoints.sig.jsonl", "tui.json"))
 _HEAD_MAX = 1 << 20
-_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
 
 
 def refuse_session_file(path: str | os.PathLike[str], what: str = "the report") -> None:
@@ -78,10 +76,6 @@ def new_session_id(now: datetime | None = None) -> str:
     """``20261127T043216Z-3f9a``: UTC start time, then 4 random hex digits."""
     now = now or datetime.now(UTC)
     return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-
-
-def is_session_id(name: str) -> bool:
-    return bool(_ID.match(name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import UserError
+from sessions.journal import JournalWriteError
 from sessions.journal_format import Chain, JournalReader, Record, TamperedJournal
+from sessions.logging import get_logger
 from sessions.session import load_runbook
 from sessions.state import Replayer, SessionState, apply
 from sessions.store import find_session
@@ -121,6 +123,7 @@ class WatchedSession:
         self.error: str = ""  # why following stopped ("" while it goes on)
         self._subscribers: tuple[Subscriber, ...] = ()
         self._closed = False
+        self.log = get_logger("runbook.watch", session=self.id)
 
     @classmethod
     def open(cls, ref: str | os.PathLike[str] | None, *, root: str | os.PathLike[str] | None = None,
@@ -206,6 +209,10 @@ class WatchedSession:
 
     def ensure_writable(self) -> None:
         self._refuse("running a step")
+
+    def on_write_error(self, fn: Callable[[JournalWriteError], None]) -> Callable[[], None]:
+        """A watcher writes nothing: there is no write error to tell."""
+        return lambda: None
 
     def record(self, event: Any) -> Record:
         raise ReadOnlyError("journaling")

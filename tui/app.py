@@ -6,7 +6,7 @@ on the app's asyncio loop; the engine's coroutines run in workers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -14,6 +14,11 @@ from textual.binding import Binding
 from runbook.errors import UserError
 from runbook.terminal_text import visible
 from tui.launch import Launch
+
+if TYPE_CHECKING:
+    from sessions.engine import Engine
+    from sessions.session import Session
+    from sessions.watch import WatchedSession
 
 
 def _commands_provider() -> type:
@@ -34,10 +39,11 @@ class RunbookApp(App[int]):
     ]
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, launch: Launch, *, session: Any = None, engine: Any = None) -> None:
+    def __init__(self, launch: Launch, *, session: Session | WatchedSession | None = None,
+                 engine: Engine | None = None) -> None:
         super().__init__()
         self.launch = launch
-        self.session = session
+        self.session = session  # opened by the app, or a read-only WatchedSession (tui.watching)
         self.engine = engine
         self.error: UserError | None = None
         self._session_closed = False
@@ -76,24 +82,19 @@ class RunbookApp(App[int]):
         self._show_main()
 
     def _show_main(self) -> None:
+        from sessions.session import Session
         from tui.screens.main import MainScreen
 
+        session, engine = self.session, self.engine
+        assert isinstance(session, Session) and engine is not None, "the main screen needs an open session"
         try:
             self.notifier = self.launch.notifier_for(self.session)
         except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
             self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
-        self.push_screen(MainScreen(self.session, self.engine, clock=self.launch.clock))
-        on_write_error = getattr(self.session, "on_write_error", None)
-        if on_write_error is not None:
-            on_write_error(self._journal_failed)
-        if getattr(self.session, "resumed", False) or self.launch.mode != "new":
-            self._recover()
-
-    def _recover(self) -> None:
-        """Re-attach detached runs after a resume (the engine marks the rest unknown)."""
-        recover = getattr(self.engine, "recover", None)
-        if recover is not None:
-            self.run_worker(recover(), group="recover", exclusive=True, exit_on_error=False)
+        self.push_screen(MainScreen(session, engine, clock=self.launch.clock))
+        session.on_write_error(self._journal_failed)
+        if session.resumed:  # re-attach detached runs whose end was not seen (the rest were marked unknown)
+            self.run_worker(engine.recover(), group="recover", exclusive=True, exit_on_error=False)
 
     def _journal_failed(self, exc: Exception) -> None:
         """Disk full or I/O error on the journal: the engine stops the running step; say so now."""

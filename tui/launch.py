@@ -92,7 +92,7 @@ class Launch:
         or None when there is nowhere to send them.  Needs the running loop."""
         from sessions.notify import Notifier, check_urls
 
-        urls = check_urls(list(self.notify) + list(getattr(session.runbook, "notify", ()) or ()))
+        urls = check_urls(list(self.notify) + list(session.runbook.notify if session.runbook is not None else ()))
         if not urls:
             return None
         notifier = Notifier(session, urls, clock=self.clock)

@@ -169,7 +169,7 @@ class Operator:
         if not plan.hosts:
             self.screen.notify("no host to run on", title=f"{task_id} step {step}", severity="error")
             return None
-        if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:") and hasattr(self.session, "start_task"):
+        if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:"):
             self.session.start_task(task_id)
         outcome: str = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
         what = f"{task_id} {'rollback ' if rollback else ''}step {step}"

@@ -40,7 +40,7 @@ async def run_probes(session: Any, engine: Any, checkboxes: Iterable[Any]) -> in
     boxes = [b for b in checkboxes if getattr(b, "probe", None)]
     if not boxes:
         return 0
-    inventory = getattr(engine, "inventory", None)
+    inventory = engine.inventory
     ctx = ProbeContext(
         executor=_EngineExecutor(engine),
         resolve_targets=inventory.resolve if inventory is not None else None,

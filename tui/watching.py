@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events
 
@@ -20,14 +20,19 @@ from runbook.errors import UserError
 from tui.app import RunbookApp
 from tui.launch import SIDECAR, Launch
 
+if TYPE_CHECKING:
+    from sessions.engine import Engine
+    from sessions.watch import WatchedSession
+
 POLL_S = 0.2
 
 
 class WatchApp(RunbookApp):
     """The app over a :class:`~sessions.watch.WatchedSession` (and an engine that only plans)."""
 
-    def __init__(self, launch: Launch, *, session: Any, engine: Any, poll_s: float = POLL_S) -> None:
+    def __init__(self, launch: Launch, *, session: WatchedSession, engine: Engine, poll_s: float = POLL_S) -> None:
         super().__init__(launch, session=session, engine=engine)
+        self.watched = session
         self.poll_s = poll_s
         self._told_error = False
 
@@ -46,10 +51,10 @@ class WatchApp(RunbookApp):
         screen = self.screen
         if not getattr(screen, "history_ready", True):
             return
-        self.session.poll()
-        if self.session.error and not self._told_error:
+        self.watched.poll()
+        if self.watched.error and not self._told_error:
             self._told_error = True
-            self.notify(self.session.error, title="watch", severity="error", timeout=60)
+            self.notify(self.watched.error, title="watch", severity="error", timeout=60)
 
     async def close_session(self, reason: str = "quit") -> None:
         await self._close(reason)
@@ -59,7 +64,7 @@ class WatchApp(RunbookApp):
         if self._session_closed:
             return
         self._session_closed = True
-        self.session.close(reason)  # stops following; journals nothing
+        self.watched.close(reason)  # stops following; journals nothing
         if self.engine is not None:
             await self.engine.close()
 

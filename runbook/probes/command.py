@@ -56,6 +56,7 @@ class RoutingExecutor(Executor):
     each built on first use (a host that cannot be reached is a per-host error)."""
 
     def __init__(self, factories: dict[str, Callable[[], Executor]] | None = None) -> None:
+        super().__init__()
         self._factories = factories or {"local": _local_executor, "ssh": _ssh_executor}
         self._made: dict[str, Executor] = {}
 

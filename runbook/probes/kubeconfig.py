@@ -153,7 +153,3 @@ def list_contexts(source: KubeconfigSource) -> tuple[list[str], str | None]:
     names = [c.get("name", "") for c in contexts or []]
     return names, (current or {}).get("name")
 
-
-def server_of(api_client: Any) -> str:
-    """The API server URL an ``ApiClient`` talks to."""
-    return str(getattr(api_client.configuration, "host", "") or "")

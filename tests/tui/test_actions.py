@@ -86,7 +86,6 @@ class TestRunning:
             assert run.expectations[("local", 0)][0] is True
             started = events(app, ev.StepStarted)
             assert [(e.task, e.step, e.targets) for e in started] == [("MINI-001", 1, ("local",))]
-            assert "run_step" in screen.handled
 
     async def test_the_output_says_whose_it_is_after_another_task_is_selected(self, make_app):
         app = make_app()

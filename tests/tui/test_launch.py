@@ -8,6 +8,7 @@ import pytest
 
 from runbook.errors import UserError
 from sessions import events as ev
+from sessions.state import UNKNOWN
 from tests.tui.conftest import FIXED_NOW, MINI, wait_for
 from tests.tui.test_actions import main_screen
 from tui.commands import parse_window_end, resumable_session
@@ -81,6 +82,33 @@ class TestResumePrompt:
             await pilot.press("n")
             await main_screen(pilot)
             assert app.session.id != summary.id and not app.session.state.notes
+
+    async def test_a_resumed_session_reattaches_its_detached_runs(self, make_app, session_root):
+        """On resume the app runs the engine's recovery: a detached run whose end was not seen and
+        that cannot be re-attached (no spool id journaled) ends outcome unknown, in the journal."""
+        from runbook.parser import parse_file
+        from sessions.session import Session
+
+        old = Session.create(parse_file(str(MINI)), root=session_root)
+        old.record(ev.StepStarted("r-det", "MINI-001", 1, ("local",), "sleep 600", detached=True))
+        old.close("quit")
+        app = make_app(MINI, mode="offer", offer_summary=resumable_session(session_root, str(MINI)))
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_for(pilot, lambda: app.screen.id == "resume", what="prompt")
+            await pilot.press("r")
+            await main_screen(pilot)
+            assert app.session.resumed
+            await wait_for(pilot, lambda: app.session.state.runs["r-det"].hosts["local"].status == UNKNOWN,
+                           what="the detached run recovered")
+
+    async def test_a_new_session_is_not_resumed(self, make_app, session_root):
+        summary = self._paused(session_root)
+        app = make_app(MINI, mode="offer", offer_summary=summary)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_for(pilot, lambda: app.screen.id == "resume", what="prompt")
+            await pilot.press("n")
+            await main_screen(pilot)
+            assert not app.session.resumed
 
     async def test_quit_opens_nothing(self, make_app, session_root):
         summary = self._paused(session_root)

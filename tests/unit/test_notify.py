@@ -280,3 +280,21 @@ async def test_a_full_queue_drops_its_oldest_message_and_journals_it(tmp_path, b
     assert [f.error.split(":")[0] for f in failures] == [
         "dropped", "dropped", "not delivered before the session closed", "not delivered before the session closed"]
     assert [f.about_seq is not None for f in failures] == [True, True, True, False]
+
+
+async def test_the_report_lists_what_the_team_was_not_told(tmp_path, book):
+    from sessions.export import build_report
+
+    with Webhook("error") as hook:
+        session = Session.create(book, root=tmp_path / "s",
+                                 window_end=datetime.now(UTC) + timedelta(minutes=30))
+        notifier = Notifier(session, [hook.url], retries=0, window_every=0)
+        notifier.start()
+        notifier.check_window()
+        await notifier.finish("quit")
+        session.close()
+    report = build_report(session.journal.path)
+    kinds = [(d.kind, d.message) for d in report.deviations if d.kind in ("notification_failed", "window_alert")]
+    assert kinds == [("window_alert", "window red: the critical path no longer fitted in the window"),
+                     ("notification_failed", f"notification not delivered: window_red to {mask_url(hook.url)}"),
+                     ("notification_failed", f"notification not delivered: session_closed to {mask_url(hook.url)}")]

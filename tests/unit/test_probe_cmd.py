@@ -28,6 +28,7 @@ class SubprocessExecutor(Executor):
     """Runs every target's script locally with ``bash -s`` ($HOST = the target's name)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.scripts: list[tuple[str, str]] = []
 
     async def run(self, target, script, on_output, options: RunOptions) -> RunResult:

@@ -151,6 +151,7 @@ def _crash(session: Session) -> None:
 
 def test_resume_marks_interrupted_runs_unknown_and_leaves_detached_ones(tmp_path, as_alice, monkeypatch):
     s = Session.create(book(), root=tmp_path)
+    assert not s.resumed
     s.record(ev.StepStarted("r1", "T-1", 1, ("a", "b"), "cmd"))
     s.record_output(ev.OutputChunk("r1", "a", "stdout", "half"))
     s.record(ev.HostFinished("r1", "b", "succeeded", 0))
@@ -167,7 +168,7 @@ def test_resume_marks_interrupted_runs_unknown_and_leaves_detached_ones(tmp_path
         assert [type(e).__name__ for e in new] == ["Recovered", "SessionOpened", "StepOutcomeUnknown"]
         assert new[0].what == "stale lock"
         opened = new[1]
-        assert opened.resumed and opened.operator == "bob" and opened.handover_from == "alice"
+        assert r.resumed and opened.resumed and opened.operator == "bob" and opened.handover_from == "alice"
         assert new[2].run_id == "r1" and f"pid {old_pid}" in new[2].why and "end was not seen" in new[2].why
         run = r.state.runs["r1"]
         assert run.hosts["a"].status == UNKNOWN and run.hosts["b"].status == SUCCEEDED

@@ -119,7 +119,6 @@ class MainScreen(Screen[None]):
         self._tree_width = 0  # cells, once the operator changed it (< >)
         self._alerted_over = False
         self._alerted_closed = False
-        self.handled: list[str] = []  # actions handled, newest last (tests and bench read it)
 
     def now(self) -> datetime:
         return self.clock()
@@ -149,7 +148,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._unsubscribe = self.session.subscribe(self._on_record)
-        if getattr(self.engine, "on_pause", "missing") is None:
+        if self.engine.on_pause is None:
             self.engine.on_pause = self.operator.pause_between_hosts
         self.set_interval(self.flush_interval, self._flush_state, name="state-flush")
         self.set_interval(1.0, self._tick, name="clock")
@@ -166,7 +165,7 @@ class MainScreen(Screen[None]):
             if first is not None:
                 self.task_tree.select_item(first)
                 self._want(first)
-        for warning in getattr(self.session, "warnings", ()):
+        for warning in self.session.warnings:
             self.notify(warning, title="session", severity="warning", timeout=15)
         unknown = len(self.state.unresolved_unknowns())
         if unknown:
@@ -196,9 +195,7 @@ class MainScreen(Screen[None]):
             error = event.worker.error
             self.notify(f"{type(error).__name__}: {error}", title=f"{event.worker.name or 'action'} failed",
                         severity="error", timeout=20)
-            log = getattr(self.session, "log", None)
-            if log is not None:
-                log.error("tui action failed", worker=event.worker.name, error=repr(error))
+            self.session.log.error("tui action failed", worker=event.worker.name, error=repr(error))
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -396,7 +393,6 @@ class MainScreen(Screen[None]):
 
     # -- actions: runs -------------------------------------------------------------------
     def action_run_step(self) -> None:
-        self.handled.append("run_step")
         current = self._current()
         if current and not self._busy():
             item, step, rollback = current
@@ -408,7 +404,6 @@ class MainScreen(Screen[None]):
             self._run(item_id, [step], rollback)
 
     def action_rerun(self) -> None:
-        self.handled.append("rerun")
         current = self._current()
         if current and not self._busy():
             item, step, rollback = current
@@ -440,7 +435,6 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), title="not run", severity="error")
 
     def action_run_task(self) -> None:
-        self.handled.append("run_task")
         item = self.item
         if item is None or self._busy():
             return
@@ -449,7 +443,6 @@ class MainScreen(Screen[None]):
         self._run(item.id, [s.number for s in steps if s.runnable], rollback, all_steps=True)
 
     def action_run_on_host(self) -> None:
-        self.handled.append("run_on_host")
         current = self._current()
         if current and not self._busy():
             item, step, rollback = current
@@ -487,7 +480,6 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), title="not run", severity="error")
 
     def action_retarget(self) -> None:
-        self.handled.append("retarget")
         current = self._current()
         if current is None:
             return
@@ -514,7 +506,6 @@ class MainScreen(Screen[None]):
         return running[-1]
 
     def action_cancel(self) -> None:
-        self.handled.append("cancel")
         run = self._running_run()
         if run is None:
             self.notify("nothing is running", severity="warning")
@@ -527,7 +518,6 @@ class MainScreen(Screen[None]):
         self.notify("Ctrl-C sent to every host of the run", title="cancel")
 
     def action_send_input(self) -> None:
-        self.handled.append("send_input")
         run = self._running_run()
         if run is None:
             self.notify("no running step to type into", severity="warning")
@@ -546,7 +536,6 @@ class MainScreen(Screen[None]):
             await self.engine.send_input(run_id, host, (line + "\n").encode())
 
     def action_decide(self) -> None:
-        self.handled.append("decide")
         unknown = self.state.undecided()  # outcome unknown, or an automatic expectation not met
         if not unknown:
             self.notify("no step has an unknown outcome or an unmet expectation to decide", severity="warning")
@@ -580,11 +569,9 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), severity="error")
 
     def action_note(self) -> None:
-        self.handled.append("note")
         self._dialog(partial(self.operator.note, self.item.id if self.item else None))
 
     def action_skip_step(self) -> None:
-        self.handled.append("skip_step")
         current = self._current()
         if current is None:
             return
@@ -595,18 +582,15 @@ class MainScreen(Screen[None]):
         self._dialog(partial(self.operator.skip_step, item.id, step))
 
     def action_skip_task(self) -> None:
-        self.handled.append("skip_task")
         if self.item is not None and self.item.kind == "task":
             self._dialog(partial(self.operator.skip_task, self.item.id, self.item.title))
 
     def action_done(self) -> None:
-        self.handled.append("done")
         if self.item is not None and self.item.kind == "task":
             self._dialog(partial(self.operator.finish_task, self.item))
 
     @on(CheckboxToggleRequested)
     def _toggle_checkbox(self, message: CheckboxToggleRequested) -> None:
-        self.handled.append("toggle_checkbox")
         if message.checked:
             self.session.set_checkbox(message.key, True)
         else:
@@ -614,7 +598,6 @@ class MainScreen(Screen[None]):
 
     @on(ProbeAcceptRequested)
     def _accept_probe(self, message: ProbeAcceptRequested) -> None:
-        self.handled.append("accept_probe")
         probe = self.state.probes.get(message.key)
         if probe is None or probe.status != "pass":
             self.notify("no passing probe result for this checkbox", severity="warning")
@@ -622,7 +605,6 @@ class MainScreen(Screen[None]):
         self.session.set_checkbox(message.key, True, evidence=f"probe {probe.probe}: {probe.status} {probe.evidence}".strip())
 
     def action_rollback(self) -> None:
-        self.handled.append("rollback")
         item = self.item
         if item is None or item.task is None:
             return
@@ -644,11 +626,9 @@ class MainScreen(Screen[None]):
         self._dialog(flow)
 
     def action_back(self) -> None:
-        self.handled.append("back")
         self.task_tree.focus()
 
     def action_jump(self) -> None:
-        self.handled.append("jump")
         self._pick_task()
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
@@ -667,7 +647,6 @@ class MainScreen(Screen[None]):
 
     # -- actions: output and layout --------------------------------------------------------
     def action_search(self) -> None:
-        self.handled.append("search")
         self._search()
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
@@ -684,27 +663,22 @@ class MainScreen(Screen[None]):
                         title="search", severity="information" if found else "warning", timeout=3)
 
     def action_next_match(self) -> None:
-        self.handled.append("next_match")
         self.output.next_match(1)
 
     def action_previous_match(self) -> None:
-        self.handled.append("previous_match")
         self.output.next_match(-1)
 
     def action_toggle_wrap(self) -> None:
-        self.handled.append("toggle_wrap")
         wrap = self.output.toggle_wrap()
         self.notify("long lines wrap (↪ marks a continuation)" if wrap else "long lines are cut: scroll sideways",
                     title="output", timeout=3)
 
     def action_show_host(self, number: int) -> None:
         """``0``: the all-hosts view; ``1``-``9``: the n-th host's tab."""
-        self.handled.append("show_host")
         if self.output.show_host(number) is None:
             self.notify(f"no output tab {number}", severity="warning", timeout=3)
 
     def action_copy_output(self) -> None:
-        self.handled.append("copy_output")
         self._copy_output()
 
     @work(group="copy", exclusive=True, exit_on_error=False)
@@ -739,21 +713,18 @@ class MainScreen(Screen[None]):
                     + (" · selection copied" if selected else ""), title="copy", timeout=8)
 
     def action_zoom_output(self) -> None:
-        self.handled.append("zoom_output")
         if self.maximized is not None:
             self.minimize()
         else:
             self.maximize(self.output, container=False)
 
     def action_toggle_tree(self) -> None:
-        self.handled.append("toggle_tree")
         tree = self.task_tree
         tree.display = not tree.display
         if not tree.display and tree.has_focus:
             self._focus_detail()
 
     def action_tree_width(self, delta: int) -> None:
-        self.handled.append("tree_width")
         tree = self.task_tree
         tree.display = True
         width = self._tree_width or tree.outer_size.width  # the layout lags behind quick presses
@@ -763,7 +734,6 @@ class MainScreen(Screen[None]):
         tree.styles.max_width = self.size.width
 
     def action_help(self) -> None:
-        self.handled.append("help")
         from textual.app import App
 
         from tui.screens.help import HelpScreen
@@ -777,7 +747,6 @@ class MainScreen(Screen[None]):
         self._want(item_id)
 
     def action_export(self) -> None:
-        self.handled.append("export")
         self._export()
 
     @work(group="export", exclusive=True, exit_on_error=False)
@@ -793,7 +762,6 @@ class MainScreen(Screen[None]):
                     title="exported")
 
     def action_probes(self) -> None:
-        self.handled.append("probes")
         item = self.item
         if item is None:
             return
@@ -807,7 +775,6 @@ class MainScreen(Screen[None]):
         self.notify(f"{count} probe(s) run" if count else "no probes configured for this task", title="probes")
 
     def action_quit(self) -> None:
-        self.handled.append("quit")
         self._quit()
 
     @work(group="dialog", exclusive=True, exit_on_error=False)

@@ -102,7 +102,6 @@ class WatchScreen(MainScreen):
             self._read_only("starting a rollback")
 
     def action_quit(self) -> None:
-        self.handled.append("quit")
         self.app.exit(0)
 
     @on(CheckboxToggleRequested)
@@ -119,7 +118,6 @@ class WatchScreen(MainScreen):
 
 def _refusal(action: str, what: str) -> Callable[..., None]:
     def refuse(self: WatchScreen, *args: object) -> None:
-        self.handled.append(action)
         self._read_only(what)
 
     refuse.__name__ = f"action_{action}"

@@ -446,8 +446,3 @@ class OutputPane(Vertical):
             if pane_id(host) == tabs.active:
                 return host
         return None
-
-    @property
-    def backlog(self) -> int:
-        """Chunks waiting for the next flush."""
-        return sum(len(v) for v in self._pending.values())
