@@ -417,9 +417,9 @@ def last_record(fd: int, size: int) -> tuple[int, str] | None:
 class Chain:
     """A reader's place in a journal's chain: checks each next line and decodes its event.
 
-    :meth:`check` verifies a line (layout, seq, link, hash, JSON) and returns its parts;
-    :meth:`event` decodes the event under the unknown-type policy (module docstring);
-    :meth:`parse` and :meth:`record` do both and move the chain on.  ``count``/``head`` are those of the last good record,
+    :meth:`parse` verifies a line (layout, seq, link, hash, JSON) and decodes its event
+    under the unknown-type policy (:meth:`event`, module docstring), in one pass, and moves
+    the chain on; :meth:`record` returns the same as a :class:`Record`.  ``count``/``head`` are those of the last good record,
     ``version`` the format in force, ``foreign`` counts the records kept as
     :class:`ForeignEvent` by type.
     """
@@ -432,31 +432,6 @@ class Chain:
         self._head_ascii = GENESIS.encode("ascii")
         self.version = 1
         self.foreign: dict[str, int] = {}
-
-    def check(self, line: bytes, lineno: int) -> tuple[int, str, str, dict[str, Any]]:
-        """``(seq, ts, h, event object)`` of the next record's line (without its newline);
-        :class:`TamperedJournal` naming what is wrong.  The fast path compares the line's end
-        with the one the chain expects (its prev and seq are known, its ts is checked by form),
-        then hashes the line and parses its event; any other line is diagnosed."""
-        expected = self.count + 1
-        # the canonical line ends in a tail known but for its ts: compare it whole
-        tail = b'","prev":"%s","seq":%d,"ts":"' % (self._head_ascii, expected)
-        end = len(line) - 29
-        at = end - len(tail) - 70
-        if (at < 9 or line[end - len(tail):end] != tail or line[at:at + 6] != _H_MEMBER or line[-2:] != _END
-                or not line.startswith(_EVENT_START) or _TS.fullmatch(line, end, len(line) - 2) is None):
-            at = self._misplaced(line, lineno)
-        seq = expected
-        body = memoryview(line)
-        hasher = hashlib.sha256(body[:at])
-        hasher.update(body[at + _H_SPAN:])
-        h = hasher.hexdigest()
-        if line[at + 6:at + 70] != h.encode("ascii"):
-            raise TamperedJournal(self.path, seq, lineno, "hash mismatch (record altered)")
-        data = _json_object(line[9:at])
-        if data is None:
-            raise TamperedJournal(self.path, seq, lineno, "not valid JSON")
-        return seq, line[-29:-2].decode("ascii"), h, data
 
     def _misplaced(self, line: bytes, lineno: int) -> int:
         """A line whose tail is not the one expected: raise :class:`TamperedJournal` saying
@@ -492,11 +467,41 @@ class Chain:
 
     def parse(self, line: bytes, lineno: int) -> tuple[int, str, str, dict[str, Any], Event]:
         """Check the next line (without its newline) and decode its event, in one pass:
-        ``(seq, ts, h, event object, event)``; the chain moves on to it."""
-        seq, ts, h, data = self.check(line, lineno)
-        event = self.event(data, seq, lineno)
-        self.count, self.head, self._head_ascii = seq, h, h.encode("ascii")
-        return seq, ts, h, data, event
+        ``(seq, ts, h, event object, event)``; the chain moves on to it.  Raises
+        :class:`TamperedJournal` naming what is wrong.
+
+        The fast path compares the line's end with the one the chain expects (its prev and
+        seq are known, its ts is checked by form), hashes the line, parses its event and
+        builds it; any other line is diagnosed (:meth:`_misplaced`)."""
+        seq = self.count + 1
+        tail = b'","prev":"%s","seq":%d,"ts":"' % (self._head_ascii, seq)
+        end = len(line) - 29
+        at = end - len(tail) - 70
+        if (at < 9 or line[end - len(tail):end] != tail or line[at:at + 6] != _H_MEMBER or line[-2:] != _END
+                or not line.startswith(_EVENT_START) or _TS.fullmatch(line, end, len(line) - 2) is None):
+            at = self._misplaced(line, lineno)
+        body = memoryview(line)
+        hasher = hashlib.sha256(body[:at])
+        hasher.update(body[at + _H_SPAN:])
+        h = line[at + 6:at + 70]
+        if hasher.hexdigest().encode("ascii") != h:
+            raise TamperedJournal(self.path, seq, lineno, "hash mismatch (record altered)")
+        data = _json_object(line[9:at])
+        if data is None:
+            raise TamperedJournal(self.path, seq, lineno, "not valid JSON")
+        build = _BUILDERS.get(data.get("type"))
+        if build is None:  # the first of its type, or a type this build does not know
+            event = self.event(data, seq, lineno)
+        else:
+            try:
+                event = build(data)
+            except (ValueError, TypeError) as exc:
+                raise TamperedJournal(self.path, seq, lineno, f"bad event: {exc}") from None
+            if type(event) is SessionOpened and event.format_version > self.version:
+                self.version = event.format_version
+        head = h.decode("ascii")
+        self.count, self.head, self._head_ascii = seq, head, h
+        return seq, line[-29:-2].decode("ascii"), head, data, event
 
     def record(self, line: bytes, lineno: int) -> Record:
         """:meth:`parse` as a :class:`Record`."""

@@ -11,10 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {"runbook": 0, "sessions": 1, "tui": 2}
 NAMED = re.compile(r"\b(sessions|tui|textual)\.(?!(?:json|yaml|yml|md|txt|log|tcss)\b)[A-Za-z_]")  # not file names
 
-# The one known exception, issue 14's "commands out of the domain": the CLI entry point still
-# names the higher layers' command handlers (as strings, imported lazily).  Listed here so the
-# test shows it; anything else that names a higher layer fails.
-KNOWN = {("runbook/cli.py", "sessions"), ("runbook/cli.py", "tui")}
+
 
 
 def _rank(name: str) -> int:
@@ -39,7 +36,7 @@ def violations(root: Path = ROOT) -> list[str]:
                         found.append(f"{rel}:{node.lineno}: imports {name}")
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
                     for match in NAMED.finditer(node.value):
-                        if _rank(match.group(1)) > ceiling and (rel, match.group(1)) not in KNOWN:
+                        if _rank(match.group(1)) > ceiling:
                             found.append(f"{rel}:{node.lineno}: names {match.group(0)}… in a string")
     return found
 

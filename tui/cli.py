@@ -1,0 +1,40 @@
+"""The TUI's commands: ``run``, ``resume``, ``watch`` and ``demo``.
+
+Registered through the ``runbook.commands`` entry point (``pyproject.toml``); the handlers
+(and Textual) are imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+from runbook.cli import CommandAdder, add_notify, add_session_dir
+
+
+def register(cmd: CommandAdder) -> None:
+    # --- the TUI -------------------------------------------------------------
+    p = cmd("run", "tui.commands:run_cmd", "open the TUI on a runbook")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--inventory", metavar="INV")
+    p.add_argument("--window-end", metavar="TIME", help="end of the change window (HH:MM or RFC 3339)")
+    p.add_argument("--known-hosts", metavar="FILE")
+    p.add_argument("--new", action="store_true", help="start a new session even if one can be resumed")
+    add_notify(p)
+    add_session_dir(p)
+
+    p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
+    p.add_argument("session", nargs="?", metavar="SESSION")
+    p.add_argument("--inventory", metavar="INV")
+    p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
+    p.add_argument("--known-hosts", metavar="FILE")
+    add_notify(p)
+    add_session_dir(p)
+
+    p = cmd("watch", "tui.watching:watch_cmd",
+            "follow a session another process is writing, read-only (the TUI; never takes its lock)")
+    p.add_argument("session", nargs="?", metavar="SESSION", help="session id or prefix (default: the latest unfinished)")
+    p.add_argument("--poll", type=float, default=0.2, metavar="SECONDS", help="how often the journal is read (0.2)")
+    add_session_dir(p)
+
+    p = cmd("demo", "tui.commands:demo_cmd", "open the TUI on the demo runbook with an embedded SSH fleet")
+    add_session_dir(p)
+    p.add_argument("--resume", action="store_true",
+                   help="restart the fleet (same keys and addresses) and resume the latest unfinished demo session")
