@@ -57,16 +57,9 @@ class StepView(Static, can_focus=True):
             self.status = "running"
         self.update(Group(*self._render_parts(state, run)))
 
-    def _render_parts(self, state: SessionState, run: StepRun | None) -> list[RenderableType]:
+    def _status_line(self, state: SessionState, run: StepRun | None) -> Text:
+        """Status, skip reason, duration, and the last outcome of each host over every run."""
         step = self.step
-        parts: list[RenderableType] = []
-        head = Text()
-        head.append("▶ " if self.current else "  ", "bold")
-        head.append(f"{'Rollback ' if self.rollback else ''}{step.number}. ", "bold")
-        head.append_text(fmt.inline_markdown(step.title, "bold"))
-        if step.hint:
-            head.append(fmt.line(f" {step.hint}", "dim"))
-        parts.append(head)
         status = Text("   ")
         status.append(f"{fmt.icon(self.status)} {fmt.word(self.status)}", fmt.style(self.status))
         skip = state.step_skips.get((self.item_id, step.number)) if not self.rollback else None
@@ -91,7 +84,19 @@ class StepView(Static, can_focus=True):
                                   "bold")
                 elif hrun.exit_status not in (None, 0):
                     status.append(f" exit {hrun.exit_status}", "red")
-        parts.append(status)
+        return status
+
+    def _render_parts(self, state: SessionState, run: StepRun | None) -> list[RenderableType]:
+        step = self.step
+        parts: list[RenderableType] = []
+        head = Text()
+        head.append("▶ " if self.current else "  ", "bold")
+        head.append(f"{'Rollback ' if self.rollback else ''}{step.number}. ", "bold")
+        head.append_text(fmt.inline_markdown(step.title, "bold"))
+        if step.hint:
+            head.append(fmt.line(f" {step.hint}", "dim"))
+        parts.append(head)
+        parts.append(self._status_line(state, run))
         if not step.runnable:
             parts.append(Text("   manual step (nothing to run): skip it or note what you did", "dim italic"))
         else:
