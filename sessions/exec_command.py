@@ -45,7 +45,7 @@ import os
 import re
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.model import Runbook
@@ -54,6 +54,10 @@ from sessions.guards import Guard, TaskRef, answer_ok, resolve, resolve_task
 from sessions.planning import PlannedStep, check_target, plan_step
 from sessions.state import SessionState
 from sessions.substitution import normalise, placeholder_names
+
+if TYPE_CHECKING:
+    from sessions.engine import Engine
+    from sessions.session import Session
 
 _VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$", re.S)
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -282,7 +286,7 @@ def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
 # --- guards --------------------------------------------------------------------------
 
 
-def _ask(guard: Guard, prompter: Any, session: Any) -> None:
+def _ask(guard: Guard, prompter: Any, session: Session) -> None:
     """Resolve one guard on the terminal, or raise UserError (exit 1) when refused."""
     where = f"{guard.task} step {guard.step}" if guard.step is not None else guard.task
     if guard.needs == "confirm":
@@ -329,7 +333,7 @@ def _override(args: argparse.Namespace) -> str:
     return (getattr(args, "override", None) or "").strip()
 
 
-def _resolve_guards(plan: PlannedStep, session: Any, args: argparse.Namespace, prompter: Any) -> None:
+def _resolve_guards(plan: PlannedStep, session: Session, args: argparse.Namespace, prompter: Any) -> None:
     for guard in plan.guards:
         if guard.needs == "reason" and _override(args):
             resolve(session, guard, _override(args))
@@ -414,6 +418,22 @@ def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
     return check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ()))
 
 
+def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str, bool], values: dict[str, str] | None,
+                   prompter: Any, tty: bool) -> None:
+    """Journal the values the steps need (hashes only for secrets); ``values`` None: a resumed
+    session, which may know some already; the rest are asked for or read."""
+    if values is None:
+        values, missing = _values(args, needed, dict(session.values), prompter, prompt=tty)
+        if missing and not tty:
+            missing = _values_from_stdin(needed, values, missing)
+        if missing:
+            raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var-file "
+                            "FILE, NAME=VALUE lines on stdin, --var NAME=VALUE, or the environment)", EXIT_USAGE)
+    for name, value in values.items():
+        if session.values.get(name) != value or name not in session.state.placeholders:
+            session.supply(name, value, needed[name])
+
+
 async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, tty: bool,
                prompter: Any, needed: dict[str, bool], values: dict[str, str] | None,
                notify: list[str] | None = None) -> int:
@@ -436,7 +456,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
         notifier = Notifier(session, notify)
         notifier.start()
         say(f"notifications to {', '.join(t.shown for t in notifier.targets)}")
-    engine: Any = None
+    engine: Engine | None = None
     code = EXIT_FAILED
     reason = "exec failed"
     main = asyncio.current_task()
@@ -453,16 +473,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     session.on_write_error(lambda exc: say(f"{exc}: the journal cannot be written; stopping the running step"))
     ctl["stopper"] = stopper
     try:
-        if values is None:  # resumed: the session may know some values already
-            values, missing = _values(args, needed, dict(session.values), prompter, prompt=tty)
-            if missing and not tty:
-                missing = _values_from_stdin(needed, values, missing)
-            if missing:
-                raise UserError(f"missing values for {', '.join(missing)} (no terminal to ask: give --var-file "
-                                "FILE, NAME=VALUE lines on stdin, --var NAME=VALUE, or the environment)", EXIT_USAGE)
-        for name, value in values.items():
-            if session.values.get(name) != value or name not in session.state.placeholders:
-                session.supply(name, value, needed[name])
+        _supply_values(session, args, needed, values, prompter, tty)
 
         async def on_pause(done: str, next_host: str) -> bool:
             if args.yes:
@@ -512,7 +523,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     return code
 
 
-async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args: argparse.Namespace,
+async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int], args: argparse.Namespace,
                  prompter: Any, tty: bool, ctl: dict[str, Any]) -> tuple[int, str]:
     for n in steps:
         stopper = ctl.get("stopper")
@@ -542,12 +553,12 @@ async def _steps(engine: Any, session: Any, ref: TaskRef, steps: list[int], args
     return 0, "all steps succeeded"
 
 
-def _done(session: Any, ref: TaskRef, step: int, args: argparse.Namespace) -> bool:
+def _done(session: Session, ref: TaskRef, step: int, args: argparse.Namespace) -> bool:
     """A whole task run in an existing session skips the steps that already succeeded."""
     return args.step is None and args.session is not None and session.state.step_status(ref.id, step) == "succeeded"
 
 
-async def _run_one(engine: Any, task: str, step: int, args: argparse.Namespace, raw_input: bool,
+async def _run_one(engine: Engine, task: str, step: int, args: argparse.Namespace, raw_input: bool,
                    ctl: dict[str, Any]) -> Any:
     loop = asyncio.get_running_loop()
     background: set[asyncio.Task[Any]] = set()  # the loop keeps only weak references to tasks

@@ -52,7 +52,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from runbook import destructive as _destructive
 from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
@@ -444,7 +444,17 @@ def answer_ok(guard: Guard, answer: str) -> bool:
     return answer != ""
 
 
-def resolve(session: Any, guard: Guard, answer: str, *, yes: bool = False) -> None:
+class GuardJournal(Protocol):
+    """Where :func:`resolve` journals an answer (a Session; a watch refuses)."""
+
+    def pass_guard(self, guard: Any, task: Any, step: int | None = None, detail: str = "") -> None: ...
+
+    def override_guard(self, guard: Any, task: Any, reason: str, step: int | None = None) -> None: ...
+
+    def supply(self, name: str, value: str, secret: bool) -> bool | None: ...
+
+
+def resolve(session: GuardJournal, guard: Guard, answer: str, *, yes: bool = False) -> None:
     """Journal the answer to ``guard`` through the session's intents.
 
     ``yes``: the answer came from ``--yes`` (confirm and type_host pass with detail

@@ -29,7 +29,7 @@ import secrets as _secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook import __version__
 from runbook.errors import UserError
@@ -41,6 +41,9 @@ from sessions.logging import add_secret_source, configure_logging, get_logger
 from sessions.operator import Operator, current_operator
 from sessions.state import CANCELLED, RUNNING, UNKNOWN, Replayer, SessionState, StepRun, apply
 from sessions.store import JOURNAL, find_session, new_session_id, session_root, write_head
+
+if TYPE_CHECKING:
+    from runbook.model import Runbook
 
 Subscriber = Callable[[Record, SessionState], None]
 DECISIONS = ("succeeded", "failed", "rerun")
@@ -151,12 +154,12 @@ def load_runbook(path: str) -> tuple[Any | None, str]:
 class Session:
     """An open session (this process holds its lock).  Use :meth:`create` or :meth:`resume`."""
 
-    def __init__(self, sid: str, directory: Path, journal: Journal, runbook: Any, state: SessionState,
+    def __init__(self, sid: str, directory: Path, journal: Journal, runbook: Runbook | None, state: SessionState,
                  who: Operator) -> None:
         self.id = sid
         self.dir = directory
         self.journal = journal
-        self.runbook = runbook
+        self.runbook: Runbook | None = runbook
         self.state = state
         self.operator = who.name
         self.operator_info = who
@@ -204,7 +207,7 @@ class Session:
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def create(cls, runbook: Any, *, root: str | os.PathLike[str] | None = None,
+    def create(cls, runbook: Runbook, *, root: str | os.PathLike[str] | None = None,
                inventory_path: str | os.PathLike[str] | None = None,
                window_end: datetime | str | None = None) -> Session:
         """Start a new session on ``runbook`` (a ``runbook.model.Runbook``)."""
@@ -249,7 +252,7 @@ class Session:
 
     @classmethod
     def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-               runbook: Any = None, window_end: datetime | str | None = None) -> Session:
+               runbook: Runbook | None = None, window_end: datetime | str | None = None) -> Session:
         """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
 
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
@@ -283,7 +286,7 @@ class Session:
             raise
         return session
 
-    def _opened_event(self, runbook: Any, inventory_digest: str, window_end: str | None, *, resumed: bool,
+    def _opened_event(self, runbook: Runbook | None, inventory_digest: str, window_end: str | None, *, resumed: bool,
                       handover_from: str | None = None) -> ev.SessionOpened:
         who = self.operator_info
         st = self.state
@@ -299,7 +302,7 @@ class Session:
             format_version=FORMAT_VERSION,
         )
 
-    def _reopen(self, runbook: Any, window_end: str | None = None) -> None:
+    def _reopen(self, runbook: Runbook | None, window_end: str | None = None) -> None:
         self.resumed = True
         for rec in self.journal.recovered:
             if isinstance(rec.event, ev.Recovered):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from sessions.journal import JournalWriteError
@@ -23,6 +23,9 @@ from sessions.logging import get_logger
 from sessions.session import load_runbook
 from sessions.state import Replayer, SessionState, apply
 from sessions.store import find_session
+
+if TYPE_CHECKING:
+    from runbook.model import Runbook
 
 READ_ONLY = "read-only: watching"
 Subscriber = Callable[[Record, SessionState], None]
@@ -107,7 +110,7 @@ class _JournalView:
 class WatchedSession:
     """A session opened to watch: follows the journal, never writes.  Use :meth:`open`."""
 
-    def __init__(self, path: Path, runbook: Any, records: list[Record], tail: JournalTail) -> None:
+    def __init__(self, path: Path, runbook: Runbook | None, records: list[Record], tail: JournalTail) -> None:
         replayer = Replayer()
         for rec in records:
             replayer.feed_record(rec)
@@ -115,7 +118,7 @@ class WatchedSession:
         self.id = self.state.session_id or path.parent.name
         self.dir = path.parent
         self.journal = _JournalView(path)
-        self.runbook = runbook
+        self.runbook: Runbook | None = runbook
         self.tail = tail
         self.values: dict[str, str] = {n: e.value for n, e in self.state.placeholders.items()
                                        if not e.secret and e.value is not None}
@@ -127,7 +130,7 @@ class WatchedSession:
 
     @classmethod
     def open(cls, ref: str | os.PathLike[str] | None, *, root: str | os.PathLike[str] | None = None,
-             runbook: Any = None) -> WatchedSession:
+             runbook: Runbook | None = None) -> WatchedSession:
         """Open session ``ref`` (id, prefix, directory or journal; None: the latest unfinished) to watch.
 
         :raises UserError: no such session, a journal that is not one, or its runbook cannot be read

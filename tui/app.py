@@ -88,7 +88,7 @@ class RunbookApp(App[int]):
         session, engine = self.session, self.engine
         assert isinstance(session, Session) and engine is not None, "the main screen needs an open session"
         try:
-            self.notifier = self.launch.notifier_for(self.session)
+            self.notifier = self.launch.notifier_for(session)
         except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
             self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
         self.push_screen(MainScreen(session, engine, clock=self.launch.clock))

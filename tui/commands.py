@@ -15,12 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runbook.errors import UserError
 from tui.launch import Launch
 
 if TYPE_CHECKING:
+    from runbook.model import Runbook
     from sessions.store import SessionSummary
 
 DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
@@ -65,17 +66,17 @@ def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
     return found
 
 
-def _parse(path: str | os.PathLike[str]) -> Any:
+def _parse(path: str | os.PathLike[str]) -> Runbook:
     from runbook.parser import parse_file
 
     return parse_file(str(path))
 
 
-def _notify(args: argparse.Namespace, runbook: Any) -> tuple[str, ...]:
+def _notify(args: argparse.Namespace, runbook: Runbook | None) -> tuple[str, ...]:
     """``--notify`` URLs and the runbook's, checked before the screen opens (a bad one: exit 2)."""
     from sessions.notify import check_urls
 
-    return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ())))
+    return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(runbook.notify if runbook is not None else ())))
 
 
 def _check_inventory(path: str | None) -> None:

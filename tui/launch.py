@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 from runbook.errors import UserError
 
 if TYPE_CHECKING:
+    from runbook.model import Runbook
+    from sessions.engine import Engine
+    from sessions.notify import Notifier
+    from sessions.session import Session
     from sessions.store import SessionSummary
 
 Clock = Callable[[], datetime]
@@ -32,7 +36,7 @@ class Launch:
     """What to open.  ``mode``: ``new``, ``resume`` (``ref`` or the latest) or ``offer``
     (ask with the resume prompt when ``offer_summary`` is set, else new)."""
 
-    runbook: Any = None  # runbook.model.Runbook; None for resume (the journal names it)
+    runbook: Runbook | None = None  # None for resume (the journal names it)
     root: Path | None = None
     mode: str = "new"
     ref: str | None = None
@@ -45,11 +49,13 @@ class Launch:
     engine_options: dict[str, Any] = field(default_factory=dict)
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
 
-    def open_session(self, choice: str) -> Any:
+    def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
         from sessions.session import Session
 
         if choice == "new":
+            if self.runbook is None:
+                raise UserError("a new session needs a runbook file")
             session = Session.create(self.runbook, root=self.root, inventory_path=self.inventory_path,
                                      window_end=self.window_end)
             self._write_sidecar(session.dir)
@@ -87,7 +93,7 @@ class Launch:
         if self.known_hosts is None and data.get("known_hosts"):
             self.known_hosts = data["known_hosts"]
 
-    def notifier_for(self, session: Any) -> Any:
+    def notifier_for(self, session: Session) -> Notifier | None:
         """Start sending the session's notifications (``--notify`` and the runbook's ``notify:``),
         or None when there is nowhere to send them.  Needs the running loop."""
         from sessions.notify import Notifier, check_urls
@@ -99,7 +105,7 @@ class Launch:
         notifier.start()
         return notifier
 
-    def engine_for(self, session: Any) -> Any:
+    def engine_for(self, session: Session) -> Engine:
         from runbook.inventory import Inventory
         from sessions.engine import Engine
 

@@ -21,6 +21,9 @@ from sessions.state import UNKNOWN
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sessions.engine import Engine
+    from sessions.session import Session
+    from sessions.watch import WatchedSession
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
 
@@ -50,11 +53,11 @@ class Operator:
         self.screen = screen
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Session | WatchedSession:
         return self.screen.session
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.screen.engine
 
     async def ask(self, modal: ModalScreen[Any]) -> Any:
@@ -113,7 +116,7 @@ class Operator:
         from sessions.targeting import suggestions_for
         from tui.widgets.modals import ChooseTargetModal
 
-        runbook, inventory, state = self.session.runbook, self.engine.inventory, self.session.state
+        runbook, inventory, state = self.screen.runbook, self.engine.inventory, self.session.state
         ref = resolve_task(runbook, task_id)
         st = ref.step(step, rollback)
         plan = self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now())
@@ -141,7 +144,7 @@ class Operator:
         choice = await self.ask(self.target_modal(task_id, step, rollback))
         if choice is None:
             return False
-        st = resolve_task(self.session.runbook, task_id).step(step, rollback)
+        st = resolve_task(self.screen.runbook, task_id).step(step, rollback)
         own = st.target is not None and st.target.chosen  # the task-wide choice does not reach it
         if choice.all_untargeted:
             self.session.choose_target(task_id, choice.pattern, rollback=rollback, hosts=choice.hosts, save=choice.save)
@@ -253,7 +256,7 @@ class Operator:
     async def finish_task(self, item: Any) -> None:
         """Mark a task done; with steps skipped or not succeeded, or boxes not ticked, a reason is
         needed first (journaled as a ``finish`` override: a deviation in the report)."""
-        problems = guards_mod.finish_problems(self.session.state, self.session.runbook, item.id)
+        problems = guards_mod.finish_problems(self.session.state, self.screen.runbook, item.id)
         if problems:
             reason = await self.ask(ReasonModal(
                 f"Finish {item.id} anyway?", "Not done: " + "; ".join(problems) + ".",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import events
 
@@ -43,7 +43,8 @@ class WatchApp(RunbookApp):
             event.prevent_default()  # not RunbookApp's: no signal handlers that journal, no main screen
 
         self.sub_title = "read-only: watching"
-        self.push_screen(WatchScreen(self.session, self.engine, clock=self.launch.clock))
+        assert self.engine is not None
+        self.push_screen(WatchScreen(self.watched, self.engine, clock=self.launch.clock))
         self.set_interval(self.poll_s, self.poll, name="watch-poll")
 
     def poll(self) -> None:
@@ -69,7 +70,7 @@ class WatchApp(RunbookApp):
             await self.engine.close()
 
 
-def _engine(session: Any) -> Any:
+def _engine(session: WatchedSession) -> Engine:
     """An engine that only plans (the inventory the operator used, from the session's
     sidecar, read-only), so the steps show the hosts they run on."""
     from runbook.inventory import Inventory

@@ -78,7 +78,10 @@ class Tmux:
     def wait_dead(self, name: str, timeout: float = 30.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if self("list-panes", "-t", name, "-F", "#{pane_dead}").strip() == "1":
+            # tmux marks a pane dead a moment before it records how it ended: wait for both
+            dead, status, signal = self("list-panes", "-t", name, "-F",
+                                        "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip().split(":")
+            if dead == "1" and (status or signal):
                 return
             time.sleep(0.1)
         raise AssertionError(f"{name}: still running after {timeout}s:\n{self.screen(name)}")

@@ -41,6 +41,9 @@ from tui.widgets.task_view import TaskView
 from tui.widgets.tree import TaskTree
 
 if TYPE_CHECKING:
+    from sessions.engine import Engine
+    from sessions.session import Session
+    from sessions.watch import WatchedSession
     from tui.app import RunbookApp
 
 STATE_FLUSH_S = 0.08
@@ -98,10 +101,12 @@ class MainScreen(Screen[None]):
         B("escape", "back", "Tree", "Back to the task tree", show=False),
     ]
 
-    def __init__(self, session: Any, engine: Any, *, clock: Callable[[], datetime], flush_interval: float = STATE_FLUSH_S) -> None:
+    def __init__(self, session: Session | WatchedSession, engine: Engine, *, clock: Callable[[], datetime], flush_interval: float = STATE_FLUSH_S) -> None:
         super().__init__(id="main")
         self.session = session
         self.engine = engine
+        if session.runbook is None:  # Launch.open_session and WatchedSession.open refuse these
+            raise UserError(f"session {session.id}: its runbook could not be loaded")
         self.runbook: Runbook = session.runbook
         self.clock = clock
         self.flush_interval = flush_interval

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from sessions import events as ev
 from sessions.journal import Record
 from sessions.state import SessionState
-from sessions.watch import READ_ONLY
+from sessions.watch import READ_ONLY, WatchedSession
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 from tui.screens.main import MainScreen
 
@@ -49,6 +49,7 @@ class WatchScreen(MainScreen):
 
     BINDINGS = _watch_bindings()
 
+    session: WatchedSession  # (MainScreen's, narrowed: a watch screen is only ever on one)
     history_ready = False  # polling waits for the output history, so no line is shown twice
     refused: list[str]  # what was refused, newest last (tests read it)
 
