@@ -200,7 +200,9 @@ def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[di
         pm = PATH_COMMENT_RE.match(lines[first_idx])
         if pm:
             body = "\n".join(lines[first_idx + 1:])
-            src = tuple(node.line + 2 + first_idx + i for i in range(len(lines) - first_idx - 1))
+            # the line after the code's final newline is the closing fence, or (a fence left open
+            # at the end of the document) no line at all: never past the block's end
+            src = tuple(min(node.line + 2 + first_idx + i, end) for i in range(len(lines) - first_idx - 1))
             return [Block("file", lang, body, node.line, pm.group(1), end, merged, None, src)]
     if lang == "" and looks_like_shell_paragraphs(code):
         ctx.diag(

@@ -101,3 +101,11 @@ def test_mangled_prod_checklist(cut_a, cut_b, junk):
     rb = parse(text, "prod-mangled.md")
     assert not [d for d in rb.diagnostics if d.code == "internal"], rb.diagnostics
     _check(rb, text)
+
+
+def test_a_file_block_left_open_at_the_end_maps_no_line_past_it():
+    """Found by the fuzz test above (cut_a=287, cut_b=864): a ``# path`` file block whose
+    fence is never closed ran one line past the end of the document."""
+    lines = PROD.read_text().split("\n")
+    text = "\n".join(lines[:287] + [""] + lines[864:])
+    _check(parse(text, "prod-mangled.md"), text)
