@@ -51,17 +51,14 @@ class WatchScreen(MainScreen):
 
     session: WatchedSession  # (MainScreen's, narrowed: a watch screen is only ever on one)
     history_ready = False  # polling waits for the output history, so no line is shown twice
-    refused: list[str]  # what was refused, newest last (tests read it)
 
     def on_mount(self) -> None:
-        self.refused = []
         self._history_upto = self.session.tail.seq
         self.history_ready = not self.state.runs
         # MainScreen.on_mount runs next (Textual calls every class's handler): it subscribes and draws
         self.notify("Watching: this view follows the journal and changes nothing.", title=READ_ONLY, timeout=8)
 
     def _read_only(self, what: str) -> None:
-        self.refused.append(what)
         self.notify(f"{what} is for the operator of this session; this view only follows it", title=READ_ONLY,
                     severity="warning", timeout=6)
 
