@@ -186,10 +186,26 @@ async def test_expectations_checked_per_host_with_evidence(tmp_path, sessions_ro
         session.close()
 
 
+def our_process_tree(ps_output: str) -> list[tuple[str, str]]:
+    """(pid, args) of this process and its descendants, from ``ps -eo pid=,ppid=,args=``."""
+    rows = [line.split(None, 2) + [""] for line in ps_output.splitlines() if line.strip()]
+    children: dict[str, list[str]] = {}
+    args = {}
+    for pid, ppid, rest, *_ in rows:
+        children.setdefault(ppid, []).append(pid)
+        args[pid] = rest
+    tree, todo = [], [str(os.getpid())]
+    while todo:
+        pid = todo.pop()
+        tree.append((pid, args.get(pid, "")))
+        todo.extend(children.get(pid, []))
+    return tree
+
+
 async def test_secrets_never_reach_the_journal_or_argv(tmp_path, sessions_root):
     ps_file = tmp_path / "ps.txt"
     s = step(1, cmd(f"""
-        ps -eo args > {ps_file}
+        ps -eo pid=,ppid=,args= > {ps_file}
         printf 'half:%s' "${{DB_PASS%????????}}"; sleep 0.2; printf '%s:end\\n' "${{DB_PASS#????????}}"
         echo "token is <API_TOKEN> and pass is $DB_PASS" >&2
         echo "user <DB_USER>"
@@ -211,7 +227,9 @@ async def test_secrets_never_reach_the_journal_or_argv(tmp_path, sessions_root):
         assert "user alice" in out
         started = events_of(session, ev.StepStarted)[0]
         assert "<redacted:DB_PASS>" in started.command and "alice" in started.command
-        assert SECRET not in ps_file.read_text() and "alice" not in ps_file.read_text()
+        ours = our_process_tree(ps_file.read_text())  # this test's processes, not the whole machine's
+        assert any(str(os.getpid()) == pid for pid, _ in ours) and len(ours) >= 3, ours
+        assert not [args for _, args in ours if SECRET in args or "alice" in args], ours
     finally:
         await engine.close()
         session.close()
