@@ -63,8 +63,14 @@ def test_tui_stops_the_running_step_on_a_signal(tmux: Tmux, tmp_path: Path, sign
     sessions = tmp_path / "sessions"
     env = {"HOME": str(tmp_path), "USER": "carol", "TERM": "xterm-256color", "PATH": os.environ["PATH"],
            "LANG": "C.UTF-8"}
-    pid = tmux.start("tui", [str(RUNBOOK), "run", str(book), "--session-dir", str(sessions)], env)
+    # A shell in the pane runs runbook in the foreground and writes its exit status: tmux
+    # records a pane's status only once it reaps it, which under load took more than 30 s.
+    wrapper = '"$@"; echo $? > "$0.status"'
+    shell_pid = tmux.start("tui", ["sh", "-c", wrapper, str(tmp_path / "status-marker"), str(RUNBOOK), "run", str(book),
+                                   "--session-dir", str(sessions)], env)
     tmux.wait("tui", "LONG-001", "Quit")
+    pid = int(Path(f"/proc/{shell_pid}/task/{shell_pid}/children").read_text().split()[0])
+    status_file = tmp_path / "status-marker.status"
     tmux.keys("tui", "r")
     deadline = time.monotonic() + 30
     while not ((pids / "child").exists() and (pids / "shell").exists()):
@@ -74,10 +80,11 @@ def test_tui_stops_the_running_step_on_a_signal(tmux: Tmux, tmp_path: Path, sign
     shell, child = int((pids / "shell").read_text()), int((pids / "child").read_text())
     assert alive(shell) and alive(child)
     os.kill(pid, signum)
-    tmux.wait_dead("tui")
-    status = tmux("list-panes", "-t", "tui", "-F", "#{pane_dead_status}").strip()
-    assert status, tmux("list-panes", "-t", "tui", "-F", "signal #{pane_dead_signal}") + tmux.screen("tui")
-    assert status == str(128 + signum)
+    deadline = time.monotonic() + 30
+    while not status_file.exists() or not status_file.read_text().strip():
+        assert time.monotonic() < deadline, tmux.screen("tui")
+        time.sleep(0.05)
+    assert status_file.read_text().strip() == str(128 + signum), tmux.screen("tui")
     for p in (shell, child):
         deadline = time.monotonic() + 5
         while alive(p) and time.monotonic() < deadline:
