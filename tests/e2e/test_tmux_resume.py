@@ -76,17 +76,29 @@ class Tmux:
         raise AssertionError(f"{texts} not on screen after {timeout}s:\n{screen}")
 
     def wait_dead(self, name: str, timeout: float = 30.0) -> None:
+        """Until the pane's command has ended and tmux has recorded how (exit status or signal)."""
         end = time.monotonic() + timeout
+        how = ""
         while time.monotonic() < end:
-            # tmux marks a pane dead a moment before it records how it ended: wait for both
-            dead, status, signal = self("list-panes", "-t", name, "-F",
-                                        "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip().split(":")
-            if dead == "1" and (status or signal):
+            how = self("list-panes", "-t", name, "-F", "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
+            dead, status, signal_name = how.split(":")
+            if dead == "1" and (status or signal_name):
                 return
+            if dead == "1":
+                self.reap()
             time.sleep(0.1)
-        raise AssertionError(f"{name}: still running after {timeout}s:\n{self.screen(name)}")
+        raise AssertionError(f"{name}: not ended after {timeout}s ({how}):\n{self.screen(name)}")
+
+    def reap(self) -> None:
+        """tmux here sometimes misses a pane's SIGCHLD: the command stays a zombie and its status
+        unrecorded until another child ends (seen under load). A SIGCHLD sent by hand makes the
+        server reap it; to tmux it is only a prompt to call waitpid."""
+        pid = self("display-message", "-p", "#{pid}", check=False).strip()
+        if pid.isdigit():
+            os.kill(int(pid), signal.SIGCHLD)
 
     def exit_status(self, name: str) -> int:
+        self.wait_dead(name)
         return int(self("list-panes", "-t", name, "-F", "#{pane_dead_status}").strip())
 
     def kill_server(self) -> None:
