@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.webhook import Webhook
@@ -82,17 +81,18 @@ def test_exec_notifies_both_urls_and_never_sends_the_secret(tmp_path):
 def test_a_hanging_webhook_does_not_hold_the_step(tmp_path):
     with Webhook("hang") as hook:
         (tmp_path / "book.md").write_text(BOOK.format(front_url=hook.url))
-        t0 = time.monotonic()
-        proc = _exec(tmp_path)
-        took = time.monotonic() - t0
+        proc = _exec(tmp_path)  # a hang would end in subprocess.TimeoutExpired (60 s), a failure
         assert proc.returncode == 1, proc.stderr
-    print(f"exec with a hanging webhook: {took:.1f} s")
-    assert took < 45  # generous: the close waits one timeout (5 s) at most for the queue
     records = _journal(tmp_path)
+    types = [r["event"]["type"] for r in records]
     failed = [r["event"] for r in records if r["event"]["type"] == "notification_failed"]
     assert {e["trigger"] for e in failed} == {"step_failed", "session_closed"}
     finished = next(r["event"] for r in records if r["event"]["type"] == "step_finished")
-    assert finished["outcome"] == "failed" and finished["duration_s"] < 10
+    assert finished["outcome"] == "failed"
+    # the step never waited for the webhook: it finished before any delivery gave up, and the
+    # close gave up on what was still queued instead of waiting for the retries
+    assert types.index("step_finished") < types.index("notification_failed")
+    assert any("not delivered before the session closed" in e["error"] for e in failed), failed
 
 
 def test_a_bad_notify_url_is_refused_before_anything_runs(tmp_path):

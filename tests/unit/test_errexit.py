@@ -6,7 +6,6 @@ the engine over the real LocalExecutor with pipes, a PTY and detached.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ from sessions import events as ev
 from sessions.engine import Engine
 from sessions.journal import read_records, verify
 from sessions.session import Session
+from tests.tools import require
 
 NONCE = "0123456789abcdef"
 
@@ -84,8 +84,8 @@ def test_exit_in_a_block_names_the_block_and_keeps_its_status():
     assert rc == 7 and stop_of(err)[0] == errexit.Stop(1, None, 7)
 
 
-@pytest.mark.skipif(shutil.which("dash") is None, reason="no dash here")
 def test_plain_sh_gets_set_e_and_the_failing_block():
+    require("dash")  # Debian's /bin/sh: a missing one fails (the README's test command installs it)
     rc, out, err = shell_run("dash", errexit.script([("echo first; false; echo after", True)]))
     assert (rc, out) == (1, "first\n")
     stop, rest = stop_of(err)
