@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 Severity = Literal["error", "warning", "info"]
 BlockKind = Literal["command", "file", "output", "text"]
@@ -40,6 +40,17 @@ class Risk(enum.Enum):
     def needs_confirmation(self) -> bool:
         return self in (Risk.HIGH, Risk.CRITICAL)
 
+
+
+class Identified(Protocol):
+    """Anything a task is known by: a :class:`Task`, a phase gate's reference."""
+
+    @property
+    def id(self) -> str: ...
+
+
+#: a task given by its id, or as an object that has one
+TaskKey = str | Identified
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:

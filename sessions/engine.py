@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.executor import Executor
-from runbook.model import TargetSpec, is_secret_name
+from runbook.model import Step, TargetSpec, TaskKey, is_secret_name
 from sessions import events as ev
 from sessions.engine_session import EngineSession
 from sessions.planning import PlannedStep, plan_step
@@ -281,6 +281,6 @@ class Engine:
         self._owned.clear()
 
 
-def _ids(task: Any, step: Any) -> tuple[str, int]:
+def _ids(task: TaskKey, step: int | Step) -> tuple[str, int]:
     """Task id and step number from ids or model objects."""
     return (task if isinstance(task, str) else task.id), (step if isinstance(step, int) else step.number)

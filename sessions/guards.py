@@ -55,7 +55,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runbook import destructive as _destructive
-from runbook.model import Diagnostic, Phase, Risk, Runbook, Step
+from runbook.model import Diagnostic, Phase, Risk, Runbook, Step, TaskKey
 from runbook.redaction import secret_value_problem
 from sessions import state as st
 from sessions.substitution import is_secret, placeholder_names
@@ -447,9 +447,9 @@ def answer_ok(guard: Guard, answer: str) -> bool:
 class GuardJournal(Protocol):
     """Where :func:`resolve` journals an answer (a Session; a watch refuses)."""
 
-    def pass_guard(self, guard: Any, task: Any, step: int | None = None, detail: str = "") -> None: ...
+    def pass_guard(self, guard: Guard | str, task: TaskKey, step: int | None = None, detail: str = "") -> None: ...
 
-    def override_guard(self, guard: Any, task: Any, reason: str, step: int | None = None) -> None: ...
+    def override_guard(self, guard: Guard | str, task: TaskKey, reason: str, step: int | None = None) -> None: ...
 
     def supply(self, name: str, value: str, secret: bool) -> bool | None: ...
 

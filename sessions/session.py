@@ -43,7 +43,8 @@ from sessions.state import CANCELLED, RUNNING, UNKNOWN, Replayer, SessionState, 
 from sessions.store import JOURNAL, find_session, new_session_id, session_root, write_head
 
 if TYPE_CHECKING:
-    from runbook.model import Runbook
+    from runbook.model import Runbook, TaskKey
+    from sessions.guards import Guard
 
 Subscriber = Callable[[Record, SessionState], None]
 DECISIONS = ("succeeded", "failed", "rerun")
@@ -87,8 +88,12 @@ def _file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _task_id(task: Any) -> str:
+def _task_id(task: TaskKey) -> str:
     return task if isinstance(task, str) else task.id
+
+
+def _guard_kind(guard: Guard | str) -> str:
+    return guard if isinstance(guard, str) else guard.kind
 
 
 def _required(text: str, what: str) -> str:
@@ -461,26 +466,26 @@ class Session:
             self._box_texts = (runbook, {b.key: b.text for b in runbook.checkboxes()})
         return self._box_texts[1].get(key, "")
 
-    def note(self, text: str, task: Any = None) -> None:
+    def note(self, text: str, task: TaskKey | None = None) -> None:
         if not (text or "").strip():
             raise UserError("an empty note", 2)
         self.record(ev.Note(text, _task_id(task) if task is not None else None, self.operator))
 
-    def start_task(self, task: Any) -> None:
+    def start_task(self, task: TaskKey) -> None:
         self.record(ev.TaskStarted(_task_id(task), self.operator))
 
-    def complete_task(self, task: Any) -> None:
+    def complete_task(self, task: TaskKey) -> None:
         self.record(ev.TaskCompleted(_task_id(task), self.operator))
 
-    def skip_task(self, task: Any, reason: str) -> None:
+    def skip_task(self, task: TaskKey, reason: str) -> None:
         tid = _task_id(task)
         self.record(ev.TaskSkipped(tid, _required(reason, f"skipping {tid}"), self.operator))
 
-    def skip_step(self, task: Any, step: int, reason: str) -> None:
+    def skip_step(self, task: TaskKey, step: int, reason: str) -> None:
         tid = _task_id(task)
         self.record(ev.StepSkipped(tid, int(step), _required(reason, f"skipping {tid} step {step}"), self.operator))
 
-    def start_rollback(self, task: Any, reason: str = "") -> None:
+    def start_rollback(self, task: TaskKey, reason: str = "") -> None:
         self.record(ev.RollbackStarted(_task_id(task), reason, self.operator))
 
     def decide(self, run_id: str, decision: str, reason: str = "", host: str | None = None) -> None:
@@ -530,16 +535,16 @@ class Session:
             raise
         return changed
 
-    def pass_guard(self, guard: Any, task: Any, step: int | None = None, detail: str = "") -> None:
-        self.record(ev.GuardPassed(getattr(guard, "kind", guard), _task_id(task), step, detail, self.operator))
+    def pass_guard(self, guard: Guard | str, task: TaskKey, step: int | None = None, detail: str = "") -> None:
+        self.record(ev.GuardPassed(_guard_kind(guard), _task_id(task), step, detail, self.operator))
 
-    def override_guard(self, guard: Any, task: Any, reason: str, step: int | None = None) -> None:
-        kind = getattr(guard, "kind", guard)
+    def override_guard(self, guard: Guard | str, task: TaskKey, reason: str, step: int | None = None) -> None:
+        kind = _guard_kind(guard)
         tid = _task_id(task)
         self.record(ev.GuardOverridden(kind, tid, _required(reason, f"overriding the {kind} guard of {tid}"), step,
                                        self.operator))
 
-    def choose_target(self, task: Any, pattern: str, *, step: int | None = None, rollback: bool = False,
+    def choose_target(self, task: TaskKey, pattern: str, *, step: int | None = None, rollback: bool = False,
                       hosts: tuple[str, ...] = (), save: bool = False) -> ev.TargetChosen:
         """Journal the operator's choice of where steps run (``step`` None: the task's, or its
         rollback's, steps without a target of their own, until changed).  ``save``: also bind it

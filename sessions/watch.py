@@ -25,7 +25,8 @@ from sessions.state import Replayer, SessionState, apply
 from sessions.store import find_session
 
 if TYPE_CHECKING:
-    from runbook.model import Runbook
+    from runbook.model import Runbook, TaskKey
+    from sessions.guards import Guard
 
 READ_ONLY = "read-only: watching"
 Subscriber = Callable[[Record, SessionState], None]
@@ -226,22 +227,22 @@ class WatchedSession:
     def set_checkbox(self, key: str, checked: bool, evidence: str = "", reason: str = "") -> None:
         self._refuse("ticking a checkbox")
 
-    def note(self, text: str, task: Any = None) -> None:
+    def note(self, text: str, task: TaskKey | None = None) -> None:
         self._refuse("a note")
 
-    def start_task(self, task: Any) -> None:
+    def start_task(self, task: TaskKey) -> None:
         self._refuse("starting a task")
 
-    def complete_task(self, task: Any) -> None:
+    def complete_task(self, task: TaskKey) -> None:
         self._refuse("finishing a task")
 
-    def skip_task(self, task: Any, reason: str) -> None:
+    def skip_task(self, task: TaskKey, reason: str) -> None:
         self._refuse("skipping a task")
 
-    def skip_step(self, task: Any, step: int, reason: str) -> None:
+    def skip_step(self, task: TaskKey, step: int, reason: str) -> None:
         self._refuse("skipping a step")
 
-    def start_rollback(self, task: Any, reason: str = "") -> None:
+    def start_rollback(self, task: TaskKey, reason: str = "") -> None:
         self._refuse("a rollback")
 
     def decide(self, run_id: str, decision: str, reason: str = "", host: str | None = None) -> None:
@@ -251,13 +252,13 @@ class WatchedSession:
         self._refuse("a placeholder value")
         return None
 
-    def pass_guard(self, guard: Any, task: Any, step: int | None = None, detail: str = "") -> None:
+    def pass_guard(self, guard: Guard | str, task: TaskKey, step: int | None = None, detail: str = "") -> None:
         self._refuse("answering a guard")
 
-    def override_guard(self, guard: Any, task: Any, reason: str, step: int | None = None) -> None:
+    def override_guard(self, guard: Guard | str, task: TaskKey, reason: str, step: int | None = None) -> None:
         self._refuse("overriding a guard")
 
-    def choose_target(self, task: Any, pattern: str, **kw: Any) -> Any:
+    def choose_target(self, task: TaskKey, pattern: str, **kw: Any) -> Any:
         self._refuse("choosing a target")
 
     def mark_unknown(self, run_id: str, why: str, host: str | None = None, duration_s: float | None = None) -> None:
