@@ -34,6 +34,7 @@ from sessions.events import Event, Recovered
 from sessions.journal_format import (
     FORMAT_VERSION,
     GENESIS,
+    Chain,
     JournalError,
     JournalReader,
     NewerJournal,
@@ -50,7 +51,7 @@ from sessions.session_dir import check_journal_file, check_session_dir, open_nof
 #: the journal's API: what readers and tests import from here (the format's names come from
 #: :mod:`sessions.journal_format`, which defines them)
 __all__ = [
-    "FORMAT_VERSION", "GENESIS", "Journal", "JournalError", "JournalReader", "JournalWriteError", "NewerJournal",
+    "FORMAT_VERSION", "GENESIS", "Journal", "JournalError", "JournalReader", "JournalTail", "JournalWriteError", "NewerJournal",
     "Record", "TamperedJournal", "Verification", "canonical", "fsync_dir", "make_private_dir", "read_records",
     "record_hash", "utc_now", "verify",
 ]
@@ -423,3 +424,67 @@ def _cleanup(fd: int, lk: SessionLock | None) -> None:
         os.close(fd)
     if lk is not None:
         lk.release()
+
+
+class JournalTail:
+    """Reads a journal incrementally and read-only, checking the chain.
+
+    :meth:`read_new` returns the records completed since the previous call (a record
+    still being written, without its newline, waits for the next call).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.chain = Chain(str(path))
+        self._pending = b""
+        self._broken: TamperedJournal | None = None
+
+    @property
+    def seq(self) -> int:
+        """The last record read."""
+        return self.chain.count
+
+    @classmethod
+    def after(cls, reader: JournalReader) -> JournalTail:
+        """Following on from a reader that has read the journal to its end."""
+        tail = cls(reader.path)
+        tail.offset, tail.chain = reader.end, reader.chain
+        return tail
+
+    def read_all(self) -> list[Record]:
+        """The records there now (the chain checked; a torn tail is left for later)."""
+        reader = JournalReader(self.path)
+        records = list(reader)
+        self.offset, self.chain = reader.end, reader.chain
+        return records
+
+    def read_new(self) -> list[Record]:
+        """Records appended since the last read.  :class:`TamperedJournal` when the file
+        shrank below what was read or a new record does not chain."""
+        if self._broken is not None:
+            raise self._broken
+        name = str(self.path)
+        with open(self.path, "rb") as fh:  # read-only; the writer's lock is never looked at
+            size = os.fstat(fh.fileno()).st_size
+            if size < self.offset:
+                raise TamperedJournal(name, self.seq, self.seq, "the journal shrank below records already read")
+            if size < self.offset + len(self._pending):  # a torn tail was truncated by a resume
+                self._pending = b""
+            fh.seek(self.offset + len(self._pending))
+            data = fh.read()
+        if not data:
+            return []
+        self._pending += data
+        *lines, self._pending = self._pending.split(b"\n")
+        out: list[Record] = []
+        for raw in lines:
+            try:
+                out.append(self.chain.record(raw, self.chain.count + 1))
+            except TamperedJournal as exc:  # the good records before it are still returned
+                self._broken = exc
+                break
+            self.offset += len(raw) + 1
+        if self._broken is not None and not out:
+            raise self._broken
+        return out

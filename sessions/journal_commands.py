@@ -21,7 +21,7 @@ from typing import TextIO
 from runbook.terminal_text import visible
 from sessions import events as ev
 from sessions.export_model import outcome_word
-from sessions.journal import verify
+from sessions.journal import JournalTail, verify
 from sessions.journal_format import (
     FORMAT_VERSION,
     ForeignEvent,
@@ -257,30 +257,16 @@ def _show_then_follow(path: Path, fmt: str, follow: bool, out: TextIO) -> int:
 
 def _follow(path: Path, reader: JournalReader, fmt: str, out: TextIO, poll_s: float = 0.2) -> int:
     """Print records appended after ``reader`` finished, checking the chain, until interrupted."""
-    offset, chain = reader.end, reader.chain
-    pending = b""
-    with open(path, "rb") as fh:
-        while True:
-            size = os.fstat(fh.fileno()).st_size
-            if size < offset:
-                print(f"runbook: {path}: the journal shrank below record {chain.count}: it was altered",
-                      file=sys.stderr)
-                return 1
-            if size < offset + len(pending):  # a torn tail was truncated by a resume
-                pending = b""
-            fh.seek(offset + len(pending))
-            data = fh.read()
-            if not data:
-                time.sleep(poll_s)
-                continue
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                try:
-                    rec = chain.record(raw, chain.count + 1)
-                except TamperedJournal as exc:
-                    print(f"runbook: {exc}", file=sys.stderr)
-                    return 1
-                offset += len(raw) + 1
-                _print_record(rec, fmt, out)
-            out.flush()
+    tail = JournalTail.after(reader)
+    while True:
+        try:
+            records = tail.read_new()
+        except TamperedJournal as exc:  # altered, or shrank below what was printed
+            print(f"runbook: {exc}", file=sys.stderr)
+            return 1
+        if not records:
+            time.sleep(poll_s)
+            continue
+        for rec in records:
+            _print_record(rec, fmt, out)
+        out.flush()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
-from sessions.journal import JournalWriteError
-from sessions.journal_format import Chain, JournalReader, Record, TamperedJournal
+from sessions.journal import JournalTail, JournalWriteError
+from sessions.journal_format import Record, TamperedJournal
 from sessions.logging import get_logger
 from sessions.session import load_runbook
 from sessions.state import Replayer, SessionState, apply
@@ -37,63 +37,6 @@ class ReadOnlyError(UserError):
 
     def __init__(self, what: str = "") -> None:
         super().__init__(f"{READ_ONLY}{f' ({what} is for the operator)' if what else ''}", 1)
-
-
-class JournalTail:
-    """Reads a journal incrementally and read-only, checking the chain.
-
-    :meth:`read_new` returns the records completed since the previous call (a record
-    still being written, without its newline, waits for the next call).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.chain = Chain(str(path))
-        self._pending = b""
-        self._broken: TamperedJournal | None = None
-
-    @property
-    def seq(self) -> int:
-        """The last record read."""
-        return self.chain.count
-
-    def read_all(self) -> list[Record]:
-        """The records there now (the chain checked; a torn tail is left for later)."""
-        reader = JournalReader(self.path)
-        records = list(reader)
-        self.offset, self.chain = reader.end, reader.chain
-        return records
-
-    def read_new(self) -> list[Record]:
-        """Records appended since the last read.  :class:`TamperedJournal` when the file
-        shrank below what was read or a new record does not chain."""
-        if self._broken is not None:
-            raise self._broken
-        name = str(self.path)
-        with open(self.path, "rb") as fh:  # read-only; the writer's lock is never looked at
-            size = os.fstat(fh.fileno()).st_size
-            if size < self.offset:
-                raise TamperedJournal(name, self.seq, self.seq, "the journal shrank below records already read")
-            if size < self.offset + len(self._pending):  # a torn tail was truncated by a resume
-                self._pending = b""
-            fh.seek(self.offset + len(self._pending))
-            data = fh.read()
-        if not data:
-            return []
-        self._pending += data
-        *lines, self._pending = self._pending.split(b"\n")
-        out: list[Record] = []
-        for raw in lines:
-            try:
-                out.append(self.chain.record(raw, self.chain.count + 1))
-            except TamperedJournal as exc:  # the good records before it are still returned
-                self._broken = exc
-                break
-            self.offset += len(raw) + 1
-        if self._broken is not None and not out:
-            raise self._broken
-        return out
 
 
 class _JournalView:
