@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from runbook.model import Runbook
-from sessions import window
 from sessions.state import TASK_DONE, TASK_SKIPPED, SessionState
 
 FINISHED = (TASK_DONE, TASK_SKIPPED)
@@ -30,7 +27,3 @@ def progress(runbook: Runbook, state: SessionState) -> tuple[int, int]:
     tasks = runbook.tasks
     return sum(1 for t in tasks if state.task_status(t.id) in FINISHED), len(tasks)
 
-
-def remaining_critical_path(runbook: Runbook, state: SessionState, now: datetime) -> float:
-    """Minutes of the longest chain of work left (:func:`sessions.window.remaining_critical_path`)."""
-    return window.remaining_critical_path(runbook, state, now)

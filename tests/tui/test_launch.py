@@ -123,7 +123,8 @@ class TestProgress:
     def test_critical_path_and_blocked_tasks(self):
         from runbook.parser import parse_file
         from sessions.state import replay
-        from tui.progress import progress, remaining_critical_path, unfinished_dependencies
+        from sessions.window import remaining_critical_path
+        from tui.progress import progress, unfinished_dependencies
 
         rb = parse_file(str(MINI))
         state = replay([])

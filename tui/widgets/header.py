@@ -16,9 +16,9 @@ from textual.widgets import Static
 
 from runbook.model import Runbook
 from sessions.state import SessionState
-from sessions.window import window_level
+from sessions.window import remaining_critical_path, window_level
 from tui import format as fmt
-from tui.progress import progress, remaining_critical_path
+from tui.progress import progress
 
 LEVEL_WORDS = {"ok": "✔ on time", "amber": "⚠ tight", "red": "✘ over"}
 
