@@ -57,6 +57,7 @@ from sessions.substitution import normalise, placeholder_names
 
 if TYPE_CHECKING:
     from sessions.engine import Engine
+    from sessions.notify import Notifier
     from sessions.session import Session
 
 _VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$", re.S)
@@ -449,7 +450,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
     say(f"session {session.id} ({session.journal.path})")
     for w in session.warnings:
         say(w)
-    notifier: Any = None
+    notifier: Notifier | None = None
     if notify:
         from sessions.notify import Notifier
 
