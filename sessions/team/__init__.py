@@ -1,0 +1,1 @@
+"""Team work around a session: notifications, watching, four-eyes approvals, the journal mirror."""
