@@ -11,11 +11,11 @@ from runbook.cli import CommandAdder, add_format, add_notify, add_session_dir
 
 def register(cmd: CommandAdder) -> None:
     # --- sessions ------------------------------------------------------------
-    p = cmd("sessions", "sessions.journal_commands:sessions_cmd", "list sessions")
+    p = cmd("sessions", "sessions.commands.journal:sessions_cmd", "list sessions")
     add_session_dir(p)
     add_format(p)
 
-    p = cmd("journal", "sessions.journal_commands:journal_cmd", "inspect a session journal")
+    p = cmd("journal", "sessions.commands.journal:journal_cmd", "inspect a session journal")
     jsub = p.add_subparsers(dest="journal_command", metavar="ACTION")
     jsub.required = True
     jv = jsub.add_parser("verify", help="check the hash chain (exit 0 or 1)")
@@ -30,7 +30,7 @@ def register(cmd: CommandAdder) -> None:
     add_session_dir(js)
     add_format(js)
 
-    p = cmd("exec", "sessions.exec_command:exec_cmd", "run a task's steps without the TUI")
+    p = cmd("exec", "sessions.commands.exec:exec_cmd", "run a task's steps without the TUI")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--task", required=True, metavar="ID")
     p.add_argument("--step", type=int, metavar="N")
@@ -55,7 +55,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)")
     add_notify(p)
 
-    p = cmd("export", "sessions.export_commands:export_cmd", "write a (signed) session report")
+    p = cmd("export", "sessions.commands.export:export_cmd", "write a (signed) session report")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--format", choices=["md", "json", "html"], default="md")
     p.add_argument("--out", metavar="FILE")
@@ -67,7 +67,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--lines", type=int, default=200, metavar="N", help="output lines per host in md/html")
     add_session_dir(p)
 
-    p = cmd("verify", "sessions.export_commands:verify_cmd", "verify an exported report and its signature")
+    p = cmd("verify", "sessions.commands.export:verify_cmd", "verify an exported report and its signature")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--signature", metavar="FILE.sig")
     p.add_argument("--allowed-signers", metavar="F")

@@ -67,21 +67,21 @@ def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
 
 
 def _parse(path: str | os.PathLike[str]) -> Runbook:
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     return parse_file(str(path))
 
 
 def _notify(args: argparse.Namespace, runbook: Runbook | None) -> tuple[str, ...]:
     """``--notify`` URLs and the runbook's, checked before the screen opens (a bad one: exit 2)."""
-    from sessions.notify import check_urls
+    from sessions.team.notify import check_urls
 
     return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(runbook.notify if runbook is not None else ())))
 
 
 def _check_inventory(path: str | None) -> None:
     """Load the inventory once before the screen opens: a bad file is one line on stderr, exit 2."""
-    from runbook.inventory import Inventory
+    from runbook.targets.inventory import Inventory
 
     Inventory.load(path)
 
