@@ -604,14 +604,14 @@ async def _approve(approvals: Approvals, session: Session, task: str, args: argp
     sig = signature_path(request_path)
     say(f"{task} needs a four-eyes approval. Give an approver the request {request_path}; they run:")
     say(f"  runbook approve {request_path} --sign ~/.ssh/id_ed25519      (or --sign-agent)")
-    say(f"waiting for {sig} (Ctrl-C stops waiting; later: runbook exec ... --session {session.id} "
-        f"--approval FILE)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGINT, stop.set)
     except (NotImplementedError, RuntimeError):
         pass
+    say(f"waiting for {sig} (Ctrl-C stops waiting; later: runbook exec ... --session {session.id} "
+        f"--approval FILE)")
     try:
         waited = await approvals.wait(task, pending, sig, stop=stop,
                                        on_refused=lambda v: say(f"{task}: approval {sig} refused: {v.reason}; "
