@@ -56,7 +56,7 @@ from sessions import events as _events
 from sessions.events import Event, SessionOpened
 
 #: the format this build writes, and the newest it reads
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: the event types each format added.  A new event type is a new format: add it here under
 #: FORMAT_VERSION + 1 and raise FORMAT_VERSION (a test checks that every registered type is
 #: listed), so that an older runbook reads it as "written by a newer runbook", not as tampering.
@@ -70,6 +70,7 @@ FORMAT_TYPES: dict[int, frozenset[str]] = {
         "signal_received", "step_finished", "step_outcome_unknown", "step_skipped", "step_started",
         "target_chosen", "task_completed", "task_skipped", "task_started", "window_alert",
     )),
+    2: frozenset(("mirror_changed", "mirror_handover")),
 }
 GENESIS = "0" * 64
 RECORD_KEYS = frozenset(("event", "h", "prev", "seq", "ts"))

@@ -128,7 +128,7 @@ def test_a_newer_format_journal_is_refused_for_writing_with_a_clear_message(tmp_
 def test_an_unknown_type_at_a_known_format_is_a_bad_record(tmp_path: Path) -> None:
     path = tmp_path / "s" / "journal.jsonl"
     with Journal.create(path, lock=False) as j:
-        j.append(ev.SessionOpened("sid", "/srv/rb.md", "a" * 64))
+        j.append(ev.SessionOpened("sid", "/srv/rb.md", "a" * 64, format_version=FORMAT_VERSION))
         j.append(ForeignEvent("gpu_reserved", {"type": "gpu_reserved"}))
     v = verify(path)
     assert not v.ok and v.seq == 2 and v.count == 1
