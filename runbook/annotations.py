@@ -2,6 +2,8 @@
 
 * ``<!-- runbook: target=masters[1:] serial pty timeout=30 detached pause mode=0644 -->``
   before a fence; ``errexit=off`` there runs the block as written (no ``set -e -o pipefail``); ``<!-- runbook: secret=LDAP_BIND,OTHER -->`` anywhere;
+* ``<!-- runbook: approval=required -->`` (or ``approval=none``) anywhere in a task: the task needs
+  (or does not need) a four-eyes approval; before the first heading: every task's default;
 * ```` ```bash {target=masters serial} ```` (fence attributes);
 * ``<!-- probe: k8s.nodes_ready(min=5) -->`` after a checkbox;
 * ``NAME.targets.yaml`` beside ``NAME.md``: ``TASK-ID`` or ``TASK-ID.N`` (step N) ->
@@ -36,7 +38,7 @@ PROBE_RE = re.compile(r"<!--\s*probe\s*:\s*(.*?)\s*-->", re.S | re.I)
 _ATTRS_RE = re.compile(r"\{([^{}]*)\}\s*$")
 
 FLAG_KEYS = frozenset({"serial", "parallel", "pty", "no-pty", "detached", "pause"})
-VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title", "errexit"})
+VALUE_KEYS = frozenset({"target", "timeout", "mode", "path", "secret", "kind", "title", "errexit", "approval"})
 TARGET_KEYS = frozenset({"target", "serial", "parallel", "pty", "no-pty", "detached", "pause", "timeout", "mode"})
 KINDS = ("command", "file", "output", "text")
 # Runme cell attributes (https://runme.dev): ``interactive`` is a PTY; the rest is Runme's own

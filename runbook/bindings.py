@@ -9,7 +9,8 @@ wrong value is never silently ignored nor reported once per step:
 * keys: ``target`` (a non-empty pattern), ``serial``, ``parallel``, ``pty``, ``no-pty``,
   ``detached``, ``pause`` (true/false, yes/no, on/off, 1/0), ``timeout`` (a positive,
   finite number of seconds, ``30`` or ``30s``), ``mode`` (octal as written: ``0644``),
-  ``probe`` (a probe expression); any other key is refused;
+  ``probe`` (a probe expression), ``approval`` (``required`` or ``none``: a task's four-eyes
+  approval, on ``TASK-ID`` or ``default``); any other key is refused;
 * a key given twice is refused (YAML would silently keep the last one).
 
 Every problem is named once, at its line (``file:line: KEY: message``, one line each);
@@ -30,12 +31,13 @@ import yaml
 from runbook.annotations import TARGET_KEYS, bindings_path
 from runbook.bounded_yaml import YAMLInputError, compose_yaml, construct_yaml, read_yaml_file
 from runbook.errors import InputError
+from runbook.model import Approval
 from runbook.notify_config import notify_urls
 
 __all__ = ["BINDING_KEYS", "Bindings", "load_bindings"]
 
 FLAG_KEYS = ("serial", "parallel", "pty", "no-pty", "detached", "pause")
-BINDING_KEYS = tuple(sorted(TARGET_KEYS)) + ("probe",)
+BINDING_KEYS = tuple(sorted(TARGET_KEYS)) + ("probe", "approval")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _MODE = re.compile(r"0?o?([0-7]{3,4})")
@@ -94,6 +96,12 @@ def _check_option(option: str, value: Any, raw: yaml.Node) -> tuple[Any, str]:
         if not m:
             return None, f"mode must be octal such as 0644, not {_shown(value)}"
         return "0" + m.group(1) if len(m.group(1)) == 3 else m.group(1), ""
+    if option == "approval":  # a task's (or default's) four-eyes approval
+        parsed = Approval.parse(str(value).lower() if isinstance(value, bool) else str(value)) \
+            if isinstance(value, (str, bool)) else None
+        if parsed is None:
+            return None, f"approval must be required or none, not {_shown(value)}"
+        return parsed.value, ""
     if option in ("target", "probe"):
         if not isinstance(value, str) or not value.strip():
             what = "a host pattern" if option == "target" else "a probe expression"

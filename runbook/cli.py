@@ -54,6 +54,16 @@ def add_mirror(p: argparse.ArgumentParser) -> None:
                         "fsync); losing it warns and never stops the session")
 
 
+def add_approvers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--approvers", metavar="FILE",
+                   help="an OpenSSH allowed-signers file of the people who may approve tasks (four-eyes approval): "
+                        "every CRITICAL task, and every task marked approval=required, waits for an approver's "
+                        "signature (journaled; kept on resume)")
+    p.add_argument("--operator-key", action="append", default=[], metavar="PUBKEY",
+                   help="a public key (file or line) that is yours: an approval signed with it is refused "
+                        "(repeatable; your ssh-agent's keys and ~/.ssh/*.pub always count)")
+
+
 def add_format(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
     p.add_argument("--format", choices=list(choices), default=choices[0])
 

@@ -76,6 +76,8 @@ class _Inference(_Builder):
         self.lines, self.lc = first.lines, first.lc
         self.ctx = Ctx(self.path, self.lines, self.lc)
         self.ctx.on_secret = self._secret
+        self.ctx.on_approval = self._approval
+        self.doc_approval = first.doc_approval
         self.problems, self.front, self.nodes = first.problems, first.front, first.nodes
         self.doc_default, self.seen_heading = first.doc_default, first.seen_heading  # the document default target
         self.title: str | None = None

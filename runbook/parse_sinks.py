@@ -127,6 +127,8 @@ class TextSink:
                     self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
                 if "secret" in pairs:
                     self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
+                if "approval" in pairs:
+                    self.ctx.on_approval(pairs.pop("approval"), node.line)
                 if pairs:
                     self.annotation = (pairs, node.line)
             elif pm and self.boxes and self.boxes[-1].probe is None:
@@ -160,6 +162,8 @@ class TaskB:
     sub_titles: dict[str, str] = field(default_factory=dict)
     extra_order: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    approval: str = ""  # approval= as written in the task (runbook.model.Approval)
+    approval_line: int = 0
     prefix: str = ""
 
     def sink(self, name: str, title: str = "", line: int = 0) -> TextSink:

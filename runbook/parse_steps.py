@@ -135,6 +135,7 @@ class Ctx:
         self.line_count = line_count
         self.diagnostics: list[Diagnostic] = []
         self.on_secret: Callable[[list[str], int], None] = lambda names, line: None
+        self.on_approval: Callable[[str, int], None] = lambda value, line: None
 
     def clamp(self, line: int) -> int:
         return max(1, min(line, self.line_count or 1))
@@ -156,6 +157,7 @@ def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[di
         merged.update(annotation[0])
     merged.update(attrs)
     merged.pop("secret", None)
+    merged.pop("approval", None)
     if attrs:
         merged["source"] = "fence"
     elif annotation:
@@ -599,6 +601,8 @@ class StepsCollector:
                 self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
             if "secret" in pairs:
                 self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
+            if "approval" in pairs:
+                self.ctx.on_approval(pairs.pop("approval"), node.line)
             if pairs:
                 self.annotation = (pairs, node.line)
         elif pm:

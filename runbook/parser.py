@@ -35,7 +35,21 @@ from runbook.durations import parse_duration
 from runbook.errors import read_text_file
 from runbook.front_matter import FrontMatter, split_front_matter
 from runbook.markdown_blocks import FenceProblem, Node, count_lines, normalize, parse_blocks
-from runbook.model import Block, Checkbox, Diagnostic, Gate, Phase, Rollback, Runbook, Section, Step, TargetSource, TargetSpec, Task
+from runbook.model import (
+    Approval,
+    Block,
+    Checkbox,
+    Diagnostic,
+    Gate,
+    Phase,
+    Rollback,
+    Runbook,
+    Section,
+    Step,
+    TargetSource,
+    TargetSpec,
+    Task,
+)
 from runbook.notify_config import notify_urls
 from runbook.parse_sinks import (
     GATE_PHASE_RE,
@@ -159,6 +173,8 @@ class _Builder:
         self.lc = count_lines(norm)
         self.ctx = Ctx(path, self.lines, self.lc)
         self.ctx.on_secret = self._secret
+        self.ctx.on_approval = self._approval
+        self.doc_approval: tuple[Approval, int] | None = None  # approval= before the first heading
         self.problems: list[FenceProblem] = []
         self.front: FrontMatter
         self.front, markdown = split_front_matter(norm)  # metadata, never headings; lines keep their numbers
@@ -224,12 +240,59 @@ class _Builder:
             self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
         if "secret" in pairs:
             self._secret([x for x in pairs.pop("secret").replace(",", " ").split() if x], node.line)
+        if "approval" in pairs:
+            self._approval(pairs.pop("approval"), node.line)
         spec, problems = spec_from(pairs, self.doc_default or TargetSpec(), TargetSource.DOCUMENT)
         for p in problems:
             self.ctx.diag(node.line, "warning", "annotation", p)
         if spec.chosen:
             self.doc_default = spec
         return True
+
+    def _approval(self, value: str, line: int) -> None:
+        """``approval=required|none`` in an annotation: the task's, or every task's before a task."""
+        parsed = Approval.parse(value)
+        if parsed is None:
+            self.ctx.diag(line, "warning", "annotation", f"runbook annotation: approval must be required or none, "
+                                                          f"not {value!r}")
+            return
+        if self.task is not None:
+            if self.task.approval and Approval.parse(self.task.approval) != parsed:
+                self.ctx.diag(line, "warning", "annotation",
+                              f"approval={value} contradicts approval={self.task.approval} at line "
+                              f"{self.task.approval_line}; the first is kept")
+                return
+            self.task.approval, self.task.approval_line = value, line
+        elif self.doc_approval is None:
+            self.doc_approval = (parsed, line)
+
+    def _task_approval(self, task: Task, written: TaskB) -> Task:
+        """A task's approval: its annotation, else its binding (``TASK-ID: {approval: required}``)."""
+        if written.approval:
+            parsed = Approval.parse(written.approval)
+            if parsed is not None:
+                return replace(task, approval=parsed)
+        bound = self.bindings.get(task.id, {}).get("approval")
+        if bound is not None:
+            self.used_bindings.add(task.id)
+            return replace(task, approval=Approval(bound))
+        return task
+
+    def _document_approval(self) -> Approval:
+        """Every task's default: an annotation before the first heading, else the front matter's
+        ``runbook: {approval: ...}``, else the bindings file's ``default: {approval: ...}``."""
+        if self.doc_approval is not None:
+            return self.doc_approval[0]
+        front = (self.front.defaults or {}).get("approval")
+        if front is not None:
+            parsed = Approval.parse(str(front))
+            if parsed is None:
+                self.ctx.diag(1, "warning", "front-matter", f"runbook defaults: approval must be required or none, "
+                                                            f"not {front!r}")
+            else:
+                return parsed
+        bound = self.bindings.get("default", {}).get("approval")
+        return Approval(bound) if bound is not None else Approval.DEFAULT
 
     def _secret(self, names: list[str], line: int) -> None:
         (self.task.secrets if self.task is not None else self.doc_secrets).extend(n.strip("<>$") for n in names)
@@ -559,7 +622,7 @@ class _Builder:
         if self.preamble is not None and not self.preamble.empty():
             sections.append(self._section(self.preamble, "section:" + self._prefix(self.preamble.slugpath)))
         for pb in self.phases:
-            tasks = tuple(self._task(t) for t in pb.tasks)
+            tasks = tuple(self._task_approval(self._task(t), t) for t in pb.tasks)
             gates = tuple(self._gate(g) for g in pb.gates)
             dur = parse_duration(pb.duration_text, self.day_hours) if pb.duration_text else None
             meta = {META_KEYS.get(k, k): strip_md(v) for k, (v, _) in pb.meta.items()}
@@ -591,7 +654,7 @@ class _Builder:
             overview=overview, phases=tuple(phases), sections=tuple(sections), diagnostics=tuple(diags),
             line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)), front_matter=self.front_scalars(),
             default_target=self.doc_default if self.doc_default is not None and self.doc_default.chosen else None,
-            notify=notify,
+            notify=notify, approval=self._document_approval(),
         )
 
     def document_title(self) -> str:

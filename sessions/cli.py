@@ -6,7 +6,7 @@ handler as ``"module:function"``, imported only when the command runs.
 
 from __future__ import annotations
 
-from runbook.cli import CommandAdder, add_format, add_mirror, add_notify, add_session_dir
+from runbook.cli import CommandAdder, add_approvers, add_format, add_mirror, add_notify, add_session_dir
 
 
 def register(cmd: CommandAdder) -> None:
@@ -58,6 +58,10 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)")
     add_notify(p)
     add_mirror(p)
+    add_approvers(p)
+    p.add_argument("--approval", metavar="FILE",
+                   help="an approver's signature (runbook approve) of this session's approval request: checked at "
+                        "once instead of waiting for REQUEST.sig")
 
     p = cmd("export", "sessions.export_commands:export_cmd", "write a (signed) session report")
     p.add_argument("session", metavar="SESSION")
@@ -70,6 +74,17 @@ def register(cmd: CommandAdder) -> None:
                          "is KEY, else the first")
     p.add_argument("--lines", type=int, default=200, metavar="N", help="output lines per host in md/html")
     add_session_dir(p)
+
+    p = cmd("approve", "sessions.team.approve_command:approve_cmd",
+            "sign an approval request (four-eyes approval of a task's plan)")
+    p.add_argument("request", metavar="REQUEST", help="the request file (approval-TASK-ID.json) or a copy of it")
+    ag = p.add_mutually_exclusive_group(required=True)
+    ag.add_argument("--sign", metavar="KEYFILE", help="sign with this private key")
+    ag.add_argument("--sign-agent", nargs="?", const="", default=None, metavar="KEY",
+                    help="sign with a key in ssh-agent ($SSH_AUTH_SOCK): the one whose fingerprint (SHA256:...) or "
+                         "comment is KEY, else the first")
+    p.add_argument("-o", "--out", metavar="FILE", help="where the signature goes (default: REQUEST.sig)")
+    p.add_argument("--yes", action="store_true", help="sign without asking (the plan is printed all the same)")
 
     p = cmd("verify", "sessions.export_commands:verify_cmd", "verify an exported report and its signature")
     p.add_argument("file", metavar="FILE")

@@ -535,6 +535,76 @@ class NotificationFailed(Event):
     about_seq: int | None = None
 
 
+# --- four-eyes approval (sessions.team.approval) ---------------------------------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ApproversSet(Event):
+    """The session's approvers: an OpenSSH allowed-signers file (``--approvers FILE``), its
+    text kept whole (public keys only), so that every approval is checked, then and later,
+    against exactly what was journaled.  With it, every CRITICAL task needs an approval."""
+
+    TYPE: ClassVar[str] = "approvers_set"
+    path: str
+    sha256: str
+    text: str
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested(Event):
+    """The operator asked for an approval of ``task``: ``message`` is the request file's text
+    (written at ``path``), exactly the bytes an approver signs: the session, the task, the
+    runbook's SHA-256 and the plan (hosts and commands, secrets masked).  ``operator_keys``
+    are the fingerprints (``SHA256:...``) of the operator's own keys: never an approver's."""
+
+    TYPE: ClassVar[str] = "approval_requested"
+    request_id: str
+    task: str
+    path: str
+    message: str
+    plan_sha256: str
+    operator_keys: tuple[str, ...] = ()
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ApprovalGranted(Event):
+    """An approver's signature over a request was checked and accepted.  ``signature`` is the
+    armored SSHSIG (namespace ``namespace``) over ``message``, so that anyone can check it again
+    with ``ssh-keygen -Y verify -f APPROVERS -I principal -n namespace -s SIG < MESSAGE``."""
+
+    TYPE: ClassVar[str] = "approval_granted"
+    request_id: str
+    task: str
+    principal: str
+    key_fingerprint: str
+    signature: str
+    namespace: str
+    message: str
+    source: str = ""  # the signature file it came from
+    who: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class ApprovalRefused(Event):
+    """A signature offered as an approval was refused (``reason``): not a valid signature, a key
+    not in the approvers file, the operator's own key, or a plan that changed since it was signed."""
+
+    TYPE: ClassVar[str] = "approval_refused"
+    request_id: str
+    task: str
+    reason: str
+    key_fingerprint: str = ""
+    principal: str = ""
+    source: str = ""
+    who: str = ""
+
+
 # --- the journal mirror (``--mirror DEST``, ``resume --from``) -----------------
 
 

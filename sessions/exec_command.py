@@ -45,6 +45,7 @@ import os
 import re
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from sessions.events import Event
     from sessions.notify import Notifier
     from sessions.session import Session
+    from sessions.team.approval import Approvals
     from sessions.team.mirror import JournalMirror, MirrorDest
 
 _VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$", re.S)
@@ -338,6 +340,8 @@ def _override(args: argparse.Namespace) -> str:
 
 def _resolve_guards(plan: PlannedStep, session: Session, args: argparse.Namespace, prompter: Any) -> None:
     for guard in plan.guards:
+        if guard.needs == "approval":  # after the others: see _approve
+            continue
         if guard.needs == "reason" and _override(args):
             resolve(session, guard, _override(args))
         elif args.yes and guard.needs in ("confirm", "type_host"):
@@ -362,6 +366,8 @@ def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> 
     for plan in plans:
         for g in plan.guards:
             text = g.describe()
+            if g.needs == "approval":  # an approver's signature: waited for (or --approval), never asked
+                continue
             if g.needs == "reason":
                 if not _override(args) and text not in overrides:
                     overrides.append(text)
@@ -533,6 +539,8 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
                         accept_new_host_keys=args.accept_new_host_keys, detached=args.detached,
                         parallel_limit=getattr(args, "parallel", None) or 10,
                         connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
+        approvals = _approvals(session, engine, args)
+        ctl["approvals"] = approvals
         if args.session is not None:
             ctl["recovering"] = True
             await engine.recover()
@@ -583,6 +591,8 @@ async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int
             continue
         plan = engine.plan(ref.id, n, target=args.target)
         _resolve_guards(plan, session, args, prompter)
+        if any(g.needs == "approval" for g in engine.plan(ref.id, n, target=args.target).guards):
+            await _approve(ctl["approvals"], session, ref.id, args)
         if session.state.task_status(ref.id) == "pending":
             session.start_task(ref.id)
         say(f"{ref.id} step {n}: {plan.title} -- on {', '.join(plan.hosts)} ({plan.mode})")
@@ -600,6 +610,69 @@ async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int
             return EXIT_FAILED, f"{ref.id} step {n} {what}"
         say(f"{ref.id} step {n}: succeeded on {len(summary.hosts)} host(s)")
     return 0, "all steps succeeded"
+
+
+def _approvals(session: Session, engine: Engine, args: argparse.Namespace) -> Approvals:
+    """The session's approvals; ``--approvers FILE`` journaled when it is new to the session."""
+    from sessions.team.approval import Approvals
+
+    approvals = Approvals(session, lambda task, n: engine.plan(task, n, target=args.target),
+                          getattr(args, "operator_key", None) or ())
+    approvers = getattr(args, "approvers", None)
+    if approvers and approvals.set_approvers(approvers):
+        say(f"approvers: {approvers} (journaled; every CRITICAL task and every task marked approval=required "
+            "waits for one of them)")
+    return approvals
+
+
+async def _approve(approvals: Approvals, session: Session, task: str, args: argparse.Namespace) -> None:
+    """A four-eyes approval for ``task``: ``--approval FILE`` checked at once, else a request
+    written into the session directory and its signature waited for (Ctrl-C stops waiting)."""
+    from sessions.team.approval import read_signature, signature_path
+
+    given = getattr(args, "approval", None)
+    if given:
+        data = read_signature(given)
+        if approvals.latest_request(task) is None:
+            raise UserError(f"{given}: no approval was requested for {task} in session {session.id}: an approval "
+                            f"signs one session's request (resume that session with --session ID)", EXIT_FAILED)
+        verdict = approvals.offer(task, data, given)
+        if not verdict.ok:
+            raise UserError(f"{task}: approval {given} refused: {verdict.reason}; nothing run", EXIT_FAILED)
+        say(f"{task}: approved by {verdict.principal} ({verdict.fingerprint})")
+        return
+    pending = approvals.latest_request(task)
+    if pending is not None and approvals.reusable(pending):
+        request_path = Path(pending.path)
+        say(f"{task}: waiting again for the approval requested in {request_path}")
+    else:
+        _request, request_path = approvals.request(task)
+        pending = approvals.latest_request(task)
+    assert pending is not None
+    sig = signature_path(request_path)
+    say(f"{task} needs a four-eyes approval. Give an approver the request {request_path}; they run:")
+    say(f"  runbook approve {request_path} --sign ~/.ssh/id_ed25519      (or --sign-agent)")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except (NotImplementedError, RuntimeError):
+        pass
+    say(f"waiting for {sig} (Ctrl-C stops waiting; later: runbook exec ... --session {session.id} "
+        f"--approval FILE)")
+    try:
+        waited = await approvals.wait(task, pending, sig, stop=stop,
+                                       on_refused=lambda v: say(f"{task}: approval {sig} refused: {v.reason}; "
+                                                                "still waiting"))
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if waited is None:
+        raise UserError(f"{task}: stopped waiting for the approval; nothing run (request {request_path})",
+                        EXIT_INTERRUPTED)
+    say(f"{task}: approved by {waited.principal} ({waited.fingerprint})")
 
 
 def _done(session: Session, ref: TaskRef, step: int, args: argparse.Namespace) -> bool:

@@ -35,6 +35,11 @@ Kinds (``Guard.kind``) and what satisfies them:
     override with a reason, once per step.
 ``placeholder``
     A value the step needs is missing: supply it (``Session.supply``).
+``approval``
+    A task that needs a four-eyes approval (:mod:`sessions.team.approval`): satisfied by an
+    ``ApprovalGranted`` whose signed plan holds the step exactly as it will run now.  Never
+    answered here: an approver signs the request (``runbook approve``).  Added last by
+    :func:`sessions.planning.plan_step`, once the values and targets are settled.
 ``finish``
     Not a step guard: finishing a task with acceptance criteria unticked or steps
     skipped or not succeeded needs a reason (:func:`finish_problems`).
@@ -61,7 +66,8 @@ from sessions import state as st
 from sessions.substitution import is_secret, placeholder_names
 from sessions.targeting import hosts_text
 
-KINDS = ("risk", "destructive", "dependencies", "external", "gate", "window", "rerun", "lint", "placeholder", "finish")
+KINDS = ("risk", "destructive", "dependencies", "external", "gate", "window", "rerun", "lint", "placeholder", "approval",
+         "finish")
 OVERRIDES = ("dependencies", "gate", "window", "lint", "finish")  # need a reason, journaled as GuardOverridden
 # lint rules whose finding means the block cannot run as written
 CANNOT_RUN = ("elided-command", "example-values", "mixed-hosts")
@@ -72,7 +78,8 @@ class Guard:
     """One thing to resolve before a step runs.
 
     ``needs``: ``confirm`` (yes/no), ``type_host`` (type ``expected``), ``reason``
-    (an override with a reason) or ``value`` (supply placeholder ``expected``).
+    (an override with a reason), ``value`` (supply placeholder ``expected``) or
+    ``approval`` (an approver's signature: :mod:`sessions.team.approval`).
     """
 
     kind: str
@@ -433,6 +440,8 @@ def guards_for(
 def answer_ok(guard: Guard, answer: str) -> bool:
     """Whether ``answer`` resolves ``guard`` (typed host name, y/yes, non-empty reason/value)."""
     a = answer.strip()
+    if guard.needs == "approval":
+        return False
     if guard.needs == "confirm":
         return a.lower() in ("y", "yes")
     if guard.needs == "type_host":
@@ -462,6 +471,8 @@ def resolve(session: GuardJournal, guard: Guard, answer: str, *, yes: bool = Fal
     (``--override REASON``).  Raises ``ValueError`` when the answer does not resolve
     the guard.
     """
+    if guard.needs == "approval":
+        raise ValueError(f"{guard.kind}: an approval is given by an approver's signature, not answered")
     if guard.needs == "value":
         if answer == "":
             raise ValueError(f"no value for {guard.expected}")

@@ -35,6 +35,7 @@ from sessions.guards import Guard, guards_for, resolve_task, step_diagnostics
 from sessions.secret_literals import find_literals, mask_literals, runbook_literals
 from sessions.state import SessionState
 from sessions.substitution import fill, is_secret, mask, redact_values
+from sessions.team.approval import approval_guard
 
 BETWEEN_BLOCKS = errexit.BETWEEN_BLOCKS
 
@@ -316,10 +317,13 @@ def plan_step(
         commands=[s.redacted for s in segments if s.kind == "command"],
     )
     pty = spec.pty or any(needs_pty(s.text) for s in segments if s.kind == "command")
-    return PlannedStep(
+    planned = PlannedStep(
         task=task, step=step, rollback=rollback, hosts=hosts, spec=spec, script_redacted=script,
         blocks=tuple(b for b in st.blocks if b.kind in ("command", "file")), missing=missing,
         guards=tuple(guards), title=st.title, segments=segments, targets=targets, pty=pty,
         detached=detached or spec.detached, expected=st.expected, document=runbook.path, suggestions=suggestions,
         diagnostics=tuple(step_diagnostics(runbook, st)),
     )
+    # last: a four-eyes approval covers the plan as it will run, once everything else is settled
+    approval = approval_guard(state if state is not None else SessionState(), runbook, planned)
+    return planned if approval is None else replace(planned, guards=planned.guards + (approval,))

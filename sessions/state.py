@@ -248,6 +248,9 @@ class SessionState:
     window_alerts: tuple[ev.WindowAlert, ...] = ()  # the window clock's alerts, oldest first
     notifications_sent: int = 0  # notifications delivered (``--notify``)
     notification_failures: tuple[ev.NotificationFailed, ...] = ()  # and those that could not be
+    approvers: ev.ApproversSet | None = None  # the approvers file in force (``--approvers``)
+    # approval requests, grants and refusals, oldest first (sessions.team.approval)
+    approvals: tuple[ev.ApprovalRequested | ev.ApprovalGranted | ev.ApprovalRefused, ...] = ()
 
     def task_status(self, task_id: str) -> str:
         t = self.tasks.get(task_id)
@@ -710,6 +713,10 @@ _HANDLERS: dict[type, Callable[[_Fold, Any, str], None]] = {
     ev.WindowAlert: lambda f, e, ts: f.append("window_alerts", e),
     ev.NotificationSent: lambda f, e, ts: _set(f.s, "notifications_sent", f.s.notifications_sent + 1),
     ev.NotificationFailed: lambda f, e, ts: f.append("notification_failures", e),
+    ev.ApproversSet: lambda f, e, ts: _set(f.s, "approvers", e),
+    ev.ApprovalRequested: lambda f, e, ts: f.append("approvals", e),
+    ev.ApprovalGranted: lambda f, e, ts: f.append("approvals", e),
+    ev.ApprovalRefused: lambda f, e, ts: f.append("approvals", e),
 }
 # no state change: FileUploaded, HostKeyAccepted and events added later
 

@@ -78,6 +78,13 @@ def _later_samples() -> list[ev.Event]:
     out.append(ev.MirrorChanged("backup-jump:/var/lib/runbook/mirror", "lost", 41, "ConnectionLost: reset"))
     out.append(ev.MirrorHandover("backup-jump:/var/lib/runbook/mirror/20261127T043216Z-3f9a", 42, "alice", "jump-1",
                                  "bob", "jump-2", 17))
+    out.append(ev.ApproversSet("/srv/approvers", "e" * 64, "alice@example ssh-ed25519 AAAA\n", "bob"))
+    out.append(ev.ApprovalRequested("0a1b2c3d", "T-1", "/s/approval-T-1-0a1b2c3d.json", '{"kind": "x"}\n',
+                                    "f" * 64, ("SHA256:abc",), "bob"))
+    out.append(ev.ApprovalGranted("0a1b2c3d", "T-1", "alice@example", "SHA256:def",
+                                  "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n",
+                                  "runbook-approval", '{"kind": "x"}\n', "/s/a.sig", "bob"))
+    out.append(ev.ApprovalRefused("0a1b2c3d", "T-1", "signed with the operator's own key", "SHA256:abc", "", "", "bob"))
     if "raw_len" in getattr(ev.OutputChunk, "__dataclass_fields__", {}):
         out.append(ev.OutputChunk.from_bytes("r1", "m1", "stdout", b"pass=***\n", raw_len=17))
     return out

@@ -1,0 +1,277 @@
+"""Four-eyes approval (sessions.team.approval) against the real OpenSSH ``ssh-keygen``: keys made
+by it, signatures made by ``ssh-keygen -Y sign`` (what ``runbook approve`` writes is the same),
+verdicts checked with ``ssh-keygen -Y find-principals`` / ``-Y verify``.  Under CI a missing
+ssh-keygen fails (tests.tools.require)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runbook.errors import UserError
+from runbook.inventory import Inventory
+from runbook.model import Approval
+from runbook.parser import parse_file
+from sessions import events as ev
+from sessions.engine import Engine
+from sessions.session import Session
+from sessions.team.approval import NAMESPACE, Approvals, ApprovalStatus, requires_approval, status
+from tests.tools import require
+
+BOOK = """# Approvals
+
+## Phase 1: Change
+
+### CHG-1: Restart the database
+- **Risk Level**: **CRITICAL**
+
+#### Steps
+1. **Restart**
+   <!-- runbook: target=db -->
+   ```bash
+   echo restarting {marker}
+   ```
+
+### CHG-2: Look around
+- **Risk Level**: LOW
+
+<!-- runbook: approval=required -->
+
+#### Steps
+1. **Look**
+   <!-- runbook: target=local -->
+   ```bash
+   echo looking
+   ```
+
+### CHG-3: Also critical, exempt
+- **Risk Level**: CRITICAL
+
+<!-- runbook: approval=none -->
+
+#### Steps
+1. **Nothing**
+   <!-- runbook: target=local -->
+   ```bash
+   true
+   ```
+"""
+
+INVENTORY = """all:
+  hosts:
+    db-1: {ansible_host: 127.0.0.1}
+    db-2: {ansible_host: 127.0.0.1}
+  children:
+    db:
+      hosts:
+        db-1:
+"""
+
+
+def keygen(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([require("ssh-keygen"), *args], capture_output=True, input=input, timeout=60, check=False)
+
+
+def make_key(path: Path, comment: str) -> Path:
+    assert keygen("-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)).returncode == 0
+    return path
+
+
+def sign(key: Path, message_file: Path) -> bytes:
+    """The stock tool's approval signature (``runbook approve`` writes the same kind of file)."""
+    done = keygen("-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message_file))
+    assert done.returncode == 0, done.stderr
+    return Path(str(message_file) + ".sig").read_bytes()
+
+
+class World:
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp = tmp
+        home = tmp / "home"
+        (home / ".ssh").mkdir(parents=True)
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+        monkeypatch.delenv("RUNBOOK_SIGNING_KEY", raising=False)
+        self.operator_key = make_key(home / ".ssh" / "id_ed25519", "operator")
+        self.alice = make_key(tmp / "alice", "alice")
+        self.mallory = make_key(tmp / "mallory", "mallory")
+        self.approvers = tmp / "approvers"
+        lines = [f"alice@example {' '.join(Path(f'{self.alice}.pub').read_text().split()[:2])}",
+                 # the operator is an approver too (a team's file): still never for their own session
+                 f"operator@example {' '.join(Path(f'{self.operator_key}.pub').read_text().split()[:2])}"]
+        self.approvers.write_text("\n".join(lines) + "\n")
+        self.book = tmp / "book.md"
+        self.book.write_text(BOOK.format(marker="v1"))
+        self.inventory_path = tmp / "inventory.yml"
+        self.inventory_path.write_text(INVENTORY)
+        self.inventory = Inventory.load(str(self.inventory_path))
+        self.session = Session.create(parse_file(str(self.book)), root=tmp / "sessions")
+        self.engine = Engine(self.session, self.inventory)
+        self.approvals = Approvals(self.session, lambda task, n: self.engine.plan(task, n))
+        assert self.approvals.set_approvers(str(self.approvers))
+
+    def request(self, task: str = "CHG-1") -> Path:
+        _request, path = self.approvals.request(task)
+        return path
+
+    def close(self) -> None:
+        asyncio.run(self.engine.close())
+        self.session.close(reason="test")
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    w = World(tmp_path, monkeypatch)
+    yield w
+    if not w.session.state.closed:
+        w.close()
+
+
+def test_which_tasks_need_an_approval(world: World) -> None:
+    rb, state = world.session.runbook, world.session.state
+    assert rb is not None
+    assert rb.task("CHG-2").approval is Approval.REQUIRED and rb.task("CHG-3").approval is Approval.NONE
+    assert requires_approval(rb, "CHG-1", state)  # CRITICAL, and the session has approvers
+    assert requires_approval(rb, "CHG-2", state)  # approval=required, whatever its risk
+    assert not requires_approval(rb, "CHG-3", state)  # approval=none
+    assert [g.kind for g in world.engine.plan("CHG-1", 1).guards] == ["risk", "approval"]  # the approval last
+    assert [g.kind for g in world.engine.plan("CHG-3", 1).guards] == ["risk"]
+
+
+def test_approver_signature_is_granted_and_the_step_runs_only_then(world: World) -> None:
+    path = world.request()
+    request = json.loads(path.read_text())
+    assert request["task"] == "CHG-1" and request["session"] == world.session.id
+    assert request["runbook_sha256"] == world.session.runbook.sha256  # type: ignore[union-attr]
+    assert request["plan"] == [{"step": 1, "title": "Restart", "hosts": ["db-1"], "mode": "parallel",
+                                "script": "echo restarting v1\n"}]
+    fp_operator = keygen("-l", "-f", f"{world.operator_key}.pub").stdout.split()[1].decode()
+    assert fp_operator in request["operator_keys"]
+    world.session.pass_guard("risk", "CHG-1", detail="confirmed")
+    with pytest.raises(UserError, match="unresolved guards: approval"):  # the engine refuses: nothing runs
+        asyncio.run(world.engine.run_step("CHG-1", 1))
+    assert not world.session.state.runs
+    assert status(world.session.state, world.session.runbook, "CHG-1")[0] is ApprovalStatus.REQUESTED  # type: ignore[arg-type]
+
+    verdict = world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig")
+    assert verdict.ok, verdict.reason
+    assert verdict.principal == "alice@example"
+    assert world.engine.plan("CHG-1", 1).guards == ()
+    assert status(world.session.state, world.session.runbook, "CHG-1")[0] is ApprovalStatus.GRANTED  # type: ignore[arg-type]
+    [granted] = [a for a in world.session.state.approvals if isinstance(a, ev.ApprovalGranted)]
+    assert granted.principal == "alice@example" and granted.key_fingerprint.startswith("SHA256:")
+    assert granted.message == path.read_text()
+
+
+def test_journaled_approval_verifies_with_stock_ssh_keygen(world: World, tmp_path: Path) -> None:
+    path = world.request()
+    assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+    journal = world.session.journal.path
+    world.close()
+    events = [json.loads(line)["event"] for line in Path(journal).read_text().splitlines()]
+    [granted] = [e for e in events if e["type"] == "approval_granted"]
+    [approvers] = [e for e in events if e["type"] == "approvers_set"]
+    (tmp_path / "msg").write_text(granted["message"])
+    (tmp_path / "msg.sig").write_text(granted["signature"])
+    (tmp_path / "allowed").write_text(approvers["text"])
+    done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"],
+                  "-n", granted["namespace"], "-s", str(tmp_path / "msg.sig"),
+                  input=(tmp_path / "msg").read_bytes())
+    assert done.returncode == 0, done.stderr
+    assert b"Good" in done.stdout + done.stderr
+    tampered = granted["message"].replace("db-1", "db-2").encode()
+    done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"],
+                  "-n", granted["namespace"], "-s", str(tmp_path / "msg.sig"), input=tampered)
+    assert done.returncode != 0
+
+
+def test_the_operators_own_key_is_refused(world: World) -> None:
+    path = world.request()
+    verdict = world.approvals.offer("CHG-1", sign(world.operator_key, path), "own.sig")
+    assert not verdict.ok
+    assert "operator's own key" in verdict.reason and "second person" in verdict.reason
+    [refused] = [a for a in world.session.state.approvals if isinstance(a, ev.ApprovalRefused)]
+    assert refused.reason == verdict.reason and refused.key_fingerprint == verdict.fingerprint
+    assert [g.kind for g in world.engine.plan("CHG-1", 1).guards][-1] == "approval"
+
+
+def test_operator_key_given_on_the_command_line_is_refused_too(world: World) -> None:
+    path = world.request()
+    mine = Approvals(world.session, lambda task, n: world.engine.plan(task, n), [f"{world.alice}.pub"])
+    verdict = mine.offer("CHG-1", sign(world.alice, path), "alice.sig")
+    assert not verdict.ok and "operator's own key" in verdict.reason
+
+
+def test_a_key_not_in_the_approvers_file_is_refused(world: World) -> None:
+    path = world.request()
+    verdict = world.approvals.offer("CHG-1", sign(world.mallory, path), "mallory.sig")
+    assert not verdict.ok
+    assert "not in the approvers file" in verdict.reason
+
+
+def test_a_signature_over_another_text_or_namespace_is_refused(world: World, tmp_path: Path) -> None:
+    path = world.request()
+    other = tmp_path / "other.json"
+    other.write_text(path.read_text().replace("db-1", "db-2"))  # the approver was shown another plan
+    verdict = world.approvals.offer("CHG-1", sign(world.alice, other), "alice.sig")
+    assert not verdict.ok and "BAD signature" in verdict.reason
+    done = keygen("-Y", "sign", "-f", str(world.alice), "-n", "file", str(path))
+    assert done.returncode == 0
+    verdict = world.approvals.offer("CHG-1", Path(f"{path}.sig").read_bytes(), "file.sig")
+    assert not verdict.ok and "namespace 'file'" in verdict.reason
+
+
+def test_a_plan_with_other_hosts_is_refused(world: World) -> None:
+    path = world.request()
+    signature = sign(world.alice, path)
+    world.session.choose_target("CHG-1", "db-2", step=1)  # the operator now points the step elsewhere
+    verdict = world.approvals.offer("CHG-1", signature, "alice.sig")
+    assert not verdict.ok
+    assert verdict.reason == "the plan changed since it was signed: step 1: hosts changed (db-1 -> db-2)"
+
+
+def test_an_approval_stops_covering_a_step_whose_hosts_changed(world: World) -> None:
+    path = world.request()
+    assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+    world.session.choose_target("CHG-1", "db-2", step=1)
+    [guard] = [g for g in world.engine.plan("CHG-1", 1).guards if g.kind == "approval"]
+    assert "approved by alice@example" in guard.message and "hosts changed (db-1 -> db-2)" in guard.message
+
+
+def test_an_edited_runbook_is_refused(world: World) -> None:
+    path = world.request()
+    signature = sign(world.alice, path)
+    sid, root = world.session.id, world.tmp / "sessions"
+    world.close()
+    world.book.write_text(BOOK.format(marker="v2"))  # the command changes after the approver read it
+    session = Session.resume(sid, root=root, runbook=parse_file(str(world.book)))
+    engine = Engine(session, world.inventory)
+    try:
+        approvals = Approvals(session, lambda task, n: engine.plan(task, n))
+        verdict = approvals.offer("CHG-1", signature, "alice.sig")
+        assert not verdict.ok and verdict.reason.startswith("the runbook changed since the plan was signed")
+    finally:
+        asyncio.run(engine.close())
+        session.close(reason="test")
+
+
+def test_no_approvers_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    book = tmp_path / "book.md"
+    book.write_text(BOOK.format(marker="v1"))
+    (tmp_path / "inventory.yml").write_text(INVENTORY)
+    session = Session.create(parse_file(str(book)), root=tmp_path / "sessions")
+    engine = Engine(session, Inventory.load(str(tmp_path / "inventory.yml")))
+    try:
+        assert [g.kind for g in engine.plan("CHG-1", 1).guards] == ["risk"]  # CRITICAL alone: no approvers, none
+        [guard] = [g for g in engine.plan("CHG-2", 1).guards if g.kind == "approval"]
+        assert "no approvers file" in guard.message and "--approvers FILE" in guard.message
+        with pytest.raises(UserError, match="no approvers file"):
+            Approvals(session, lambda task, n: engine.plan(task, n)).request("CHG-2")
+    finally:
+        asyncio.run(engine.close())
+        session.close(reason="test")
