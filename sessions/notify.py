@@ -2,8 +2,8 @@
 
 :class:`Notifier` subscribes to a :class:`~sessions.session.Session` and reads the
 journal's records as they are written: a step that failed, a phase gate that passed
-or failed, a guard overridden, the change window turning amber or red, the session
-closing.  For each it POSTs a small JSON document with a Slack-compatible ``text``
+or failed, a guard overridden, a four-eyes approval requested, granted or refused, the
+change window turning amber or red, the session closing.  For each it POSTs a small JSON document with a Slack-compatible ``text``
 to every ``--notify`` URL.
 
 Delivery never touches the step: the subscriber only queues a message; one asyncio
@@ -71,6 +71,9 @@ class Trigger(StrEnum):
     WINDOW_AMBER = "window_amber"
     WINDOW_RED = "window_red"
     SESSION_CLOSED = "session_closed"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GRANTED = "approval_granted"
+    APPROVAL_REFUSED = "approval_refused"
 
 
 _FAILED = ("failed", "timeout", "unknown", "expectation_failed")
@@ -295,6 +298,24 @@ class Notifier:
             out.append(Message(Trigger.GUARD_OVERRIDDEN, self._payload(
                 Trigger.GUARD_OVERRIDDEN, f"{e.guard} guard overridden on {where} by {e.who or '?'}: {e.reason}",
                 {"guard": e.guard, "task": e.task, "step": e.step, "reason": e.reason, "who": e.who}, rec), rec.seq))
+        elif isinstance(e, ev.ApprovalRequested):
+            title = self._task_title(e.task)
+            out.append(Message(Trigger.APPROVAL_REQUESTED, self._payload(
+                Trigger.APPROVAL_REQUESTED,
+                f"approval requested for {_label(e.task)}{f' ({title})' if title else ''} by {e.who or '?'}: "
+                f"an approver runs `runbook approve {e.path} --sign KEY`",
+                {"task": e.task, "request_id": e.request_id, "request": e.path, "plan_sha256": e.plan_sha256,
+                 "who": e.who}, rec), rec.seq))
+        elif isinstance(e, ev.ApprovalGranted):
+            out.append(Message(Trigger.APPROVAL_GRANTED, self._payload(
+                Trigger.APPROVAL_GRANTED, f"{_label(e.task)} approved by {e.principal} ({e.key_fingerprint})",
+                {"task": e.task, "request_id": e.request_id, "principal": e.principal,
+                 "key_fingerprint": e.key_fingerprint}, rec), rec.seq))
+        elif isinstance(e, ev.ApprovalRefused):
+            out.append(Message(Trigger.APPROVAL_REFUSED, self._payload(
+                Trigger.APPROVAL_REFUSED, f"approval of {_label(e.task)} refused: {e.reason}",
+                {"task": e.task, "request_id": e.request_id, "reason": e.reason,
+                 "key_fingerprint": e.key_fingerprint}, rec), rec.seq))
         elif isinstance(e, ev.WindowAlert):
             trigger = Trigger.WINDOW_RED if e.level == WindowLevel.RED else Trigger.WINDOW_AMBER
             if e.left_s <= 0:
@@ -364,6 +385,15 @@ class Notifier:
             elif not passed:
                 self._gates_passed.discard(gid)
         return out
+
+    def _task_title(self, task: str) -> str:
+        runbook = self.session.runbook
+        if runbook is None:
+            return ""
+        try:
+            return runbook.task(task).title
+        except KeyError:
+            return ""
 
     def _step_title(self, task: str, step: int, rollback: bool) -> str:
         runbook = self.session.runbook

@@ -83,6 +83,7 @@ def make_key(path: Path, comment: str) -> Path:
 
 def sign(key: Path, message_file: Path) -> bytes:
     """The stock tool's approval signature (``runbook approve`` writes the same kind of file)."""
+    Path(str(message_file) + ".sig").unlink(missing_ok=True)  # ssh-keygen keeps an existing one
     done = keygen("-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message_file))
     assert done.returncode == 0, done.stderr
     return Path(str(message_file) + ".sig").read_bytes()
@@ -275,3 +276,28 @@ def test_no_approvers_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
     finally:
         asyncio.run(engine.close())
         session.close(reason="test")
+
+
+def test_approval_requested_and_granted_are_notified(world: World) -> None:
+    from sessions.notify import Notifier
+    from tests.webhook import Webhook
+
+    async def scenario(hook_url: str) -> None:
+        notifier = Notifier(world.session, [hook_url], window_every=0)
+        notifier.start()
+        path = world.request()
+        assert not world.approvals.offer("CHG-1", sign(world.mallory, path), "mallory.sig").ok
+        assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+        await notifier.finish("quit")
+        await world.engine.close()
+
+    with Webhook() as hook:
+        asyncio.run(scenario(hook.url))
+        world.session.close(reason="test")
+        assert hook.events() == ["approval_requested", "approval_refused", "approval_granted", "session_closed"]
+        requested, refused, granted, _closed = (p["json"] for p in hook.posts)
+    assert "approval requested for CHG-1 (Restart the database)" in requested["text"]
+    assert "runbook approve" in requested["text"] and requested["details"]["task"] == "CHG-1"
+    assert "not in the approvers file" in refused["text"]
+    assert "CHG-1 approved by alice@example" in granted["text"]
+    assert granted["details"]["principal"] == "alice@example"
