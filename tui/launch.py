@@ -19,9 +19,11 @@ from runbook.errors import UserError
 if TYPE_CHECKING:
     from runbook.model import Runbook
     from sessions.engine import Engine
+    from sessions.events import Event
     from sessions.notify import Notifier
     from sessions.session import Session
     from sessions.store import SessionSummary
+    from sessions.team.mirror import JournalMirror, MirrorDest, OnChange
 
 Clock = Callable[[], datetime]
 SIDECAR = "tui.json"  # inventory and known_hosts of the session, so a resume finds them again
@@ -48,6 +50,8 @@ class Launch:
     clock: Clock = utc_clock
     engine_options: dict[str, Any] = field(default_factory=dict)
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
+    mirror: MirrorDest | None = None  # --mirror DEST
+    announce: tuple[Event, ...] = ()  # journaled after the resume's session_opened (a handover from a mirror)
 
     def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
@@ -63,7 +67,8 @@ class Launch:
         ref = self.ref
         if ref is None and self.offer_summary is not None:
             ref = self.offer_summary.id
-        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end,
+                                 announce=self.announce)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")
@@ -104,6 +109,17 @@ class Launch:
         notifier = Notifier(session, urls, clock=self.clock)
         notifier.start()
         return notifier
+
+    def mirror_for(self, session: Session, on_change: OnChange) -> JournalMirror | None:
+        """Start replicating the journal to ``--mirror DEST``, or None without one.  Needs the
+        running loop."""
+        if self.mirror is None:
+            return None
+        from sessions.team.mirror import JournalMirror
+
+        mirror = JournalMirror(session, self.mirror, known_hosts=self.known_hosts, on_change=on_change)
+        mirror.start()
+        return mirror
 
     def engine_for(self, session: Session) -> Engine:
         from runbook.inventory import Inventory
