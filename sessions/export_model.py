@@ -155,6 +155,9 @@ class TaskReport:
     notes: list[dict[str, Any]] = field(default_factory=list)
     guards: list[dict[str, Any]] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    # four-eyes approval: each request, grant (principal, key fingerprint, the signature and the
+    # message it signs) and refusal, in order (``kind``: requested, granted, refused)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +213,8 @@ class Report:
     notes: list[dict[str, Any]] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
     phases: list[PhaseReport] = field(default_factory=list)
+    # the approvers file(s) journaled (``--approvers``): path, sha256, the text (public keys), when
+    approvers: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def tasks(self) -> list[TaskReport]:
@@ -317,6 +322,10 @@ def build_deviations(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event
         elif isinstance(e, ev.HostKeyAccepted):
             out.append(Deviation("host_key_accepted", f"new host key accepted for {e.host}", host=e.host,
                                  reason=e.fingerprint, who=e.who, ts=ts))
+        elif isinstance(e, ev.ApprovalRefused):  # someone offered a signature that did not hold
+            out.append(Deviation("approval_refused", f"approval of {e.task} refused", task=e.task,
+                                 reason=e.reason + (f" (key {e.key_fingerprint})" if e.key_fingerprint else ""),
+                                 who=e.who, ts=ts))
         elif isinstance(e, ev.NotificationFailed):  # the team was not told (--notify)
             out.append(Deviation("notification_failed", f"notification not delivered: {e.trigger} to {e.url}",
                                  reason=f"{e.error} ({e.attempts} attempt(s))", ts=ts))

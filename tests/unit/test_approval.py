@@ -301,3 +301,32 @@ def test_approval_requested_and_granted_are_notified(world: World) -> None:
     assert "not in the approvers file" in refused["text"]
     assert "CHG-1 approved by alice@example" in granted["text"]
     assert granted["details"]["principal"] == "alice@example"
+
+
+def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_keygen(
+        world: World, tmp_path: Path) -> None:
+    from sessions.export import build_report, read_journal
+    from sessions.export_commands import render
+
+    path = world.request()
+    assert not world.approvals.offer("CHG-1", sign(world.operator_key, path), "own.sig").ok
+    assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+    journal_path = world.session.journal.path
+    world.close()
+    jc = read_journal(journal_path)
+    report = build_report(jc)
+    md = render(report, jc, "md", 50).decode()
+    html = render(report, jc, "html", 50).decode()
+    exported = json.loads(render(report, jc, "json", 50))
+    assert "**Approved** by alice@example with SHA256:" in md and "Approval **refused**" in md
+    assert "operator's own key" in md and "-----BEGIN SSH SIGNATURE-----" in md
+    assert "<strong>Approved</strong> by alice@example" in html and "-----BEGIN SSH SIGNATURE-----" in html
+    assert any(d["kind"] == "approval_refused" for d in exported["report"]["deviations"])
+    [task] = [t for p in exported["report"]["phases"] for t in p["tasks"] if t["id"] == "CHG-1"]
+    assert [a["kind"] for a in task["approvals"]] == ["requested", "refused", "granted"]
+    granted = task["approvals"][-1]
+    (tmp_path / "allowed").write_text(exported["report"]["approvers"][0]["text"])
+    (tmp_path / "req.sig").write_text(granted["signature"])
+    done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"], "-n", NAMESPACE,
+                  "-s", str(tmp_path / "req.sig"), input=granted["message"].encode())
+    assert done.returncode == 0, done.stderr
