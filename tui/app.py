@@ -117,8 +117,9 @@ class RunbookApp(App[int]):
 
         if self.mirror is None:
             return
-        for header in self.screen.query(RunbookHeader):
-            header.show_mirror(self.mirror.status)
+        for screen in self.screen_stack:  # the main screen's header, under a modal too
+            for header in screen.query(RunbookHeader):
+                header.show_mirror(self.mirror.status)
 
     def _journal_failed(self, exc: Exception) -> None:
         """Disk full or I/O error on the journal: the engine stops the running step; say so now."""

@@ -168,7 +168,8 @@ def change_text(status: MirrorStatus) -> str:
     """What the operator is told when the mirror changes state (stderr line, TUI notice)."""
     where = status.dest
     if status.state is MirrorState.STARTED:
-        return f"mirror {where}: following the journal (record {status.acked_seq} acknowledged so far)"
+        had = f" (it holds records 1-{status.acked_seq} already)" if status.acked_seq else ""
+        return f"mirror {where}: following the journal{had}"
     if status.state is MirrorState.LOST:
         return (f"warning: mirror {where} lost: {status.error}; the session goes on, {status.lag} record(s) not "
                 "mirrored yet; reconnecting")

@@ -40,7 +40,7 @@ RUNBOOK = """\
 2. **Say done**
 
 ```bash
-echo done
+{step2}
 ```
 """
 
@@ -75,9 +75,9 @@ def mirror_host(make_fleet: Callable[..., SSHFleet]) -> SSHFleet:
     return make_fleet(["mirror"], base=40)
 
 
-def _runbook(tmp_path: Path, step1: str) -> Path:
+def _runbook(tmp_path: Path, step1: str, step2: str = "echo done") -> Path:
     path = tmp_path / "drill.md"
-    path.write_text(RUNBOOK.format(step1=step1))
+    path.write_text(RUNBOOK.format(step1=step1, step2=step2))
     return path
 
 
@@ -237,3 +237,61 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+
+
+def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mirroring_again(
+        tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The first jump host died in the middle of a write to the mirror: the mirror ends in half
+    a record.  ``--from`` drops it as a local torn tail is dropped (journaled), and mirroring the
+    carried-on session to the same place sets the torn file aside (renamed, never truncated)."""
+    a = Host(tmp_path / "a", mirror_host)
+    b = Host(tmp_path / "b", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+                "--mirror", f"backup-jump:{remote_root}")
+    assert ran.returncode == 0, ran.stderr
+    sid = _only_session(a.store).name
+    remote = remote_root / sid / "journal.jsonl"
+    whole = remote.read_bytes()
+    torn = b'{"event":{"reason":"exec finished","type":"session_clos'
+    with open(remote, "ab") as fh:
+        fh.write(torn)
+
+    done = b.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                 "--session-dir", str(b.store), "--from", f"backup-jump:{remote_root}/{sid}",
+                 "--mirror", f"backup-jump:{remote_root}")
+    assert done.returncode == 0, done.stderr
+    assert f"a torn last record of {len(torn)} bytes is dropped" in done.stderr
+    journal = b.store / sid / "journal.jsonl"
+    assert journal.read_bytes().startswith(whole)
+    events = [r.event for r in read_records(journal)]
+    n = whole.count(b"\n")
+    assert events[n].TYPE == "recovered" and events[n].what == "torn tail"
+    assert events[n + 2].TYPE == "mirror_handover" and events[n + 2].torn_bytes == len(torn)
+    aside = remote_root / sid / f"journal.jsonl.torn-{len(whole) + len(torn)}"
+    assert aside.read_bytes() == whole + torn  # set aside whole, never truncated
+    assert remote.read_bytes() == journal.read_bytes()  # mirrored again from record 1
+    started = [e for e in read_records(journal) if e.event.TYPE == "mirror_changed"][-1].event
+    assert started.state == "started" and "set aside" in started.detail, started
+
+
+def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    a = Host(tmp_path / "a", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+                "--mirror", f"backup-jump:{remote_root}")
+    assert ran.returncode == 0, ran.stderr
+    sid = _only_session(a.store).name
+    remote = remote_root / sid / "journal.jsonl"
+    altered = remote.read_bytes().replace(b'"reason":"exec finished"', b'"reason":"exec FINISHED"')
+    remote.write_bytes(altered)
+
+    again = a.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                  "--session", str(a.store / sid), "--mirror", f"backup-jump:{remote_root}")
+    assert again.returncode == 0, again.stderr  # the session goes on without its mirror
+    assert "warning: mirror refused" in again.stderr and "differs from this journal" in again.stderr
+    assert remote.read_bytes() == altered  # never written to
+    states = [r.event.state for r in read_records(a.store / sid / "journal.jsonl") if r.event.TYPE == "mirror_changed"]
+    assert states[-1] == "refused"
