@@ -66,7 +66,7 @@ def sign(key: Path, request: Path, out: Path) -> None:
 async def test_the_step_waits_for_the_approval_then_runs(make_app, world) -> None:
     app = make_app(world["book"], approvers=str(world["approvers"]))
     async with app.run_test(size=(110, 36)) as pilot:
-        screen = await select(pilot, "APP-001")
+        await select(pilot, "APP-001")
         assert "⚿" in screen_text(app)  # the tree says the task needs an approval
         await pilot.press("r")
         dialog = await modal(pilot, ApprovalModal)
