@@ -77,6 +77,7 @@ class RunbookApp(App[int]):
         try:
             self.session = self.launch.open_session(choice)
             self.engine = self.launch.engine_for(self.session)
+            self.launch.set_approvers(self.session)
         except UserError as exc:
             self.error = exc
             self.exit(exc.exit_code)

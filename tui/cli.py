@@ -6,7 +6,7 @@ Registered through the ``runbook.commands`` entry point (``pyproject.toml``); th
 
 from __future__ import annotations
 
-from runbook.cli import CommandAdder, add_mirror, add_notify, add_session_dir
+from runbook.cli import CommandAdder, add_approvers, add_mirror, add_notify, add_session_dir
 
 
 def register(cmd: CommandAdder) -> None:
@@ -18,6 +18,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--known-hosts", metavar="FILE")
     p.add_argument("--new", action="store_true", help="start a new session even if one can be resumed")
     add_notify(p)
+    add_approvers(p)
     add_mirror(p)
     add_session_dir(p)
 
@@ -33,6 +34,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--runbook", metavar="FILE",
                    help="the runbook file, when it is not where the journal says (another host)")
     add_notify(p)
+    add_approvers(p)
     add_mirror(p)
     add_session_dir(p)
 

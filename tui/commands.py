@@ -81,6 +81,16 @@ def _notify(args: argparse.Namespace, runbook: Runbook | None) -> tuple[str, ...
     return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(runbook.notify if runbook is not None else ())))
 
 
+def _approvers(args: argparse.Namespace) -> str | None:
+    """``--approvers FILE``, read once before the screen opens (unreadable, or no approver in it: exit 2)."""
+    path: str | None = getattr(args, "approvers", None)
+    if path:
+        from sessions.team.approval import read_approvers
+
+        read_approvers(path)
+    return path
+
+
 def _mirror(args: argparse.Namespace) -> MirrorDest | None:
     """``--mirror DEST``, checked before the screen opens (a bad one: exit 2)."""
     from sessions.team.mirror import MirrorDest
@@ -184,6 +194,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
         inventory_path=args.inventory, window_end=window_end,
         known_hosts=args.known_hosts, notify=_notify(args, runbook), mirror=_mirror(args),
+        approvers=_approvers(args), operator_keys=tuple(getattr(args, "operator_key", None) or ()),
     )
     return asyncio.run(run_app(launch))
 
@@ -205,7 +216,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
         journal = find_session(args.session, root)  # a clear error before the screen opens
     launch = Launch(runbook=runbook, root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
                     window_end=window_end, known_hosts=args.known_hosts, notify=_notify(args, runbook),
-                    mirror=mirror, announce=announce)
+                    mirror=mirror, announce=announce, approvers=_approvers(args),
+                    operator_keys=tuple(getattr(args, "operator_key", None) or ()))
     return asyncio.run(run_app(launch))
 
 

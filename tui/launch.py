@@ -52,6 +52,8 @@ class Launch:
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
     mirror: MirrorDest | None = None  # --mirror DEST
     announce: tuple[Event, ...] = ()  # journaled after the resume's session_opened (a handover from a mirror)
+    approvers: str | None = None  # --approvers FILE (four-eyes approval), journaled when new to the session
+    operator_keys: tuple[str, ...] = ()  # --operator-key PUBKEY: never an approver's
 
     def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
@@ -120,6 +122,14 @@ class Launch:
         mirror = JournalMirror(session, self.mirror, known_hosts=self.known_hosts, on_change=on_change)
         mirror.start()
         return mirror
+
+    def set_approvers(self, session: Session) -> None:
+        """Journal ``--approvers FILE`` unless the session has it already (raises ``UserError``)."""
+        if not self.approvers:
+            return
+        from sessions.team.approval import set_approvers
+
+        set_approvers(session, self.approvers)
 
     def engine_for(self, session: Session) -> Engine:
         from runbook.inventory import Inventory
