@@ -329,6 +329,15 @@ def build_deviations(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event
         elif isinstance(e, ev.NotificationFailed):  # the team was not told (--notify)
             out.append(Deviation("notification_failed", f"notification not delivered: {e.trigger} to {e.url}",
                                  reason=f"{e.error} ({e.attempts} attempt(s))", ts=ts))
+        elif isinstance(e, ev.MirrorHandover):  # the jump host was lost: carried on elsewhere (--from)
+            before = f"{e.previous_operator or '?'} on {e.previous_host or '?'}"
+            torn = f"; a torn last record ({e.torn_bytes} bytes) dropped" if e.torn_bytes else ""
+            out.append(Deviation("mirror_handover", f"session carried on from its mirror {e.source}",
+                                 reason=f"{e.records} records copied; {before} -> {e.operator} on {e.host}{torn}",
+                                 who=e.operator, ts=ts))
+        elif isinstance(e, ev.MirrorChanged) and e.state in ("lost", "refused"):  # records not replicated for a while
+            out.append(Deviation(f"mirror_{e.state}", f"journal mirror {e.dest} {e.state} at record {e.acked_seq}",
+                                 reason=e.detail, ts=ts))
         elif isinstance(e, ev.WindowAlert):
             what = "the critical path no longer fitted in the window" if e.level == "red" else "the window was tight"
             out.append(Deviation("window_alert", f"window {e.level}: {what}",

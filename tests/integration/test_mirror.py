@@ -181,6 +181,10 @@ def test_sigkill_mid_step_then_resume_from_the_mirror_elsewhere(tmp_path: Path, 
     assert unknown and "end was not seen" in unknown[0].why
     assert not any(e.TYPE == "step_finished" and e.run_id == step1 and e.outcome == "succeeded" for e in after)
     assert any(e.TYPE == "step_finished" and e.outcome == "succeeded" for e in after)  # step 2 ran here
+    report = b.run("export", sid, "--format", "json", "--out", "-", "--session-dir", str(b.store))
+    assert report.returncode == 0, report.stderr
+    handovers = [d for d in json.loads(report.stdout)["report"]["deviations"] if d["kind"] == "mirror_handover"]
+    assert len(handovers) == 1 and f"{n} records copied" in handovers[0]["reason"]  # an auditor sees it
 
 
 def test_a_lost_mirror_warns_never_stops_the_run_and_catches_up(tmp_path: Path, mirror_host: SSHFleet) -> None:
