@@ -47,6 +47,13 @@ def add_notify(p: argparse.ArgumentParser) -> None:
                         "closing (repeatable; also `notify:` in the front matter or bindings file)")
 
 
+def add_mirror(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mirror", metavar="DEST",
+                   help="replicate the session journal as it is written to DEST (HOST:PATH, over SSH/SFTP: "
+                        "PATH/<session id>/journal.jsonl, append-only, each record acknowledged after the remote "
+                        "fsync); losing it warns and never stops the session")
+
+
 def add_approvers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--approvers", metavar="FILE",
                    help="an OpenSSH allowed-signers file of the people who may approve tasks (four-eyes approval): "

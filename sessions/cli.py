@@ -6,7 +6,7 @@ handler as ``"module:function"``, imported only when the command runs.
 
 from __future__ import annotations
 
-from runbook.cli import CommandAdder, add_approvers, add_format, add_notify, add_session_dir
+from runbook.cli import CommandAdder, add_approvers, add_format, add_mirror, add_notify, add_session_dir
 
 
 def register(cmd: CommandAdder) -> None:
@@ -43,6 +43,9 @@ def register(cmd: CommandAdder) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--session-dir", metavar="DIR")
     g.add_argument("--session", metavar="ID", help="append to this existing session")
+    p.add_argument("--from", dest="from_mirror", metavar="DEST/ID",
+                   help="carry on a session from its mirror (HOST:PATH/<session id>, written by --mirror on "
+                        "another jump host): copy the journal here (--session-dir), verify its chain, resume it")
     p.add_argument("--dry-run", action="store_true", help="print what would run where; run nothing")
     p.add_argument("--yes", action="store_true", help="answer yes to confirmations (never overrides a guard)")
     p.add_argument("--override", metavar="REASON",
@@ -54,6 +57,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--accept-new-host-keys", action="store_true")
     p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)")
     add_notify(p)
+    add_mirror(p)
     add_approvers(p)
     p.add_argument("--approval", metavar="FILE",
                    help="an approver's signature (runbook approve) of this session's approval request: checked at "

@@ -18,6 +18,7 @@ from tui.launch import Launch
 if TYPE_CHECKING:
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.team.mirror import JournalMirror, MirrorStatus
     from sessions.team.watch import WatchedSession
 
 
@@ -49,6 +50,7 @@ class RunbookApp(App[int]):
         self._session_closed = False
         self._stop_signals: Any = None
         self.notifier: Any = None  # sessions.team.notify.Notifier when notifications are on
+        self.mirror: JournalMirror | None = None  # --mirror DEST
 
     def on_mount(self) -> None:
         from sessions.engine.stop_signals import StopSignals
@@ -75,6 +77,7 @@ class RunbookApp(App[int]):
         try:
             self.session = self.launch.open_session(choice)
             self.engine = self.launch.engine_for(self.session)
+            self.launch.set_approvers(self.session)
         except UserError as exc:
             self.error = exc
             self.exit(exc.exit_code)
@@ -92,9 +95,31 @@ class RunbookApp(App[int]):
         except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
             self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
         self.push_screen(MainScreen(session, engine, clock=self.launch.clock))
+        self.mirror = self.launch.mirror_for(session, self._mirror_changed)
+        if self.mirror is not None:
+            self.set_interval(0.5, self._show_mirror)
         session.on_write_error(self._journal_failed)
         if session.resumed:  # re-attach detached runs whose end was not seen (the rest were marked unknown)
             self.run_worker(engine.recover(), group="recover", exclusive=True, exit_on_error=False)
+
+    def _mirror_changed(self, status: MirrorStatus) -> None:
+        """Lost, restored, refused: a notice (the session goes on whatever the mirror does)."""
+        from sessions.team.mirror import MirrorState, change_text
+
+        if status.state is not MirrorState.STOPPED:
+            bad = status.state in (MirrorState.LOST, MirrorState.REFUSED)
+            self.notify(change_text(status), title="mirror", severity="warning" if bad else "information",
+                        timeout=30 if bad else 5)
+        self._show_mirror()
+
+    def _show_mirror(self) -> None:
+        from tui.widgets.header import RunbookHeader
+
+        if self.mirror is None:
+            return
+        for screen in self.screen_stack:  # the main screen's header, under a modal too
+            for header in screen.query(RunbookHeader):
+                header.show_mirror(self.mirror.status)
 
     def _journal_failed(self, exc: Exception) -> None:
         """Disk full or I/O error on the journal: the engine stops the running step; say so now."""
@@ -141,6 +166,8 @@ class RunbookApp(App[int]):
             await self.notifier.finish(reason)
         if self.session is not None:
             self.session.close(reason)
+        if self.mirror is not None:  # the last records (session_closed), bounded
+            await self.mirror.finish()
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = False) -> None:

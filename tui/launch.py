@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from runbook.model import Runbook
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.journal.events import Event
     from sessions.store import SessionSummary
+    from sessions.team.mirror import JournalMirror, MirrorDest, OnChange
     from sessions.team.notify import Notifier
 
 Clock = Callable[[], datetime]
@@ -48,6 +50,10 @@ class Launch:
     clock: Clock = utc_clock
     engine_options: dict[str, Any] = field(default_factory=dict)
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
+    mirror: MirrorDest | None = None  # --mirror DEST
+    announce: tuple[Event, ...] = ()  # journaled after the resume's session_opened (a handover from a mirror)
+    approvers: str | None = None  # --approvers FILE (four-eyes approval), journaled when new to the session
+    operator_keys: tuple[str, ...] = ()  # --operator-key PUBKEY: never an approver's
 
     def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
@@ -63,7 +69,8 @@ class Launch:
         ref = self.ref
         if ref is None and self.offer_summary is not None:
             ref = self.offer_summary.id
-        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end,
+                                 announce=self.announce)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")
@@ -104,6 +111,25 @@ class Launch:
         notifier = Notifier(session, urls, clock=self.clock)
         notifier.start()
         return notifier
+
+    def mirror_for(self, session: Session, on_change: OnChange) -> JournalMirror | None:
+        """Start replicating the journal to ``--mirror DEST``, or None without one.  Needs the
+        running loop."""
+        if self.mirror is None:
+            return None
+        from sessions.team.mirror import JournalMirror
+
+        mirror = JournalMirror(session, self.mirror, known_hosts=self.known_hosts, on_change=on_change)
+        mirror.start()
+        return mirror
+
+    def set_approvers(self, session: Session) -> None:
+        """Journal ``--approvers FILE`` unless the session has it already (raises ``UserError``)."""
+        if not self.approvers:
+            return
+        from sessions.team.approval import set_approvers
+
+        set_approvers(session, self.approvers)
 
     def engine_for(self, session: Session) -> Engine:
         from runbook.targets.inventory import Inventory

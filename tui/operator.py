@@ -39,6 +39,7 @@ GUARD_TITLES = {
     "lint": "⚠ Cannot run as written",
     "window": "✘ Change window ended",
     "placeholder": "Value needed",
+    "approval": "⚿ Four-eyes approval",
 }
 
 
@@ -100,9 +101,67 @@ class Operator:
                                                     "value", ph.name, secret=ph.secret))
             if not pending:
                 return plan
+            others = [g for g in pending if g.kind != "approval"]
+            if others:  # the approval covers the plan as it will run: settle everything else first
+                for guard in others:
+                    await self.resolve_guard(guard)
+                continue
             for guard in pending:
-                await self.resolve_guard(guard)
+                await self.approve(guard, target=target, only_host=only_host)
         raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
+
+    # -- four-eyes approval ----------------------------------------------------------
+    async def approve(self, guard: guards_mod.Guard, *, target: str | None = None, only_host: str | None = None) -> None:
+        """Request an approval of the guard's task (or reuse a request that still fits), then wait
+        in a modal for the approver's signature (polled) or a signature file typed in.  Raises
+        :class:`Declined` when the operator stops waiting: nothing runs."""
+        import hashlib
+
+        from sessions.team.approval import Approvals, read_signature, read_signature_file, signature_path
+
+        task, step = guard.task, guard.step
+        if self.session.state.approvers is None:
+            raise Declined(guard.message)
+        launch = getattr(self.screen.app, "launch", None)
+
+        def planner(t: str, n: int) -> Any:  # the step being run as it will run; the others as planned
+            mine = n == step
+            return self.engine.plan(t, n, target=target if mine else None, only_host=only_host if mine else None,
+                                    now=self.screen.now())
+
+        approvals = Approvals(self.session, planner, getattr(launch, "operator_keys", ()) or ())
+        pending = approvals.latest_request(task)
+        if pending is None or not approvals.reusable(pending):
+            approvals.request(task)
+            pending = approvals.latest_request(task)
+        assert pending is not None
+        sig = signature_path(pending.path)
+        seen: set[str] = set()
+
+        def check(path: str | None) -> tuple[bool | None, str]:
+            if path is None:  # polling the request's own .sig
+                data = read_signature_file(sig)
+                if data is None or hashlib.sha256(data).hexdigest() in seen:
+                    return None, ""
+                seen.add(hashlib.sha256(data).hexdigest())
+                source = str(sig)
+            else:
+                try:
+                    data = read_signature(path)
+                except UserError as exc:
+                    return False, f"✘ {exc}"
+                source = path
+            verdict = approvals.offer(task, data, source, pending)
+            if verdict.ok:
+                self.screen.notify(f"approved by {verdict.principal} ({verdict.fingerprint})", title=task)
+                return True, verdict.reason
+            return False, f"✘ refused ({source}): {verdict.reason}"
+
+        from tui.widgets.modals.approval import ApprovalModal
+
+        granted = await self.ask(ApprovalModal(task, guard.message, pending.path, str(sig), check))
+        if not granted:
+            raise Declined(f"{task} not approved: nothing was run (the request stays: {pending.path})")
 
     # -- runs -----------------------------------------------------------------------
     # -- targets --------------------------------------------------------------------

@@ -59,7 +59,9 @@ from sessions.state.state import SessionState
 if TYPE_CHECKING:
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.journal.events import Event
     from sessions.team.approval import Approvals
+    from sessions.team.mirror import JournalMirror, MirrorDest
     from sessions.team.notify import Notifier
 
 _VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$", re.S)
@@ -215,9 +217,17 @@ def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args:
     print(f"# dry run: {ref.id} {ref.title} ({runbook.path}); nothing runs, no session is created", file=out)
     shown: set[str] = set()
     plans = []
+    state = SessionState()
+    if getattr(args, "approvers", None):  # show the approval the run would wait for
+        from sessions.journal.events import ApproversSet
+        from sessions.state.state import apply
+        from sessions.team.approval import read_approvers
+
+        text, sha = read_approvers(args.approvers)
+        state = apply(state, ApproversSet(args.approvers, sha, text))
     for n in steps:
         plan = plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
-                         secret_names=secret_names, state=SessionState(), detached=args.detached)
+                         secret_names=secret_names, state=state, detached=args.detached)
         plans.append(plan)
         _print_plan(plan, out, shown)
     if missing:
@@ -396,6 +406,13 @@ def exec_cmd(args: argparse.Namespace) -> int:
     check_target(args.target, "--target")
     runbook, ref, steps, inventory = _load(args)
     notify = notify_urls(args, runbook)
+    mirror = _mirror_dest(args)
+    announce: tuple[Event, ...] = ()
+    if getattr(args, "from_mirror", None) and not args.dry_run:
+        if args.session is not None:
+            raise UserError("--from and --session: give one (--from copies the session from its mirror)", EXIT_USAGE)
+        journal, announce = _from_mirror(args)
+        args.session = str(journal)
     tty = stdin_is_tty()
     prompter = Prompter() if tty else None
     secret_names = _secret_names(runbook, ref)
@@ -415,7 +432,42 @@ def exec_cmd(args: argparse.Namespace) -> int:
                            secret_names=secret_names, state=SessionState(), detached=args.detached) for n in steps]
         _refuse_untargeted(runbook, plans)
         _precheck(plans, args, tty)
-    return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values, notify))
+    return asyncio.run(_run(args, runbook, ref, steps, inventory, tty, prompter, needed, values, notify,
+                            mirror, announce))
+
+
+def _mirror_dest(args: argparse.Namespace) -> MirrorDest | None:
+    """``--mirror DEST``, checked (a bad one: exit 2)."""
+    from sessions.team.mirror import MirrorDest
+
+    text = getattr(args, "mirror", None)
+    return MirrorDest.parse(text) if text else None
+
+
+def _from_mirror(args: argparse.Namespace) -> tuple[Any, tuple[Event, ...]]:
+    """``--from DEST/ID``: the session copied from its mirror into the local store (its chain
+    verified) and the handover event its resume journals."""
+    from sessions.engine.operator import current_operator
+    from sessions.store import session_root
+    from sessions.team.mirror import fetch_from_mirror, split_from
+
+    dest, sid = split_from(args.from_mirror, None)
+    fetched = asyncio.run(fetch_from_mirror(dest, sid, session_root(args.session_dir),
+                                            known_hosts=args.known_hosts))
+    who = current_operator()
+    say(f"copied {fetched.records} records of session {sid} from {fetched.source}; the chain verifies"
+        + (f" (a torn last record of {fetched.torn_bytes} bytes is dropped)" if fetched.torn_bytes else ""))
+    return fetched.journal, (fetched.handover(who.name, who.host),)
+
+
+def _start_mirror(session: Session, dest: MirrorDest | None, args: argparse.Namespace) -> JournalMirror | None:
+    if dest is None:
+        return None
+    from sessions.team.mirror import JournalMirror, change_text
+
+    mirror = JournalMirror(session, dest, known_hosts=args.known_hosts, on_change=lambda st: say(change_text(st)))
+    mirror.start()
+    return mirror
 
 
 def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
@@ -443,14 +495,15 @@ def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str,
 
 async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, tty: bool,
                prompter: Any, needed: dict[str, bool], values: dict[str, str] | None,
-               notify: list[str] | None = None) -> int:
+               notify: list[str] | None = None, mirror_dest: MirrorDest | None = None,
+               announce: tuple[Event, ...] = ()) -> int:
     from sessions.commands.exec_terminal import HostPrinter
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
     from sessions.engine.stop_signals import StopSignals
 
     if args.session is not None:
-        session = Session.resume(args.session, runbook=runbook)
+        session = Session.resume(args.session, runbook=runbook, announce=announce)
     else:
         session = Session.create(runbook, root=args.session_dir, inventory_path=args.inventory)
     say(f"session {session.id} ({session.journal.path})")
@@ -463,6 +516,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
         notifier = Notifier(session, notify)
         notifier.start()
         say(f"notifications to {', '.join(t.shown for t in notifier.targets)}")
+    mirror = _start_mirror(session, mirror_dest, args)
     engine: Engine | None = None
     code = EXIT_FAILED
     reason = "exec failed"
@@ -528,6 +582,8 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
         finally:
             session.close(reason=reason if code else "exec finished")
             stopper.remove()
+            if mirror is not None:  # the last records (session_closed), bounded
+                await mirror.finish()
             say(f"session {session.id}: {reason if code else 'all steps succeeded'}")
     return code
 

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import os
 import secrets as _secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,12 +257,14 @@ class Session:
 
     @classmethod
     def resume(cls, ref: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-               runbook: Runbook | None = None, window_end: datetime | str | None = None) -> Session:
+               runbook: Runbook | None = None, window_end: datetime | str | None = None,
+               announce: Sequence[ev.Event] = ()) -> Session:
         """Reopen a session for writing (``ref``: id, prefix, directory or journal; None: latest unfinished).
 
         ``runbook`` defaults to parsing the file the journal names, if it is still there.
         ``window_end``: a new end of the change window, journaled in the ``session_opened``
-        record (None keeps the one the session had).
+        record (None keeps the one the session had).  ``announce``: events journaled right
+        after the ``session_opened`` record (a handover from a mirror says where it came from).
         """
         path = find_session(ref, root)
         _check_is_journal(path)
@@ -284,7 +286,7 @@ class Session:
             if log_problem:
                 session.warnings.append(log_problem)
             session._last_seen = last_seen
-            session._reopen(runbook, _rfc3339(window_end))
+            session._reopen(runbook, _rfc3339(window_end), announce)
             session._start_checkpoints()
         except BaseException:
             journal.close()
@@ -307,7 +309,8 @@ class Session:
             format_version=FORMAT_VERSION,
         )
 
-    def _reopen(self, runbook: Runbook | None, window_end: str | None = None) -> None:
+    def _reopen(self, runbook: Runbook | None, window_end: str | None = None,
+                announce: Sequence[ev.Event] = ()) -> None:
         self.resumed = True
         for rec in self.journal.recovered:
             if isinstance(rec.event, ev.Recovered):
@@ -323,6 +326,8 @@ class Session:
         handover = previous if previous and previous != self.operator else None
         digest = last.inventory_digest if last else ""
         self.record(self._opened_event(runbook, digest, window_end, resumed=True, handover_from=handover))
+        for event in announce:
+            self.record(event)
         if handover:
             self.warnings.append(f"handover: {previous} had this session; now {self.operator}")
             self.log.info("handover", previous=previous, operator=self.operator_info.describe())

@@ -603,3 +603,39 @@ class ApprovalRefused(Event):
     principal: str = ""
     source: str = ""
     who: str = ""
+
+
+# --- the journal mirror (``--mirror DEST``, ``resume --from``) -----------------
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class MirrorChanged(Event):
+    """The journal mirror (``--mirror DEST``) changed state: ``started`` (first connected and
+    caught up), ``lost`` (a connection or write failed; the session goes on), ``restored``
+    (connected again and caught up) or ``refused`` (the remote file is not a prefix of this
+    journal: it is never overwritten, mirroring stops).  Acknowledgements themselves are not
+    journaled (each would be a record to mirror, without end): ``acked_seq`` is the last
+    record the mirror had fsynced when this was written."""
+
+    TYPE: ClassVar[str] = "mirror_changed"
+    dest: str  # the --mirror destination as given (host:path)
+    state: str  # sessions.team.mirror.MirrorState
+    acked_seq: int = 0
+    detail: str = ""
+
+
+@event_type
+@dataclass(frozen=True, slots=True)
+class MirrorHandover(Event):
+    """The session was carried on from a mirror (``runbook resume --from DEST``), on another
+    host or by another operator: where it came from, who had it, who has it now."""
+
+    TYPE: ClassVar[str] = "mirror_handover"
+    source: str  # DEST/<session id> the journal was copied from
+    records: int  # complete records copied (the chain verified)
+    previous_operator: str = ""
+    previous_host: str = ""
+    operator: str = ""
+    host: str = ""
+    torn_bytes: int = 0  # a torn last record on the mirror, dropped as a local torn tail is

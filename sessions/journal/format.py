@@ -71,7 +71,9 @@ FORMAT_TYPES: dict[int, frozenset[str]] = {
         "target_chosen", "task_completed", "task_skipped", "task_started", "window_alert",
     )),
     # four-eyes approval (sessions.team.approval)
-    2: frozenset(("approval_granted", "approval_refused", "approval_requested", "approvers_set")),
+    2: frozenset(("approval_granted", "approval_refused", "approval_requested", "approvers_set",
+                  # the journal mirror (sessions.team.mirror)
+                  "mirror_changed", "mirror_handover")),
 }
 GENESIS = "0" * 64
 RECORD_KEYS = frozenset(("event", "h", "prev", "seq", "ts"))

@@ -115,6 +115,10 @@ def render_html(report: Report, *, lines: int = 200) -> str:
             (p["name"], "(secret, not recorded)" if p["secret"] else p["value"], p["who"], fmt_ts(p["ts"]))
             for p in r.placeholders])
     _notes(o, r.notes)
+    if r.approvers:
+        o.append("<h4>Approvers (four-eyes approval)</h4><ul>" + "".join(
+            f"<li>{h(a['path'])} (sha256 {h(a['sha256'])}) <span class=\"meta\">{_who(a['who'], a['ts'])}</span></li>"
+            for a in r.approvers) + "</ul>")
     o.append("</section>")
 
     for ph in r.phases:
@@ -142,6 +146,7 @@ def _task(o: list[str], t: TaskReport, lines: int) -> None:
     o.append("<p>" + " \u00b7 ".join(meta) + "</p>")
     quiet = t.status == "pending" and not any(s.runs or s.skipped for s in t.steps) and not any(
         c.history for c in t.checkboxes)
+    _approvals(o, t)
     if not quiet:
         for s in t.steps:
             _step(o, s, lines, False)
@@ -159,6 +164,27 @@ def _task(o: list[str], t: TaskReport, lines: int) -> None:
             o.append("<h4>Checkboxes</h4><ul>" + "".join(_checkbox(c) for c in t.checkboxes) + "</ul>")
         _notes(o, t.notes)
     o.append("</article>")
+
+
+def _approvals(o: list[str], t: TaskReport) -> None:
+    """The task's four-eyes approval: requests, refusals, each grant with its signature and request."""
+    if not t.approvals:
+        return
+    items: list[str] = []
+    for a in t.approvals:
+        if a["kind"] == "requested":
+            items.append(f"<li>Approval requested {_who(a['who'], a['ts'])}: request {h(a['request_id'])} "
+                         f"(plan sha256 {h(a['plan_sha256'])}; operator keys "
+                         f"{h(', '.join(a['operator_keys']) or 'none')})</li>")
+        elif a["kind"] == "refused":
+            key = f" (key {h(a['key_fingerprint'])})" if a["key_fingerprint"] else ""
+            items.append(f"<li>Approval <strong>refused</strong> {_who(a['who'], a['ts'])}{key}: {h(a['reason'])}</li>")
+        else:
+            items.append(f"<li><strong>Approved</strong> by {h(a['principal'])} with {h(a['key_fingerprint'])} "
+                         f"(request {h(a['request_id'])}, checked {_who(a['who'], a['ts'])}); signature (namespace "
+                         f"{h(a['namespace'])}):<pre>{h(a['signature'], True)}</pre>over the request:"
+                         f"<pre>{h(a['message'], True)}</pre></li>")
+    o.append("<h4>Approval</h4><ul>" + "".join(items) + "</ul>")
 
 
 def _checkbox(c: CheckboxReport) -> str:

@@ -127,6 +127,11 @@ def render_md(report: Report, *, lines: int = 200) -> str:
         for n in r.notes:
             add(f"- {esc(n['text'])} ({_who(n['who'], n['ts'])})")
         add("")
+    if r.approvers:
+        add("Approvers (four-eyes approval):\n")
+        for a in r.approvers:
+            add(f"- {esc(a['path'])} (sha256 {esc(a['sha256'])}) {_who(a['who'], a['ts'])}")
+        add("")
 
     for ph in r.phases:
         add(f"## {('Phase ' + esc(ph.number) + ': ') if ph.number else ''}{esc(ph.title)}\n")
@@ -141,6 +146,7 @@ def _task(add: Add, t: TaskReport, lines: int) -> None:
     meta = [f"**{esc(t.status)}**"]
     meta += task_meta(t, esc)
     add(" \u00b7 ".join(meta) + "\n")
+    _approvals(add, t)
     if t.status == "pending" and not any(s.runs or s.skipped for s in t.steps) and not any(
             c.history for c in t.checkboxes):
         return
@@ -167,6 +173,26 @@ def _task(add: Add, t: TaskReport, lines: int) -> None:
         add("Notes:\n")
         for n in t.notes:
             add(f"- {esc(n['text'])} ({_who(n['who'], n['ts'])})")
+        add("")
+
+
+def _approvals(add: Add, t: TaskReport) -> None:
+    """The task's four-eyes approval: requests, refusals, and each grant with its signature and the
+    request it signs (check it: ``ssh-keygen -Y verify -f APPROVERS -I PRINCIPAL -n NAMESPACE -s SIG < REQUEST``)."""
+    for a in t.approvals:
+        if a["kind"] == "requested":
+            add(f"- Approval requested {_who(a['who'], a['ts'])}: request {esc(a['request_id'])} "
+                f"(plan sha256 {esc(a['plan_sha256'])}; operator keys {esc(', '.join(a['operator_keys']) or 'none')})")
+        elif a["kind"] == "refused":
+            key = f" (key {esc(a['key_fingerprint'])})" if a["key_fingerprint"] else ""
+            add(f"- Approval **refused** {_who(a['who'], a['ts'])}{key}: {esc(a['reason'])}")
+        else:
+            add(f"- **Approved** by {esc(a['principal'])} with {esc(a['key_fingerprint'])} "
+                f"(request {esc(a['request_id'])}, checked {_who(a['who'], a['ts'])}); the signature "
+                f"(namespace {esc(a['namespace'])}) and the request it signs:\n")
+            add(fence(a["signature"]))
+            add(fence(a["message"], "json"))
+    if t.approvals:
         add("")
 
 

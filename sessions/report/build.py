@@ -296,6 +296,7 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
     notes: dict[str, list[dict[str, Any]]] = {}
     guards: dict[str, list[dict[str, Any]]] = {}
     rollbacks: dict[str, list[dict[str, Any]]] = {}
+    approvals: dict[str, list[dict[str, Any]]] = {}
     order: list[str] = []
 
     def seen(task: str) -> None:
@@ -341,6 +342,11 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
         elif isinstance(e, ev.RollbackStarted):
             rollbacks.setdefault(e.task, []).append({"ts": ts, "who": e.who, "reason": e.reason})
             seen(e.task)
+        elif isinstance(e, (ev.ApprovalRequested, ev.ApprovalGranted, ev.ApprovalRefused)):
+            approvals.setdefault(e.task, []).append(_approval_entry(ts, e))
+            seen(e.task)
+        elif isinstance(e, ev.ApproversSet):
+            r.approvers.append({"ts": ts, "who": e.who, "path": e.path, "sha256": e.sha256, "text": e.text})
         elif isinstance(e, (ev.TaskStarted, ev.TaskCompleted, ev.TaskSkipped)):
             seen(e.task)
 
@@ -397,10 +403,24 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
 
     for pr, task_ids in phases:
         pr.tasks = [
-            _task_report(tid, tasks_rb.get(tid), s, runs_by_step, skips, box_hist, notes, guards, rollbacks)
+            _task_report(tid, tasks_rb.get(tid), s, runs_by_step, skips, box_hist, notes, guards, rollbacks,
+                         approvals)
             for tid in task_ids
         ]
     r.phases = [pr for pr, _ in phases]
+
+
+def _approval_entry(ts: str, e: ev.ApprovalRequested | ev.ApprovalGranted | ev.ApprovalRefused) -> dict[str, Any]:
+    """One approval record of a task, as the reports show it."""
+    if isinstance(e, ev.ApprovalRequested):
+        return {"kind": "requested", "ts": ts, "who": e.who, "request_id": e.request_id, "request": e.path,
+                "plan_sha256": e.plan_sha256, "operator_keys": list(e.operator_keys)}
+    if isinstance(e, ev.ApprovalGranted):
+        return {"kind": "granted", "ts": ts, "who": e.who, "request_id": e.request_id, "principal": e.principal,
+                "key_fingerprint": e.key_fingerprint, "namespace": e.namespace, "signature": e.signature,
+                "message": e.message, "source": e.source}
+    return {"kind": "refused", "ts": ts, "who": e.who, "request_id": e.request_id, "reason": e.reason,
+            "key_fingerprint": e.key_fingerprint, "principal": e.principal, "source": e.source}
 
 
 class _SectionBoxes:
@@ -422,7 +442,8 @@ def _run_outcome(hosts: list[HostResult], run: StepRun) -> str:
 def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str, int, bool], list[RunReport]],
                  skips: dict[tuple[str, int], dict[str, Any]], box_hist: dict[str, list[dict[str, Any]]],
                  notes: dict[str, list[dict[str, Any]]], guards: dict[str, list[dict[str, Any]]],
-                 rollbacks: dict[str, list[dict[str, Any]]]) -> TaskReport:
+                 rollbacks: dict[str, list[dict[str, Any]]],
+                 approvals: dict[str, list[dict[str, Any]]] | None = None) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
         id=tid, title=getattr(t, "title", "") or "",
@@ -431,6 +452,7 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str
         who=ts.who if ts else "", started=(ts.started or "") if ts else "", finished=(ts.finished or "") if ts else "",
         skip_reason=ts.skip_reason if ts else "", in_runbook=t is not None,
         notes=notes.get(tid, []), guards=guards.get(tid, []), rollbacks=rollbacks.get(tid, []),
+        approvals=(approvals or {}).get(tid, []),
     )
     step_titles = {st.number: st.title for st in getattr(t, "steps", ()) or ()}
     rollback = getattr(t, "rollback", None)

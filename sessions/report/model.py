@@ -155,6 +155,9 @@ class TaskReport:
     notes: list[dict[str, Any]] = field(default_factory=list)
     guards: list[dict[str, Any]] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    # four-eyes approval: each request, grant (principal, key fingerprint, the signature and the
+    # message it signs) and refusal, in order (``kind``: requested, granted, refused)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +213,8 @@ class Report:
     notes: list[dict[str, Any]] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
     phases: list[PhaseReport] = field(default_factory=list)
+    # the approvers file(s) journaled (``--approvers``): path, sha256, the text (public keys), when
+    approvers: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def tasks(self) -> list[TaskReport]:
@@ -317,9 +322,22 @@ def build_deviations(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event
         elif isinstance(e, ev.HostKeyAccepted):
             out.append(Deviation("host_key_accepted", f"new host key accepted for {e.host}", host=e.host,
                                  reason=e.fingerprint, who=e.who, ts=ts))
+        elif isinstance(e, ev.ApprovalRefused):  # someone offered a signature that did not hold
+            out.append(Deviation("approval_refused", f"approval of {e.task} refused", task=e.task,
+                                 reason=e.reason + (f" (key {e.key_fingerprint})" if e.key_fingerprint else ""),
+                                 who=e.who, ts=ts))
         elif isinstance(e, ev.NotificationFailed):  # the team was not told (--notify)
             out.append(Deviation("notification_failed", f"notification not delivered: {e.trigger} to {e.url}",
                                  reason=f"{e.error} ({e.attempts} attempt(s))", ts=ts))
+        elif isinstance(e, ev.MirrorHandover):  # the jump host was lost: carried on elsewhere (--from)
+            before = f"{e.previous_operator or '?'} on {e.previous_host or '?'}"
+            torn = f"; a torn last record ({e.torn_bytes} bytes) dropped" if e.torn_bytes else ""
+            out.append(Deviation("mirror_handover", f"session carried on from its mirror {e.source}",
+                                 reason=f"{e.records} records copied; {before} -> {e.operator} on {e.host}{torn}",
+                                 who=e.operator, ts=ts))
+        elif isinstance(e, ev.MirrorChanged) and e.state in ("lost", "refused"):  # records not replicated for a while
+            out.append(Deviation(f"mirror_{e.state}", f"journal mirror {e.dest} {e.state} at record {e.acked_seq}",
+                                 reason=e.detail, ts=ts))
         elif isinstance(e, ev.WindowAlert):
             what = "the critical path no longer fitted in the window" if e.level == "red" else "the window was tight"
             out.append(Deviation("window_alert", f"window {e.level}: {what}",

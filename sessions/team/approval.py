@@ -255,6 +255,7 @@ def operator_fingerprints(extra: Iterable[str] = (), env: dict[str, str] | None 
     ``~/.ssh/*.pub``, ``$RUNBOOK_SIGNING_KEY``'s public half, and ``extra`` (public key files
     or lines, ``--operator-key``).  Unreadable keys are skipped; a bad ``extra`` is an error."""
     import asyncssh
+    from asyncssh.public_key import decode_ssh_public_key
 
     from sessions.signing import SigningError, agent_identities, load_public_keys
 
@@ -270,7 +271,7 @@ def operator_fingerprints(extra: Iterable[str] = (), env: dict[str, str] | None 
         try:
             for blob, _comment in agent_identities(env["SSH_AUTH_SOCK"], timeout=5.0):
                 try:
-                    add(asyncssh.import_public_key(blob))
+                    add(decode_ssh_public_key(blob))
                 except (asyncssh.KeyImportError, ValueError):
                     continue
         except SigningError:
@@ -450,6 +451,24 @@ def status(state: SessionState, runbook: Runbook, task: str) -> tuple[ApprovalSt
     return ApprovalStatus.REQUESTED, last
 
 
+def status_text(state: SessionState, runbook: Runbook, task: str) -> tuple[ApprovalStatus, str]:
+    """The task's approval status and one line saying it (the task view; plain text)."""
+    st, event = status(state, runbook, task)
+    if st is ApprovalStatus.NOT_REQUIRED:
+        return st, ""
+    if isinstance(event, ev.ApprovalGranted) and st is ApprovalStatus.GRANTED:
+        return st, f"approved by {event.principal} ({event.key_fingerprint})"
+    if isinstance(event, ev.ApprovalRefused):
+        return st, f"approval refused: {event.reason}; waiting for another signature"
+    if isinstance(event, ev.ApprovalRequested):
+        return st, f"approval requested: waiting for {event.path}{SIGNATURE_SUFFIX}"
+    if isinstance(event, ev.ApprovalGranted):
+        return st, f"approved by {event.principal}, but the runbook changed since: a new approval is needed"
+    if state.approvers is None:
+        return st, "needs a four-eyes approval, and the session has no approvers file (--approvers FILE)"
+    return st, "needs a four-eyes approval: requested when its first step runs"
+
+
 def pending_request(state: SessionState, task: str) -> ev.ApprovalRequested | None:
     """The latest request for ``task`` with no grant after it."""
     out: ev.ApprovalRequested | None = None
@@ -486,6 +505,16 @@ def read_approvers(path: str) -> tuple[str, str]:
     return text, hashlib.sha256(data).hexdigest()
 
 
+def set_approvers(session: Any, path: str) -> bool:
+    """Journal the approvers file (``approvers_set``) unless ``session`` has it already."""
+    text, sha = read_approvers(path)
+    current = session.state.approvers
+    if current is not None and current.sha256 == sha:
+        return False
+    session.record(ev.ApproversSet(os.path.abspath(path), sha, text, session.operator))
+    return True
+
+
 class Approvals:
     """Requests, checks and journals approvals for one open session.
 
@@ -508,12 +537,7 @@ class Approvals:
 
     def set_approvers(self, path: str) -> bool:
         """Journal the approvers file (``approvers_set``) unless the session has it already."""
-        text, sha = read_approvers(path)
-        current = self.session.state.approvers
-        if current is not None and current.sha256 == sha:
-            return False
-        self.session.record(ev.ApproversSet(os.path.abspath(path), sha, text, self.session.operator))
-        return True
+        return set_approvers(self.session, path)
 
     def current_plan(self, task: str) -> tuple[PlanEntry, ...]:
         return task_plan(self.runbook, task, lambda n: self.planner(task, n))

@@ -152,11 +152,7 @@ class SSHFleet:
             for server in self._servers:
                 server.config.write_text(self._config(server.addresses))
                 server.log = server.config.with_suffix(".log")
-                with open(server.log, "wb") as log:
-                    server.proc = subprocess.Popen(
-                        [sshd, "-D", "-e", "-f", str(server.config)],
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                    )
+                self._spawn(sshd, server)
             if self._wait_ready(ready_timeout):
                 break
             self._stop_servers()  # lost a race for the port: try another
@@ -169,6 +165,25 @@ class SSHFleet:
             name: Target(name=name, host=addr, port=self.port, user=self.user, key_file=key, groups=("fleet",))
             for name, addr in self.addresses.items()
         }
+
+    @staticmethod
+    def _spawn(sshd: str, server: _Server) -> None:
+        assert server.log is not None
+        with open(server.log, "ab") as log:
+            server.proc = subprocess.Popen(
+                [sshd, "-D", "-e", "-f", str(server.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+
+    def restart(self, ready_timeout: float = 20.0) -> None:
+        """Start the servers again after :meth:`stop`: same addresses, port and keys (a host
+        that went away and came back)."""
+        sshd = find_tool("sshd")
+        for server in self._servers:
+            if server.proc is None or server.proc.poll() is not None:
+                self._spawn(sshd, server)
+        if not self._wait_ready(ready_timeout):
+            raise RuntimeError(f"sshd did not start again on port {self.port}")
 
     def _config(self, addresses: Sequence[str]) -> str:
         listen = "".join(f"ListenAddress {addr}:{self.port}\n" for addr in addresses)

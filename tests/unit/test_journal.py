@@ -75,6 +75,9 @@ def _later_samples() -> list[ev.Event]:
     out.append(ev.WindowAlert("amber", 1200.0, 900.0))
     out.append(ev.NotificationSent("step_failed", "https://hooks.example.test/… #0a1b2c3d", 200, 2, 17))
     out.append(ev.NotificationFailed("session_closed", "http://127.0.0.1:9/… #0a1b2c3d", "HTTP 500", 4, 30))
+    out.append(ev.MirrorChanged("backup-jump:/var/lib/runbook/mirror", "lost", 41, "ConnectionLost: reset"))
+    out.append(ev.MirrorHandover("backup-jump:/var/lib/runbook/mirror/20261127T043216Z-3f9a", 42, "alice", "jump-1",
+                                 "bob", "jump-2", 17))
     out.append(ev.ApproversSet("/srv/approvers", "e" * 64, "alice@example ssh-ed25519 AAAA\n", "bob"))
     out.append(ev.ApprovalRequested("0a1b2c3d", "T-1", "/s/approval-T-1-0a1b2c3d.json", '{"kind": "x"}\n',
                                     "f" * 64, ("SHA256:abc",), "bob"))

@@ -1,0 +1,98 @@
+"""``runbook run --mirror DEST``: the header shows the mirror's head; losing it is a notice, never a stop."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sessions.journal.journal import read_records
+from sessions.team.mirror import MirrorDest
+from tests.integration.sshd import SSHFleet
+from tests.tools import require
+from tests.tui.conftest import wait_for
+from tests.tui.test_actions import run_finished, select
+
+BOOK = """<!-- runbook: target=local -->
+# TUI Mirror Book
+
+## Phase 1: Work (1 hour)
+
+### Task TM-1: Print
+
+- **Duration**: 10 minutes
+- **Risk Level**: LOW
+
+#### Steps
+
+1. **Print**
+
+```bash
+for i in 1 2 3 4 5; do echo line $i; done
+```
+"""
+
+
+@pytest.fixture
+def mirror_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SSHFleet]:
+    """A loopback sshd as the mirror host, ``backup-jump`` in the SSH config of a throwaway ``$HOME``."""
+    require("sshd")
+    require("ssh-keygen")
+    fleet = SSHFleet.start(tmp_path / "fleet", ["mirror"], base=44)
+    fleet.user = pwd.getpwuid(os.getuid()).pw_name  # sshd logs in as this account ($USER is the test operator's)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(fleet.ssh_config({"backup-jump": "mirror"}))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def _header(app) -> str:
+    from tui.screens.main import MainScreen
+
+    main = next(s for s in app.screen_stack if isinstance(s, MainScreen))  # under a modal too
+    return str(main.query_one("#header-mirror").render())
+
+
+async def test_the_header_shows_the_mirror_and_a_lost_mirror_is_a_notice(make_app, tmp_path: Path,
+                                                                          mirror_fleet: SSHFleet) -> None:
+    book = tmp_path / "tm.md"
+    book.write_text(BOOK)
+    remote_root = tmp_path / "remote"
+    app = make_app(book, mirror=MirrorDest.parse(f"backup-jump:{remote_root}"))
+    async with app.run_test(size=(120, 32)) as pilot:
+        await select(pilot, "TM-1")
+        await wait_for(pilot, lambda: _header(app).startswith("mirror ✔"), what="the mirror in the header")
+        await pilot.press("r")
+        await run_finished(pilot, app, "TM-1", 1)
+        count = app.session.journal.count
+        await wait_for(pilot, lambda: _header(app) == f"mirror ✔ {app.session.journal.count}",
+                       what=f"the header to show record {count} acknowledged")
+
+        mirror_fleet.stop()
+        app.session.note("the mirror host is down")  # a record to send: the write fails
+        await wait_for(pilot, lambda: "lost" in _header(app), what="the header to say the mirror is lost")
+        await wait_for(pilot, lambda: any("lost" in n.message and "the session goes on" in n.message
+                                          for n in app._notifications), what="a notice that the mirror is lost")
+        first = app.session.state.step_run("TM-1", 1)
+        await pilot.press("r", "y")  # steps still run (a re-run: confirmed)
+        await wait_for(pilot, lambda: app.session.state.step_run("TM-1", 1) is not first, what="the re-run")
+        run = await run_finished(pilot, app, "TM-1", 1)
+        assert run.outcome == "succeeded"
+
+        mirror_fleet.restart()
+        await wait_for(pilot, lambda: _header(app) == f"mirror ✔ {app.session.journal.count}", timeout=20,
+                       what="the mirror to catch up")
+        await pilot.press("q")
+    journal = app.session.journal.path
+    remote = remote_root / app.session.id / "journal.jsonl"
+    assert remote.read_bytes() == journal.read_bytes()
+    states = [r.event.state for r in read_records(journal) if r.event.TYPE == "mirror_changed"]
+    assert states == ["started", "lost", "restored"]
