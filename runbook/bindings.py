@@ -208,6 +208,8 @@ def _check(root: yaml.MappingNode, path: str) -> Bindings:
                 problem(opt_node, f"{key}: {option} given twice")
                 continue
             checked, message = _check_option(option, _value(raw, path), raw)
+            if option == "approval" and not message and ("." in key or key.startswith("gate:")):
+                message = "approval is a task's (TASK-ID) or every task's (default), not a step's"
             if message:
                 problem(opt_node if message.startswith("unknown key") else raw, f"{key}: {message}")
                 continue

@@ -217,9 +217,17 @@ def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args:
     print(f"# dry run: {ref.id} {ref.title} ({runbook.path}); nothing runs, no session is created", file=out)
     shown: set[str] = set()
     plans = []
+    state = SessionState()
+    if getattr(args, "approvers", None):  # show the approval the run would wait for
+        from sessions.events import ApproversSet
+        from sessions.state import apply
+        from sessions.team.approval import read_approvers
+
+        text, sha = read_approvers(args.approvers)
+        state = apply(state, ApproversSet(args.approvers, sha, text))
     for n in steps:
         plan = plan_step(runbook, inventory, ref.id, n, target=args.target, values=values,
-                         secret_names=secret_names, state=SessionState(), detached=args.detached)
+                         secret_names=secret_names, state=state, detached=args.detached)
         plans.append(plan)
         _print_plan(plan, out, shown)
     if missing:

@@ -255,6 +255,7 @@ def operator_fingerprints(extra: Iterable[str] = (), env: dict[str, str] | None 
     ``~/.ssh/*.pub``, ``$RUNBOOK_SIGNING_KEY``'s public half, and ``extra`` (public key files
     or lines, ``--operator-key``).  Unreadable keys are skipped; a bad ``extra`` is an error."""
     import asyncssh
+    from asyncssh.public_key import decode_ssh_public_key
 
     from sessions.signing import SigningError, agent_identities, load_public_keys
 
@@ -270,7 +271,7 @@ def operator_fingerprints(extra: Iterable[str] = (), env: dict[str, str] | None 
         try:
             for blob, _comment in agent_identities(env["SSH_AUTH_SOCK"], timeout=5.0):
                 try:
-                    add(asyncssh.import_public_key(blob))
+                    add(decode_ssh_public_key(blob))
                 except (asyncssh.KeyImportError, ValueError):
                     continue
         except SigningError:

@@ -170,3 +170,70 @@ def test_approval_signed_by_the_operators_own_key_is_refused(world: dict[str, Pa
     assert "Traceback" not in run.stderr
     assert not world["marker"].exists()
     assert [e["type"] for e in journal(world, sid)].count("approval_refused") == 1
+
+
+@pytest.fixture
+def agents(tmp_path: Path):
+    """Real ssh-agents on sockets of their own (``start(name, key)`` -> socket); killed by pid afterwards."""
+    binary, add = require("ssh-agent"), require("ssh-add")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, key: Path) -> str:
+        sock = tmp_path / f"{name}.sock"
+        proc = subprocess.Popen([binary, "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.02)
+        done = subprocess.run([add, str(key)], env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
+                              capture_output=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        return str(sock)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_agent_keys_sign_and_the_operators_agent_keys_are_refused(world: dict[str, Path], agents, tmp_path: Path) -> None:
+    keygen = require("ssh-keygen")
+    opagent = tmp_path / "opagent"  # a key only the operator's agent holds (not in ~/.ssh), yet an approver
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "opagent", "-f", str(opagent)], check=True,
+                   timeout=60)
+    with world["approvers"].open("a") as f:
+        f.write(f"ops-shared@example {' '.join(Path(f'{opagent}.pub').read_text().split()[:2])}\n")
+    operator_sock = agents("operator", opagent)
+    approver_sock = agents("approver", world["alice"])
+    proc = subprocess.Popen(
+        RUNBOOK + ["exec", str(world["book"]), "--task", "CHG-1", "--yes", "--session-dir", str(world["sessions"]),
+                   "--approvers", str(world["approvers"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True,
+        env={**env(world), "SSH_AUTH_SOCK": operator_sock})
+    try:
+        request, sig, _ = wait_for_request(proc)
+        fp = subprocess.run([keygen, "-l", "-f", f"{opagent}.pub"], capture_output=True, text=True,
+                            check=True).stdout.split()[1]
+        assert fp in json.loads(request.read_text())["operator_keys"]  # the agent's key is the operator's
+        # signed with the operator's agent key (the stock tool): refused while exec goes on waiting
+        subprocess.run([keygen, "-Y", "sign", "-f", str(opagent), "-n", "runbook-approval", str(request)],
+                       check=True, capture_output=True, timeout=60)
+        events = lambda: journal(world, request.parent.name)  # noqa: E731
+        deadline = time.monotonic() + 30
+        while not any(e["type"] == "approval_refused" for e in events()):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        assert not world["marker"].exists()
+        sig.unlink()
+        done = subprocess.run(RUNBOOK + ["approve", str(request), "--sign-agent", "--yes"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL,
+                              env={**env(world), "SSH_AUTH_SOCK": approver_sock})
+        assert done.returncode == 0, done.stderr
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "refused: signed with the operator's own key" in err and "still waiting" in err
+    assert "CHG-1: approved by alice@example" in err and world["marker"].exists()

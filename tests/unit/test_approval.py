@@ -330,3 +330,65 @@ def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_k
     done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"], "-n", NAMESPACE,
                   "-s", str(tmp_path / "req.sig"), input=granted["message"].encode())
     assert done.returncode == 0, done.stderr
+
+
+def _parse(tmp_path: Path, text: str, bindings: str | None = None, name: str = "doc.md"):
+    path = tmp_path / name
+    path.write_text(text)
+    if bindings is not None:
+        (tmp_path / name.replace(".md", ".targets.yaml")).write_text(bindings)
+    return parse_file(str(path))
+
+
+TWO_TASKS = """{front}# Doc
+{before}
+## Phase 1: P
+
+### A-1: first
+- **Risk Level**: LOW
+{annotation}
+#### Steps
+1. **One**
+   ```bash
+   true
+   ```
+
+### A-2: second
+- **Risk Level**: CRITICAL
+
+#### Steps
+1. **Two**
+   ```bash
+   true
+   ```
+"""
+
+
+def _book(front: str = "", before: str = "", annotation: str = "") -> str:
+    return TWO_TASKS.format(front=front, before=before, annotation=annotation)
+
+
+def test_approval_from_annotation_bindings_and_front_matter(tmp_path: Path) -> None:
+    rb = _parse(tmp_path, _book(annotation="<!-- runbook: approval=required -->"))
+    assert (rb.task("A-1").approval, rb.task("A-2").approval, rb.approval) == \
+        (Approval.REQUIRED, Approval.DEFAULT, Approval.DEFAULT)
+    rb = _parse(tmp_path, _book(), "A-2: {approval: none}\ndefault: {approval: required}\n", "b.md")
+    assert (rb.task("A-1").approval, rb.task("A-2").approval, rb.approval) == \
+        (Approval.DEFAULT, Approval.NONE, Approval.REQUIRED)
+    rb = _parse(tmp_path, _book(front="---\nrunbook: {approval: required}\n---\n"), name="c.md")
+    assert rb.approval is Approval.REQUIRED
+    rb = _parse(tmp_path, _book(before="<!-- runbook: approval=required -->\n"), name="d.md")
+    assert rb.approval is Approval.REQUIRED and rb.task("A-1").approval is Approval.DEFAULT
+
+
+def test_bad_approval_values_are_named_at_their_line(tmp_path: Path) -> None:
+    from runbook.errors import InputError
+
+    rb = _parse(tmp_path, _book(annotation="<!-- runbook: approval=maybe -->"))
+    assert rb.task("A-1").approval is Approval.DEFAULT
+    [diag] = [d for d in rb.diagnostics if "approval" in d.message]
+    assert "approval must be required or none, not 'maybe'" in diag.message and diag.line == 7
+    with pytest.raises(InputError, match=r"b.targets.yaml:1: A-1.1: approval is a task's"):
+        _parse(tmp_path, _book(), "A-1.1: {approval: required}\n", "b.md")
+    with pytest.raises(InputError, match=r"c.targets.yaml:1: A-1: approval must be required or none"):
+        _parse(tmp_path, _book(), "A-1: {approval: 3}\n", "c.md")
