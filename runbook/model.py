@@ -327,6 +327,8 @@ class Runbook:
     default_target: TargetSpec | None = None
     # notification URLs (``notify:`` in the front matter or the bindings file); secrets: never shown
     notify: tuple[str, ...] = ()
+    # the journal mirror's destination (``mirror:`` in the front matter or the bindings file); "" none
+    mirror: str = ""
     # four-eyes approval for every task that says nothing itself (front matter ``runbook: {approval: ...}``,
     # ``default: {approval: ...}`` in the bindings file, or an annotation before the first heading)
     approval: Approval = Approval.DEFAULT

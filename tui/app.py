@@ -95,7 +95,10 @@ class RunbookApp(App[int]):
         except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
             self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
         self.push_screen(MainScreen(session, engine, clock=self.launch.clock))
-        self.mirror = self.launch.mirror_for(session, self._mirror_changed)
+        try:
+            self.mirror = self.launch.mirror_for(session, self._mirror_changed)
+        except UserError as exc:  # a bad mirror: in the runbook; the session goes on without
+            self.notify(f"the journal mirror is off: {exc}", title="mirror", severity="warning", timeout=30)
         if self.mirror is not None:
             self.set_interval(0.5, self._show_mirror)
         session.on_write_error(self._journal_failed)

@@ -91,12 +91,16 @@ def _approvers(args: argparse.Namespace) -> str | None:
     return path
 
 
-def _mirror(args: argparse.Namespace) -> MirrorDest | None:
-    """``--mirror DEST``, checked before the screen opens (a bad one: exit 2)."""
+def _mirror(args: argparse.Namespace, runbook: Runbook | None) -> MirrorDest | None:
+    """``--mirror DEST``, else the runbook's ``mirror:``, checked before the screen opens (a bad
+    one: exit 2)."""
     from sessions.team.mirror import MirrorDest
 
-    text = getattr(args, "mirror", None)
-    return MirrorDest.parse(text) if text else None
+    if getattr(args, "mirror", None):
+        return MirrorDest.parse(args.mirror)
+    if runbook is not None and runbook.mirror:
+        return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
+    return None
 
 
 def _from_mirror(args: argparse.Namespace, root: Path) -> tuple[Path, tuple[Event, ...]]:
@@ -193,7 +197,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     launch = Launch(
         runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
         inventory_path=args.inventory, window_end=window_end,
-        known_hosts=args.known_hosts, notify=_notify(args, runbook), mirror=_mirror(args),
+        known_hosts=args.known_hosts, notify=_notify(args, runbook), mirror=_mirror(args, runbook),
         approvers=_approvers(args), operator_keys=tuple(getattr(args, "operator_key", None) or ()),
     )
     return asyncio.run(run_app(launch))
@@ -204,8 +208,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
     from sessions.store import find_session, session_root
 
     root = session_root(args.session_dir)
-    mirror = _mirror(args)
     runbook = _parse(args.runbook) if getattr(args, "runbook", None) else None
+    mirror = _mirror(args, runbook)
     window_end = parse_window_end(getattr(args, "window_end", None))
     if args.inventory:
         _check_inventory(args.inventory)

@@ -113,13 +113,17 @@ class Launch:
         return notifier
 
     def mirror_for(self, session: Session, on_change: OnChange) -> JournalMirror | None:
-        """Start replicating the journal to ``--mirror DEST``, or None without one.  Needs the
-        running loop."""
-        if self.mirror is None:
-            return None
-        from sessions.team.mirror import JournalMirror
+        """Start replicating the journal to ``--mirror DEST`` (else the runbook's ``mirror:``), or
+        None without one.  Needs the running loop.  A bad ``mirror:`` in the runbook: ``UserError``."""
+        from sessions.team.mirror import JournalMirror, MirrorDest
 
-        mirror = JournalMirror(session, self.mirror, known_hosts=self.known_hosts, on_change=on_change)
+        dest = self.mirror
+        runbook = session.runbook
+        if dest is None and runbook is not None and runbook.mirror:
+            dest = MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
+        if dest is None:
+            return None
+        mirror = JournalMirror(session, dest, known_hosts=self.known_hosts, on_change=on_change)
         mirror.start()
         return mirror
 

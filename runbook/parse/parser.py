@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from runbook.errors import read_text_file
+from runbook.mirror_config import mirror_destination
 from runbook.model import (
     Approval,
     Block,
@@ -647,6 +648,8 @@ class _Builder:
         if self.lc and not any(p.tasks for p in phases):
             self.ctx.diag(1, "warning", "no-tasks", self.no_tasks_message)
         notify = self._notify()
+        mirror = self._mirror()
+        approval = self._document_approval()  # before the diagnostics are collected: it may add one
         diags = sorted(self.ctx.diagnostics, key=lambda d: (d.path != self.path, d.line))
         return Runbook(
             title=self.document_title(), path=self.path,
@@ -654,7 +657,7 @@ class _Builder:
             overview=overview, phases=tuple(phases), sections=tuple(sections), diagnostics=tuple(diags),
             line_count=self.lc, secrets=tuple(dict.fromkeys(self.doc_secrets)), front_matter=self.front_scalars(),
             default_target=self.doc_default if self.doc_default is not None and self.doc_default.chosen else None,
-            notify=notify, approval=self._document_approval(),
+            notify=notify, approval=approval, mirror=mirror,
         )
 
     def document_title(self) -> str:
@@ -679,6 +682,18 @@ class _Builder:
             urls.extend(found)
         urls.extend(u for u in getattr(self.bindings, "notify", ()) if u not in urls)
         return tuple(urls)
+
+    def _mirror(self) -> str:
+        """The journal mirror: the front matter's ``mirror:``, else the bindings file's."""
+        if "mirror" in self.front.data:
+            dest, problem = mirror_destination(self.front.data["mirror"])
+            if problem:
+                line = next((i + 1 for i, text in enumerate(self.lines[:self.front.end])
+                             if text.lstrip().startswith(("mirror:", "mirror =", "mirror="))), 1)
+                self.ctx.diag(line, "error", "mirror", problem)
+            if dest:
+                return dest
+        return str(getattr(self.bindings, "mirror", "") or "")
 
     def front_scalars(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self.front.data.items() if isinstance(v, (str, int, float, bool))}

@@ -3,7 +3,7 @@
 Each top-level key (``TASK-ID``, ``TASK-ID.N``, ``TASK-ID.acceptance.N``,
 ``TASK-ID.rollback[.N]``, ``gate:P[.N]``, ``default``) maps to a host pattern, a
 mapping of options, or nothing; ``notify`` holds the notification URLs (one or a list,
-http/https only).  Every value is checked when the file is read, so a
+http/https only); ``mirror`` the journal mirror's ``HOST:PATH``.  Every value is checked when the file is read, so a
 wrong value is never silently ignored nor reported once per step:
 
 * keys: ``target`` (a non-empty pattern), ``serial``, ``parallel``, ``pty``, ``no-pty``,
@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import InputError
+from runbook.mirror_config import mirror_destination
 from runbook.model import Approval
 from runbook.notify_config import notify_urls
 from runbook.parse.annotations import TARGET_KEYS, bindings_path
@@ -54,6 +55,7 @@ class Bindings(dict[str, dict[str, Any]]):
         self.path = path
         self.lines: dict[str, int] = dict(lines or {})
         self.notify: list[str] = []  # ``notify:`` URLs (checked: http/https)
+        self.mirror = ""  # ``mirror:`` HOST:PATH of the journal mirror
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
@@ -179,6 +181,12 @@ def _check(root: yaml.MappingNode, path: str) -> Bindings:
             out.notify = urls
             for message in notify_problems:
                 problem(value_node, message)
+            continue
+        if key == "mirror":  # not a task: where the journal is mirrored (HOST:PATH)
+            dest, mirror_problem = mirror_destination(_value(value_node, path))
+            out.mirror = dest
+            if mirror_problem:
+                problem(value_node, mirror_problem)
             continue
         if isinstance(value_node, yaml.ScalarNode):
             value = _value(value_node, path)

@@ -406,7 +406,7 @@ def exec_cmd(args: argparse.Namespace) -> int:
     check_target(args.target, "--target")
     runbook, ref, steps, inventory = _load(args)
     notify = notify_urls(args, runbook)
-    mirror = _mirror_dest(args)
+    mirror = _mirror_dest(args, runbook)
     announce: tuple[Event, ...] = ()
     if getattr(args, "from_mirror", None) and not args.dry_run:
         if args.session is not None:
@@ -436,12 +436,16 @@ def exec_cmd(args: argparse.Namespace) -> int:
                             mirror, announce))
 
 
-def _mirror_dest(args: argparse.Namespace) -> MirrorDest | None:
-    """``--mirror DEST``, checked (a bad one: exit 2)."""
+def _mirror_dest(args: argparse.Namespace, runbook: Runbook) -> MirrorDest | None:
+    """``--mirror DEST``, else the runbook's ``mirror:`` (front matter, bindings), checked (a bad
+    one: exit 2)."""
     from sessions.team.mirror import MirrorDest
 
-    text = getattr(args, "mirror", None)
-    return MirrorDest.parse(text) if text else None
+    if getattr(args, "mirror", None):
+        return MirrorDest.parse(args.mirror)
+    if runbook.mirror:
+        return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
+    return None
 
 
 def _from_mirror(args: argparse.Namespace) -> tuple[Any, tuple[Event, ...]]:

@@ -299,3 +299,15 @@ def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: P
     assert remote.read_bytes() == altered  # never written to
     states = [r.event.state for r in read_records(a.store / sid / "journal.jsonl") if r.event.TYPE == "mirror_changed"]
     assert states[-1] == "refused"
+
+
+def test_the_bindings_file_names_the_mirror(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    a = Host(tmp_path / "a", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one; sleep 1")
+    (tmp_path / "drill.targets.yaml").write_text(f"default: local\nmirror: backup-jump:{remote_root}\n")
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--session-dir", str(a.store))
+    assert ran.returncode == 0, ran.stderr
+    sid = _only_session(a.store).name
+    assert f"mirror backup-jump:{remote_root}/{sid}: following the journal" in ran.stderr
+    assert (remote_root / sid / "journal.jsonl").read_bytes() == (a.store / sid / "journal.jsonl").read_bytes()

@@ -96,3 +96,42 @@ async def test_the_header_shows_the_mirror_and_a_lost_mirror_is_a_notice(make_ap
     assert remote.read_bytes() == journal.read_bytes()
     states = [r.event.state for r in read_records(journal) if r.event.TYPE == "mirror_changed"]
     assert states == ["started", "lost", "restored"]
+
+
+async def test_resume_from_the_mirror_opens_the_tui_with_the_step_unknown_and_the_handover_journaled(
+        make_app, tmp_path: Path, mirror_fleet: SSHFleet) -> None:
+    """``runbook resume --from``: the journal a dead jump host left on the mirror, copied over SFTP,
+    opened in the TUI as after a crash, the handover journaled right after the session_opened."""
+    from runbook.parse.parser import parse_file
+    from sessions.engine.session import Session
+    from sessions.journal import events as ev
+    from sessions.team.mirror import fetch_from_mirror, split_from
+
+    book = tmp_path / "tm.md"
+    book.write_text(BOOK)
+    first = Session.create(parse_file(str(book)), root=tmp_path / "jump-1")  # the jump host that dies
+    first.start_task("TM-1")
+    first.record(ev.StepStarted("run-1", "TM-1", 1, ("local",), "for i in 1 2 3 4 5; do echo line $i; done"))
+    first.record(ev.HostStarted("run-1", "local"))
+    mirrored = tmp_path / "remote" / first.id
+    mirrored.mkdir(parents=True)
+    (mirrored / "journal.jsonl").write_bytes(first.journal.path.read_bytes())  # what the mirror had acknowledged
+    records = first.journal.count
+    first.journal.close()  # gone without a session_closed
+
+    dest, sid = split_from(f"backup-jump:{mirrored}", None)
+    fetched = await fetch_from_mirror(dest, sid, tmp_path / "jump-2")
+    app = make_app(book, mode="resume", ref=str(fetched.journal),
+                   announce=(fetched.handover("carol", "jump-2"),))
+    app.launch.root = tmp_path / "jump-2"
+    async with app.run_test(size=(120, 32)) as pilot:
+        await select(pilot, "TM-1")
+        run = app.session.state.runs["run-1"]
+        assert run.finished and run.status == "unknown"
+        await pilot.press("q")
+    events = [r.event for r in read_records(fetched.journal)]
+    assert events[records].TYPE == "session_opened" and events[records].resumed
+    handover = events[records + 1]
+    assert handover.TYPE == "mirror_handover" and handover.source == f"backup-jump:{mirrored}"
+    assert (handover.records, handover.operator, handover.host) == (records, "carol", "jump-2")
+    assert any(e.TYPE == "step_outcome_unknown" and e.run_id == "run-1" for e in events[records:])

@@ -392,3 +392,13 @@ def test_bad_approval_values_are_named_at_their_line(tmp_path: Path) -> None:
         _parse(tmp_path, _book(), "A-1.1: {approval: required}\n", "b.md")
     with pytest.raises(InputError, match=r"c.targets.yaml:1: A-1: approval must be required or none"):
         _parse(tmp_path, _book(), "A-1: {approval: 3}\n", "c.md")
+
+
+def test_show_says_which_tasks_need_an_approval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+
+    path = tmp_path / "doc.md"
+    path.write_text(_book(annotation="<!-- runbook: approval=required -->"))
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("approval required") == 1 and "risk LOW · depends on none · approval required" in out

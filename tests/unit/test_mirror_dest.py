@@ -45,3 +45,48 @@ def test_the_header_says_the_head_and_the_lag_in_words() -> None:
     assert st.text() == "mirror ✔ 1240" and st.lag == 0
     assert MirrorStatus("b:/m/S", MirrorState.RESTORED, 1234, local_seq=1240).text() == "mirror ⚠ 1234 (6 behind)"
     assert MirrorStatus("b:/m/S", MirrorState.LOST, 1234, local_seq=1240).text() == "mirror ✘ lost at 1234 (6 behind)"
+
+
+BOOK = """# Doc
+
+### Task T-1: One
+
+#### Steps
+
+1. **Say**
+
+```bash
+echo one
+```
+"""
+
+
+def test_the_mirror_from_front_matter_or_bindings_file(tmp_path) -> None:
+    from runbook.errors import InputError
+    from runbook.parse.parser import parse_file
+
+    path = tmp_path / "doc.md"
+    path.write_text("---\ntitle: T\nmirror: backup-jump:/srv/front\n---\n" + BOOK)
+    (tmp_path / "doc.targets.yaml").write_text("T-1: local\nmirror: ops@backup-jump:/srv/bound\n")
+    assert parse_file(str(path)).mirror == "backup-jump:/srv/front"  # the document's own first
+    path.write_text(BOOK)
+    assert parse_file(str(path)).mirror == "ops@backup-jump:/srv/bound"
+    (tmp_path / "doc.targets.yaml").write_text("T-1: local\nmirror: [a, b]\n")
+    with pytest.raises(InputError, match=r"doc.targets.yaml:2: mirror: expected HOST:PATH"):
+        parse_file(str(path))
+    (tmp_path / "doc.targets.yaml").unlink()
+    path.write_text("---\ntitle: T\nmirror: just-a-host\n---\n" + BOOK)
+    rb = parse_file(str(path))
+    assert rb.mirror == ""
+    assert [(d.line, d.severity, d.code) for d in rb.diagnostics if d.code == "mirror"] == [(3, "error", "mirror")]
+    assert parse_file(str(tmp_path / "doc.md")).mirror == "" and MirrorDest.parse("a:/b").path == "/b"
+
+
+def test_a_bad_front_matter_approval_default_is_reported_too(tmp_path) -> None:
+    """Found beside the mirror's: the document-level values read while the runbook is frozen must
+    be read before its diagnostics are collected, or their warnings are lost."""
+    from runbook.parse.parser import parse_file
+
+    path = tmp_path / "doc.md"
+    path.write_text("---\ntitle: T\nrunbook: {approval: maybe}\n---\n" + BOOK)
+    assert any("approval must be required or none" in d.message for d in parse_file(str(path)).diagnostics)
