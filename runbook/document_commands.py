@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.durations import format_minutes, parse_duration
 from runbook.errors import UserError
 from runbook.lint import lint as lint_runbook
-from runbook.model import Block, Diagnostic, Runbook, Step, TargetSpec
+from runbook.model import Approval, Block, Diagnostic, Runbook, Step, TargetSpec
 from runbook.parser import parse_file, resolved_target
 from runbook.serialize import diagnostics_to_json, runbook_to_json
 from runbook.target_suggest import not_chosen_text, suggest_targets
@@ -164,8 +164,10 @@ def _outline(rb: Runbook, diags: list[Diagnostic], inventory: Inventory | None) 
                     if s.checkbox:
                         yield f"       ticks {s.checkbox} when it succeeds", "dim"
                 continue
+            approval = {Approval.REQUIRED: " · approval required", Approval.NONE: " · approval none"}.get(
+                t.approval if t.approval is not Approval.DEFAULT else rb.approval, "")
             yield (f"    {t.category or '-'} · {t.duration_text or '?'} · risk {t.risk_text or t.risk.value}"
-                   f" · depends on {deps}"), ""
+                   f" · depends on {deps}{approval}"), ""
             rb_text = "none"
             if t.rollback is not None:
                 rb_text = f"{len(t.rollback.steps)} step(s)" if t.rollback.applicable else "N/A"

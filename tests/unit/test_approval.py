@@ -392,3 +392,40 @@ def test_bad_approval_values_are_named_at_their_line(tmp_path: Path) -> None:
         _parse(tmp_path, _book(), "A-1.1: {approval: required}\n", "b.md")
     with pytest.raises(InputError, match=r"c.targets.yaml:1: A-1: approval must be required or none"):
         _parse(tmp_path, _book(), "A-1: {approval: 3}\n", "c.md")
+
+
+def test_show_says_which_tasks_need_an_approval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+
+    path = tmp_path / "doc.md"
+    path.write_text(_book(annotation="<!-- runbook: approval=required -->"))
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("approval required") == 1 and "risk LOW · depends on none · approval required" in out
+
+
+def test_journal_verify_checks_every_journaled_approval_again(world: World, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+    from tests.adversarial.test_journal_attacks import rechain
+
+    path = world.request()
+    assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+    journal = Path(world.session.journal.path)
+    world.close()
+    assert main(["journal", "verify", str(journal)]) == 0
+    out = capsys.readouterr().out
+    assert "approvals: 1 verified with ssh-keygen (CHG-1 by alice@example)" in out
+    # someone who knows the format swaps the approver for mallory and re-chains: the chain holds,
+    # the approval does not
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    seq = next(r["seq"] for r in lines if r["event"]["type"] == "approvers_set")
+    mallory = " ".join(Path(f"{world.mallory}.pub").read_text().split()[:2])
+
+    def swap(event: dict) -> None:
+        event["text"] = f"alice@example {mallory}\n"
+
+    rechain(journal, seq, swap)
+    assert main(["journal", "verify", str(journal)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: approval at record" in out and "not in the journaled approvers file" in out
