@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -429,3 +430,27 @@ def test_journal_verify_checks_every_journaled_approval_again(world: World, tmp_
     assert main(["journal", "verify", str(journal)]) == 1
     out = capsys.readouterr().out
     assert "FAILED: approval at record" in out and "not in the journaled approvers file" in out
+
+
+def test_approve_shows_foreign_text_as_data_and_needs_yes_without_a_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.cli import main
+    from sessions.team.approval import PlanEntry, Request
+
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - no terminal
+    key = make_key(tmp_path / "approver", "approver")
+    evil = "Restart \x1b]52;c;cm0gLXJmIC8=\x07 db \u202egnp.exe"
+    request = Request("0a1b2c3d", "20261208T010203Z-ab12", "CHG-1", evil, "CRITICAL", "/srv/change.md", "e" * 64,
+                      "bob", "jump-1", "2026-12-08T01:02:03Z", (), (PlanEntry(1, evil, ("db-1",), "parallel",
+                                                                                      "echo \x1b[2J done\n"),))
+    path = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    path.write_text(request.render())
+    assert main(["approve", str(path), "--sign", str(key)]) == 2  # no terminal, no --yes: nothing signed
+    captured = capsys.readouterr()
+    assert "give --yes" in captured.err and not Path(f"{path}.sig").exists()
+    assert main(["approve", str(path), "--sign", str(key), "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "\\x1b]52;c;cm0gLXJmIC8=\\x07" in out and "\\u202e" in out and "| echo \\x1b[2J done" in out
+    done = keygen("-Y", "check-novalidate", "-n", NAMESPACE, "-s", f"{path}.sig", input=path.read_bytes())
+    assert done.returncode == 0, done.stderr
