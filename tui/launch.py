@@ -123,7 +123,8 @@ class Launch:
             dest = MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
         if dest is None:
             return None
-        mirror = JournalMirror(session, dest, known_hosts=self.known_hosts, on_change=on_change)
+        mirror = JournalMirror(session, dest, known_hosts=self.known_hosts,
+                               accept_new_host_keys=self.accept_new_host_keys, on_change=on_change)
         mirror.start()
         return mirror
 

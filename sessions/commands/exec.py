@@ -469,7 +469,8 @@ def _start_mirror(session: Session, dest: MirrorDest | None, args: argparse.Name
         return None
     from sessions.team.mirror import JournalMirror, change_text
 
-    mirror = JournalMirror(session, dest, known_hosts=args.known_hosts, on_change=lambda st: say(change_text(st)))
+    mirror = JournalMirror(session, dest, known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
+                           on_change=lambda st: say(change_text(st)))
     mirror.start()
     return mirror
 

@@ -196,6 +196,10 @@ def verify_report(
             ok = ok and cp_ok
             if cp_message:
                 parts.append(cp_message)
+        if chain.ok and b'"type":"approval_granted"' in data:  # four-eyes approvals: each signature again
+            ap_ok, ap_message = _export_approvals(data)
+            ok = ok and ap_ok
+            parts.append(ap_message)
     else:
         chain = None
     if sig is None:
@@ -211,6 +215,25 @@ def verify_report(
         parts.append("hash chain not checked: a Markdown/HTML report does not carry the journal records "
                      "(verify the JSON export for that)")
     return ok, f"{'OK' if ok else 'FAILED'}: {path}: " + "; ".join(parts)
+
+
+def _export_approvals(data: bytes) -> tuple[bool, str]:
+    """Every approval among a JSON export's records, checked again with ``ssh-keygen`` against
+    the approvers file journaled before it."""
+    from types import SimpleNamespace
+
+    from sessions.journal_format import decode_event
+    from sessions.report_json import export_records
+    from sessions.team.approval import verify_journaled
+
+    kinds = ("approvers_set", "approval_requested", "approval_granted")
+    try:
+        records = [SimpleNamespace(seq=r.get("seq"), event=decode_event(r["event"])) for r in export_records(data)
+                   if type(r.get("event")) is dict and r["event"].get("type") in kinds]
+    except (TypeError, ValueError) as exc:
+        return False, f"approvals: a record does not decode ({exc})"
+    ok, message = verify_journaled(records)
+    return ok, f"approvals: {message}" if ok else f"approval at {message}"
 
 
 def _export_checkpoints(data: bytes, allowed_signers: str) -> tuple[bool, str]:

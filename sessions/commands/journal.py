@@ -84,13 +84,17 @@ def journal_cmd(args: argparse.Namespace) -> int:
 
 
 def _mentions_checkpoint(path: Path) -> bool:
-    """Whether the journal holds a checkpoint record, without parsing it a second time.
+    """Whether the journal holds a checkpoint record, without parsing it a second time."""
+    return _mentions(path, b'"type":"checkpoint"')
 
-    In canonical JSON a checkpoint event contains the bytes ``"type":"checkpoint"``;
-    inside any string value (output, notes) its quotes would be escaped, so the byte
-    search has no false positives.
+
+def _mentions(path: Path, needle: bytes) -> bool:
+    """Whether the journal holds a record with ``needle`` (``"type":"..."``), without parsing it.
+
+    In canonical JSON an event contains the bytes ``"type":"<type>"``; inside any string
+    value (output, notes) its quotes would be escaped, so the byte search has no false
+    positives.
     """
-    needle = b'"type":"checkpoint"'
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return False
@@ -119,6 +123,15 @@ def _verify(path: Path, allowed_signers: str | None = None) -> int:
                 print(f"{path}: FAILED: {message}")
                 return 1
             print(f"{path}: signed checkpoints: {message}")
+        if _mentions(path, b'"type":"approval_granted"'):  # four-eyes approvals: each signature again
+            from sessions.journal import read_records
+            from sessions.team.approval import verify_journaled
+
+            ok, message = verify_journaled(read_records(path))
+            if not ok:
+                print(f"{path}: FAILED: approval at {message}")
+                return 1
+            print(f"{path}: approvals: {message}")
         print(f"{path}: ok: {v.count} records, head {v.head}")
         if v.note:
             print(f"{path}: {v.note}")

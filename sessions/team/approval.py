@@ -560,7 +560,7 @@ class Approvals:
             operator_keys=operator_fingerprints(self.operator_keys), plan=self.current_plan(task))
         text = request.render()
         request = parse_request(text.encode("ascii"), "request")
-        path = Path(self.session.dir) / request_file_name(task, request.request_id)
+        path = Path(os.path.abspath(self.session.dir)) / request_file_name(task, request.request_id)
         fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, "approval request")
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("ascii"))
@@ -641,6 +641,35 @@ class Approvals:
             except TimeoutError:
                 pass
         return None
+
+
+def verify_journaled(records: Iterable[Any]) -> tuple[bool, str]:
+    """Check every ``approval_granted`` of a journal again, with ``ssh-keygen``, against the
+    approvers file journaled before it (``journal verify``).  (ok, what was found)."""
+    approvers: ev.ApproversSet | None = None
+    requests: dict[str, ev.ApprovalRequested] = {}
+    good: list[str] = []
+    for rec in records:
+        e = rec.event
+        if isinstance(e, ev.ApproversSet):
+            approvers = e
+        elif isinstance(e, ev.ApprovalRequested):
+            requests[e.request_id] = e
+        elif isinstance(e, ev.ApprovalGranted):
+            where = f"record {rec.seq} (approval of {e.task} by {e.principal})"
+            if approvers is None:
+                return False, f"{where}: no approvers file journaled before it"
+            request = requests.get(e.request_id)
+            if request is None or request.message != e.message:
+                return False, f"{where}: it does not sign the request journaled as {e.request_id}"
+            verdict = check_signature(e.message.encode("ascii", "replace"), e.signature.encode("ascii", "replace"),
+                                      approvers.text, request.operator_keys, "the journaled approvers file")
+            if not verdict.ok:
+                return False, f"{where}: {verdict.reason}"
+            if verdict.fingerprint != e.key_fingerprint:
+                return False, f"{where}: signed with {verdict.fingerprint}, journaled as {e.key_fingerprint}"
+            good.append(f"{e.task} by {verdict.principal}")
+    return True, f"{len(good)} verified with ssh-keygen ({'; '.join(good)})" if good else "none granted"
 
 
 def read_signature_file(path: str | os.PathLike[str]) -> bytes | None:

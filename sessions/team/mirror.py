@@ -209,7 +209,7 @@ class JournalMirror:
     closed (its last records are sent, bounded by a grace period)."""
 
     def __init__(self, session: Session, dest: MirrorDest, *, known_hosts: str | None = None,
-                 ssh_config: str | None = None, on_change: OnChange | None = None,
+                 ssh_config: str | None = None, accept_new_host_keys: bool = False, on_change: OnChange | None = None,
                  flush_s: float = FLUSH_S, batch_bytes: int = BATCH_BYTES, op_timeout: float = OP_TIMEOUT_S,
                  retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S) -> None:
         self.session = session
@@ -219,7 +219,8 @@ class JournalMirror:
         self.batch_bytes = batch_bytes
         self.op_timeout = op_timeout
         self.retry_min, self.retry_max = retry_min, retry_max
-        self.pool = SSHPool(known_hosts=known_hosts, ssh_config=ssh_config, connect_timeout=op_timeout)
+        self.pool = SSHPool(known_hosts=known_hosts, ssh_config=ssh_config, connect_timeout=op_timeout,
+                            accept_new_host_keys=accept_new_host_keys, on_host_key_accepted=self._host_key_accepted)
         self.remote_dir = dest.session_path(session.id)
         self.remote_path = f"{self.remote_dir}/{JOURNAL}"
         self.log = get_logger("runbook.mirror", session=session.id, dest=dest.text)
@@ -266,6 +267,14 @@ class JournalMirror:
             self.session.record(ev.MirrorChanged(self.dest.text, str(state), self._status.acked_seq, detail))
         except Exception as exc:  # noqa: BLE001 - the journal's own failure is reported by the session
             self.log.warning("mirror state not journaled", error=str(exc), state=str(state))
+
+    def _host_key_accepted(self, host: str, fingerprint: str) -> None:
+        """``--accept-new-host-keys`` recorded the mirror host's key: journaled as for any host."""
+        if not self.session.closed:
+            try:
+                self.session.record(ev.HostKeyAccepted(host, fingerprint, self.session.operator))
+            except Exception as exc:  # noqa: BLE001 - the journal's own failure is reported by the session
+                self.log.warning("host key acceptance not journaled", error=str(exc))
 
     # -- life cycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -417,12 +426,19 @@ class JournalMirror:
             if end - self._status.acked_bytes < self.batch_bytes and waited < self.flush_s and not self._stopping:
                 await asyncio.sleep(self.flush_s - waited)
                 continue
-            await self._send(self.session.journal.size)
+            if not await self._send(self.session.journal.size):
+                # nothing complete to read up to the journal's size (the file was cut back after a
+                # failed fsync): wait for a new record instead of spinning
+                self._wake.clear()
+                if self._stopping:
+                    return
+                await self._wake.wait()
 
-    async def _send(self, end: int) -> None:
-        """Append the journal's bytes up to ``end`` (whole records), fsync, acknowledge."""
+    async def _send(self, end: int) -> bool:
+        """Append the journal's bytes up to ``end`` (whole records), fsync, acknowledge.  False
+        when there was nothing complete to send."""
         assert self._file is not None
-        at = self._status.acked_bytes
+        at = start = self._status.acked_bytes
         while at < end:
             data = os.pread(self._fd, min(WRITE_MAX, end - at), at)
             cut = data.rfind(b"\n") + 1
@@ -430,7 +446,7 @@ class JournalMirror:
                 data = os.pread(self._fd, end - at, at)
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
-                    return  # nothing complete (cannot happen: end is a record boundary)
+                    break
             data = data[:cut]
             async with asyncio.timeout(self.op_timeout + len(data) / (1 << 20)):
                 await self._file.write(data, at)
@@ -439,6 +455,7 @@ class JournalMirror:
             at += len(data)
             self._set(acked_bytes=at, acked_seq=self._status.acked_seq + data.count(b"\n"))
         self._last_flush = time.monotonic()
+        return at > start
 
     async def _disconnect(self) -> None:
         file, sftp, conn = self._file, self._sftp, self._conn

@@ -311,3 +311,29 @@ def test_the_bindings_file_names_the_mirror(tmp_path: Path, mirror_host: SSHFlee
     sid = _only_session(a.store).name
     assert f"mirror backup-jump:{remote_root}/{sid}: following the journal" in ran.stderr
     assert (remote_root / sid / "journal.jsonl").read_bytes() == (a.store / sid / "journal.jsonl").read_bytes()
+
+
+def test_the_mirror_host_key_is_checked_strictly(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """An unknown mirror host key: refused (a warning; the run goes on); with
+    ``--accept-new-host-keys`` recorded and journaled, as for any host."""
+    a = Host(tmp_path / "a", mirror_host)
+    empty = tmp_path / "known_hosts_empty"
+    empty.write_text("")
+    config = a.home / ".ssh" / "config"
+    config.write_text(config.read_text().replace(str(mirror_host.known_hosts), str(empty)))
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one; sleep 1")
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+                "--mirror", f"backup-jump:{remote_root}")
+    assert ran.returncode == 0, ran.stderr
+    assert "warning: mirror" in ran.stderr and "unknown host key" in ran.stderr, ran.stderr
+    assert not remote_root.exists()
+
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+                "--mirror", f"backup-jump:{remote_root}", "--accept-new-host-keys")
+    assert ran.returncode == 0, ran.stderr
+    sid = next(remote_root.iterdir()).name
+    local = a.store / sid / "journal.jsonl"
+    assert (remote_root / sid / "journal.jsonl").read_bytes() == local.read_bytes()
+    assert [r.event.TYPE for r in read_records(local)].count("host_key_accepted") == 1
+    assert mirror_host.addresses["mirror"] in empty.read_text()

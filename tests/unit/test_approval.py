@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -330,6 +331,11 @@ def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_k
     done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"], "-n", NAMESPACE,
                   "-s", str(tmp_path / "req.sig"), input=granted["message"].encode())
     assert done.returncode == 0, done.stderr
+    from sessions.export_commands import verify_report
+
+    (tmp_path / "report.json").write_bytes(render(report, jc, "json", 50))
+    _ok, verdict = verify_report(str(tmp_path / "report.json"), None, None, None)  # unsigned: still FAILED
+    assert "approvals: 1 verified with ssh-keygen (CHG-1 by alice@example)" in verdict
 
 
 def _parse(tmp_path: Path, text: str, bindings: str | None = None, name: str = "doc.md"):
@@ -402,3 +408,54 @@ def test_show_says_which_tasks_need_an_approval(tmp_path: Path, capsys: pytest.C
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.count("approval required") == 1 and "risk LOW · depends on none · approval required" in out
+
+
+def test_journal_verify_checks_every_journaled_approval_again(world: World, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+    from tests.adversarial.test_journal_attacks import rechain
+
+    path = world.request()
+    assert world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig").ok
+    journal = Path(world.session.journal.path)
+    world.close()
+    assert main(["journal", "verify", str(journal)]) == 0
+    out = capsys.readouterr().out
+    assert "approvals: 1 verified with ssh-keygen (CHG-1 by alice@example)" in out
+    # someone who knows the format swaps the approver for mallory and re-chains: the chain holds,
+    # the approval does not
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    seq = next(r["seq"] for r in lines if r["event"]["type"] == "approvers_set")
+    mallory = " ".join(Path(f"{world.mallory}.pub").read_text().split()[:2])
+
+    def swap(event: dict) -> None:
+        event["text"] = f"alice@example {mallory}\n"
+
+    rechain(journal, seq, swap)
+    assert main(["journal", "verify", str(journal)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: approval at record" in out and "not in the journaled approvers file" in out
+
+
+def test_approve_shows_foreign_text_as_data_and_needs_yes_without_a_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.cli import main
+    from sessions.team.approval import PlanEntry, Request
+
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - no terminal
+    key = make_key(tmp_path / "approver", "approver")
+    evil = "Restart \x1b]52;c;cm0gLXJmIC8=\x07 db \u202egnp.exe"
+    request = Request("0a1b2c3d", "20261208T010203Z-ab12", "CHG-1", evil, "CRITICAL", "/srv/change.md", "e" * 64,
+                      "bob", "jump-1", "2026-12-08T01:02:03Z", (), (PlanEntry(1, evil, ("db-1",), "parallel",
+                                                                                      "echo \x1b[2J done\n"),))
+    path = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    path.write_text(request.render())
+    assert main(["approve", str(path), "--sign", str(key)]) == 2  # no terminal, no --yes: nothing signed
+    captured = capsys.readouterr()
+    assert "give --yes" in captured.err and not Path(f"{path}.sig").exists()
+    assert main(["approve", str(path), "--sign", str(key), "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "\\x1b]52;c;cm0gLXJmIC8=\\x07" in out and "\\u202e" in out and "| echo \\x1b[2J done" in out
+    done = keygen("-Y", "check-novalidate", "-n", NAMESPACE, "-s", f"{path}.sig", input=path.read_bytes())
+    assert done.returncode == 0, done.stderr
