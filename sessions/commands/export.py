@@ -222,8 +222,8 @@ def _export_approvals(data: bytes) -> tuple[bool, str]:
     the approvers file journaled before it."""
     from types import SimpleNamespace
 
-    from sessions.journal_format import decode_event
-    from sessions.report_json import export_records
+    from sessions.journal.format import decode_event
+    from sessions.report.as_json import export_records
     from sessions.team.approval import verify_journaled
 
     kinds = ("approvers_set", "approval_requested", "approval_granted")

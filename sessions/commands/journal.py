@@ -124,7 +124,7 @@ def _verify(path: Path, allowed_signers: str | None = None) -> int:
                 return 1
             print(f"{path}: signed checkpoints: {message}")
         if _mentions(path, b'"type":"approval_granted"'):  # four-eyes approvals: each signature again
-            from sessions.journal import read_records
+            from sessions.journal.journal import read_records
             from sessions.team.approval import verify_journaled
 
             ok, message = verify_journaled(read_records(path))

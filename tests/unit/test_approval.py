@@ -331,7 +331,7 @@ def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_k
     done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"], "-n", NAMESPACE,
                   "-s", str(tmp_path / "req.sig"), input=granted["message"].encode())
     assert done.returncode == 0, done.stderr
-    from sessions.export_commands import verify_report
+    from sessions.commands.export import verify_report
 
     (tmp_path / "report.json").write_bytes(render(report, jc, "json", 50))
     _ok, verdict = verify_report(str(tmp_path / "report.json"), None, None, None)  # unsigned: still FAILED
