@@ -22,7 +22,9 @@ catches up from the remote file's size.
 On each (re)connect the remote file is checked against the local journal: its
 size must not exceed ours and its last bytes (at least one whole record, its hash
 included) must equal ours at the same offsets, so the remote file is a prefix of
-this journal and appending continues it.  A remote file that ends in a torn
+this journal and appending continues it.  Before each write the remote file's size
+must still be what this process acknowledged: another writer (the session carried on
+from the mirror elsewhere while this process still runs) makes it refuse.  A remote file that ends in a torn
 record (the first jump host died in the middle of a write) that this journal
 dropped on resume is set aside (renamed ``journal.jsonl.torn-<size>``, never
 truncated) and the mirror starts again from the first record.  Anything else (a
@@ -449,6 +451,11 @@ class JournalMirror:
                     break
             data = data[:cut]
             async with asyncio.timeout(self.op_timeout + len(data) / (1 << 20)):
+                size = (await self._file.stat()).size
+                if size != at:  # someone else appended (or cut it): never write after another writer
+                    raise _Refused(f"{self.dest.shown(self.session.id)}/{JOURNAL} is {size} bytes, not the {at} this "
+                                   "process mirrored: another writer changed it (is this session carried on "
+                                   "elsewhere too?); it is left as it is")
                 await self._file.write(data, at)
                 await self._file.fsync()
             self.writes += 1
