@@ -2,7 +2,7 @@
 
 :class:`JournalMirror` replicates a session's journal, as it is written, to
 ``DEST/<session id>/journal.jsonl`` on another host over SFTP (the SSH pool of
-:mod:`runbook.ssh_pool`: strict host keys, the user's SSH config and agent).  It
+:mod:`runbook.transport.ssh_pool`: strict host keys, the user's SSH config and agent).  It
 sends the journal file's own bytes (byte for byte what the local journal holds,
 whole records only), appends them to the remote file (opened ``O_APPEND``: the
 server never writes over what is there), then asks the server to fsync
@@ -43,7 +43,7 @@ on another host): it downloads the mirrored journal into the local session
 store, checks its whole chain (a torn last record is allowed: opening the
 session drops it, as after a local crash), refuses a journal that does not
 verify, and returns what the handover event needs.  The caller then resumes the
-session as after any crash (:meth:`sessions.session.Session.resume`: the lock,
+session as after any crash (:meth:`sessions.engine.session.Session.resume`: the lock,
 outcome unknown for what was running) and journals a ``mirror_handover``.
 """
 
@@ -65,18 +65,18 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from runbook.errors import UserError
-from runbook.inventory import Target
-from runbook.ssh_pool import ConnectError, SSHPool
-from sessions import events as ev
-from sessions.journal import fsync_dir, make_private_dir
-from sessions.journal_format import JournalReader, TamperedJournal
-from sessions.logging import get_logger
+from runbook.targets.inventory import Target
+from runbook.transport.ssh_pool import ConnectError, SSHPool
+from sessions.journal import events as ev
+from sessions.journal.format import JournalReader, TamperedJournal
+from sessions.journal.journal import fsync_dir, make_private_dir
+from sessions.session_log import get_logger
 from sessions.store import JOURNAL
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sessions.journal import Record
-    from sessions.session import Session
-    from sessions.state import SessionState
+    from sessions.engine.session import Session
+    from sessions.journal.journal import Record
+    from sessions.state.state import SessionState
 
 FLUSH_S = 0.1  # at most one write+fsync this often ...
 BATCH_BYTES = 64 * 1024  # ... unless this much is waiting

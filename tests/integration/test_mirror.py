@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import read_records, verify
+from sessions.journal.journal import read_records, verify
 from tests.integration.sshd import SSHFleet
 
 pytestmark = pytest.mark.sshd
