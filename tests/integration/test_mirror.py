@@ -21,6 +21,7 @@ import pytest
 
 from sessions.journal.journal import read_records, verify
 from tests.integration.sshd import SSHFleet
+from tests.tools import require
 
 pytestmark = pytest.mark.sshd
 
@@ -295,7 +296,7 @@ def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: P
     again = a.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
                   "--session", str(a.store / sid), "--mirror", f"backup-jump:{remote_root}")
     assert again.returncode == 0, again.stderr  # the session goes on without its mirror
-    assert "warning: mirror refused" in again.stderr and "differs from this journal" in again.stderr
+    assert "warning: mirror refused" in again.stderr and "differs from this session's" in again.stderr
     assert remote.read_bytes() == altered  # never written to
     states = [r.event.state for r in read_records(a.store / sid / "journal.jsonl") if r.event.TYPE == "mirror_changed"]
     assert states[-1] == "refused"
@@ -366,3 +367,40 @@ def test_another_writer_on_the_mirror_makes_it_refuse_never_interleave(tmp_path:
     states = [r.event.state for r in read_records(a.store / remote.parent.name / "journal.jsonl")
               if r.event.TYPE == "mirror_changed"]
     assert states == ["started", "refused"]
+
+
+def test_signed_checkpoints_survive_the_jump_host_too(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The checkpoint sidecar is mirrored beside the journal and copied by ``--from``: the carried-on
+    session still verifies against the signer's key (without it: "sidecar lacks the signed
+    checkpoint")."""
+    a = Host(tmp_path / "a", mirror_host)
+    b = Host(tmp_path / "b", mirror_host)
+    key = tmp_path / "signer"
+    subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", "signer", "-f", str(key)],
+                   check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text("signer " + " ".join(Path(f"{key}.pub").read_text().split()[:2]) + "\n")
+    for host in (a, b):
+        host.env.update(RUNBOOK_SIGNING_KEY=str(key), RUNBOOK_CHECKPOINT_EVERY_S="0.3")
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "for i in $(seq 1 600); do echo tick $i; sleep 0.05; done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local",
+                   "--session-dir", str(a.store), "--mirror", f"backup-jump:{remote_root}")
+    try:
+        _wait(lambda: remote_root.exists() and any(remote_root.glob("*/checkpoints.sig.jsonl"))
+              and b"tick 20" in next(remote_root.glob("*/journal.jsonl")).read_bytes(), 60,
+              "signed checkpoints on the mirror")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    sid = next(remote_root.iterdir()).name
+    done = b.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                 "--session-dir", str(b.store), "--from", f"backup-jump:{remote_root}/{sid}")
+    assert done.returncode == 0, done.stderr
+    assert (b.store / sid / "checkpoints.sig.jsonl").exists()
+    checked = b.run("journal", "verify", sid, "--allowed-signers", str(signers), "--session-dir", str(b.store))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "signed by" in checked.stdout
