@@ -48,10 +48,10 @@ BOOK = """<!-- runbook: target=local -->
 
 
 async def _one(book: Path, store: Path, ssh_config: Path | None, remote: Path) -> dict[str, float]:
-    from runbook.inventory import Inventory
-    from runbook.parser import parse_file
-    from sessions.engine import Engine
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from runbook.targets.inventory import Inventory
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
     from sessions.team.mirror import JournalMirror, MirrorDest
 
     session = Session.create(parse_file(str(book)), root=store)

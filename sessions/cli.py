@@ -11,11 +11,11 @@ from runbook.cli import CommandAdder, add_approvers, add_format, add_mirror, add
 
 def register(cmd: CommandAdder) -> None:
     # --- sessions ------------------------------------------------------------
-    p = cmd("sessions", "sessions.journal_commands:sessions_cmd", "list sessions")
+    p = cmd("sessions", "sessions.commands.journal:sessions_cmd", "list sessions")
     add_session_dir(p)
     add_format(p)
 
-    p = cmd("journal", "sessions.journal_commands:journal_cmd", "inspect a session journal")
+    p = cmd("journal", "sessions.commands.journal:journal_cmd", "inspect a session journal")
     jsub = p.add_subparsers(dest="journal_command", metavar="ACTION")
     jsub.required = True
     jv = jsub.add_parser("verify", help="check the hash chain (exit 0 or 1)")
@@ -30,7 +30,7 @@ def register(cmd: CommandAdder) -> None:
     add_session_dir(js)
     add_format(js)
 
-    p = cmd("exec", "sessions.exec_command:exec_cmd", "run a task's steps without the TUI")
+    p = cmd("exec", "sessions.commands.exec:exec_cmd", "run a task's steps without the TUI")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--task", required=True, metavar="ID")
     p.add_argument("--step", type=int, metavar="N")
@@ -63,7 +63,7 @@ def register(cmd: CommandAdder) -> None:
                    help="an approver's signature (runbook approve) of this session's approval request: checked at "
                         "once instead of waiting for REQUEST.sig")
 
-    p = cmd("export", "sessions.export_commands:export_cmd", "write a (signed) session report")
+    p = cmd("export", "sessions.commands.export:export_cmd", "write a (signed) session report")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("--format", choices=["md", "json", "html"], default="md")
     p.add_argument("--out", metavar="FILE")
@@ -75,7 +75,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--lines", type=int, default=200, metavar="N", help="output lines per host in md/html")
     add_session_dir(p)
 
-    p = cmd("approve", "sessions.team.approve_command:approve_cmd",
+    p = cmd("approve", "sessions.commands.approve:approve_cmd",
             "sign an approval request (four-eyes approval of a task's plan)")
     p.add_argument("request", metavar="REQUEST", help="the request file (approval-TASK-ID.json) or a copy of it")
     ag = p.add_mutually_exclusive_group(required=True)
@@ -86,7 +86,7 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("-o", "--out", metavar="FILE", help="where the signature goes (default: REQUEST.sig)")
     p.add_argument("--yes", action="store_true", help="sign without asking (the plan is printed all the same)")
 
-    p = cmd("verify", "sessions.export_commands:verify_cmd", "verify an exported report and its signature")
+    p = cmd("verify", "sessions.commands.export:verify_cmd", "verify an exported report and its signature")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--signature", metavar="FILE.sig")
     p.add_argument("--allowed-signers", metavar="F")

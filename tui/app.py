@@ -12,14 +12,14 @@ from textual.app import App
 from textual.binding import Binding
 
 from runbook.errors import UserError
-from runbook.terminal_text import visible
+from runbook.sanitize.terminal_text import visible
 from tui.launch import Launch
 
 if TYPE_CHECKING:
-    from sessions.engine import Engine
-    from sessions.session import Session
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
     from sessions.team.mirror import JournalMirror, MirrorStatus
-    from sessions.watch import WatchedSession
+    from sessions.team.watch import WatchedSession
 
 
 def _commands_provider() -> type:
@@ -49,11 +49,11 @@ class RunbookApp(App[int]):
         self.error: UserError | None = None
         self._session_closed = False
         self._stop_signals: Any = None
-        self.notifier: Any = None  # sessions.notify.Notifier when notifications are on
+        self.notifier: Any = None  # sessions.team.notify.Notifier when notifications are on
         self.mirror: JournalMirror | None = None  # --mirror DEST
 
     def on_mount(self) -> None:
-        from sessions.stop_signals import StopSignals
+        from sessions.engine.stop_signals import StopSignals
 
         # SIGTERM/SIGHUP: stop the running commands as Ctrl-C does, journal it, exit 128+n
         self._stop_signals = StopSignals(lambda: self.session, lambda: self.engine, self._stopped_by_signal)
@@ -85,7 +85,7 @@ class RunbookApp(App[int]):
         self._show_main()
 
     def _show_main(self) -> None:
-        from sessions.session import Session
+        from sessions.engine.session import Session
         from tui.screens.main import MainScreen
 
         session, engine = self.session, self.engine

@@ -22,7 +22,7 @@ from tui.launch import Launch
 
 if TYPE_CHECKING:
     from runbook.model import Runbook
-    from sessions.events import Event
+    from sessions.journal.events import Event
     from sessions.store import SessionSummary
     from sessions.team.mirror import MirrorDest
 
@@ -69,14 +69,14 @@ def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
 
 
 def _parse(path: str | os.PathLike[str]) -> Runbook:
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     return parse_file(str(path))
 
 
 def _notify(args: argparse.Namespace, runbook: Runbook | None) -> tuple[str, ...]:
     """``--notify`` URLs and the runbook's, checked before the screen opens (a bad one: exit 2)."""
-    from sessions.notify import check_urls
+    from sessions.team.notify import check_urls
 
     return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(runbook.notify if runbook is not None else ())))
 
@@ -106,7 +106,7 @@ def _mirror(args: argparse.Namespace, runbook: Runbook | None) -> MirrorDest | N
 def _from_mirror(args: argparse.Namespace, root: Path) -> tuple[Path, tuple[Event, ...]]:
     """``resume --from DEST/ID``: copy the session from its mirror into ``root`` (its chain
     verified, or a clear refusal) and the handover event the resume journals."""
-    from sessions.operator import current_operator
+    from sessions.engine.operator import current_operator
     from sessions.team.mirror import fetch_from_mirror, split_from
 
     dest, sid = split_from(args.from_mirror, args.session)
@@ -119,7 +119,7 @@ def _from_mirror(args: argparse.Namespace, root: Path) -> tuple[Path, tuple[Even
 
 def _check_inventory(path: str | None) -> None:
     """Load the inventory once before the screen opens: a bad file is one line on stderr, exit 2."""
-    from runbook.inventory import Inventory
+    from runbook.targets.inventory import Inventory
 
     Inventory.load(path)
 

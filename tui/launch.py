@@ -18,12 +18,12 @@ from runbook.errors import UserError
 
 if TYPE_CHECKING:
     from runbook.model import Runbook
-    from sessions.engine import Engine
-    from sessions.events import Event
-    from sessions.notify import Notifier
-    from sessions.session import Session
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.journal.events import Event
     from sessions.store import SessionSummary
     from sessions.team.mirror import JournalMirror, MirrorDest, OnChange
+    from sessions.team.notify import Notifier
 
 Clock = Callable[[], datetime]
 SIDECAR = "tui.json"  # inventory and known_hosts of the session, so a resume finds them again
@@ -57,7 +57,7 @@ class Launch:
 
     def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
-        from sessions.session import Session
+        from sessions.engine.session import Session
 
         if choice == "new":
             if self.runbook is None:
@@ -103,7 +103,7 @@ class Launch:
     def notifier_for(self, session: Session) -> Notifier | None:
         """Start sending the session's notifications (``--notify`` and the runbook's ``notify:``),
         or None when there is nowhere to send them.  Needs the running loop."""
-        from sessions.notify import Notifier, check_urls
+        from sessions.team.notify import Notifier, check_urls
 
         urls = check_urls(list(self.notify) + list(session.runbook.notify if session.runbook is not None else ()))
         if not urls:
@@ -137,8 +137,8 @@ class Launch:
         set_approvers(session, self.approvers)
 
     def engine_for(self, session: Session) -> Engine:
-        from runbook.inventory import Inventory
-        from sessions.engine import Engine
+        from runbook.targets.inventory import Inventory
+        from sessions.engine.engine import Engine
 
         inventory = Inventory.load(self.inventory_path)
         return Engine(session, inventory, known_hosts=self.known_hosts,

@@ -2,8 +2,8 @@
 
 Every method here runs inside a Textual worker (it awaits modal answers with
 ``push_screen_wait``).  The flows never change state themselves: they ask the
-operator, then call :class:`sessions.session.Session` intents (each journals one
-event) or :class:`sessions.engine.Engine` coroutines; the screen redraws from the
+operator, then call :class:`sessions.engine.session.Session` intents (each journals one
+event) or :class:`sessions.engine.engine.Engine` coroutines; the screen redraws from the
 state those produce.
 """
 
@@ -16,14 +16,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
 from runbook.errors import UserError
-from sessions import guards as guards_mod
-from sessions.state import UNKNOWN
+from sessions.planning import guards as guards_mod
+from sessions.state.state import UNKNOWN
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sessions.engine import Engine
-    from sessions.session import Session
-    from sessions.watch import WatchedSession
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.team.watch import WatchedSession
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
 
@@ -169,10 +169,10 @@ class Operator:
         """The target picker for one step: suggestions first, then every inventory host, then local."""
         import socket
 
-        from runbook.annotations import bindings_path
-        from sessions.guards import resolve_task
-        from sessions.planning import resolve_hosts
-        from sessions.targeting import suggestions_for
+        from runbook.parse.annotations import bindings_path
+        from sessions.planning.guards import resolve_task
+        from sessions.planning.planning import resolve_hosts
+        from sessions.planning.targeting import suggestions_for
         from tui.widgets.modals import ChooseTargetModal
 
         runbook, inventory, state = self.screen.runbook, self.engine.inventory, self.session.state
@@ -198,7 +198,7 @@ class Operator:
 
     async def choose_target(self, task_id: str, step: int, rollback: bool = False) -> bool:
         """Ask where ``step`` runs and journal the answer; False when the operator backed out."""
-        from sessions.guards import resolve_task
+        from sessions.planning.guards import resolve_task
 
         choice = await self.ask(self.target_modal(task_id, step, rollback))
         if choice is None:

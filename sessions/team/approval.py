@@ -59,12 +59,12 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.model import Approval, Risk, Runbook
-from sessions import events as ev
-from sessions.guards import Guard, resolve_task
+from sessions.journal import events as ev
+from sessions.planning.guards import Guard, resolve_task
 
 if TYPE_CHECKING:
-    from sessions.planning import PlannedStep
-    from sessions.state import SessionState
+    from sessions.planning.planning import PlannedStep
+    from sessions.state.state import SessionState
 
 NAMESPACE = "runbook-approval"
 REQUEST_KIND = "runbook-approval-request"
@@ -488,7 +488,7 @@ def pending_request(state: SessionState, task: str) -> ev.ApprovalRequested | No
 def read_approvers(path: str) -> tuple[str, str]:
     """(text, sha256) of an approvers (allowed-signers) file; :class:`UserError` when unreadable
     or without one usable entry."""
-    from runbook.input_files import read_input
+    from runbook.reading.files import read_input
     from sessions.signing import read_allowed_signers
 
     try:
@@ -544,7 +544,7 @@ class Approvals:
 
     def request(self, task: str) -> tuple[Request, Path]:
         """Write a request for ``task`` into the session directory and journal it."""
-        from sessions.session_dir import open_nofollow
+        from sessions.journal.session_dir import open_nofollow
 
         state = self.session.state
         if state.approvers is None:

@@ -2,7 +2,7 @@
 
 :class:`JournalMirror` replicates a session's journal, as it is written, to
 ``DEST/<session id>/journal.jsonl`` on another host over SFTP (the SSH pool of
-:mod:`runbook.ssh_pool`: strict host keys, the user's SSH config and agent).  It
+:mod:`runbook.transport.ssh_pool`: strict host keys, the user's SSH config and agent).  It
 sends the journal file's own bytes (byte for byte what the local journal holds,
 whole records only), appends them to the remote file (opened ``O_APPEND``: the
 server never writes over what is there), then asks the server to fsync
@@ -22,7 +22,9 @@ catches up from the remote file's size.
 On each (re)connect the remote file is checked against the local journal: its
 size must not exceed ours and its last bytes (at least one whole record, its hash
 included) must equal ours at the same offsets, so the remote file is a prefix of
-this journal and appending continues it.  A remote file that ends in a torn
+this journal and appending continues it.  Before each write the remote file's size
+must still be what this process acknowledged: another writer (the session carried on
+from the mirror elsewhere while this process still runs) makes it refuse.  A remote file that ends in a torn
 record (the first jump host died in the middle of a write) that this journal
 dropped on resume is set aside (renamed ``journal.jsonl.torn-<size>``, never
 truncated) and the mirror starts again from the first record.  Anything else (a
@@ -41,7 +43,7 @@ on another host): it downloads the mirrored journal into the local session
 store, checks its whole chain (a torn last record is allowed: opening the
 session drops it, as after a local crash), refuses a journal that does not
 verify, and returns what the handover event needs.  The caller then resumes the
-session as after any crash (:meth:`sessions.session.Session.resume`: the lock,
+session as after any crash (:meth:`sessions.engine.session.Session.resume`: the lock,
 outcome unknown for what was running) and journals a ``mirror_handover``.
 """
 
@@ -63,18 +65,18 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from runbook.errors import UserError
-from runbook.inventory import Target
-from runbook.ssh_pool import ConnectError, SSHPool
-from sessions import events as ev
-from sessions.journal import fsync_dir, make_private_dir
-from sessions.journal_format import JournalReader, TamperedJournal
-from sessions.logging import get_logger
+from runbook.targets.inventory import Target
+from runbook.transport.ssh_pool import ConnectError, SSHPool
+from sessions.journal import events as ev
+from sessions.journal.format import JournalReader, TamperedJournal
+from sessions.journal.journal import fsync_dir, make_private_dir
+from sessions.session_log import get_logger
 from sessions.store import JOURNAL
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sessions.journal import Record
-    from sessions.session import Session
-    from sessions.state import SessionState
+    from sessions.engine.session import Session
+    from sessions.journal.journal import Record
+    from sessions.state.state import SessionState
 
 FLUSH_S = 0.1  # at most one write+fsync this often ...
 BATCH_BYTES = 64 * 1024  # ... unless this much is waiting
@@ -449,6 +451,11 @@ class JournalMirror:
                     break
             data = data[:cut]
             async with asyncio.timeout(self.op_timeout + len(data) / (1 << 20)):
+                size = (await self._file.stat()).size
+                if size != at:  # someone else appended (or cut it): never write after another writer
+                    raise _Refused(f"{self.dest.shown(self.session.id)}/{JOURNAL} is {size} bytes, not the {at} this "
+                                   "process mirrored: another writer changed it (is this session carried on "
+                                   "elsewhere too?); it is left as it is")
                 await self._file.write(data, at)
                 await self._file.fsync()
             self.writes += 1

@@ -16,7 +16,7 @@ skips it by making the login shell look nested (``SetEnv SHLVL=1``: bash sources
 Importable without pytest (``bench/fanout.py`` uses it)::
 
     with SSHFleet.start("/tmp/fleet", 50) as fleet:
-        fleet.hosts["node-1"]           # runbook.inventory.Target
+        fleet.hosts["node-1"]           # runbook.targets.inventory.Target
         fleet.inventory_yaml()          # Ansible-style inventory text
 
 The pytest fixtures are in ``conftest.py`` beside this file.
@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook.inventory import Target
+from runbook.targets.inventory import Target
 
 MAX_LISTEN = 16  # sshd: at most 16 ListenAddress lines per process
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
@@ -95,7 +95,7 @@ class _Server:
 class SSHFleet:
     """Real sshd processes serving ``len(names)`` hosts on loopback.
 
-    Attributes: ``hosts`` (name -> :class:`~runbook.inventory.Target`), ``addresses``
+    Attributes: ``hosts`` (name -> :class:`~runbook.targets.inventory.Target`), ``addresses``
     (name -> IP), ``port``, ``user``, ``known_hosts``, ``client_key``, ``host_key``,
     ``root``.
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import read_records, verify
+from sessions.journal.journal import read_records, verify
 from tests.integration.sshd import SSHFleet
 
 pytestmark = pytest.mark.sshd
@@ -337,3 +337,32 @@ def test_the_mirror_host_key_is_checked_strictly(tmp_path: Path, mirror_host: SS
     assert (remote_root / sid / "journal.jsonl").read_bytes() == local.read_bytes()
     assert [r.event.TYPE for r in read_records(local)].count("host_key_accepted") == 1
     assert mirror_host.addresses["mirror"] in empty.read_text()
+
+
+def test_another_writer_on_the_mirror_makes_it_refuse_never_interleave(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """Two jump hosts writing one mirror (the session carried on elsewhere while the first still
+    runs): the first to see the other's bytes stops mirroring, and never appends after them."""
+    a = Host(tmp_path / "a", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "for i in $(seq 1 40); do echo line $i; sleep 0.05; done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
+                   "--mirror", f"backup-jump:{remote_root}")
+    other = b'{"event":{"type":"note","text":"from the other jump host"}}\n'
+    try:
+        _wait(lambda: remote_root.exists() and any(remote_root.glob("*/journal.jsonl"))
+              and b"line 3" in next(remote_root.glob("*/journal.jsonl")).read_bytes(), 30, "the mirror to follow")
+        remote = next(remote_root.glob("*/journal.jsonl"))
+        with open(remote, "ab") as fh:
+            fh.write(other)
+        theirs = remote.read_bytes()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "warning: mirror refused" in err and "another writer changed it" in err, err
+    assert remote.read_bytes() == theirs and theirs.endswith(other)  # nothing appended after the other writer
+    states = [r.event.state for r in read_records(a.store / remote.parent.name / "journal.jsonl")
+              if r.event.TYPE == "mirror_changed"]
+    assert states == ["started", "refused"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tools import require
 from tests.tui.conftest import screen_text, wait_for
 from tests.tui.test_actions import events, modal, run_finished, select, type_text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import read_records
+from sessions.journal.journal import read_records
 from sessions.team.mirror import MirrorDest
 from tests.integration.sshd import SSHFleet
 from tests.tools import require
@@ -102,9 +102,9 @@ async def test_resume_from_the_mirror_opens_the_tui_with_the_step_unknown_and_th
         make_app, tmp_path: Path, mirror_fleet: SSHFleet) -> None:
     """``runbook resume --from``: the journal a dead jump host left on the mirror, copied over SFTP,
     opened in the TUI as after a crash, the handover journaled right after the session_opened."""
-    from runbook.parser import parse_file
-    from sessions import events as ev
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from sessions.engine.session import Session
+    from sessions.journal import events as ev
     from sessions.team.mirror import fetch_from_mirror, split_from
 
     book = tmp_path / "tm.md"

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory
 from runbook.model import Approval
-from runbook.parser import parse_file
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.session import Session
+from runbook.parse.parser import parse_file
+from runbook.targets.inventory import Inventory
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
+from sessions.journal import events as ev
 from sessions.team.approval import NAMESPACE, Approvals, ApprovalStatus, requires_approval, status
 from tests.tools import require
 
@@ -280,7 +280,7 @@ def test_no_approvers_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_approval_requested_and_granted_are_notified(world: World) -> None:
-    from sessions.notify import Notifier
+    from sessions.team.notify import Notifier
     from tests.webhook import Webhook
 
     async def scenario(hook_url: str) -> None:
@@ -306,8 +306,8 @@ def test_approval_requested_and_granted_are_notified(world: World) -> None:
 
 def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_keygen(
         world: World, tmp_path: Path) -> None:
-    from sessions.export import build_report, read_journal
-    from sessions.export_commands import render
+    from sessions.commands.export import render
+    from sessions.report.build import build_report, read_journal
 
     path = world.request()
     assert not world.approvals.offer("CHG-1", sign(world.operator_key, path), "own.sig").ok
@@ -331,7 +331,7 @@ def test_every_report_shows_the_approval_and_the_json_export_verifies_with_ssh_k
     done = keygen("-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", granted["principal"], "-n", NAMESPACE,
                   "-s", str(tmp_path / "req.sig"), input=granted["message"].encode())
     assert done.returncode == 0, done.stderr
-    from sessions.export_commands import verify_report
+    from sessions.commands.export import verify_report
 
     (tmp_path / "report.json").write_bytes(render(report, jc, "json", 50))
     _ok, verdict = verify_report(str(tmp_path / "report.json"), None, None, None)  # unsigned: still FAILED

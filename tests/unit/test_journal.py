@@ -11,9 +11,9 @@ import stat
 
 import pytest
 
-from sessions import events as ev
-from sessions import journal as jr
-from sessions.journal import (
+from sessions.journal import events as ev
+from sessions.journal import journal as jr
+from sessions.journal.journal import (
     GENESIS,
     Journal,
     JournalError,

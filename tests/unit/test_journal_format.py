@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sessions import events as ev
-from sessions.export import build_report, read_journal
-from sessions.journal import Journal, read_records, verify
-from sessions.journal_format import (
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.format import (
     FORMAT_TYPES,
     FORMAT_VERSION,
     ForeignEvent,
@@ -24,8 +23,9 @@ from sessions.journal_format import (
     TamperedJournal,
     decode_event,
 )
-from sessions.session import Session
-from sessions.state import replay
+from sessions.journal.journal import Journal, read_records, verify
+from sessions.report.build import build_report, read_journal
+from sessions.state.state import replay
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "journal-format-1.jsonl"
 #: written by the code of main at d527dde (before the format version existed): one event of

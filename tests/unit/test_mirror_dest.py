@@ -63,7 +63,7 @@ echo one
 
 def test_the_mirror_from_front_matter_or_bindings_file(tmp_path) -> None:
     from runbook.errors import InputError
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     path = tmp_path / "doc.md"
     path.write_text("---\ntitle: T\nmirror: backup-jump:/srv/front\n---\n" + BOOK)
@@ -85,7 +85,7 @@ def test_the_mirror_from_front_matter_or_bindings_file(tmp_path) -> None:
 def test_a_bad_front_matter_approval_default_is_reported_too(tmp_path) -> None:
     """Found beside the mirror's: the document-level values read while the runbook is frozen must
     be read before its diagnostics are collected, or their warnings are lost."""
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     path = tmp_path / "doc.md"
     path.write_text("---\ntitle: T\nrunbook: {approval: maybe}\n---\n" + BOOK)

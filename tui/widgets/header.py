@@ -18,8 +18,8 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from runbook.model import Runbook
-from sessions.state import SessionState
-from sessions.window import remaining_critical_path, window_level
+from sessions.state.state import SessionState
+from sessions.state.window import remaining_critical_path, window_level
 from tui import format as fmt
 from tui.progress import progress
 

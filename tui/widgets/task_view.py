@@ -17,9 +17,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from runbook.model import Runbook
-from runbook.terminal_text import visible
-from sessions.guards import blockers, step_diagnostics
-from sessions.state import SessionState
+from runbook.sanitize.terminal_text import visible
+from sessions.planning.guards import blockers, step_diagnostics
+from sessions.state.state import SessionState
 from sessions.team.approval import ApprovalStatus
 from sessions.team.approval import status_text as approval_status_text
 from tui import format as fmt

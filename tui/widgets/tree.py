@@ -10,8 +10,8 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runbook.model import Phase, Runbook
-from sessions.guards import blockers
-from sessions.state import SessionState
+from sessions.planning.guards import blockers
+from sessions.state.state import SessionState
 from sessions.team.approval import ApprovalStatus
 from sessions.team.approval import status as approval_status
 from tui import format as fmt
