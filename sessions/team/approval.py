@@ -138,7 +138,15 @@ def entry_of(plan: PlannedStep) -> PlanEntry:
 def task_plan(runbook: Runbook, task_id: str, planner: Callable[[int], PlannedStep]) -> tuple[PlanEntry, ...]:
     """Every runnable step of the task (not its rollback), planned by ``planner(step)``."""
     ref = resolve_task(runbook, task_id)
-    return tuple(entry_of(planner(s.number)) for s in ref.steps if s.runnable)
+    out: list[PlanEntry] = []
+    for s in ref.steps:
+        if not s.runnable:
+            continue
+        try:
+            out.append(entry_of(planner(s.number)))
+        except UserError as exc:  # e.g. a later step's pattern matches no host: said, not hidden
+            out.append(PlanEntry(s.number, s.title, (), "unplanned", f"# cannot be planned now: {exc}\n"))
+    return tuple(out)
 
 
 def plan_sha256(entries: Sequence[PlanEntry]) -> str:
