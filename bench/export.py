@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import asyncssh  # noqa: E402
 
-from sessions import events as ev  # noqa: E402
-from sessions.journal import Journal  # noqa: E402
+from sessions.journal import events as ev  # noqa: E402
+from sessions.journal.journal import Journal  # noqa: E402
 
 
 def build_journal(path: Path, events: int, hosts: int) -> int:
@@ -80,8 +80,8 @@ def main() -> None:
     ap.add_argument("--keep", metavar="DIR")
     args = ap.parse_args()
 
-    from sessions.export import build_report, read_journal
-    from sessions.export_commands import render, verify_report
+    from sessions.commands.export import render, verify_report
+    from sessions.report.build import build_report, read_journal
     from sessions.signing import REPORT_NAMESPACE, FileSigningKey
 
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="runbook-bench-export-"))

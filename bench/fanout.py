@@ -12,7 +12,7 @@ figures only (never asserting):
     - ``runbook exec`` (the real CLI in a subprocess: Python start-up, parsing, session,
       journal with fsync) with the defaults (``--parallel 10 --connect-limit 10``) and with
       ``--parallel N --connect-limit N`` (plain ssh bounds neither);
-    - the in-process :class:`~sessions.engine.Engine` with journaling (no start-up);
+    - the in-process :class:`~sessions.engine.engine.Engine` with journaling (no start-up);
     - Ansible ad-hoc ``-m command -f N`` (pipelining on, same ssh options) when ``ansible``
       is installed, e.g. ``.venv/bin/pip install ansible-core`` (row skipped otherwise);
   target: runbook <= 1.5x plain ssh;
@@ -152,11 +152,11 @@ def runbook_exec_rss(args: list[str], tmp: Path) -> tuple[float, int]:
 
 async def engine_seq(book_path: Path, inventory_path: Path, fleet: SSHFleet, sessions: Path) -> tuple[float, float]:
     """In-process Engine on SEQ-001: (wall of run_step, seconds from first to last output record)."""
-    from runbook.inventory import Inventory
-    from runbook.parser import parse_file
-    from sessions import events as ev
-    from sessions.engine import Engine
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from runbook.targets.inventory import Inventory
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.journal import events as ev
 
     session = Session.create(parse_file(str(book_path)), root=sessions)
     engine = Engine(session, Inventory.load(str(inventory_path)), known_hosts=str(fleet.known_hosts))
@@ -177,10 +177,10 @@ async def engine_seq(book_path: Path, inventory_path: Path, fleet: SSHFleet, ses
 
 async def engine_fanout(book_path: Path, inventory_path: Path, fleet: SSHFleet, sessions: Path,
                         parallel: int) -> float:
-    from runbook.inventory import Inventory
-    from runbook.parser import parse_file
-    from sessions.engine import Engine
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from runbook.targets.inventory import Inventory
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
 
     book = parse_file(str(book_path))
     inventory = Inventory.load(str(inventory_path))
@@ -273,8 +273,8 @@ def fanout(opts, fleet, book, inv, sessions, common, rows) -> None:
         rows.append((f"runbook exec CLI --parallel {parallel} --connect-limit {parallel}{label}", f"{wall:.3f} s",
                      f"{wall / ssh_wall:.2f}x"))
 
-    imports = [sys.executable, "-c", "import runbook.cli, runbook.parser, runbook.inventory, runbook.ssh_executor, "
-               "sessions.exec_command, sessions.engine, sessions.session, sessions.exec_terminal"]
+    imports = [sys.executable, "-c", "import runbook.cli, runbook.parse.parser, runbook.targets.inventory, runbook.transport.ssh, "
+               "sessions.commands.exec, sessions.engine.engine, sessions.engine.session, sessions.commands.exec_terminal"]
     startup = median_of(lambda: subprocess.run(imports, capture_output=True, check=True), opts.repeat)
     rows.append(("  (of which Python start-up + imports)", f"{startup:.3f} s", f"{startup / ssh_wall:.2f}x"))
 

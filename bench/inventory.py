@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbook.inventory import Inventory  # noqa: E402
+from runbook.targets.inventory import Inventory  # noqa: E402
 
 GROUPS = 20
 

@@ -38,11 +38,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions.journal import Journal
-from sessions.journal_format import JournalReader
-from sessions.session import Session
-from sessions.state import Replayer, replay
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.format import JournalReader
+from sessions.journal.journal import Journal
+from sessions.state.state import Replayer, replay
 
 
 def _runbook() -> Runbook:
@@ -210,7 +210,7 @@ def replay_rss(path: Path) -> tuple[float, float]:
             "def hwm():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmHWM:'): return int(line.split()[1])\n"
-            "from sessions.journal_format import JournalReader\nfrom sessions.state import Replayer\n"
+            "from sessions.journal.format import JournalReader\nfrom sessions.state.state import Replayer\n"
             "base = hwm()\n"
             f"rep = Replayer()\nfor rec in JournalReader({str(path)!r}): rep.feed_record(rec)\nrep.result()\n"
             "print(base, hwm())")

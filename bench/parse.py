@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbook.lint import lint  # noqa: E402
-from runbook.parser import parse  # noqa: E402
+from runbook.lint.lint import lint  # noqa: E402
+from runbook.parse.parser import parse  # noqa: E402
 
 COMPACT = """### Task GEN-{n:04d}: Generated task {n}
 

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions.session import Session
+from sessions.engine.session import Session
+from sessions.journal import events as ev
 from sessions.store import HEAD, JOURNAL, list_sessions
 
 

@@ -82,7 +82,7 @@ async def stream_latency(lines: int, interval: float, step: int, query: str, bat
                          pause: float = 0.05) -> dict[str, object]:
     from textual import events
 
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
     from tui.app import RunbookApp
     from tui.launch import Launch
     from tui.widgets.output import HostLog

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from runbook import __version__
 from runbook.errors import UserError
-from runbook.terminal_text import SafeStream
+from runbook.sanitize.terminal_text import SafeStream
 
 Handler = str  # "package.module:function"
 #: ``cmd(name, handler, help)`` adds a sub-command and returns its parser for the arguments
@@ -45,6 +45,23 @@ def add_notify(p: argparse.ArgumentParser) -> None:
                    help="POST a JSON notification (with a Slack-compatible text) to URL on a step failure, a phase "
                         "gate passed or failed, a guard overridden, the window turning amber or red, the session "
                         "closing (repeatable; also `notify:` in the front matter or bindings file)")
+
+
+def add_mirror(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mirror", metavar="DEST",
+                   help="replicate the session journal as it is written to DEST (HOST:PATH, over SSH/SFTP: "
+                        "PATH/<session id>/journal.jsonl, append-only, each record acknowledged after the remote "
+                        "fsync); losing it warns and never stops the session")
+
+
+def add_approvers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--approvers", metavar="FILE",
+                   help="an OpenSSH allowed-signers file of the people who may approve tasks (four-eyes approval): "
+                        "every CRITICAL task, and every task marked approval=required, waits for an approver's "
+                        "signature (journaled; kept on resume)")
+    p.add_argument("--operator-key", action="append", default=[], metavar="PUBKEY",
+                   help="a public key (file or line) that is yours: an approval signed with it is refused "
+                        "(repeatable; your ssh-agent's keys and ~/.ssh/*.pub always count)")
 
 
 def add_format(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
@@ -76,23 +93,23 @@ def build_parser(registrars: Sequence[Registrar] | None = None) -> argparse.Argu
         return p
 
     # --- the document --------------------------------------------------------
-    p = cmd("lint", "runbook.document_commands:lint", "check runbooks for structural problems")
+    p = cmd("lint", "runbook.commands.document:lint", "check runbooks for structural problems")
     p.add_argument("files", nargs="+", metavar="FILE")
     add_format(p)
     p.add_argument("--suggest-probes", action="store_true", help="propose probes for acceptance criteria")
 
-    p = cmd("show", "runbook.document_commands:show", "print the parsed runbook")
+    p = cmd("show", "runbook.commands.document:show", "print the parsed runbook")
     p.add_argument("file", metavar="FILE")
     add_format(p)
     p.add_argument("--inventory", metavar="INV", help="inventory used to resolve targets")
 
-    p = cmd("plan", "runbook.document_commands:plan", "tasks in dependency order and the critical path")
+    p = cmd("plan", "runbook.commands.document:plan", "tasks in dependency order and the critical path")
     p.add_argument("file", metavar="FILE")
     add_format(p)
     p.add_argument("--tasks-only", action="store_true",
                    help="ignore the phases' Dependencies lines; only dependencies between tasks count")
 
-    p = cmd("probe", "runbook.probes.command:probe", "run the acceptance probes of a runbook")
+    p = cmd("probe", "runbook.commands.probe:probe", "run the acceptance probes of a runbook")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--task", metavar="ID")
     p.add_argument("--kubeconfig", metavar="PATH")
@@ -116,7 +133,7 @@ def resolve(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command.  Everything printed goes through :class:`~runbook.terminal_text.SafeStream`:
+    """Run one command.  Everything printed goes through :class:`~runbook.sanitize.terminal_text.SafeStream`:
     text from documents, inventories, file names and output never reaches the terminal as
     escape sequences (bytes written to ``sys.stdout.buffer`` are cleaned by their writers)."""
     out, err = sys.stdout, sys.stderr

@@ -20,7 +20,7 @@ class InputError(UserError):
 
 def read_text_file(path: str, what: str = "runbook") -> str:
     """Read a UTF-8 text file or raise :class:`InputError` with one clear line."""
-    from runbook.input_files import read_input
+    from runbook.reading.files import read_input
 
     try:
         raw = read_input(path, what)

@@ -41,6 +41,26 @@ class Risk(enum.Enum):
         return self in (Risk.HIGH, Risk.CRITICAL)
 
 
+class Approval(enum.Enum):
+    """Whether a task needs a four-eyes approval before it starts (``approval=`` in an
+    annotation, the bindings file or the front matter).  ``DEFAULT``: nothing said, so a
+    CRITICAL task needs one when the session has an approvers file."""
+
+    DEFAULT = ""
+    REQUIRED = "required"
+    NONE = "none"
+
+    @classmethod
+    def parse(cls, text: str) -> Approval | None:
+        """``required`` / ``none`` (also yes/no, true/false, on/off); None when not understood."""
+        value = text.strip().lower()
+        if value in ("required", "yes", "true", "on", "1"):
+            return cls.REQUIRED
+        if value in ("none", "no", "false", "off", "0", "not-required"):
+            return cls.NONE
+        return None
+
+
 
 class Identified(Protocol):
     """Anything a task is known by: a :class:`Task`, a phase gate's reference."""
@@ -260,6 +280,7 @@ class Task:
     secrets: tuple[str, ...] = ()  # names marked secret by <!-- runbook: secret=... --> in this task
     inferred: bool = False  # inferred from a section holding commands or checkboxes (no task heading)
     checklist: tuple[Checkbox, ...] = ()  # checkboxes of an inferred task's section
+    approval: Approval = Approval.DEFAULT  # <!-- runbook: approval=required --> in the task, or its binding
 
     @property
     def checkboxes(self) -> tuple[Checkbox, ...]:
@@ -306,6 +327,11 @@ class Runbook:
     default_target: TargetSpec | None = None
     # notification URLs (``notify:`` in the front matter or the bindings file); secrets: never shown
     notify: tuple[str, ...] = ()
+    # the journal mirror's destination (``mirror:`` in the front matter or the bindings file); "" none
+    mirror: str = ""
+    # four-eyes approval for every task that says nothing itself (front matter ``runbook: {approval: ...}``,
+    # ``default: {approval: ...}`` in the bindings file, or an annotation before the first heading)
+    approval: Approval = Approval.DEFAULT
 
     @property
     def tasks(self) -> tuple[Task, ...]:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.lint import find_cycles
+from runbook.lint.lint import find_cycles
 from runbook.model import Phase, Runbook, Task
 
 RULE_PHASES = "phases"

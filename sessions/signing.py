@@ -43,7 +43,7 @@ from asyncssh.public_key import decode_ssh_public_key
 from asyncssh.sshsig import SSHAllowedSignersEntry
 
 from runbook.errors import UserError
-from runbook.input_files import read_input
+from runbook.reading.files import read_input
 
 REPORT_NAMESPACE = "runbook-report"
 CHECKPOINT_NAMESPACE = "runbook-checkpoint"

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.errors import UserError
 
 if TYPE_CHECKING:
-    from sessions.state import SessionState
+    from sessions.state.state import SessionState
 
 JOURNAL = "journal.jsonl"
 LOCK = "lock"
@@ -151,7 +151,7 @@ def write_head(session_dir: Path, journal_size: int, seq: int, h: str, state: Se
     """Cache the session's summary for ``runbook sessions`` (the writer calls this when it closes
     the session, holding the lock): written to a new file, then renamed over ``head.json``.
     Raises ``OSError`` (the head is only a cache: a caller may ignore it)."""
-    from sessions.session_dir import open_nofollow
+    from sessions.journal.session_dir import open_nofollow
 
     head = {**_head_of(state), "journal_size": journal_size, "seq": seq, "h": h}
     tmp = session_dir / (HEAD + ".tmp")
@@ -170,9 +170,9 @@ def write_head(session_dir: Path, journal_size: int, seq: int, h: str, state: Se
 def read_head(journal: Path) -> dict[str, Any] | None:
     """The cached head of a session when the journal still matches it (see the module
     docstring); None to read the journal instead."""
-    from runbook.input_files import max_input_bytes, open_regular
-    from sessions.journal_format import Chain, last_record
-    from sessions.session_dir import open_nofollow
+    from runbook.reading.files import max_input_bytes, open_regular
+    from sessions.journal.format import Chain, last_record
+    from sessions.journal.session_dir import open_nofollow
 
     try:
         fd = open_nofollow(journal.parent / HEAD, os.O_RDONLY | os.O_NONBLOCK, 0, "head")
@@ -199,7 +199,7 @@ def read_head(journal: Path) -> dict[str, Any] | None:
 def summarize(journal: Path) -> SessionSummary:
     """A session's summary: from its head when the journal still matches it, else by reading
     the journal (checking its chain)."""
-    from sessions.lock import current_holder, journal_holder
+    from sessions.journal.lock import current_holder, journal_holder
 
     sid = journal.parent.name
     head = read_head(journal)
@@ -217,9 +217,9 @@ def summarize(journal: Path) -> SessionSummary:
 
 def _read_summary(journal: Path) -> SessionSummary:
     """Read one journal (checking its chain) into a summary."""
-    from sessions.journal_format import JournalReader, TamperedJournal
-    from sessions.lock import current_holder, journal_holder
-    from sessions.state import Replayer
+    from sessions.journal.format import JournalReader, TamperedJournal
+    from sessions.journal.lock import current_holder, journal_holder
+    from sessions.state.state import Replayer
 
     sid = journal.parent.name
     reader = JournalReader(journal)
@@ -270,7 +270,7 @@ def find_session(ref: str | os.PathLike[str] | None, root: str | os.PathLike[str
     if p.is_dir() and (p / JOURNAL).is_file():
         return p / JOURNAL
     if p.exists() and not p.is_dir():  # a FIFO, a device: never read from it
-        from runbook.input_files import refuse_non_regular
+        from runbook.reading.files import refuse_non_regular
 
         refuse_non_regular(p, p.stat(), "journal")
     if os.sep not in text:

@@ -13,13 +13,14 @@ from textual.app import App
 from textual.binding import Binding
 
 from runbook.errors import UserError
-from runbook.terminal_text import visible
+from runbook.sanitize.terminal_text import visible
 from tui.launch import Launch
 
 if TYPE_CHECKING:
-    from sessions.engine import Engine
-    from sessions.session import Session
-    from sessions.watch import WatchedSession
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.team.mirror import JournalMirror, MirrorStatus
+    from sessions.team.watch import WatchedSession
 
 
 def _commands_provider() -> type:
@@ -49,10 +50,11 @@ class RunbookApp(App[int]):
         self.error: UserError | None = None
         self._session_closed = False
         self._stop_signals: Any = None
-        self.notifier: Any = None  # sessions.notify.Notifier when notifications are on
+        self.notifier: Any = None  # sessions.team.notify.Notifier when notifications are on
+        self.mirror: JournalMirror | None = None  # --mirror DEST
 
     def on_mount(self) -> None:
-        from sessions.stop_signals import StopSignals
+        from sessions.engine.stop_signals import StopSignals
 
         # SIGTERM/SIGHUP: stop the running commands as Ctrl-C does, journal it, exit 128+n
         self._stop_signals = StopSignals(lambda: self.session, lambda: self.engine, self._stopped_by_signal)
@@ -76,6 +78,7 @@ class RunbookApp(App[int]):
         try:
             self.session = self.launch.open_session(choice)
             self.engine = self.launch.engine_for(self.session)
+            self.launch.set_approvers(self.session)
         except UserError as exc:
             self.error = exc
             self.exit(exc.exit_code)
@@ -83,7 +86,7 @@ class RunbookApp(App[int]):
         self._show_main()
 
     def _show_main(self) -> None:
-        from sessions.session import Session
+        from sessions.engine.session import Session
         from tui.screens.main import MainScreen
 
         session, engine = self.session, self.engine
@@ -93,6 +96,12 @@ class RunbookApp(App[int]):
         except UserError as exc:  # a bad notify: URL in the runbook; the session goes on without
             self.notify(f"notifications are off: {exc}", title="notify", severity="warning", timeout=30)
         self.push_screen(MainScreen(session, engine, clock=self.launch.clock))
+        try:
+            self.mirror = self.launch.mirror_for(session, self._mirror_changed)
+        except UserError as exc:  # a bad mirror: in the runbook; the session goes on without
+            self.notify(f"the journal mirror is off: {exc}", title="mirror", severity="warning", timeout=30)
+        if self.mirror is not None:
+            self.set_interval(0.5, self._show_mirror)
         # What start-up built (modules, the runbook, the screen's widgets) lives as long as the
         # app: out of the collector's reach, a full collection while a step floods output scans
         # only what the session made since, instead of stalling keys for tens of milliseconds.
@@ -100,6 +109,25 @@ class RunbookApp(App[int]):
         session.on_write_error(self._journal_failed)
         if session.resumed:  # re-attach detached runs whose end was not seen (the rest were marked unknown)
             self.run_worker(engine.recover(), group="recover", exclusive=True, exit_on_error=False)
+
+    def _mirror_changed(self, status: MirrorStatus) -> None:
+        """Lost, restored, refused: a notice (the session goes on whatever the mirror does)."""
+        from sessions.team.mirror import MirrorState, change_text
+
+        if status.state is not MirrorState.STOPPED:
+            bad = status.state in (MirrorState.LOST, MirrorState.REFUSED)
+            self.notify(change_text(status), title="mirror", severity="warning" if bad else "information",
+                        timeout=30 if bad else 5)
+        self._show_mirror()
+
+    def _show_mirror(self) -> None:
+        from tui.widgets.header import RunbookHeader
+
+        if self.mirror is None:
+            return
+        for screen in self.screen_stack:  # the main screen's header, under a modal too
+            for header in screen.query(RunbookHeader):
+                header.show_mirror(self.mirror.status)
 
     def _journal_failed(self, exc: Exception) -> None:
         """Disk full or I/O error on the journal: the engine stops the running step; say so now."""
@@ -146,6 +174,8 @@ class RunbookApp(App[int]):
             await self.notifier.finish(reason)
         if self.session is not None:
             self.session.close(reason)
+        if self.mirror is not None:  # the last records (session_closed), bounded
+            await self.mirror.finish()
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = False) -> None:

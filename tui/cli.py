@@ -6,7 +6,7 @@ Registered through the ``runbook.commands`` entry point (``pyproject.toml``); th
 
 from __future__ import annotations
 
-from runbook.cli import CommandAdder, add_notify, add_session_dir
+from runbook.cli import CommandAdder, add_approvers, add_mirror, add_notify, add_session_dir
 
 
 def register(cmd: CommandAdder) -> None:
@@ -18,6 +18,8 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--known-hosts", metavar="FILE")
     p.add_argument("--new", action="store_true", help="start a new session even if one can be resumed")
     add_notify(p)
+    add_approvers(p)
+    add_mirror(p)
     add_session_dir(p)
 
     p = cmd("resume", "tui.commands:resume_cmd", "reopen a session in the TUI")
@@ -25,7 +27,15 @@ def register(cmd: CommandAdder) -> None:
     p.add_argument("--inventory", metavar="INV")
     p.add_argument("--window-end", metavar="TIME", help="a new end of the change window (journaled)")
     p.add_argument("--known-hosts", metavar="FILE")
+    p.add_argument("--from", dest="from_mirror", metavar="DEST/ID",
+                   help="carry on a session from its mirror (HOST:PATH/<session id>, or HOST:PATH and SESSION), "
+                        "e.g. after the jump host died: copy the journal into --session-dir, verify its chain, "
+                        "resume it (the handover is journaled)")
+    p.add_argument("--runbook", metavar="FILE",
+                   help="the runbook file, when it is not where the journal says (another host)")
     add_notify(p)
+    add_approvers(p)
+    add_mirror(p)
     add_session_dir(p)
 
     p = cmd("watch", "tui.watching:watch_cmd",

@@ -22,7 +22,9 @@ from tui.launch import Launch
 
 if TYPE_CHECKING:
     from runbook.model import Runbook
+    from sessions.journal.events import Event
     from sessions.store import SessionSummary
+    from sessions.team.mirror import MirrorDest
 
 DEMO_RUNBOOK = Path(__file__).resolve().parent.parent / "checklists" / "demo.md"
 RESUMABLE = ("interrupted", "paused")
@@ -67,21 +69,57 @@ def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
 
 
 def _parse(path: str | os.PathLike[str]) -> Runbook:
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     return parse_file(str(path))
 
 
 def _notify(args: argparse.Namespace, runbook: Runbook | None) -> tuple[str, ...]:
     """``--notify`` URLs and the runbook's, checked before the screen opens (a bad one: exit 2)."""
-    from sessions.notify import check_urls
+    from sessions.team.notify import check_urls
 
     return tuple(check_urls(list(getattr(args, "notify", None) or []) + list(runbook.notify if runbook is not None else ())))
 
 
+def _approvers(args: argparse.Namespace) -> str | None:
+    """``--approvers FILE``, read once before the screen opens (unreadable, or no approver in it: exit 2)."""
+    path: str | None = getattr(args, "approvers", None)
+    if path:
+        from sessions.team.approval import read_approvers
+
+        read_approvers(path)
+    return path
+
+
+def _mirror(args: argparse.Namespace, runbook: Runbook | None) -> MirrorDest | None:
+    """``--mirror DEST``, else the runbook's ``mirror:``, checked before the screen opens (a bad
+    one: exit 2)."""
+    from sessions.team.mirror import MirrorDest
+
+    if getattr(args, "mirror", None):
+        return MirrorDest.parse(args.mirror)
+    if runbook is not None and runbook.mirror:
+        return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
+    return None
+
+
+def _from_mirror(args: argparse.Namespace, root: Path) -> tuple[Path, tuple[Event, ...]]:
+    """``resume --from DEST/ID``: copy the session from its mirror into ``root`` (its chain
+    verified, or a clear refusal) and the handover event the resume journals."""
+    from sessions.engine.operator import current_operator
+    from sessions.team.mirror import fetch_from_mirror, split_from
+
+    dest, sid = split_from(args.from_mirror, args.session)
+    fetched = asyncio.run(fetch_from_mirror(dest, sid, root, known_hosts=args.known_hosts))
+    print(f"runbook: copied {fetched.records} records of session {sid} from {fetched.source}; the chain verifies",
+          file=sys.stderr)
+    who = current_operator()
+    return fetched.journal, (fetched.handover(who.name, who.host),)
+
+
 def _check_inventory(path: str | None) -> None:
     """Load the inventory once before the screen opens: a bad file is one line on stderr, exit 2."""
-    from runbook.inventory import Inventory
+    from runbook.targets.inventory import Inventory
 
     Inventory.load(path)
 
@@ -159,7 +197,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     launch = Launch(
         runbook=runbook, root=root, mode="offer" if offer is not None else "new", offer_summary=offer,
         inventory_path=args.inventory, window_end=window_end,
-        known_hosts=args.known_hosts, notify=_notify(args, runbook),
+        known_hosts=args.known_hosts, notify=_notify(args, runbook), mirror=_mirror(args, runbook),
+        approvers=_approvers(args), operator_keys=tuple(getattr(args, "operator_key", None) or ()),
     )
     return asyncio.run(run_app(launch))
 
@@ -169,12 +208,20 @@ def resume_cmd(args: argparse.Namespace) -> int:
     from sessions.store import find_session, session_root
 
     root = session_root(args.session_dir)
-    journal = find_session(args.session, root)  # a clear error before the screen opens
+    runbook = _parse(args.runbook) if getattr(args, "runbook", None) else None
+    mirror = _mirror(args, runbook)
+    window_end = parse_window_end(getattr(args, "window_end", None))
     if args.inventory:
         _check_inventory(args.inventory)
-    launch = Launch(root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
-                    window_end=parse_window_end(getattr(args, "window_end", None)),
-                    known_hosts=args.known_hosts, notify=_notify(args, None))
+    announce: tuple[Event, ...] = ()
+    if getattr(args, "from_mirror", None):
+        journal, announce = _from_mirror(args, root)
+    else:
+        journal = find_session(args.session, root)  # a clear error before the screen opens
+    launch = Launch(runbook=runbook, root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
+                    window_end=window_end, known_hosts=args.known_hosts, notify=_notify(args, runbook),
+                    mirror=mirror, announce=announce, approvers=_approvers(args),
+                    operator_keys=tuple(getattr(args, "operator_key", None) or ()))
     return asyncio.run(run_app(launch))
 
 

@@ -2,8 +2,8 @@
 and signed (``<report>.sig``, namespace ``runbook-report``) with the session's
 ``$RUNBOOK_SIGNING_KEY`` when it has one, as ``runbook export --sign`` would.
 
-Uses the same functions as ``runbook export`` (``sessions.export``,
-``sessions.export_commands``).  Building the report reads the whole journal, so it
+Uses the same functions as ``runbook export`` (``sessions.report.build``,
+``sessions.commands.export``).  Building the report reads the whole journal, so it
 runs in a thread: the journal is only read, the session keeps appending.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 
 def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str, key: Any) -> tuple[Path, str]:
-    from sessions.export import build_report, read_journal
-    from sessions.export_commands import _write, render
+    from sessions.commands.export import _write, render
+    from sessions.report.build import build_report, read_journal
     from sessions.signing import REPORT_NAMESPACE
 
     journal = read_journal(journal_path)

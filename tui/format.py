@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from rich.text import Text
 
 from runbook.model import Risk
-from runbook.terminal_text import segments as segments  # re-exported: the TUI formats through this module
-from runbook.terminal_text import visible as visible
+from runbook.sanitize.terminal_text import segments as segments  # re-exported: the TUI formats through this module
+from runbook.sanitize.terminal_text import visible as visible
 
 STATUS_ICON = {
     "pending": "○",

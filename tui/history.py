@@ -11,12 +11,12 @@ import asyncio
 from collections import deque
 from pathlib import Path
 
-from sessions import events as ev
+from sessions.journal import events as ev
 
 
 def _tails(journal_path: Path, max_lines: int, upto: int | None = None) -> dict[str, list[str]]:
     """Per host, the last ``max_lines`` lines (0: every line), of the records up to seq ``upto`` (None: all)."""
-    from sessions.journal import read_records
+    from sessions.journal.journal import read_records
 
     tails: dict[str, deque[str]] = {}
     partial: dict[str, str] = {}

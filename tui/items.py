@@ -1,6 +1,6 @@
 """What the tree lists and the detail pane shows: tasks, phase gates and checklist sections.
 
-Identifiers follow ``sessions.events``: a task's id, ``gate:<phase>`` for a phase's
+Identifiers follow ``sessions.journal.events``: a task's id, ``gate:<phase>`` for a phase's
 (first) smoke test / gate, ``section:<n>`` for a document section with checkboxes (and, in a
 runbook whose tasks were inferred, for a prose section shown as reference).
 """
@@ -45,7 +45,7 @@ class Item:
 
 
 def gate_id(phase: Phase) -> str:
-    """The id of a phase's gate: all its smoke tests' steps together (as ``sessions.guards``)."""
+    """The id of a phase's gate: all its smoke tests' steps together (as ``sessions.planning.guards``)."""
     return f"gate:{phase.number}"
 
 

@@ -18,10 +18,12 @@ from runbook.errors import UserError
 
 if TYPE_CHECKING:
     from runbook.model import Runbook
-    from sessions.engine import Engine
-    from sessions.notify import Notifier
-    from sessions.session import Session
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.journal.events import Event
     from sessions.store import SessionSummary
+    from sessions.team.mirror import JournalMirror, MirrorDest, OnChange
+    from sessions.team.notify import Notifier
 
 Clock = Callable[[], datetime]
 SIDECAR = "tui.json"  # inventory and known_hosts of the session, so a resume finds them again
@@ -48,10 +50,14 @@ class Launch:
     clock: Clock = utc_clock
     engine_options: dict[str, Any] = field(default_factory=dict)
     notify: tuple[str, ...] = ()  # --notify URLs (checked); the runbook's own are added
+    mirror: MirrorDest | None = None  # --mirror DEST
+    announce: tuple[Event, ...] = ()  # journaled after the resume's session_opened (a handover from a mirror)
+    approvers: str | None = None  # --approvers FILE (four-eyes approval), journaled when new to the session
+    operator_keys: tuple[str, ...] = ()  # --operator-key PUBKEY: never an approver's
 
     def open_session(self, choice: str) -> Session:
         """``choice``: ``new`` or ``resume``.  Raises ``UserError`` (lock held, no session)."""
-        from sessions.session import Session
+        from sessions.engine.session import Session
 
         if choice == "new":
             if self.runbook is None:
@@ -63,7 +69,8 @@ class Launch:
         ref = self.ref
         if ref is None and self.offer_summary is not None:
             ref = self.offer_summary.id
-        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end)
+        session = Session.resume(ref, root=self.root, runbook=self.runbook, window_end=self.window_end,
+                                 announce=self.announce)
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")
@@ -96,7 +103,7 @@ class Launch:
     def notifier_for(self, session: Session) -> Notifier | None:
         """Start sending the session's notifications (``--notify`` and the runbook's ``notify:``),
         or None when there is nowhere to send them.  Needs the running loop."""
-        from sessions.notify import Notifier, check_urls
+        from sessions.team.notify import Notifier, check_urls
 
         urls = check_urls(list(self.notify) + list(session.runbook.notify if session.runbook is not None else ()))
         if not urls:
@@ -105,9 +112,33 @@ class Launch:
         notifier.start()
         return notifier
 
+    def mirror_for(self, session: Session, on_change: OnChange) -> JournalMirror | None:
+        """Start replicating the journal to ``--mirror DEST`` (else the runbook's ``mirror:``), or
+        None without one.  Needs the running loop.  A bad ``mirror:`` in the runbook: ``UserError``."""
+        from sessions.team.mirror import JournalMirror, MirrorDest
+
+        dest = self.mirror
+        runbook = session.runbook
+        if dest is None and runbook is not None and runbook.mirror:
+            dest = MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
+        if dest is None:
+            return None
+        mirror = JournalMirror(session, dest, known_hosts=self.known_hosts,
+                               accept_new_host_keys=self.accept_new_host_keys, on_change=on_change)
+        mirror.start()
+        return mirror
+
+    def set_approvers(self, session: Session) -> None:
+        """Journal ``--approvers FILE`` unless the session has it already (raises ``UserError``)."""
+        if not self.approvers:
+            return
+        from sessions.team.approval import set_approvers
+
+        set_approvers(session, self.approvers)
+
     def engine_for(self, session: Session) -> Engine:
-        from runbook.inventory import Inventory
-        from sessions.engine import Engine
+        from runbook.targets.inventory import Inventory
+        from sessions.engine.engine import Engine
 
         inventory = Inventory.load(self.inventory_path)
         return Engine(session, inventory, known_hosts=self.known_hosts,

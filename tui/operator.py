@@ -2,8 +2,8 @@
 
 Every method here runs inside a Textual worker (it awaits modal answers with
 ``push_screen_wait``).  The flows never change state themselves: they ask the
-operator, then call :class:`sessions.session.Session` intents (each journals one
-event) or :class:`sessions.engine.Engine` coroutines; the screen redraws from the
+operator, then call :class:`sessions.engine.session.Session` intents (each journals one
+event) or :class:`sessions.engine.engine.Engine` coroutines; the screen redraws from the
 state those produce.
 """
 
@@ -16,14 +16,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
 from runbook.errors import UserError
-from sessions import guards as guards_mod
-from sessions.state import UNKNOWN
+from sessions.planning import guards as guards_mod
+from sessions.state.state import UNKNOWN
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sessions.engine import Engine
-    from sessions.session import Session
-    from sessions.watch import WatchedSession
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.team.watch import WatchedSession
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
 
@@ -39,6 +39,7 @@ GUARD_TITLES = {
     "lint": "⚠ Cannot run as written",
     "window": "✘ Change window ended",
     "placeholder": "Value needed",
+    "approval": "⚿ Four-eyes approval",
 }
 
 
@@ -100,9 +101,86 @@ class Operator:
                                                     "value", ph.name, secret=ph.secret))
             if not pending:
                 return plan
+            others = [g for g in pending if g.kind != "approval"]
+            if others:  # the approval covers the plan as it will run: settle everything else first
+                for guard in others:
+                    await self.resolve_guard(guard)
+                continue
             for guard in pending:
-                await self.resolve_guard(guard)
+                await self.approve(guard, target=target, only_host=only_host)
         raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
+
+    # -- four-eyes approval ----------------------------------------------------------
+    async def approve(self, guard: guards_mod.Guard, *, target: str | None = None, only_host: str | None = None) -> None:
+        """Request an approval of the guard's task (or reuse a request that still fits), then wait
+        in a modal for the approver's signature (polled) or a signature file typed in.  Raises
+        :class:`Declined` when the operator stops waiting: nothing runs."""
+        import hashlib
+
+        from sessions.team.approval import Approvals, read_signature, read_signature_file, signature_path
+
+        task, step = guard.task, guard.step
+        if self.session.state.approvers is None:
+            raise Declined(guard.message)
+        launch = getattr(self.screen.app, "launch", None)
+
+        def planner(t: str, n: int) -> Any:  # the step being run as it will run; the others as planned
+            mine = n == step
+            return self.engine.plan(t, n, target=target if mine else None, only_host=only_host if mine else None,
+                                    now=self.screen.now())
+
+        approvals = Approvals(self.session, planner, getattr(launch, "operator_keys", ()) or ())
+        await self.settle_task(task, step)  # the approver signs every step's hosts and commands: ask for them first
+        pending = approvals.latest_request(task)
+        if pending is None or not approvals.reusable(pending):
+            approvals.request(task)
+            pending = approvals.latest_request(task)
+        assert pending is not None
+        sig = signature_path(pending.path)
+        seen: set[str] = set()
+
+        def check(path: str | None) -> tuple[bool | None, str]:
+            if path is None:  # polling the request's own .sig
+                data = read_signature_file(sig)
+                if data is None or hashlib.sha256(data).hexdigest() in seen:
+                    return None, ""
+                seen.add(hashlib.sha256(data).hexdigest())
+                source = str(sig)
+            else:
+                try:
+                    data = read_signature(path)
+                except UserError as exc:
+                    return False, f"✘ {exc}"
+                source = path
+            verdict = approvals.offer(task, data, source, pending)
+            if verdict.ok:
+                self.screen.notify(f"approved by {verdict.principal} ({verdict.fingerprint})", title=task)
+                return True, verdict.reason
+            return False, f"✘ refused ({source}): {verdict.reason}"
+
+        from tui.widgets.modals.approval import ApprovalModal
+
+        granted = await self.ask(ApprovalModal(task, guard.message, pending.path, str(sig), check))
+        if not granted:
+            raise Declined(f"{task} not approved: nothing was run (the request stays: {pending.path})")
+
+    async def settle_task(self, task: str, step: int | None) -> None:
+        """Before an approval is requested: where the task's other steps run (the target picker,
+        when nobody chose) and the values they need, so that the plan signed is the one that
+        runs.  Backing out of a picker leaves that step unplanned in the request."""
+        from sessions.planning.guards import resolve_task
+
+        for other in resolve_task(self.screen.runbook, task).steps:
+            if not other.runnable or other.number == step:
+                continue
+            plan = self.engine.plan(task, other.number, now=self.screen.now())
+            if not plan.target_chosen and not await self.choose_target(task, other.number):
+                continue
+            plan = self.engine.plan(task, other.number, now=self.screen.now())
+            for ph in plan.missing:
+                await self.resolve_guard(guards_mod.Guard(
+                    "placeholder", task, other.number, f"value for {ph.name} (line {ph.line}), needed by step "
+                    f"{other.number} of the plan the approver signs", "value", ph.name, secret=ph.secret))
 
     # -- runs -----------------------------------------------------------------------
     # -- targets --------------------------------------------------------------------
@@ -110,10 +188,10 @@ class Operator:
         """The target picker for one step: suggestions first, then every inventory host, then local."""
         import socket
 
-        from runbook.annotations import bindings_path
-        from sessions.guards import resolve_task
-        from sessions.planning import resolve_hosts
-        from sessions.targeting import suggestions_for
+        from runbook.parse.annotations import bindings_path
+        from sessions.planning.guards import resolve_task
+        from sessions.planning.planning import resolve_hosts
+        from sessions.planning.targeting import suggestions_for
         from tui.widgets.modals import ChooseTargetModal
 
         runbook, inventory, state = self.screen.runbook, self.engine.inventory, self.session.state
@@ -139,7 +217,7 @@ class Operator:
 
     async def choose_target(self, task_id: str, step: int, rollback: bool = False) -> bool:
         """Ask where ``step`` runs and journal the answer; False when the operator backed out."""
-        from sessions.guards import resolve_task
+        from sessions.planning.guards import resolve_task
 
         choice = await self.ask(self.target_modal(task_id, step, rollback))
         if choice is None:

@@ -35,7 +35,7 @@ async def run_probes(session: Any, engine: Any, checkboxes: Iterable[Any]) -> in
     Returns how many ran."""
     from runbook.probes import ProbeContext, probe_event_fields
     from runbook.probes import run_probes as run_all
-    from sessions.events import ProbeResult
+    from sessions.journal.events import ProbeResult
 
     boxes = [b for b in checkboxes if getattr(b, "probe", None)]
     if not boxes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runbook.model import Runbook
-from sessions.state import TASK_DONE, TASK_SKIPPED, SessionState
+from sessions.state.state import TASK_DONE, TASK_SKIPPED, SessionState
 
 FINISHED = (TASK_DONE, TASK_SKIPPED)
 
@@ -12,7 +12,7 @@ def unfinished_dependencies(runbook: Runbook, state: SessionState, task_id: str)
     """Dependencies of ``task_id`` present in the runbook and not yet done or skipped.
 
     A dependency naming a task outside the document (an earlier runbook) cannot be
-    tracked here; the guards (``sessions.guards``) decide what to do about it.
+    tracked here; the guards (``sessions.planning.guards``) decide what to do about it.
     """
     known = {t.id for t in runbook.tasks}
     try:

@@ -1,6 +1,6 @@
 """``runbook watch SESSION``: the TUI, read-only, on a session another process writes.
 
-The app polls the journal (:meth:`sessions.watch.WatchedSession.poll`, every 0.2 s by
+The app polls the journal (:meth:`sessions.team.watch.WatchedSession.poll`, every 0.2 s by
 default) and the screen renders what the fold says, as it does for the operator.  It
 never takes the session's lock, never writes the journal or any file of the session,
 and installs no signal handlers that would journal (a watcher's Ctrl-C or SIGTERM just
@@ -21,14 +21,14 @@ from tui.app import RunbookApp
 from tui.launch import SIDECAR, Launch
 
 if TYPE_CHECKING:
-    from sessions.engine import Engine
-    from sessions.watch import WatchedSession
+    from sessions.engine.engine import Engine
+    from sessions.team.watch import WatchedSession
 
 POLL_S = 0.2
 
 
 class WatchApp(RunbookApp):
-    """The app over a :class:`~sessions.watch.WatchedSession` (and an engine that only plans)."""
+    """The app over a :class:`~sessions.team.watch.WatchedSession` (and an engine that only plans)."""
 
     def __init__(self, launch: Launch, *, session: WatchedSession, engine: Engine, poll_s: float = POLL_S) -> None:
         super().__init__(launch, session=session, engine=engine)
@@ -73,8 +73,8 @@ class WatchApp(RunbookApp):
 def _engine(session: WatchedSession) -> Engine:
     """An engine that only plans (the inventory the operator used, from the session's
     sidecar, read-only), so the steps show the hosts they run on."""
-    from runbook.inventory import Inventory
-    from sessions.engine import Engine
+    from runbook.targets.inventory import Inventory
+    from sessions.engine.engine import Engine
 
     inventory_path = None
     try:
@@ -91,7 +91,7 @@ def _engine(session: WatchedSession) -> Engine:
 def watch_cmd(args: argparse.Namespace) -> int:
     """Handler of ``runbook watch [SESSION]``."""
     from sessions.store import session_root
-    from sessions.watch import WatchedSession
+    from sessions.team.watch import WatchedSession
 
     poll_s = getattr(args, "poll", None) or POLL_S
     if not 0.01 <= poll_s <= 60:

@@ -2,7 +2,7 @@
 
 ``<!-- probe: cmd(target="masters", run="systemctl is-active kubelet") -->``
 
-The command runs through the :class:`~runbook.executor.Executor` the caller
+The command runs through the :class:`~runbook.transport.executor.Executor` the caller
 put in the :class:`~runbook.probes.runner.ProbeContext` (local or SSH), on the
 hosts ``ctx.resolve_targets(pattern)`` returns.  Without an executor, or
 without a way to resolve a pattern, the probe is *not configured*.  The
@@ -15,8 +15,8 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
-from runbook.executor import RunOptions, RunResult
 from runbook.probes.registry import ERROR, FAIL, NOT_CONFIGURED, PASS, Param, Verdict, register
+from runbook.transport.executor import RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from runbook.probes.runner import ProbeContext

@@ -114,7 +114,7 @@ def _check_shape(path: str) -> None:
     the client library fails on it with a ``TypeError`` about list indices.  Read with the
     bounded loader first, so an alias bomb or a FIFO is refused before the library's own
     unbounded ``yaml.safe_load`` sees the file."""
-    from runbook.bounded_yaml import YAMLInputError, load_yaml_file
+    from runbook.reading.bounded_yaml import YAMLInputError, load_yaml_file
 
     try:
         data = load_yaml_file(path, "kubeconfig")

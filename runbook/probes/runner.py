@@ -69,7 +69,7 @@ class ProbeContext:
     :param kubeconfig: ``--kubeconfig`` path; else ``$KUBECONFIG``, else ``~/.kube/config``.
     :param context: kubeconfig context name; ``None`` means the current context.
     :param timeout: seconds per probe unless the expression says ``timeout=``.
-    :param executor: a :class:`runbook.executor.Executor` for ``cmd`` probes.
+    :param executor: a :class:`runbook.transport.executor.Executor` for ``cmd`` probes.
     :param resolve_targets: ``pattern -> [Target, ...]`` (the inventory) for ``cmd`` probes.
     :param redact: applied to every evidence string (pass the session's secret redactor).
     :param env: environment used to find the kubeconfig (default ``os.environ``).

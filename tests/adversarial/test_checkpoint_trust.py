@@ -68,7 +68,7 @@ def signed_session(book, sessions, keys) -> Path:
 def forge(session: Path, key: Path | None, tmp: Path, *, strip: bool = False) -> None:
     """Rewrite the greeting's output, recompute the chain, and re-sign every checkpoint with
     ``key`` (None: leave them unsigned; ``strip``: remove them), sidecar included."""
-    from sessions.journal import GENESIS, canonical, record_hash
+    from sessions.journal.journal import GENESIS, canonical, record_hash
 
     journal = session / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_bytes().splitlines()]

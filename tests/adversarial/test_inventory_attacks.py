@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.inventory import Inventory
+from runbook.targets.inventory import Inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = [sys.executable, "-m", "runbook.cli"]

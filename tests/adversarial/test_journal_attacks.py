@@ -118,7 +118,7 @@ def test_a_lock_held_on_another_host_says_how_to_check_before_removing_it(book, 
 def rechain(journal: Path, seq: int, change) -> None:
     """Apply ``change(event)`` to record ``seq`` and recompute every hash from there on: the
     chain holds, as after an edit by someone who knows the format (the chain is not keyed)."""
-    from sessions.journal import GENESIS, canonical, record_hash
+    from sessions.journal.journal import GENESIS, canonical, record_hash
 
     records = [json.loads(line) for line in journal.read_bytes().splitlines()]
     change(records[seq - 1]["event"])

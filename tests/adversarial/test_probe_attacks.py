@@ -230,8 +230,8 @@ def test_insecure_skip_tls_verify_is_shown_in_the_verdict(insecure_kubeconfig: P
 async def test_insecure_skip_tls_verify_is_journaled(insecure_kubeconfig: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the TUI's probe runner, which journals every result as a ProbeResult."""
-    from runbook.parser import parse_file
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from sessions.engine.session import Session
     from tui.probing import run_probes
 
     monkeypatch.setenv("KUBECONFIG", str(insecure_kubeconfig))

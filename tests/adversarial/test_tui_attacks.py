@@ -28,9 +28,9 @@ import pytest
 from rich.cells import cell_len
 from rich.segment import Segment
 
-from runbook.terminal_text import UNSAFE_CATEGORIES, visible
-from sessions import events as ev
-from sessions.journal import read_records
+from runbook.sanitize.terminal_text import UNSAFE_CATEGORIES, visible
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records
 from sessions.store import list_sessions
 from tests.tui.conftest import frozen, make_app, operator_env, screen_text, session_root, wait_for, workdir  # noqa: F401
 from tests.tui.test_actions import log_text, modal, run_finished, select, type_text
@@ -158,7 +158,7 @@ class TestCrash:
     async def test_a_crash_is_journaled_as_a_crash_exits_non_zero_and_resumes(self, tmp_path, monkeypatch):
         """A crash looked like a quit: exit 0 and ``session_closed reason=quit``.  The crash is
         injected here (the widget drawing the tree raises); run_app is what ``runbook run`` runs."""
-        from runbook.parser import parse_file
+        from runbook.parse.parser import parse_file
         from tests.tui.conftest import MINI
         from tui.app import RunbookApp
         from tui.commands import resumable_session, run_app

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.adversarial.test_tui_attacks import drawn, unsafe
 from tests.tui.conftest import fixed_clock, screen_text, wait_for
 from tests.tui.test_actions import log_text, main_screen
@@ -64,7 +64,7 @@ def _no_nul(text: str) -> str:
 
 
 async def scenario(path: Path, root: Path, host: str, output: bytes) -> None:
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
     from tui.app import RunbookApp
     from tui.launch import Launch
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from runbook.front_matter import split_front_matter
-from runbook.lint import lint
-from runbook.markdown_blocks import CONSOLE_LANGS, SHELL_LANGS, normalize, parse_blocks, walk
+from runbook.lint.lint import lint
 from runbook.model import Block, Runbook
-from runbook.parse_steps import CHECK_RE, PROMPT_RE
-from runbook.parser import parse, parse_file
+from runbook.parse.front_matter import split_front_matter
+from runbook.parse.markdown_blocks import CONSOLE_LANGS, SHELL_LANGS, normalize, parse_blocks, walk
+from runbook.parse.parser import parse, parse_file
+from runbook.parse.steps import CHECK_RE, PROMPT_RE
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

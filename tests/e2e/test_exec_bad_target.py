@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory
-from runbook.parser import parse
-from sessions.planning import plan_step
+from runbook.parse.parser import parse
+from runbook.targets.inventory import Inventory
+from sessions.planning.planning import plan_step
 
 _SCRIPT = Path(sys.executable).parent / "runbook"
 RUNBOOK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "runbook.cli"]

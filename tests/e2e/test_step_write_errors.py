@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import verify
+from sessions.journal.journal import verify
 from tests.e2e.test_tmux_resume import RUNBOOK, Tmux
 from tests.tools import require
 

@@ -16,7 +16,7 @@ skips it by making the login shell look nested (``SetEnv SHLVL=1``: bash sources
 Importable without pytest (``bench/fanout.py`` uses it)::
 
     with SSHFleet.start("/tmp/fleet", 50) as fleet:
-        fleet.hosts["node-1"]           # runbook.inventory.Target
+        fleet.hosts["node-1"]           # runbook.targets.inventory.Target
         fleet.inventory_yaml()          # Ansible-style inventory text
 
 The pytest fixtures are in ``conftest.py`` beside this file.
@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook.inventory import Target
+from runbook.targets.inventory import Target
 
 MAX_LISTEN = 16  # sshd: at most 16 ListenAddress lines per process
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
@@ -95,7 +95,7 @@ class _Server:
 class SSHFleet:
     """Real sshd processes serving ``len(names)`` hosts on loopback.
 
-    Attributes: ``hosts`` (name -> :class:`~runbook.inventory.Target`), ``addresses``
+    Attributes: ``hosts`` (name -> :class:`~runbook.targets.inventory.Target`), ``addresses``
     (name -> IP), ``port``, ``user``, ``known_hosts``, ``client_key``, ``host_key``,
     ``root``.
     """
@@ -152,11 +152,7 @@ class SSHFleet:
             for server in self._servers:
                 server.config.write_text(self._config(server.addresses))
                 server.log = server.config.with_suffix(".log")
-                with open(server.log, "wb") as log:
-                    server.proc = subprocess.Popen(
-                        [sshd, "-D", "-e", "-f", str(server.config)],
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                    )
+                self._spawn(sshd, server)
             if self._wait_ready(ready_timeout):
                 break
             self._stop_servers()  # lost a race for the port: try another
@@ -169,6 +165,25 @@ class SSHFleet:
             name: Target(name=name, host=addr, port=self.port, user=self.user, key_file=key, groups=("fleet",))
             for name, addr in self.addresses.items()
         }
+
+    @staticmethod
+    def _spawn(sshd: str, server: _Server) -> None:
+        assert server.log is not None
+        with open(server.log, "ab") as log:
+            server.proc = subprocess.Popen(
+                [sshd, "-D", "-e", "-f", str(server.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+
+    def restart(self, ready_timeout: float = 20.0) -> None:
+        """Start the servers again after :meth:`stop`: same addresses, port and keys (a host
+        that went away and came back)."""
+        sshd = find_tool("sshd")
+        for server in self._servers:
+            if server.proc is None or server.proc.poll() is not None:
+                self._spawn(sshd, server)
+        if not self._wait_ready(ready_timeout):
+            raise RuntimeError(f"sshd did not start again on port {self.port}")
 
     def _config(self, addresses: Sequence[str]) -> str:
         listen = "".join(f"ListenAddress {addr}:{self.port}\n" for addr in addresses)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from runbook.model import Runbook
-from sessions.session import Session
+from sessions.engine.session import Session
 from tests.tools import require
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook.inventory import Inventory
 from runbook.model import Block, Phase, Risk, Runbook, Step, TargetSpec, Task
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.journal import read_records
-from sessions.session import Session
+from runbook.targets.inventory import Inventory
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records
 
 pytestmark = pytest.mark.sshd
 

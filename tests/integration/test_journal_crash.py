@@ -18,8 +18,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from sessions import events as ev
-from sessions.journal import Journal, JournalReader, read_records, verify
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal, JournalReader, read_records, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 ITERATIONS = 200
@@ -28,11 +28,11 @@ CHAIN = 5  # kills per journal before starting a fresh one (keeps each iteration
 WRITER = textwrap.dedent("""
     import os, random, sys
     sys.path.insert(0, {root!r})
-    from sessions import events as ev
-    from sessions.journal import Journal
+    from sessions.journal import events as ev
+    from sessions.journal.journal import Journal
     path, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
-    from sessions.journal import JournalReader
+    from sessions.journal.journal import JournalReader
     if os.path.exists(path) and sum(1 for _ in JournalReader(path)) == 0:
         os.unlink(path)  # killed before its first record: no history to resume (open refuses it)
     j = Journal.open(path) if os.path.exists(path) else Journal.create(path)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import read_records, verify
+from sessions.journal.journal import read_records, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,9 +30,9 @@ WRITER = textwrap.dedent("""
     import json, os, resource, signal, sys
     sys.path.insert(0, {root!r})
     from runbook.model import Phase, Runbook, Task
-    from sessions import events as ev
-    from sessions.journal import JournalWriteError
-    from sessions.session import Session
+    from sessions.journal import events as ev
+    from sessions.journal.journal import JournalWriteError
+    from sessions.engine.session import Session
     root, limit = sys.argv[1], int(sys.argv[2])
     book = Runbook("Full", "/nonexistent/full.md", "f" * 64, phases=(Phase("1", "P", 1, tasks=(Task("T-1", "t", 1),)),))
     s = Session.create(book, root=root)

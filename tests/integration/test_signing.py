@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from runbook.cli import main
-from sessions.checkpoints import checkpoint_message
+from sessions.journal.checkpoints import checkpoint_message
 from sessions.signing import CHECKPOINT_NAMESPACE, REPORT_NAMESPACE, load_key_file, parse_signature, verify_signature
 from tests.tools import require
 from tests.unit.export_journals import full_session

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.executor import RunOptions
-from runbook.inventory import Inventory, Target
-from runbook.redaction import Redactor
-from runbook.ssh_executor import ConnectError, HostKeyError, SSHExecutor
+from runbook.sanitize.redaction import Redactor
+from runbook.targets.inventory import Inventory, Target
+from runbook.transport.executor import RunOptions
+from runbook.transport.ssh import ConnectError, HostKeyError, SSHExecutor
 from tests.integration.sshd import SSHFleet, find_tool
 from tests.output_capture import GUARD, Output, processes
 
@@ -132,7 +132,7 @@ async def test_a_fleet_larger_than_one_sshd(make_fleet, tmp_path: Path) -> None:
 
 
 async def test_connects_are_bounded(ssh_fleet: SSHFleet, monkeypatch: pytest.MonkeyPatch) -> None:
-    import runbook.ssh_pool as ssh_pool
+    import runbook.transport.ssh_pool as ssh_pool
 
     active, peak = 0, 0
     real_connect = ssh_pool.asyncssh.connect
@@ -218,7 +218,7 @@ async def test_a_pty_script_never_started_does_not_stay_on_the_host(
     the host any more, the reaper the upload left behind deletes it after its TTL."""
     import asyncssh
 
-    from runbook import ssh_executor
+    from runbook.transport import ssh as ssh_executor
 
     node = ssh_fleet.hosts["node-1"]
     conn = await ex.pool.get(node)
@@ -511,9 +511,9 @@ async def test_jump_hosts_are_checked_against_known_hosts_too(ssh_fleet: SSHFlee
 
 CLIENT = """
 import asyncio, json, sys
-from runbook.executor import RunOptions
-from runbook.inventory import Target
-from runbook.ssh_executor import SSHExecutor
+from runbook.transport.executor import RunOptions
+from runbook.targets.inventory import Target
+from runbook.transport.ssh import SSHExecutor
 
 args = json.loads(sys.argv[1])
 

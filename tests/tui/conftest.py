@@ -50,9 +50,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
         t = FIXED_NOW - timedelta(minutes=20) + timedelta(seconds=next(ticks))
         return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    monkeypatch.setattr("sessions.journal.utc_now", utc_now)
-    monkeypatch.setattr("sessions.session.new_session_id", lambda now=None: "20261127T020000Z-7e57")
-    monkeypatch.setattr("sessions.step_runner.new_run_id", lambda: f"021000-run{next(runs):04d}")
+    monkeypatch.setattr("sessions.journal.journal.utc_now", utc_now)
+    monkeypatch.setattr("sessions.engine.session.new_session_id", lambda now=None: "20261127T020000Z-7e57")
+    monkeypatch.setattr("sessions.engine.step_runner.new_run_id", lambda: f"021000-run{next(runs):04d}")
     monkeypatch.setattr("socket.gethostname", lambda: "jump-1")
 
 
@@ -73,7 +73,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def make_app(session_root: Path, workdir: Path) -> Any:
     """``make_app(path=MINI, **launch)`` -> a RunbookApp on a new session; closed afterwards."""
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
     from tui.app import RunbookApp
     from tui.launch import Launch
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sessions import events as ev
-from sessions.journal import read_records
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records
 from tests.tui.conftest import wait_for
 from tui.screens.main import MainScreen
 from tui.widgets.checklist import CheckItem
@@ -249,8 +249,8 @@ class TestDecisions:
             assert events(app, ev.TaskCompleted)[-1].task == "MINI-001"
 
     async def test_decide_an_outcome_unknown_step(self, make_app, session_root):
-        from runbook.parser import parse_file
-        from sessions.session import Session
+        from runbook.parse.parser import parse_file
+        from sessions.engine.session import Session
         from tests.tui.conftest import MINI
 
         crashed = Session.create(parse_file(str(MINI)), root=session_root)
@@ -353,7 +353,7 @@ class TestNavigation:
         assert subprocess.run(verify, input=out.read_bytes() + b"x", capture_output=True).returncode != 0
 
     async def test_quit_keeps_the_session_resumable(self, make_app, session_root):
-        from sessions.session import Session
+        from sessions.engine.session import Session
 
         app = make_app()
         async with app.run_test(size=(100, 32)) as pilot:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import screen_text, wait_for
 from tests.tui.test_actions import events, log_text, run_finished, select
 

@@ -9,7 +9,7 @@ import os
 import asyncssh
 import pytest
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import DEMO
 from tests.tui.test_actions import events, log_text, modal, run_finished, select, type_text
 from tui.demo_fleet import HOSTS, DemoFleet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import FIXED_NOW
 from tests.tui.test_actions import events, modal, run_finished, select, type_text
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runbook.errors import UserError
-from sessions import events as ev
-from sessions.state import UNKNOWN
+from sessions.journal import events as ev
+from sessions.state.state import UNKNOWN
 from tests.tui.conftest import FIXED_NOW, MINI, wait_for
 from tests.tui.test_actions import main_screen
 from tui.commands import parse_window_end, resumable_session
@@ -54,8 +54,8 @@ class TestWindow:
 
 class TestResumePrompt:
     def _paused(self, session_root):
-        from runbook.parser import parse_file
-        from sessions.session import Session
+        from runbook.parse.parser import parse_file
+        from sessions.engine.session import Session
 
         old = Session.create(parse_file(str(MINI)), root=session_root)
         old.record(ev.Note("before the break", "MINI-001", "alice"))
@@ -86,8 +86,8 @@ class TestResumePrompt:
     async def test_a_resumed_session_reattaches_its_detached_runs(self, make_app, session_root):
         """On resume the app runs the engine's recovery: a detached run whose end was not seen and
         that cannot be re-attached (no spool id journaled) ends outcome unknown, in the journal."""
-        from runbook.parser import parse_file
-        from sessions.session import Session
+        from runbook.parse.parser import parse_file
+        from sessions.engine.session import Session
 
         old = Session.create(parse_file(str(MINI)), root=session_root)
         old.record(ev.StepStarted("r-det", "MINI-001", 1, ("local",), "sleep 600", detached=True))
@@ -121,9 +121,9 @@ class TestResumePrompt:
 
 class TestProgress:
     def test_critical_path_and_blocked_tasks(self):
-        from runbook.parser import parse_file
-        from sessions.state import replay
-        from sessions.window import remaining_critical_path
+        from runbook.parse.parser import parse_file
+        from sessions.state.state import replay
+        from sessions.state.window import remaining_critical_path
         from tui.progress import progress, unfinished_dependencies
 
         rb = parse_file(str(MINI))
@@ -141,8 +141,8 @@ class TestErrors:
     def test_resume_without_the_runbook_file_is_a_clear_error(self, session_root, tmp_path):
         import shutil
 
-        from runbook.parser import parse_file
-        from sessions.session import Session
+        from runbook.parse.parser import parse_file
+        from sessions.engine.session import Session
         from tui.launch import Launch
 
         copy = tmp_path / "gone.md"

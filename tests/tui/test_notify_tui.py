@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sessions.journal import read_records
+from sessions.journal.journal import read_records
 from tests.tui.conftest import wait_for
 from tests.tui.test_actions import run_finished, select
 from tests.webhook import Webhook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import screen_text, wait_for
 from tests.tui.test_actions import events, modal, run_finished, select, type_text
 from tui.widgets.modals import ConfirmModal, ReasonModal

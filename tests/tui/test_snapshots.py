@@ -75,9 +75,9 @@ class TestSnapshots:
 
     @pytest.mark.parametrize("size", SIZES)
     def test_the_resume_prompt(self, snap_compare, make_app, session_root, size):
-        from runbook.parser import parse_file
-        from sessions import events as ev
-        from sessions.session import Session
+        from runbook.parse.parser import parse_file
+        from sessions.engine.session import Session
+        from sessions.journal import events as ev
         from sessions.store import list_sessions
 
         old = Session.create(parse_file(str(MINI)), root=session_root, window_end=WINDOW_END)
@@ -99,7 +99,7 @@ WIDE = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")
 def record_failed_fleet_run(session) -> None:
     """A three-host serial run recorded as the engine would (fixed durations): web-1
     succeeded, web-2 failed at line 2, web-3 never reached."""
-    from sessions import events as ev
+    from sessions.journal import events as ev
 
     session.record(ev.TaskStarted("MINI-101", "alice"))
     session.record(ev.StepStarted("021000-fleet", "MINI-101", 1, ("web-1", "web-2", "web-3"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import wait_for
 from tests.tui.test_actions import modal, select
 from tui.widgets.modals import NoteModal

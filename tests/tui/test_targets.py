@@ -15,7 +15,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Checkbox, Input, OptionList, Static
 
-from sessions import events as ev
+from sessions.journal import events as ev
 from tests.tui.conftest import wait_for
 from tests.tui.test_actions import events, modal, run_finished, select, type_text
 from tui.widgets.modals import ChooseHostModal, ChooseTargetModal, ReasonModal, TypeHostModal

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sessions.journal import read_records, verify
-from sessions.session import Session
-from sessions.watch import READ_ONLY, ReadOnlyError, WatchedSession
+from sessions.engine.session import Session
+from sessions.journal.journal import read_records, verify
+from sessions.team.watch import READ_ONLY, ReadOnlyError, WatchedSession
 from tests.tui.conftest import screen_text, wait_for
 
 _SCRIPT = Path(sys.executable).parent / "runbook"
@@ -148,7 +148,7 @@ def refusals(app) -> list[str]:
 def test_every_intent_of_a_watched_session_is_refused(tmp_path):
     book = tmp_path / "book.md"
     book.write_text(BOOK)
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     live = Session.create(parse_file(str(book)), root=tmp_path / "s")
     try:
@@ -172,7 +172,7 @@ def test_every_intent_of_a_watched_session_is_refused(tmp_path):
 
 
 def test_a_record_that_does_not_chain_stops_the_watch(tmp_path):
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     book = tmp_path / "book.md"
     book.write_text(BOOK)
@@ -196,7 +196,7 @@ def test_watch_of_a_missing_session_is_one_line_exit_2(tmp_path):
 
 def test_watch_of_a_session_whose_runbook_is_gone_says_so(tmp_path):
     from runbook.errors import UserError
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     book = tmp_path / "book.md"
     book.write_text(BOOK)

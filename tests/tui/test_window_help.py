@@ -8,9 +8,9 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from runbook.parser import parse_file
-from sessions import events as ev
-from sessions.session import Session
+from runbook.parse.parser import parse_file
+from sessions.engine.session import Session
+from sessions.journal import events as ev
 from sessions.store import list_sessions
 from tests.tui.conftest import FIXED_NOW, MINI, screen_text, wait_for
 from tests.tui.test_actions import events, main_screen, modal, select, type_text
@@ -178,7 +178,7 @@ class TestQuitHint:
         root = tmp_path / "sessions"
         script = (
             "import asyncio, sys\n"
-            "from runbook.parser import parse_file\n"
+            "from runbook.parse.parser import parse_file\n"
             "from tui.commands import run_app\n"
             "from tui.launch import Launch\n"
             "from tui.app import RunbookApp\n"
@@ -408,7 +408,7 @@ RECAP_INVENTORY = """all:
 
 class TestRecap:
     async def test_a_failed_multi_host_step_shows_a_recap_per_host(self, make_app, tmp_path):
-        from sessions.recap import recap_rows
+        from sessions.state.recap import recap_rows
 
         book = tmp_path / "recap.md"
         book.write_text(RECAP_BOOK)
@@ -463,7 +463,7 @@ class TestStatusAgreement:
     async def test_the_tree_and_the_report_agree_on_every_status(self, make_app, session_root):
         """Issue 13: a gate that passed, a task done, one skipped, one in progress with a failed
         step, one with an undecided unknown outcome: the tree's icon for each is the report's."""
-        from sessions.export import build_report
+        from sessions.report.build import build_report
         from tui import format as fmt
 
         old = Session.create(parse_file(str(MINI)), root=session_root)

@@ -1,4 +1,4 @@
-"""Session journals for the export tests, written with ``sessions.journal.Journal``
+"""Session journals for the export tests, written with ``sessions.journal.journal.Journal``
 directly (as the engine and ``Session`` would write them), so these tests do not
 depend on the engine."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sessions import events as ev
-from sessions.journal import Journal
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
 
 SESSION_ID = "20261127T043216Z-3f9a"
 RUNBOOK_TEXT = """# Demo runbook

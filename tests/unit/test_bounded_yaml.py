@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook.bounded_yaml import MAX_ALIAS_NODES, YAMLInputError, load_yaml, load_yaml_file, read_yaml_file
 from runbook.errors import InputError
+from runbook.reading.bounded_yaml import MAX_ALIAS_NODES, YAMLInputError, load_yaml, load_yaml_file, read_yaml_file
 
 
 @pytest.mark.parametrize("text", [

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory
 from runbook.model import Block, Expectation, Phase, Placeholder, Risk, Runbook, Step, TargetSource, TargetSpec, Task
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.journal import read_records, verify
-from sessions.planning import plan_step
-from sessions.session import Session
+from runbook.targets.inventory import Inventory
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records, verify
+from sessions.planning.planning import plan_step
 
 SECRET = "s3cr3t-Valu3-xyz"
 
@@ -371,8 +371,8 @@ CRASHER = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
 from tests.unit.test_engine_local import detached_book
-from sessions.session import Session
-from sessions.engine import Engine
+from sessions.engine.session import Session
+from sessions.engine.engine import Engine
 
 async def main():
     session = Session.create(detached_book({tmp!r}), root={sessions!r})

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook import errexit
 from runbook.model import Block, Phase, Risk, Runbook, Step, TargetSpec, Task
-from runbook.parser import parse
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.journal import read_records, verify
-from sessions.session import Session
+from runbook.parse.parser import parse
+from runbook.shell import errexit
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records, verify
 from tests.tools import require
 
 NONCE = "0123456789abcdef"

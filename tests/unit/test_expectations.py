@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 from runbook.model import Expectation
-from sessions.expectations import OutputWatch, check_text, checkable, clean
+from sessions.engine.expectations import OutputWatch, check_text, checkable, clean
 
 
 def exp(*literals: str, text: str = "Expected") -> Expectation:

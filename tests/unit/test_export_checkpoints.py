@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from sessions import events as ev
-from sessions.checkpoints import SIDECAR_NAME, Checkpointer, checkpoint_message, verify_checkpoints
-from sessions.journal import Journal, read_records
+from sessions.journal import events as ev
+from sessions.journal.checkpoints import SIDECAR_NAME, Checkpointer, checkpoint_message, verify_checkpoints
+from sessions.journal.journal import Journal, read_records
 from sessions.signing import CHECKPOINT_NAMESPACE, FileSigningKey, verify_signature
 from tests.unit.export_journals import SESSION_ID, opened, write_runbook
 
@@ -129,8 +129,8 @@ def test_no_checkpoints(tmp_path: Path) -> None:
 
 
 def test_checkpointer_with_a_session(tmp_path: Path, key: FileSigningKey) -> None:
-    from runbook.parser import parse_file
-    from sessions.session import Session
+    from runbook.parse.parser import parse_file
+    from sessions.engine.session import Session
 
     rb = tmp_path / "rb.md"
     rb.write_text("# T\n\n## Phase 1: P\n\n### Task T-1: t\n")

@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
-from sessions import events as ev
-from sessions.export import build_report
-from sessions.journal import Journal
-from sessions.report_html import render_html
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
+from sessions.report.as_html import render_html
+from sessions.report.build import build_report
 from tests.unit.export_journals import full_session, opened, resume, write_runbook
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

@@ -13,12 +13,12 @@ import pytest
 
 from runbook import model as m
 from runbook.errors import UserError
-from sessions import events as ev
-from sessions.export import build_report, read_journal
-from sessions.export_commands import render, resolve_journal
-from sessions.journal import Journal, TamperedJournal, canonical, record_hash
-from sessions.report_json import verify_chain
-from sessions.report_md import render_md
+from sessions.commands.export import render, resolve_journal
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal, TamperedJournal, canonical, record_hash
+from sessions.report.as_json import verify_chain
+from sessions.report.as_markdown import render_md
+from sessions.report.build import build_report, read_journal
 from tests.unit.export_journals import SESSION_ID, full_session, resume, write_runbook
 
 
@@ -132,7 +132,7 @@ def test_runbook_changed_during_the_session(tmp_path: Path) -> None:
 
 
 def _fake_parser(monkeypatch: pytest.MonkeyPatch, runbook: Path, sha: str) -> None:
-    """Stand in for runbook.parser with a known model (the export must only rely on the model)."""
+    """Stand in for runbook.parse.parser with a known model (the export must only rely on the model)."""
     cb = lambda key, text: m.Checkbox(key, text, False, 1)  # noqa: E731
     tasks = (
         m.Task("T-1", "Check hosts", 5, phase="1", steps=(m.Step(1, "Uptime", 6),),
@@ -145,9 +145,9 @@ def _fake_parser(monkeypatch: pytest.MonkeyPatch, runbook: Path, sha: str) -> No
     )
     rb = m.Runbook("Demo runbook", str(runbook), sha, phases=(m.Phase("1", "Prepare", 3, tasks=tasks),),
                    sections=(m.Section("Final gate", 2, 20, checkboxes=(cb("section:final/x/0", "Signed off"),)),))
-    module = types.ModuleType("runbook.parser")
+    module = types.ModuleType("runbook.parse.parser")
     module.parse_file = lambda path, **kw: rb  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "runbook.parser", module)
+    monkeypatch.setitem(sys.modules, "runbook.parse.parser", module)
 
 
 def test_enriched_from_an_unchanged_runbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

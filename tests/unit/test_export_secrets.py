@@ -8,12 +8,12 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from sessions import events as ev
-from sessions.export import build_report, read_journal
-from sessions.export_commands import render, verify_report
-from sessions.export_redact import MARK, Redactor
-from sessions.journal import Journal
-from sessions.report_json import verify_chain
+from sessions.commands.export import render, verify_report
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
+from sessions.report.as_json import verify_chain
+from sessions.report.build import build_report, read_journal
+from sessions.report.redact import MARK, Redactor
 from sessions.signing import REPORT_NAMESPACE, FileSigningKey
 from tests.unit.export_journals import SECRET_TOKEN, SECRET_VALUE, opened, write_runbook
 
@@ -35,9 +35,9 @@ def _runbook_text() -> str:
 def engine_like_session(tmp_path: Path) -> tuple[Path, str, str]:
     """A session written by the real Session, redacted as the engine does.
     Returns (journal, secret value hash, salt)."""
-    from runbook.parser import parse_file
-    from sessions.session import Session
-    from sessions.substitution import mask
+    from runbook.parse.parser import parse_file
+    from sessions.engine.session import Session
+    from sessions.planning.substitution import mask
 
     rb_path = tmp_path / "secrets.md"
     rb_path.write_text(_runbook_text())

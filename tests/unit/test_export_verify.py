@@ -11,9 +11,9 @@ import pytest
 
 from runbook.cli import main
 from runbook.errors import UserError
-from sessions.export import build_report, read_journal
-from sessions.export_commands import render, verify_report
-from sessions.report_json import verify_chain
+from sessions.commands.export import render, verify_report
+from sessions.report.as_json import verify_chain
+from sessions.report.build import build_report, read_journal
 from sessions.signing import (
     CHECKPOINT_NAMESPACE,
     REPORT_NAMESPACE,

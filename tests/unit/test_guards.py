@@ -7,9 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runbook.model import Block, Checkbox, Gate, Phase, Placeholder, Risk, Rollback, Runbook, Step, Task
-from sessions import events as ev
-from sessions.guards import answer_ok, blockers, destructive_patterns, finish_problems, gate_problems, guards_for, resolve, resolve_task
-from sessions.state import apply, replay
+from sessions.journal import events as ev
+from sessions.planning.guards import (
+    answer_ok,
+    blockers,
+    destructive_patterns,
+    finish_problems,
+    gate_problems,
+    guards_for,
+    resolve,
+    resolve_task,
+)
+from sessions.state.state import apply, replay
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -215,7 +224,7 @@ def test_rerun_of_a_step_that_succeeded_asks_each_time():
 
 
 def test_block_that_cannot_run_as_written_needs_an_override(tmp_path):
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     path = tmp_path / "elided.md"
     path.write_text(ELIDED)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sessions import events as ev
-from sessions import state as S
-from sessions.export import build_report, read_journal
-from sessions.export_commands import render
-from sessions.journal import Journal
+from sessions.commands.export import render
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
+from sessions.report.build import build_report, read_journal
+from sessions.state import state as S
 from tests.unit.export_journals import opened, write_runbook
 
 

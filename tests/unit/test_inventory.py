@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory, Target, expand_host_range
+from runbook.targets.inventory import Inventory, Target, expand_host_range
 
 PROD = textwrap.dedent(
     """\

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory
+from runbook.targets.inventory import Inventory
 
 INI = """\
 # hosts before any section are ungrouped
@@ -89,7 +89,7 @@ def test_ini_inventory_gives_the_same_hosts_and_variables_as_its_yaml_twin(tmp_p
 
 
 def test_yaml_is_not_mistaken_for_ini_nor_ini_for_yaml() -> None:
-    from runbook.inventory_ini import looks_like_ini
+    from runbook.targets.inventory_ini import looks_like_ini
 
     for yaml_text in ("all:\n  hosts: {}\n", '"all":\n  hosts: {}\n', "---\nall:\n", "# c\nweb: {hosts: {a: }}\n"):
         assert not looks_like_ini(yaml_text), yaml_text

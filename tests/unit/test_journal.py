@@ -11,9 +11,9 @@ import stat
 
 import pytest
 
-from sessions import events as ev
-from sessions import journal as jr
-from sessions.journal import (
+from sessions.journal import events as ev
+from sessions.journal import journal as jr
+from sessions.journal.journal import (
     GENESIS,
     Journal,
     JournalError,
@@ -75,6 +75,16 @@ def _later_samples() -> list[ev.Event]:
     out.append(ev.WindowAlert("amber", 1200.0, 900.0))
     out.append(ev.NotificationSent("step_failed", "https://hooks.example.test/… #0a1b2c3d", 200, 2, 17))
     out.append(ev.NotificationFailed("session_closed", "http://127.0.0.1:9/… #0a1b2c3d", "HTTP 500", 4, 30))
+    out.append(ev.MirrorChanged("backup-jump:/var/lib/runbook/mirror", "lost", 41, "ConnectionLost: reset"))
+    out.append(ev.MirrorHandover("backup-jump:/var/lib/runbook/mirror/20261127T043216Z-3f9a", 42, "alice", "jump-1",
+                                 "bob", "jump-2", 17))
+    out.append(ev.ApproversSet("/srv/approvers", "e" * 64, "alice@example ssh-ed25519 AAAA\n", "bob"))
+    out.append(ev.ApprovalRequested("0a1b2c3d", "T-1", "/s/approval-T-1-0a1b2c3d.json", '{"kind": "x"}\n',
+                                    "f" * 64, ("SHA256:abc",), "bob"))
+    out.append(ev.ApprovalGranted("0a1b2c3d", "T-1", "alice@example", "SHA256:def",
+                                  "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n",
+                                  "runbook-approval", '{"kind": "x"}\n', "/s/a.sig", "bob"))
+    out.append(ev.ApprovalRefused("0a1b2c3d", "T-1", "signed with the operator's own key", "SHA256:abc", "", "", "bob"))
     if "raw_len" in getattr(ev.OutputChunk, "__dataclass_fields__", {}):
         out.append(ev.OutputChunk.from_bytes("r1", "m1", "stdout", b"pass=***\n", raw_len=17))
     return out

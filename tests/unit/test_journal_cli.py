@@ -13,9 +13,9 @@ from pathlib import Path
 
 from runbook.cli import main
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions.journal import Journal
-from sessions.session import Session
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sessions import events as ev
-from sessions.export import build_report, read_journal
-from sessions.journal import Journal, read_records, verify
-from sessions.journal_format import (
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.format import (
     FORMAT_TYPES,
     FORMAT_VERSION,
     ForeignEvent,
@@ -24,8 +23,9 @@ from sessions.journal_format import (
     TamperedJournal,
     decode_event,
 )
-from sessions.session import Session
-from sessions.state import replay
+from sessions.journal.journal import Journal, read_records, verify
+from sessions.report.build import build_report, read_journal
+from sessions.state.state import replay
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "journal-format-1.jsonl"
 #: written by the code of main at d527dde (before the format version existed): one event of
@@ -128,7 +128,7 @@ def test_a_newer_format_journal_is_refused_for_writing_with_a_clear_message(tmp_
 def test_an_unknown_type_at_a_known_format_is_a_bad_record(tmp_path: Path) -> None:
     path = tmp_path / "s" / "journal.jsonl"
     with Journal.create(path, lock=False) as j:
-        j.append(ev.SessionOpened("sid", "/srv/rb.md", "a" * 64))
+        j.append(ev.SessionOpened("sid", "/srv/rb.md", "a" * 64, format_version=FORMAT_VERSION))
         j.append(ForeignEvent("gpu_reserved", {"type": "gpu_reserved"}))
     v = verify(path)
     assert not v.ok and v.seq == 2 and v.count == 1

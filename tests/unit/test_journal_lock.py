@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from sessions import events as ev
-from sessions.journal import Journal, read_records, verify
-from sessions.lock import SessionLock, SessionLocked, current_holder
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal, read_records, verify
+from sessions.journal.lock import SessionLock, SessionLocked, current_holder
 
 ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from sessions.journal import Journal
-    from sessions import events as ev
+    from sessions.journal.journal import Journal
+    from sessions.journal import events as ev
     j = Journal.open({path!r}, operator="alice") if {reopen!r} else Journal.create({path!r}, operator="alice")
     j.append(ev.Note("held"))
     print("ready", flush=True)
@@ -36,7 +36,7 @@ SECOND = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
     from runbook.errors import UserError
-    from sessions.journal import Journal
+    from sessions.journal.journal import Journal
     try:
         Journal.open({path!r}, operator="bob")
     except UserError as exc:

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from runbook.lint import destructive_patterns, lint
-from runbook.parser import parse, parse_file
+from runbook.lint.lint import destructive_patterns, lint
+from runbook.parse.parser import parse, parse_file
 from tests.conftest import DEMO, PROD
 
 SEV = {"error": "E", "warning": "W", "info": "I"}
@@ -280,7 +280,7 @@ def test_probe_from_the_bindings_file_is_checked_at_the_checkbox_line(tmp_path):
 
 
 def test_lint_without_probes_does_not_import_the_probes_package():
-    code = ("import sys; from runbook.parser import parse_file; from runbook.lint import lint; "
+    code = ("import sys; from runbook.parse.parser import parse_file; from runbook.lint.lint import lint; "
             f"lint(parse_file({str(PROD)!r})); print('runbook.probes' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

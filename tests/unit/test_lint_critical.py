@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from runbook.lint import lint
-from runbook.parser import parse
+from runbook.lint.lint import lint
+from runbook.parse.parser import parse
 
 BOOK = """# T
 ## Phase 1: A

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.executor import RunOptions, needs_pty, pty_reason, script_payload
-from runbook.inventory import Target
-from runbook.local_executor import LocalExecutor
-from runbook.redaction import Redactor
+from runbook.sanitize.redaction import Redactor
+from runbook.targets.inventory import Target
+from runbook.transport.executor import RunOptions, needs_pty, pty_reason, script_payload
+from runbook.transport.local import LocalExecutor
 from tests.output_capture import GUARD, Output, processes
 
 LOCAL = Target.local_machine()
@@ -207,8 +207,8 @@ async def test_detached_run_and_reattach_from_offsets(ex: LocalExecutor, tmp_pat
 
 
 async def test_detached_follow_without_gnu_tail(tmp_path: Path) -> None:
-    from runbook import detached
-    from runbook.local_executor import _LocalTransport
+    from runbook.transport import detached
+    from runbook.transport.local import _LocalTransport
 
     spool = str(tmp_path / "spool")
     await detached.start(_LocalTransport(), spool, "poll-1", script_payload("echo a; echo b >&2; sleep 0.5; echo c"))

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Inventory
 from runbook.notify_config import mask_url
-from runbook.parser import parse_file
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.journal import read_records
-from sessions.notify import Notifier, Trigger, check_urls
-from sessions.session import Session
-from sessions.state import replay
+from runbook.parse.parser import parse_file
+from runbook.targets.inventory import Inventory
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records
+from sessions.state.state import replay
+from sessions.team.notify import Notifier, Trigger, check_urls
 from tests.webhook import Webhook
 
 SECRET = "Pa55-hunter2-Zq9"
@@ -283,7 +283,7 @@ async def test_a_full_queue_drops_its_oldest_message_and_journals_it(tmp_path, b
 
 
 async def test_the_report_lists_what_the_team_was_not_told(tmp_path, book):
-    from sessions.export import build_report
+    from sessions.report.build import build_report
 
     with Webhook("error") as hook:
         session = Session.create(book, root=tmp_path / "s",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from runbook.annotations import fence_attrs
-from runbook.lint import lint
-from runbook.parser import parse
-from runbook.placeholders import find_placeholders
-from sessions.engine import Engine
-from sessions.session import Session
+from runbook.lint.lint import lint
+from runbook.parse.annotations import fence_attrs
+from runbook.parse.parser import parse
+from runbook.parse.placeholders import find_placeholders
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session
 
 
 def doc(text: str, path: str = "doc.md"):

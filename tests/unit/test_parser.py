@@ -8,7 +8,7 @@ import pytest
 
 from runbook.errors import InputError
 from runbook.model import Risk
-from runbook.parser import parse, parse_file
+from runbook.parse.parser import parse, parse_file
 from tests.conftest import DEMO, PROD
 
 CHECKBOX_LINE = re.compile(r"^[ \t]*[-*+] \[[ xX]\]", re.M)

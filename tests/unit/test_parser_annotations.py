@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from runbook.errors import InputError
-from runbook.parser import load_bindings, parse, parse_file
+from runbook.parse.parser import load_bindings, parse, parse_file
 
 DOC = """
 # T

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runbook.lint import lint
-from runbook.parser import parse
+from runbook.lint.lint import lint
+from runbook.parse.parser import parse
 from runbook.serialize import runbook_to_json
 from tests.conftest import PROD
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from runbook.model import Risk
-from runbook.parser import parse
+from runbook.parse.parser import parse
 
 
 def doc(text: str, eol: str = "\n"):

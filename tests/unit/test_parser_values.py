@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.durations import format_minutes, parse_duration
 from runbook.model import Risk
-from runbook.parser import parse_dependencies, parse_risk
-from runbook.placeholders import find_placeholders
+from runbook.parse.durations import format_minutes, parse_duration
+from runbook.parse.parser import parse_dependencies, parse_risk
+from runbook.parse.placeholders import find_placeholders
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_format_minutes():
 
 
 def test_day_hours_reaches_the_model():
-    from runbook.parser import parse
+    from runbook.parse.parser import parse
 
     rb = parse("## Phase 1: A (1 day)\n### Task A-1: x\n- **Duration**: 2 days\n", "d.md", day_hours=10)
     assert rb.phases[0].duration_minutes == 600 and rb.task("A-1").duration_minutes == 1200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.parser import parse, parse_file
+from runbook.parse.parser import parse, parse_file
 from runbook.plan import RULE_PHASES, RULE_TASKS, phase_dependencies, plan, remaining_critical_path_minutes
 from tests.conftest import DEMO, PROD
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from runbook.executor import Executor, RunOptions, RunResult
-from runbook.inventory import Inventory
 from runbook.probes import ERROR, FAIL, NOT_CONFIGURED, PASS, ProbeContext, run_probe
+from runbook.targets.inventory import Inventory
+from runbook.transport.executor import Executor, RunOptions, RunResult
 
 INVENTORY = """
 all:
@@ -124,7 +124,7 @@ async def test_without_executor_or_inventory_not_configured():
 
 
 async def test_local_target_through_the_real_local_executor_when_present():
-    local_executor = pytest.importorskip("runbook.local_executor", reason="runbook.local_executor not written yet")
+    local_executor = pytest.importorskip("runbook.transport.local", reason="runbook.transport.local not written yet")
     inventory = Inventory.load(None)
     ctx = ProbeContext(executor=local_executor.LocalExecutor(), resolve_targets=inventory.resolve, env={})
     try:

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
+from runbook.commands.probe import RoutingExecutor, run_command, select_checkboxes
 from runbook.errors import UserError
-from runbook.executor import RunResult
-from runbook.inventory import Target
 from runbook.model import Checkbox, Phase, Runbook, Section, Task
-from runbook.probes.command import RoutingExecutor, run_command, select_checkboxes
+from runbook.targets.inventory import Target
+from runbook.transport.executor import RunResult
 
 
 def _box(key, line, probe=None, text="criterion"):

@@ -118,7 +118,7 @@ async def test_evidence_is_redacted(home):
 
 
 def test_outcome_fields_match_the_journal_event():
-    from sessions.events import ProbeResult
+    from sessions.journal.events import ProbeResult
 
     outcome = ProbeOutcome(key="T/acceptance/0", probe="k8s.api_reachable()", status="pass", evidence="ok", duration_s=0.12345)
     fields = probe_event_fields(outcome)

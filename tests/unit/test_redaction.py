@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook.redaction import MASK, Redactor, redact_bytes, redact_text
+from runbook.sanitize.redaction import MASK, Redactor, redact_bytes, redact_text
 
 
 def feed_all(redactor: Redactor, chunks: list[bytes]) -> bytes:

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from runbook.model import Block, Phase, Risk, Runbook, Step, TargetSpec, Task
-from sessions import events as ev
-from sessions.engine import Engine
-from sessions.journal import read_records
-from sessions.session import Session, seconds_between
+from sessions.engine.engine import Engine
+from sessions.engine.session import Session, seconds_between
+from sessions.journal import events as ev
+from sessions.journal.journal import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,8 +26,8 @@ import asyncio, sys
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {here!r})
 from test_run_durations import book
-from sessions.session import Session
-from sessions.engine import Engine
+from sessions.engine.session import Session
+from sessions.engine.engine import Engine
 
 async def main():
     session = Session.create(book({tmp!r}, {detached!r}), root={sessions!r})

@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from runbook.child_env import child_environ, ssh_environment
-from runbook.destructive import destructive_patterns, find_destructive
 from runbook.errors import UserError
-from runbook.redaction import secret_value_problem
-from sessions.secret_literals import find_literals, mask_literals
-from sessions.substitution import mask, redact_values
-from sessions.var_file import parse_assignments, read_stdin_values, read_var_file
+from runbook.sanitize.redaction import secret_value_problem
+from runbook.shell.destructive import destructive_patterns, find_destructive
+from runbook.transport.child_env import child_environ, ssh_environment
+from sessions.commands.var_file import parse_assignments, read_stdin_values, read_var_file
+from sessions.planning.secret_literals import find_literals, mask_literals
+from sessions.planning.substitution import mask, redact_values
 
 
 @pytest.mark.parametrize("code", [

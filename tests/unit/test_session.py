@@ -16,11 +16,11 @@ import pytest
 
 from runbook.errors import UserError
 from runbook.model import Checkbox, Phase, Runbook, Step, Task
-from sessions import events as ev
-from sessions import journal as jr
-from sessions.journal import JournalWriteError, read_records, verify
-from sessions.session import Session, same_secret
-from sessions.state import SUCCEEDED, UNKNOWN
+from sessions.engine.session import Session, same_secret
+from sessions.journal import events as ev
+from sessions.journal import journal as jr
+from sessions.journal.journal import JournalWriteError, read_records, verify
+from sessions.state.state import SUCCEEDED, UNKNOWN
 
 CHECKLISTS = Path(__file__).resolve().parents[2] / "checklists"
 
@@ -238,7 +238,7 @@ def test_resume_by_the_same_operator_is_no_handover(tmp_path, as_alice):
 
 
 def test_resume_parses_the_journaled_runbook_and_reports_changes(tmp_path):
-    from runbook.parser import parse_file
+    from runbook.parse.parser import parse_file
 
     path = tmp_path / "demo.md"
     shutil.copy(CHECKLISTS / "demo.md", path)

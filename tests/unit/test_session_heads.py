@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions.journal import Journal, verify
-from sessions.session import Session
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal, verify
 from sessions.store import HEAD, list_sessions, read_head, summarize
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from runbook.errors import UserError
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions.journal import Journal
-from sessions.operator import current_operator
-from sessions.session import Session
+from sessions.engine.operator import current_operator
+from sessions.engine.session import Session
+from sessions.journal import events as ev
+from sessions.journal.journal import Journal
 from sessions.store import find_session, list_sessions, new_session_id, session_root
 
 

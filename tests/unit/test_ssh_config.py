@@ -1,4 +1,4 @@
-"""runbook.ssh_config: the settings the SSH pool resolves itself (known_hosts files, ProxyJump)."""
+"""runbook.transport.ssh_config: the settings the SSH pool resolves itself (known_hosts files, ProxyJump)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import UserError
-from runbook.inventory import Target
-from runbook.ssh_config import SSHConfigView, parse_hop
+from runbook.targets.inventory import Target
+from runbook.transport.ssh_config import SSHConfigView, parse_hop
 
 DEFAULTS = ["~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"]
 

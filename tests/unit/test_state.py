@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from runbook.model import Phase, Runbook, Task
-from sessions import events as ev
-from sessions import state as S
+from sessions.journal import events as ev
+from sessions.state import state as S
 
 
 def ts(n: int) -> str:
@@ -204,7 +204,7 @@ def test_timings_estimated_versus_actual():
 
 
 def test_replay_accepts_events_pairs_and_records(tmp_path):
-    from sessions.journal import Journal, read_records
+    from sessions.journal.journal import Journal, read_records
 
     events = [ev.StepStarted("r1", "T-1", 1, ("a",), "cmd"), ev.HostFinished("r1", "a", "succeeded", 0)]
     with Journal.create(tmp_path / "journal.jsonl", lock=False) as j:

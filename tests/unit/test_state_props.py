@@ -7,8 +7,8 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessions import events as ev
-from sessions import state as S
+from sessions.journal import events as ev
+from sessions.state import state as S
 
 TASKS = ("T-1", "T-2", "T-3")
 HOSTS = ("h1", "h2", "h3")

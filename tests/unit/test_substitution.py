@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from runbook.model import Placeholder
-from sessions.substitution import fill, mask, placeholder_names, redact_values, shell_quote
+from sessions.planning.substitution import fill, mask, placeholder_names, redact_values, shell_quote
 
 
 def ph(name: str, secret: bool = False) -> Placeholder:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from runbook.inventory import Inventory
-from runbook.lint import lint
-from runbook.parser import parse, parse_file
-from runbook.target_suggest import suggest_targets
-from sessions import events as ev
-from sessions.guards import guards_for
-from sessions.planning import plan_step
-from sessions.state import SessionState, replay
-from sessions.targeting import damaged_hosts, hosts_text
+from runbook.lint.lint import lint
+from runbook.parse.parser import parse, parse_file
+from runbook.targets.inventory import Inventory
+from runbook.targets.suggest import suggest_targets
+from sessions.journal import events as ev
+from sessions.planning.guards import guards_for
+from sessions.planning.planning import plan_step
+from sessions.planning.targeting import damaged_hosts, hosts_text
+from sessions.state.state import SessionState, replay
 from tests.conftest import PROD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,8 +164,8 @@ def test_the_engine_refuses_a_step_without_target(tmp_path):
     import asyncio
 
     from runbook.errors import UserError
-    from sessions.engine import Engine
-    from sessions.session import Session
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
 
     rb = parse_file(str(write(tmp_path)))
     session = Session.create(rb, root=tmp_path / "sessions")
@@ -331,7 +331,7 @@ def test_shipped_prod_files_bind_every_step_but_two_rollbacks():
 
 
 def test_a_journaled_choice_survives_resume(tmp_path):
-    from sessions.session import Session
+    from sessions.engine.session import Session
 
     md = write(tmp_path)
     before = md.read_bytes()
@@ -358,8 +358,8 @@ def test_a_journaled_choice_survives_resume(tmp_path):
 
 
 def test_saving_keeps_the_bindings_file_comments_and_options(tmp_path):
-    from runbook.annotations import load_bindings
-    from runbook.bindings_write import save_target
+    from runbook.parse.annotations import load_bindings
+    from runbook.targets.bindings_write import save_target
 
     md = write(tmp_path, bindings="""\
         # where things run

@@ -1,4 +1,4 @@
-"""runbook.terminal_text: what may reach a terminal, by construction."""
+"""runbook.sanitize.terminal_text: what may reach a terminal, by construction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook.terminal_text import UNSAFE_CATEGORIES, UNSAFE_RANGES, OutputCleaner, SafeStream, invisible_chars, segments, visible
+from runbook.sanitize.terminal_text import UNSAFE_CATEGORIES, UNSAFE_RANGES, OutputCleaner, SafeStream, invisible_chars, segments, visible
 
 
 def test_the_ranges_are_the_unicode_categories():

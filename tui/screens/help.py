@@ -34,6 +34,8 @@ GUARDS = (
     ("phase gate", "a later phase waits for the earlier phase's gate; overriding needs a reason."),
     ("end of the window", "running after the window's end needs an override with a reason."),
     ("outcome unknown", "a command whose end was not seen is never success: press o to decide it."),
+    ("four-eyes approval", "a task marked approval=required (or CRITICAL, with --approvers) waits for an "
+                           "approver's signature of its plan: runbook approve REQUEST --sign KEY."),
 )
 
 

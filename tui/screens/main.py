@@ -24,10 +24,10 @@ from textual.worker import Worker, WorkerState
 
 from runbook.errors import UserError
 from runbook.model import Runbook, Step
-from sessions import events as ev
-from sessions.guards import lint_of
-from sessions.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
-from sessions.state import UNKNOWN, SessionState, StepRun
+from sessions.journal import events as ev
+from sessions.planning.guards import lint_of
+from sessions.state.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
+from sessions.state.state import UNKNOWN, SessionState, StepRun
 from tui import format as fmt
 from tui.items import Item, display_name
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
@@ -41,9 +41,9 @@ from tui.widgets.task_view import TaskView
 from tui.widgets.tree import TaskTree
 
 if TYPE_CHECKING:
-    from sessions.engine import Engine
-    from sessions.session import Session
-    from sessions.watch import WatchedSession
+    from sessions.engine.engine import Engine
+    from sessions.engine.session import Session
+    from sessions.team.watch import WatchedSession
     from tui.app import RunbookApp
 
 STATE_FLUSH_S = 0.08

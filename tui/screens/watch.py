@@ -13,10 +13,10 @@ from collections.abc import Callable
 from textual import on, work
 from textual.binding import Binding
 
-from sessions import events as ev
-from sessions.journal import Record
-from sessions.state import SessionState
-from sessions.watch import READ_ONLY, WatchedSession
+from sessions.journal import events as ev
+from sessions.journal.journal import Record
+from sessions.state.state import SessionState
+from sessions.team.watch import READ_ONLY, WatchedSession
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 from tui.screens.main import MainScreen
 
@@ -45,7 +45,7 @@ def _watch_bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
 
 
 class WatchScreen(MainScreen):
-    """:class:`MainScreen` over a :class:`~sessions.watch.WatchedSession`."""
+    """:class:`MainScreen` over a :class:`~sessions.team.watch.WatchedSession`."""
 
     BINDINGS = _watch_bindings()
 

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from runbook.model import Checkbox
-from sessions.state import SessionState
+from sessions.state.state import SessionState
 from tui import format as fmt
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested
 

@@ -11,7 +11,7 @@ the operator scrolls up (``Log.write_lines`` does that), End follows again.
 Output is shown, never obeyed.  :func:`clean` renders a line as text by construction: CSI
 sequences (colours, cursor moves) are dropped, and then every character that is not
 printable text (ESC and what follows it, C1 controls, bidi and zero-width characters) is
-shown as an escape (``\x1bc``, ``\u202e``) by :func:`runbook.terminal_text.visible`, an
+shown as an escape (``\x1bc``, ``\u202e``) by :func:`runbook.sanitize.terminal_text.visible`, an
 allow-list: whatever a host prints, nothing reaches the terminal but text.  A line
 longer than :data:`MAX_LINE` characters is cut (the rest is in the journal).
 """
@@ -33,7 +33,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Log, Static, TabbedContent, TabPane
 
-from runbook.terminal_text import visible
+from runbook.sanitize.terminal_text import visible
 from tui import format as fmt
 
 if TYPE_CHECKING:

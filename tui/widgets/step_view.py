@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from runbook.model import Block, Diagnostic, Placeholder, Step
-from sessions.state import SessionState, StepRun
+from sessions.state.state import SessionState, StepRun
 from tui import format as fmt
 from tui.messages import StepFocused
 

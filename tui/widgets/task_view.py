@@ -17,9 +17,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from runbook.model import Runbook
-from runbook.terminal_text import visible
-from sessions.guards import blockers, step_diagnostics
-from sessions.state import SessionState
+from runbook.sanitize.terminal_text import visible
+from sessions.planning.guards import blockers, step_diagnostics
+from sessions.state.state import SessionState
+from sessions.team.approval import ApprovalStatus
+from sessions.team.approval import status_text as approval_status_text
 from tui import format as fmt
 from tui.items import Item
 from tui.progress import FINISHED
@@ -230,6 +232,11 @@ class TaskView(VerticalScroll):
                     dstatus = state.task_status(dep)
                     meta.append(", " if i else "")
                     meta.append(fmt.line(f"{fmt.icon(dstatus)} {dep}", fmt.style(dstatus)))
+            approval, said = approval_status_text(state, self.runbook, task.id)
+            if said:
+                style = {ApprovalStatus.GRANTED: "bold green", ApprovalStatus.REFUSED: "bold red"}.get(approval,
+                                                                                                     "bold yellow")
+                meta.append(fmt.safe(f"\n⚿ {said}", style))
             why = blockers(state, self.runbook, task.id) if status not in FINISHED else []
             if why:
                 meta.append(fmt.safe(f"\n{fmt.BLOCKED_MARK} blocked: {'; '.join(why)} (running asks for an override with a reason)",

@@ -10,12 +10,19 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runbook.model import Phase, Runbook
-from sessions.guards import blockers
-from sessions.state import SessionState
+from sessions.planning.guards import blockers
+from sessions.state.state import SessionState
+from sessions.team.approval import ApprovalStatus
+from sessions.team.approval import status as approval_status
 from tui import format as fmt
 from tui.items import Item, build_items, gate_id
 from tui.messages import TaskSelected
 from tui.progress import FINISHED
+
+APPROVAL_MARK = "⚿"
+APPROVAL_STYLE = {ApprovalStatus.REQUIRED: "bold yellow", ApprovalStatus.REQUESTED: "bold yellow",
+                  ApprovalStatus.REFUSED: "bold red", ApprovalStatus.GRANTED: "bold green",
+                  ApprovalStatus.NOT_REQUIRED: ""}
 
 
 def _phase_name(phase: Phase) -> str:
@@ -97,6 +104,9 @@ class TaskTree(Tree[str]):
                 " ",
                 (fmt.RISK_BADGE[task.risk], fmt.RISK_STYLE[task.risk]),
             )
+            approval, _event = approval_status(state, self.runbook, task.id)
+            if approval is not ApprovalStatus.NOT_REQUIRED:  # four-eyes approval: ⚿, coloured by where it stands
+                text.append(f" {APPROVAL_MARK}", APPROVAL_STYLE[approval])
             why = blockers(state, self.runbook, task.id) if status not in FINISHED else []
             if why:
                 text.append(f" {fmt.BLOCKED_MARK}", "bold yellow")

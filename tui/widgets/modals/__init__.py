@@ -1,5 +1,6 @@
 """Modal dialogs: guards, prompts and operator decisions.  Each returns its answer via dismiss()."""
 
+from tui.widgets.modals.approval import ApprovalModal
 from tui.widgets.modals.choose_host import ChooseHostModal
 from tui.widgets.modals.choose_target import ChooseTargetModal, TargetChoice
 from tui.widgets.modals.confirm import ConfirmModal
@@ -14,6 +15,7 @@ from tui.widgets.modals.task_picker import PickerEntry, TaskPickerModal
 from tui.widgets.modals.type_host import TypeHostModal
 
 __all__ = [
+    "ApprovalModal",
     "ChooseHostModal",
     "ChooseTargetModal",
     "ConfirmModal",

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from runbook.redaction import secret_value_problem
+from runbook.sanitize.redaction import secret_value_problem
 from tui import format as fmt
 
 

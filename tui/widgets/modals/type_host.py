@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from runbook.terminal_text import visible
+from runbook.sanitize.terminal_text import visible
 from tui import format as fmt
 
 

@@ -1,0 +1,1 @@
+"""The domain layer's CLI handlers: ``runbook lint|show|plan`` and ``runbook probe``."""

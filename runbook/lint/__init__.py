@@ -1,0 +1,1 @@
+"""Checks on a parsed runbook: structure, content, Kubernetes files, invisible characters."""
