@@ -130,6 +130,7 @@ class Operator:
                                     now=self.screen.now())
 
         approvals = Approvals(self.session, planner, getattr(launch, "operator_keys", ()) or ())
+        await self.settle_task(task, step)  # the approver signs every step's hosts and commands: ask for them first
         pending = approvals.latest_request(task)
         if pending is None or not approvals.reusable(pending):
             approvals.request(task)
@@ -162,6 +163,24 @@ class Operator:
         granted = await self.ask(ApprovalModal(task, guard.message, pending.path, str(sig), check))
         if not granted:
             raise Declined(f"{task} not approved: nothing was run (the request stays: {pending.path})")
+
+    async def settle_task(self, task: str, step: int | None) -> None:
+        """Before an approval is requested: where the task's other steps run (the target picker,
+        when nobody chose) and the values they need, so that the plan signed is the one that
+        runs.  Backing out of a picker leaves that step unplanned in the request."""
+        from sessions.planning.guards import resolve_task
+
+        for other in resolve_task(self.screen.runbook, task).steps:
+            if not other.runnable or other.number == step:
+                continue
+            plan = self.engine.plan(task, other.number, now=self.screen.now())
+            if not plan.target_chosen and not await self.choose_target(task, other.number):
+                continue
+            plan = self.engine.plan(task, other.number, now=self.screen.now())
+            for ph in plan.missing:
+                await self.resolve_guard(guards_mod.Guard(
+                    "placeholder", task, other.number, f"value for {ph.name} (line {ph.line}), needed by step "
+                    f"{other.number} of the plan the approver signs", "value", ph.name, secret=ph.secret))
 
     # -- runs -----------------------------------------------------------------------
     # -- targets --------------------------------------------------------------------

@@ -31,6 +31,12 @@ are checked before anything runs.  ``--dry-run`` prints what would run where
 (placeholders filled, secrets masked), the guards and the lint diagnostics of each
 step, and creates no session.
 
+Four-eyes approval (:mod:`sessions.team.approval`): ``--approvers FILE`` is journaled when
+new to the session; a task that needs an approval gets, once its other guards are answered,
+a request written into the session directory, and exec waits for ``REQUEST.sig`` (polled;
+a refused one is reported and the wait goes on; Ctrl-C stops waiting, exit 130, nothing
+run), or checks ``--approval FILE`` at once (refused: exit 1).  ``--yes`` never approves.
+
 Targets: a step nobody targeted (no ``--target``, annotation, binding or document
 default; see :mod:`sessions.planning.planning`) is refused before anything runs (exit 2,
 naming ``--target`` and the bindings file); ``--dry-run`` prints "target: not

@@ -631,7 +631,8 @@ class MainScreen(Screen[None]):
         self._dialog(flow)
 
     def action_back(self) -> None:
-        self.task_tree.focus()
+        if not self.task_tree.has_focus:  # focusing it again repaints the whole tree
+            self.task_tree.focus()
 
     def action_jump(self) -> None:
         self._pick_task()
