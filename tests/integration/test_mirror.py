@@ -242,6 +242,9 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+    tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
+    assert tui.returncode == 1 and "the mirrored journal does not verify" in tui.stderr, tui.stderr  # before any screen
+    assert not any(b.store.iterdir())
 
 
 def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mirroring_again(
