@@ -133,6 +133,8 @@ def test_the_mirror_follows_a_running_session_byte_for_byte(tmp_path: Path, mirr
     assert "records acknowledged" in err and "not acknowledged" not in err, err
     assert remote.read_bytes() == local.read_bytes()  # at the end: the whole journal, byte for byte
     assert verify(remote).ok
+    on_mirror = a.run("journal", "verify", sid, "--session-dir", str(remote_root))  # the mirror is a session store
+    assert on_mirror.returncode == 0, on_mirror.stdout + on_mirror.stderr
     types = _types(local)
     assert types.count("mirror_changed") == 1 and "output" in types  # started; no acks journaled
     started = next(r.event for r in read_records(local) if r.event.TYPE == "mirror_changed")
