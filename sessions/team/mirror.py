@@ -81,8 +81,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FLUSH_S = 0.1  # at most one write+fsync this often ...
 BATCH_BYTES = 64 * 1024  # ... unless this much is waiting
-WRITE_MAX = 1 << 20  # bytes per write request sequence (then fsync, then ack)
-OP_TIMEOUT_S = 10.0  # one remote operation (connect excluded: the pool bounds it)
+WRITE_MAX = 256 * 1024  # bytes per write (then fsync, then ack)
+OP_TIMEOUT_S = 10.0  # one remote operation (connect excluded: the pool bounds it) ...
+MIN_RATE = 64 * 1024  # ... plus a second per 64 KB written: a slow link is slow, not lost
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0
 FINISH_GRACE_S = 5.0
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -312,7 +313,7 @@ class _Replica:
                 if cut == 0:
                     break
             data = data[:cut]
-            async with asyncio.timeout(timeout + len(data) / (1 << 20)):
+            async with asyncio.timeout(timeout + len(data) / MIN_RATE):
                 size = (await self.file.stat()).size
                 if size != at:  # someone else appended (or cut it): never write after another writer
                     raise _Refused(f"{self.shown} is {size} bytes, not the {at} this process mirrored: another "

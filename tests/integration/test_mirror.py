@@ -133,6 +133,8 @@ def test_the_mirror_follows_a_running_session_byte_for_byte(tmp_path: Path, mirr
     assert "records acknowledged" in err and "not acknowledged" not in err, err
     assert remote.read_bytes() == local.read_bytes()  # at the end: the whole journal, byte for byte
     assert verify(remote).ok
+    on_mirror = a.run("journal", "verify", sid, "--session-dir", str(remote_root))  # the mirror is a session store
+    assert on_mirror.returncode == 0, on_mirror.stdout + on_mirror.stderr
     types = _types(local)
     assert types.count("mirror_changed") == 1 and "output" in types  # started; no acks journaled
     started = next(r.event for r in read_records(local) if r.event.TYPE == "mirror_changed")
@@ -242,6 +244,9 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+    tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
+    assert tui.returncode == 1 and "the mirrored journal does not verify" in tui.stderr, tui.stderr  # before any screen
+    assert not any(b.store.iterdir())
 
 
 def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mirroring_again(

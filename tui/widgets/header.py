@@ -81,6 +81,7 @@ class RunbookHeader(Horizontal):
     def show_mirror(self, status: MirrorStatus | None) -> None:
         """The mirror's head: ``mirror ✔ 1240``, ``mirror ⚠ 1234 (6 behind)``, ``mirror ✘ lost ...``."""
         part = self.query_one("#header-mirror", Static)
+        self.set_class(status is not None, "-mirrored")
         if status is None:
             part.update("")
             part.display = False
