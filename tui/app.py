@@ -6,6 +6,7 @@ on the app's asyncio loop; the engine's coroutines run in workers.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -101,6 +102,10 @@ class RunbookApp(App[int]):
             self.notify(f"the journal mirror is off: {exc}", title="mirror", severity="warning", timeout=30)
         if self.mirror is not None:
             self.set_interval(0.5, self._show_mirror)
+        # What start-up built (modules, the runbook, the screen's widgets) lives as long as the
+        # app: out of the collector's reach, a full collection while a step floods output scans
+        # only what the session made since, instead of stalling keys for tens of milliseconds.
+        self.call_after_refresh(gc.freeze)
         session.on_write_error(self._journal_failed)
         if session.resumed:  # re-attach detached runs whose end was not seen (the rest were marked unknown)
             self.run_worker(engine.recover(), group="recover", exclusive=True, exit_on_error=False)

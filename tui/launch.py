@@ -74,7 +74,8 @@ class Launch:
         if session.runbook is None:
             why = "; ".join(session.warnings) or "the runbook file cannot be read"
             session.close("runbook unavailable")
-            raise UserError(f"session {session.id}: {why} (the journal is intact: runbook journal show / export)")
+            raise UserError(f"session {session.id}: {why} (the journal is intact: runbook journal show / export; "
+                            "runbook resume --runbook FILE names the runbook when it is elsewhere)")
         self._read_sidecar(session.dir)
         return session
 

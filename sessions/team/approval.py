@@ -138,7 +138,15 @@ def entry_of(plan: PlannedStep) -> PlanEntry:
 def task_plan(runbook: Runbook, task_id: str, planner: Callable[[int], PlannedStep]) -> tuple[PlanEntry, ...]:
     """Every runnable step of the task (not its rollback), planned by ``planner(step)``."""
     ref = resolve_task(runbook, task_id)
-    return tuple(entry_of(planner(s.number)) for s in ref.steps if s.runnable)
+    out: list[PlanEntry] = []
+    for s in ref.steps:
+        if not s.runnable:
+            continue
+        try:
+            out.append(entry_of(planner(s.number)))
+        except UserError as exc:  # e.g. a later step's pattern matches no host: said, not hidden
+            out.append(PlanEntry(s.number, s.title, (), "unplanned", f"# cannot be planned now: {exc}\n"))
+    return tuple(out)
 
 
 def plan_sha256(entries: Sequence[PlanEntry]) -> str:
@@ -335,19 +343,24 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
         sig_file = os.path.join(tmp, "request.sig")
         Path(allowed).write_text(approvers_text, encoding="utf-8")
         Path(sig_file).write_bytes(signature)
-        found = subprocess.run([keygen, "-Y", "find-principals", "-s", sig_file, "-f", allowed],
-                               capture_output=True, timeout=30, check=False)
-        principals = [p.strip() for p in found.stdout.decode("utf-8", "replace").splitlines() if p.strip()]
-        if found.returncode != 0 or not principals:
-            return Verdict(False, f"signed with {fp}, a key that is not in {approvers_name}", fingerprint=fp)
-        problems: list[str] = []
-        for principal in principals:
-            done = subprocess.run([keygen, "-Y", "verify", "-f", allowed, "-I", principal, "-n", NAMESPACE,
-                                   "-s", sig_file], input=message, capture_output=True, timeout=30, check=False)
-            if done.returncode == 0:
-                return Verdict(True, f"good signature by {principal} ({fp})", principal, fp)
-            problems.append((done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()[-1:][0]
-                            if (done.stderr or done.stdout).strip() else f"exit {done.returncode}")
+        try:
+            found = subprocess.run([keygen, "-Y", "find-principals", "-s", sig_file, "-f", allowed],
+                                   capture_output=True, timeout=30, check=False)
+            # one principal per line; a line may hold a list of them (``a@x,b@x``)
+            principals = [p.strip() for line in found.stdout.decode("utf-8", "replace").splitlines()
+                          for p in line.split(",") if p.strip()]
+            if found.returncode != 0 or not principals:
+                return Verdict(False, f"signed with {fp}, a key that is not in {approvers_name}", fingerprint=fp)
+            problems: list[str] = []
+            for principal in principals:
+                done = subprocess.run([keygen, "-Y", "verify", "-f", allowed, "-I", principal, "-n", NAMESPACE,
+                                       "-s", sig_file], input=message, capture_output=True, timeout=30, check=False)
+                if done.returncode == 0:
+                    return Verdict(True, f"good signature by {principal} ({fp})", principal, fp)
+                said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
+                problems.append(said[-1] if said else f"exit {done.returncode}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Verdict(False, f"ssh-keygen could not check the signature: {exc}", fingerprint=fp)
     return Verdict(False, f"BAD signature by {fp} ({'; '.join(problems)}): the request was changed after signing, "
                           f"or the key is not allowed in namespace {NAMESPACE}", principals[0], fp)
 

@@ -22,7 +22,9 @@ catches up from the remote file's size.
 On each (re)connect the remote file is checked against the local journal: its
 size must not exceed ours and its last bytes (at least one whole record, its hash
 included) must equal ours at the same offsets, so the remote file is a prefix of
-this journal and appending continues it.  A remote file that ends in a torn
+this journal and appending continues it.  Before each write the remote file's size
+must still be what this process acknowledged: another writer (the session carried on
+from the mirror elsewhere while this process still runs) makes it refuse.  A remote file that ends in a torn
 record (the first jump host died in the middle of a write) that this journal
 dropped on resume is set aside (renamed ``journal.jsonl.torn-<size>``, never
 truncated) and the mirror starts again from the first record.  Anything else (a
@@ -66,6 +68,7 @@ from runbook.errors import UserError
 from runbook.targets.inventory import Target
 from runbook.transport.ssh_pool import ConnectError, SSHPool
 from sessions.journal import events as ev
+from sessions.journal.checkpoints import SIDECAR_NAME
 from sessions.journal.format import JournalReader, TamperedJournal
 from sessions.journal.journal import fsync_dir, make_private_dir
 from sessions.session_log import get_logger
@@ -78,8 +81,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FLUSH_S = 0.1  # at most one write+fsync this often ...
 BATCH_BYTES = 64 * 1024  # ... unless this much is waiting
-WRITE_MAX = 1 << 20  # bytes per write request sequence (then fsync, then ack)
-OP_TIMEOUT_S = 10.0  # one remote operation (connect excluded: the pool bounds it)
+WRITE_MAX = 256 * 1024  # bytes per write (then fsync, then ack)
+OP_TIMEOUT_S = 10.0  # one remote operation (connect excluded: the pool bounds it) ...
+MIN_RATE = 64 * 1024  # ... plus a second per 64 KB written: a slow link is slow, not lost
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0
 FINISH_GRACE_S = 5.0
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -202,6 +206,133 @@ _REMOTE_ERRORS = (ConnectError, asyncssh.Error, asyncssh.SFTPError, OSError, Tim
 OnChange = Callable[[MirrorStatus], None]
 
 
+class _Replica:
+    """One local append-only file of the session directory and its copy on the mirror: what the
+    mirror acknowledged of it (``acked`` bytes) and the remote file open for appending."""
+
+    def __init__(self, local: Path, remote: str, shown: str) -> None:
+        self.local = local
+        self.remote = remote
+        self.shown = shown  # HOST:PATH/<id>/<name>, for messages
+        self.fd = -1
+        self.acked = 0
+        self.file: asyncssh.SFTPClientFile | None = None
+
+    def local_fd(self) -> int:
+        """The local file, read-only (-1 while it does not exist)."""
+        if self.fd < 0:
+            try:
+                self.fd = os.open(self.local, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                return -1
+        return self.fd
+
+    def complete_size(self) -> int:
+        """Bytes of the local file up to its last newline (whole lines only)."""
+        fd = self.local_fd()
+        if fd < 0:
+            return 0
+        size = os.fstat(fd).st_size
+        window = 1 << 16
+        while size > 0:
+            start = max(0, size - window)
+            nl = os.pread(fd, size - start, start).rfind(b"\n")
+            if nl >= 0:
+                return start + nl + 1
+            if start == 0:
+                return 0
+            window *= 4
+        return 0
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    async def open(self, sftp: asyncssh.SFTPClient, local_size: int) -> tuple[int, str]:
+        """Check the remote file against the local one and open it for appending: ``(its size,
+        what was done about a torn last line)``; :class:`_Refused` when it is not ours."""
+        try:
+            size = (await sftp.stat(self.remote)).size or 0
+        except asyncssh.SFTPNoSuchFile:
+            size = 0
+        detail = ""
+        try:
+            await self._check_prefix(sftp, size, local_size)
+        except _Torn as torn:
+            aside = f"{self.remote}.torn-{size}"
+            await sftp.rename(self.remote, aside)  # fails when taken: never overwritten
+            name = self.local.name
+            detail = (f"the mirror's {name} ended in a torn record ({size - torn.keep} bytes) this session does not "
+                      f"have; set aside as {aside.rsplit('/', 1)[-1]}, mirroring {name} again from its start")
+            size = 0
+        self.file = await sftp.open(self.remote, "ab", asyncssh.SFTPAttrs(permissions=0o600), max_requests=1)
+        self.acked = size
+        return size, detail
+
+    async def _check_prefix(self, sftp: asyncssh.SFTPClient, size: int, local_size: int) -> None:
+        """Raise :class:`_Refused` unless the remote file's ``size`` bytes are the local file's
+        first bytes (:class:`_Torn` when they are, but for a torn last record)."""
+        if size == 0:
+            return
+        if size > local_size:
+            raise _Refused(f"{self.shown} holds {size} bytes, more than the {local_size} here: it is not this "
+                           "session's file as written here (another writer, or altered); it is left as it is")
+        fd = self.local_fd()
+        window = min(size, 1 << 16)
+        async with sftp.open(self.remote, "rb") as fh:
+            while True:
+                start = size - window
+                theirs = _bytes(await fh.read(window, start))
+                ours = os.pread(fd, window, start)
+                nl = theirs.rfind(b"\n")
+                if theirs == ours:
+                    # enough when a whole record (its hash chains to all before it) is in the window
+                    if window == size or ours.count(b"\n", 0, len(ours) - 1) >= 1:
+                        return
+                elif nl >= 0 and theirs[:nl + 1] == ours[:nl + 1]:
+                    raise _Torn(start + nl + 1)  # ours up to a record's end, then a record we do not have
+                elif nl >= 0 or window == size:
+                    break
+                window = min(size, window * 4)
+        raise _Refused(f"{self.shown} differs from this session's before byte {size}: it is not this session's "
+                       "file as written here (another writer, or altered); it is left as it is")
+
+    async def append(self, end: int, timeout: float, acked: Callable[[bytes], None]) -> bool:
+        """Append the local bytes up to ``end`` (whole lines), fsync, then ``acked(data)`` for each
+        write.  False when there was nothing complete to send."""
+        assert self.file is not None
+        fd = self.local_fd()
+        at = start = self.acked
+        while at < end and fd >= 0:
+            data = os.pread(fd, min(WRITE_MAX, end - at), at)
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one record over WRITE_MAX: all of it
+                data = os.pread(fd, end - at, at)
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    break
+            data = data[:cut]
+            async with asyncio.timeout(timeout + len(data) / MIN_RATE):
+                size = (await self.file.stat()).size
+                if size != at:  # someone else appended (or cut it): never write after another writer
+                    raise _Refused(f"{self.shown} is {size} bytes, not the {at} this process mirrored: another "
+                                   "writer changed it (is this session carried on elsewhere too?); it is left as it is")
+                await self.file.write(data, at)
+                await self.file.fsync()
+            at += len(data)
+            self.acked = at
+            acked(data)
+        return at > start
+
+    async def close_remote(self) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await file.close()
+
+
 class JournalMirror:
     """Replicates ``session``'s journal to ``dest`` (see the module docstring).
 
@@ -223,6 +354,10 @@ class JournalMirror:
                             accept_new_host_keys=accept_new_host_keys, on_host_key_accepted=self._host_key_accepted)
         self.remote_dir = dest.session_path(session.id)
         self.remote_path = f"{self.remote_dir}/{JOURNAL}"
+        shown = dest.shown(session.id)
+        self._jfile = _Replica(session.journal.path, self.remote_path, f"{shown}/{JOURNAL}")
+        #: the signed checkpoints' sidecar (sessions.journal.checkpoints), mirrored beside the journal
+        self._side = _Replica(session.dir / SIDECAR_NAME, f"{self.remote_dir}/{SIDECAR_NAME}", f"{shown}/{SIDECAR_NAME}")
         self.log = get_logger("runbook.mirror", session=session.id, dest=dest.text)
         self._status = MirrorStatus(dest.shown(session.id), MirrorState.CONNECTING, local_seq=session.journal.count)
         self._lost_told = False
@@ -230,10 +365,8 @@ class JournalMirror:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._fd = -1
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
-        self._file: asyncssh.SFTPClientFile | None = None
         self._last_flush = 0.0
         self.writes = 0  # write+fsync round trips (for benchmarks)
 
@@ -281,7 +414,7 @@ class JournalMirror:
         """Start following the journal (needs the running loop)."""
         if self._task is not None:
             return
-        self._fd = os.open(self.session.journal.path, os.O_RDONLY | os.O_CLOEXEC)
+        self._jfile.local_fd()
         self._unsubscribe = self.session.subscribe(self._on_record)
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._wake.set()
@@ -306,9 +439,8 @@ class JournalMirror:
             await self._task
         await self._disconnect()
         await self.pool.close()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._jfile.close()
+        self._side.close()
         if self._status.state is not MirrorState.REFUSED:
             self._set(MirrorState.STOPPED)
         return self.status
@@ -348,65 +480,24 @@ class JournalMirror:
         async with asyncio.timeout(self.op_timeout):
             self._sftp = sftp = await conn.start_sftp_client()
             await sftp.makedirs(self.remote_dir, attrs=asyncssh.SFTPAttrs(permissions=0o700), exist_ok=True)
-            try:
-                size = (await sftp.stat(self.remote_path)).size or 0
-            except asyncssh.SFTPNoSuchFile:
-                size = 0
-            detail = ""
-            try:
-                await self._check_prefix(sftp, size)
-            except _Torn as torn:
-                aside = f"{self.remote_path}.torn-{size}"
-                await sftp.rename(self.remote_path, aside)  # fails when taken: never overwritten
-                detail = (f"the mirror's last record was torn ({size - torn.keep} bytes) and is not in this journal; "
-                          f"set aside as {aside.rsplit('/', 1)[-1]}, mirroring again from record 1")
-                size = 0
-            self._file = await sftp.open(self.remote_path, "ab", asyncssh.SFTPAttrs(permissions=0o600),
-                                         max_requests=1)
+            size, detail = await self._jfile.open(sftp, self.session.journal.size)
+            _, side_detail = await self._side.open(sftp, self._side.complete_size())
         acked_seq = self._status.acked_seq if size == self._status.acked_bytes else self._count_records(size)
         self._set(acked_bytes=size, acked_seq=acked_seq, error="")
         self._lost_told = False
         state = MirrorState.RESTORED if self._status.state is MirrorState.LOST else MirrorState.STARTED
-        if state is MirrorState.STARTED and size:
-            detail = detail or f"the mirror holds records 1-{acked_seq} already; appending after them"
+        if state is MirrorState.STARTED and size and not detail:
+            detail = f"the mirror holds records 1-{acked_seq} already; appending after them"
+        detail = "; ".join(d for d in (detail, side_detail) if d)
         self._set(state)
         self.log.info("mirror connected", state=str(state), acked_seq=acked_seq)
         self._journal(state, detail)
 
-    async def _check_prefix(self, sftp: asyncssh.SFTPClient, size: int) -> None:
-        """Raise :class:`_Refused` unless the remote file's ``size`` bytes are this journal's
-        first bytes (:class:`_Torn` when they are, but for a torn last record)."""
-        if size == 0:
-            return
-        local_size = self.session.journal.size
-        if size > local_size:
-            raise _Refused(f"{self.dest.shown(self.session.id)}/{JOURNAL} holds {size} bytes, more than this "
-                           f"journal's {local_size}: it is not this session's journal as written here (another "
-                           "writer, or altered); it is left as it is")
-        window = min(size, 1 << 16)
-        async with sftp.open(self.remote_path, "rb") as fh:
-            while True:
-                start = size - window
-                theirs = _bytes(await fh.read(window, start))
-                ours = os.pread(self._fd, window, start)
-                nl = theirs.rfind(b"\n")
-                if theirs == ours:
-                    # enough when a whole record (its hash chains to all before it) is in the window
-                    if window == size or ours.count(b"\n", 0, len(ours) - 1) >= 1:
-                        return
-                elif nl >= 0 and theirs[:nl + 1] == ours[:nl + 1]:
-                    raise _Torn(start + nl + 1)  # ours up to a record's end, then a record we do not have
-                elif nl >= 0 or window == size:
-                    break
-                window = min(size, window * 4)
-        raise _Refused(f"{self.dest.shown(self.session.id)}/{JOURNAL} differs from this journal before byte {size}: "
-                       "it is not this session's journal as written here (another writer, or altered); "
-                       "it is left as it is")
-
     def _count_records(self, size: int) -> int:
+        fd = self._jfile.local_fd()
         count, at = 0, 0
         while at < size:
-            block = os.pread(self._fd, min(1 << 20, size - at), at)
+            block = os.pread(fd, min(1 << 20, size - at), at)
             if not block:
                 break
             count += block.count(b"\n")
@@ -435,35 +526,24 @@ class JournalMirror:
                 await self._wake.wait()
 
     async def _send(self, end: int) -> bool:
-        """Append the journal's bytes up to ``end`` (whole records), fsync, acknowledge.  False
-        when there was nothing complete to send."""
-        assert self._file is not None
-        at = start = self._status.acked_bytes
-        while at < end:
-            data = os.pread(self._fd, min(WRITE_MAX, end - at), at)
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one record over WRITE_MAX: all of it
-                data = os.pread(self._fd, end - at, at)
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    break
-            data = data[:cut]
-            async with asyncio.timeout(self.op_timeout + len(data) / (1 << 20)):
-                await self._file.write(data, at)
-                await self._file.fsync()
+        """Append the journal's bytes up to ``end`` (whole records), fsync, acknowledge; then the
+        checkpoint sidecar's new lines.  False when the journal had nothing complete to send."""
+        def acked(data: bytes) -> None:
             self.writes += 1
-            at += len(data)
-            self._set(acked_bytes=at, acked_seq=self._status.acked_seq + data.count(b"\n"))
+            self._set(acked_bytes=self._jfile.acked, acked_seq=self._status.acked_seq + data.count(b"\n"))
+
+        sent = await self._jfile.append(end, self.op_timeout, acked)
+        side_end = self._side.complete_size()
+        if side_end > self._side.acked:  # a checkpoint was signed (its sidecar line comes first)
+            await self._side.append(side_end, self.op_timeout, lambda _data: None)
         self._last_flush = time.monotonic()
-        return at > start
+        return sent
 
     async def _disconnect(self) -> None:
-        file, sftp, conn = self._file, self._sftp, self._conn
-        self._file = self._sftp = self._conn = None
-        if file is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await file.close()
+        sftp, conn = self._sftp, self._conn
+        self._sftp = self._conn = None
+        await self._jfile.close_remote()
+        await self._side.close_remote()
         if sftp is not None:
             sftp.exit()
         if conn is not None:
@@ -534,8 +614,8 @@ async def fetch_from_mirror(dest: MirrorDest, session_id: str, root: Path, *, kn
     tmp = root / f".{session_id}.from-mirror-{secrets.token_hex(4)}"
     tmp.mkdir(mode=0o700)
     try:
-        await _download(dest, f"{dest.session_path(session_id)}/{JOURNAL}", tmp / JOURNAL, source,
-                        known_hosts=known_hosts, ssh_config=ssh_config, timeout=timeout)
+        await _download(dest, dest.session_path(session_id), tmp, source, known_hosts=known_hosts,
+                        ssh_config=ssh_config, timeout=timeout)
         reader = JournalReader(tmp / JOURNAL)
         previous: ev.SessionOpened | None = None
         first_id: str | None = None
@@ -562,29 +642,34 @@ async def fetch_from_mirror(dest: MirrorDest, session_id: str, root: Path, *, kn
                    previous.jump_host)
 
 
-async def _download(dest: MirrorDest, remote: str, local: Path, source: str, *, known_hosts: str | None,
+async def _download(dest: MirrorDest, remote_dir: str, local_dir: Path, source: str, *, known_hosts: str | None,
                     ssh_config: str | None, timeout: float) -> None:
+    """The journal (required) and the checkpoint sidecar (when there is one) of ``remote_dir``."""
     pool = SSHPool(known_hosts=known_hosts, ssh_config=ssh_config, connect_timeout=min(timeout, 20.0))
     try:
         conn = await pool.get(dest.target)
         async with asyncio.timeout(timeout), conn.start_sftp_client() as sftp:
-            try:
-                fh = await sftp.open(remote, "rb")
-            except asyncssh.SFTPNoSuchFile:
-                raise UserError(f"{source}: no mirrored journal there ({remote} not found)", 2) from None
-            fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            try:
-                async with fh:
-                    at = 0
-                    while True:
-                        block = _bytes(await fh.read(1 << 20, at))
-                        if not block:
-                            break
-                        os.write(fd, block)
-                        at += len(block)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            for name in (JOURNAL, SIDECAR_NAME):
+                try:
+                    fh = await sftp.open(f"{remote_dir}/{name}", "rb")
+                except asyncssh.SFTPNoSuchFile:
+                    if name == JOURNAL:
+                        raise UserError(f"{source}: no mirrored journal there ({remote_dir}/{name} not found)",
+                                        2) from None
+                    continue
+                fd = os.open(local_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                try:
+                    async with fh:
+                        at = 0
+                        while True:
+                            block = _bytes(await fh.read(1 << 20, at))
+                            if not block:
+                                break
+                            os.write(fd, block)
+                            at += len(block)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
     except TimeoutError:
         raise UserError(f"{source}: copying the mirrored journal timed out after {timeout:g} s", 1) from None
     except ConnectError as exc:

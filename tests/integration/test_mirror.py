@@ -21,6 +21,7 @@ import pytest
 
 from sessions.journal.journal import read_records, verify
 from tests.integration.sshd import SSHFleet
+from tests.tools import require
 
 pytestmark = pytest.mark.sshd
 
@@ -132,6 +133,8 @@ def test_the_mirror_follows_a_running_session_byte_for_byte(tmp_path: Path, mirr
     assert "records acknowledged" in err and "not acknowledged" not in err, err
     assert remote.read_bytes() == local.read_bytes()  # at the end: the whole journal, byte for byte
     assert verify(remote).ok
+    on_mirror = a.run("journal", "verify", sid, "--session-dir", str(remote_root))  # the mirror is a session store
+    assert on_mirror.returncode == 0, on_mirror.stdout + on_mirror.stderr
     types = _types(local)
     assert types.count("mirror_changed") == 1 and "output" in types  # started; no acks journaled
     started = next(r.event for r in read_records(local) if r.event.TYPE == "mirror_changed")
@@ -241,6 +244,9 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+    tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
+    assert tui.returncode == 1 and "the mirrored journal does not verify" in tui.stderr, tui.stderr  # before any screen
+    assert not any(b.store.iterdir())
 
 
 def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mirroring_again(
@@ -295,7 +301,7 @@ def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: P
     again = a.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
                   "--session", str(a.store / sid), "--mirror", f"backup-jump:{remote_root}")
     assert again.returncode == 0, again.stderr  # the session goes on without its mirror
-    assert "warning: mirror refused" in again.stderr and "differs from this journal" in again.stderr
+    assert "warning: mirror refused" in again.stderr and "differs from this session's" in again.stderr
     assert remote.read_bytes() == altered  # never written to
     states = [r.event.state for r in read_records(a.store / sid / "journal.jsonl") if r.event.TYPE == "mirror_changed"]
     assert states[-1] == "refused"
@@ -337,3 +343,69 @@ def test_the_mirror_host_key_is_checked_strictly(tmp_path: Path, mirror_host: SS
     assert (remote_root / sid / "journal.jsonl").read_bytes() == local.read_bytes()
     assert [r.event.TYPE for r in read_records(local)].count("host_key_accepted") == 1
     assert mirror_host.addresses["mirror"] in empty.read_text()
+
+
+def test_another_writer_on_the_mirror_makes_it_refuse_never_interleave(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """Two jump hosts writing one mirror (the session carried on elsewhere while the first still
+    runs): the first to see the other's bytes stops mirroring, and never appends after them."""
+    a = Host(tmp_path / "a", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "for i in $(seq 1 40); do echo line $i; sleep 0.05; done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
+                   "--mirror", f"backup-jump:{remote_root}")
+    other = b'{"event":{"type":"note","text":"from the other jump host"}}\n'
+    try:
+        _wait(lambda: remote_root.exists() and any(remote_root.glob("*/journal.jsonl"))
+              and b"line 3" in next(remote_root.glob("*/journal.jsonl")).read_bytes(), 30, "the mirror to follow")
+        remote = next(remote_root.glob("*/journal.jsonl"))
+        with open(remote, "ab") as fh:
+            fh.write(other)
+        theirs = remote.read_bytes()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "warning: mirror refused" in err and "another writer changed it" in err, err
+    assert remote.read_bytes() == theirs and theirs.endswith(other)  # nothing appended after the other writer
+    states = [r.event.state for r in read_records(a.store / remote.parent.name / "journal.jsonl")
+              if r.event.TYPE == "mirror_changed"]
+    assert states == ["started", "refused"]
+
+
+def test_signed_checkpoints_survive_the_jump_host_too(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The checkpoint sidecar is mirrored beside the journal and copied by ``--from``: the carried-on
+    session still verifies against the signer's key (without it: "sidecar lacks the signed
+    checkpoint")."""
+    a = Host(tmp_path / "a", mirror_host)
+    b = Host(tmp_path / "b", mirror_host)
+    key = tmp_path / "signer"
+    subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", "signer", "-f", str(key)],
+                   check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text("signer " + " ".join(Path(f"{key}.pub").read_text().split()[:2]) + "\n")
+    for host in (a, b):
+        host.env.update(RUNBOOK_SIGNING_KEY=str(key), RUNBOOK_CHECKPOINT_EVERY_S="0.3")
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "for i in $(seq 1 600); do echo tick $i; sleep 0.05; done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local",
+                   "--session-dir", str(a.store), "--mirror", f"backup-jump:{remote_root}")
+    try:
+        _wait(lambda: remote_root.exists() and any(remote_root.glob("*/checkpoints.sig.jsonl"))
+              and b"tick 20" in next(remote_root.glob("*/journal.jsonl")).read_bytes(), 60,
+              "signed checkpoints on the mirror")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    sid = next(remote_root.iterdir()).name
+    done = b.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                 "--session-dir", str(b.store), "--from", f"backup-jump:{remote_root}/{sid}")
+    assert done.returncode == 0, done.stderr
+    assert (b.store / sid / "checkpoints.sig.jsonl").exists()
+    checked = b.run("journal", "verify", sid, "--allowed-signers", str(signers), "--session-dir", str(b.store))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "signed by" in checked.stdout

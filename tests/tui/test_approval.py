@@ -108,3 +108,28 @@ async def test_a_refused_signature_is_shown_and_escape_runs_nothing(make_app, wo
         assert events(app, ev.StepStarted) == [] and not world["marker"].exists()
     [refused] = events(app, ev.ApprovalRefused)
     assert "not in the approvers file" in refused.reason and refused.source == str(bad)
+
+
+async def test_the_other_steps_values_are_asked_first_so_the_approver_signs_what_runs(make_app, world) -> None:
+    from tui.widgets.modals import PlaceholderModal
+
+    book = world["tmp"] / "two.md"
+    book.write_text(BOOK.format(marker=world["marker"]) + """2. **Upgrade**
+   <!-- runbook: target=local -->
+   ```bash
+   echo upgrading to <VERSION>
+   ```
+""")
+    app = make_app(book, approvers=str(world["approvers"]))
+    async with app.run_test(size=(110, 36)) as pilot:
+        await select(pilot, "APP-001")
+        await pilot.press("r")
+        asked = await modal(pilot, PlaceholderModal)
+        assert asked.placeholder_name == "VERSION" and "step 2 of the plan the approver signs" in asked.where
+        await type_text(pilot, "1.29.3")
+        await pilot.press("enter")
+        await modal(pilot, ApprovalModal)
+        [requested] = events(app, ev.ApprovalRequested)
+        assert "echo upgrading to 1.29.3" in requested.message  # step 2 as it will run
+        assert events(app, ev.StepStarted) == []
+        await pilot.press("escape")

@@ -66,10 +66,13 @@ async def test_the_header_shows_the_mirror_and_a_lost_mirror_is_a_notice(make_ap
     book = tmp_path / "tm.md"
     book.write_text(BOOK)
     remote_root = tmp_path / "remote"
-    app = make_app(book, mirror=MirrorDest.parse(f"backup-jump:{remote_root}"))
-    async with app.run_test(size=(120, 32)) as pilot:
+    app = make_app(book, mirror=MirrorDest.parse(f"backup-jump:{remote_root}"), window_end="2026-12-08T04:00:00Z")
+    async with app.run_test(size=(80, 24)) as pilot:
         await select(pilot, "TM-1")
         await wait_for(pilot, lambda: _header(app).startswith("mirror ✔"), what="the mirror in the header")
+        await pilot.pause(0.1)
+        mirror, clock = app.screen.query_one("#header-mirror").region, app.screen.query_one("#header-clock").region
+        assert mirror.width >= len(_header(app)) and mirror.right <= clock.x  # in sight at 80 columns
         await pilot.press("r")
         await run_finished(pilot, app, "TM-1", 1)
         count = app.session.journal.count

@@ -94,3 +94,23 @@ class TestFullLogStaysLive:
             log.refresh = spy
             log.write_lines(["── next run ──"])
             assert () in repaints, f"a full log was written without repainting what is on screen: {repaints}"
+
+
+class TestHorizontalRange:
+    async def test_with_wrap_off_the_scroll_range_fits_the_widest_line_in_cells(self, make_app):
+        """The widest line is measured on the loop (Textual's thread worker held the GIL against
+        it during a flood): an ASCII line by its length, a wide or tabbed one by its cells."""
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await select(pilot, "MINI-001")
+            screen.output.toggle_wrap()
+            session = app.session
+            session.record(ev.StepStarted("run-wide", "MINI-001", 1, ("local",), "cat wide"))
+            session.record_output(ev.OutputChunk("run-wide", "local", "stdout", "short\n" + "x" * 150 + "\n"))
+            log = await wait_for(pilot, lambda: screen.output.log_for("local"), what="the host's tab")
+            await wait_for(pilot, lambda: log.virtual_size.width >= 150, what="the ASCII line measured")
+            assert log.virtual_size.width < 160
+            session.record_output(ev.OutputChunk("run-wide", "local", "stdout", "界" * 100 + "\n"))
+            await wait_for(pilot, lambda: log.virtual_size.width >= 200, what="double-width cells counted")
+            session.record_output(ev.OutputChunk("run-wide", "local", "stdout", "\t" * 30 + "end\n"))
+            await wait_for(pilot, lambda: log.virtual_size.width >= 243, what="tabs expanded")

@@ -459,3 +459,29 @@ def test_approve_shows_foreign_text_as_data_and_needs_yes_without_a_terminal(
     assert "\\x1b]52;c;cm0gLXJmIC8=\\x07" in out and "\\u202e" in out and "| echo \\x1b[2J done" in out
     done = keygen("-Y", "check-novalidate", "-n", NAMESPACE, "-s", f"{path}.sig", input=path.read_bytes())
     assert done.returncode == 0, done.stderr
+
+
+def test_a_step_that_cannot_be_planned_yet_is_named_in_the_request(world: World) -> None:
+    book = world.tmp / "two.md"
+    book.write_text(BOOK.format(marker="v1").replace("""   echo restarting v1
+   ```
+""", """   echo restarting v1
+   ```
+2. **Elsewhere**
+   <!-- runbook: target=db[7] -->
+   ```bash
+   echo never planned
+   ```
+""", 1))
+    session = Session.create(parse_file(str(book)), root=world.tmp / "sessions2")
+    engine = Engine(session, world.inventory)
+    try:
+        approvals = Approvals(session, lambda task, n: engine.plan(task, n))
+        approvals.set_approvers(str(world.approvers))
+        request, _path = approvals.request("CHG-1")
+        first, second = request.plan
+        assert first.hosts == ("db-1",) and second.hosts == () and second.mode == "unplanned"
+        assert "cannot be planned now" in second.script and "db[7]" in second.script
+    finally:
+        asyncio.run(engine.close())
+        session.close(reason="test")

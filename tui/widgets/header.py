@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 LEVEL_WORDS = {"ok": "✔ on time", "amber": "⚠ tight", "red": "✘ over"}
 
 
+def _show(static: Static, text: str) -> None:
+    """Update only on a change: every update lays the whole screen out again, and the clock
+    ticks every second, also while a step floods the output pane."""
+    if static.content != text:
+        static.update(text)
+
+
 class RunbookHeader(Horizontal):
     """One line: ``id · operator │ progress │ window clock``."""
 
@@ -53,27 +60,28 @@ class RunbookHeader(Horizontal):
         text = f"{done}/{total} tasks {pct}%"
         if unknown:
             text += f" · ? {unknown} unknown"
-        self.query_one("#header-progress", Static).update(text)
+        _show(self.query_one("#header-progress", Static), text)
         clock = self.query_one("#header-clock", Static)
         end = fmt.parse_ts(state.window_end)
         self.closed = end is not None and end <= now
         if end is None:
             self.level = "none"
-            clock.update("no window set")
+            _show(clock, "no window set")
         else:
             left = (end - now).total_seconds()
             critical = remaining_critical_path(self.runbook, state, now) * 60
             self.level = window_level(left, critical)
             if left <= 0:
-                clock.update(f"✘ window closed {fmt.hours(-left)} ago · crit {fmt.hours(critical)}")
+                _show(clock, f"✘ window closed {fmt.hours(-left)} ago · crit {fmt.hours(critical)}")
             else:
-                clock.update(f"⏱ {fmt.hours(left)} left · crit {fmt.hours(critical)} {LEVEL_WORDS[self.level]}")
+                _show(clock, f"⏱ {fmt.hours(left)} left · crit {fmt.hours(critical)} {LEVEL_WORDS[self.level]}")
         for level in ("none", "ok", "amber", "red"):
             clock.set_class(self.level == level, f"-{level}")
 
     def show_mirror(self, status: MirrorStatus | None) -> None:
         """The mirror's head: ``mirror ✔ 1240``, ``mirror ⚠ 1234 (6 behind)``, ``mirror ✘ lost ...``."""
         part = self.query_one("#header-mirror", Static)
+        self.set_class(status is not None, "-mirrored")
         if status is None:
             part.update("")
             part.display = False

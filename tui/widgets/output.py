@@ -58,6 +58,8 @@ def pane_id(host: str) -> str:
 def clean(line: str) -> str:
     """One line of output as text: what a terminal would show after carriage returns, CSI
     sequences dropped, every other control character (and ESC) shown as an escape."""
+    if line.isascii() and line.isprintable() and len(line) <= MAX_LINE:
+        return line  # the common case, and nothing to do (a flood is mostly this)
     line = line.rstrip("\r")
     if "\r" in line:
         line = line.rsplit("\r", 1)[1]
@@ -74,7 +76,9 @@ CONTINUATION = "↪ "  # starts a row that continues the line above (soft wrap),
 def wrap_line(line: str, width: int) -> list[str]:
     """``line`` cut into rows of at most ``width`` cells; rows after the first start with
     :data:`CONTINUATION`, so a soft-wrapped line never looks like two lines of output."""
-    if width <= len(CONTINUATION) + 1 or (len(line) <= width and cell_len(line) <= width):
+    if len(line) <= width and (line.isascii() or cell_len(line) <= width):  # ASCII: cells <= characters
+        return [line]
+    if width <= len(CONTINUATION) + 1:
         return [line]
     rows = chop_cells(line, width)
     out = [rows[0]]
@@ -169,6 +173,15 @@ class HostLog(Log):
         """Rows (as drawn) that hold ``query``, case-insensitive."""
         needle = query.casefold()
         return [y for y, row in enumerate(self.lines) if needle in row.casefold()] if needle else []
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # a call, not a worker
+        """The widest new line, for the horizontal scroll range.  Textual measures every line
+        in a thread worker, which holds the GIL against the event loop while a step floods
+        output; measured here instead, where an ASCII line's width is its length."""
+        if lines:
+            widest = max(len(line) if line.isascii() and "\t" not in line else cell_len(self._process_line(line))
+                         for line in lines)
+            self._update_maximum_width(updates, widest)
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
         """Textual's Log, once full, prunes the head but repaints only the rows the new lines had

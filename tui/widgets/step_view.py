@@ -44,6 +44,7 @@ class StepView(Static, can_focus=True):
         self.value_known = value_known
         self.status = "pending"
         self.current = False
+        self._shown: tuple[object, ...] = ()  # what the card shows, to skip identical updates
 
     def on_focus(self) -> None:
         self.post_message(StepFocused(self.item_id, self.step.number, self.rollback))
@@ -55,7 +56,12 @@ class StepView(Static, can_focus=True):
         self.status = state.step_status(self.item_id, self.step.number, self.rollback)
         if run is not None and not run.finished and self.status == "pending":
             self.status = "running"
-        self.update(Group(*self._render_parts(state, run)))
+        parts = self._render_parts(state, run)
+        # the code blocks come from the step alone: only the text parts can change
+        key = tuple((p.plain, tuple(p.spans)) if isinstance(p, Text) else type(p).__name__ for p in parts)
+        if key != self._shown:  # an update lays the screen out again: only when something changed
+            self._shown = key
+            self.update(Group(*parts))
 
     def _status_line(self, state: SessionState, run: StepRun | None) -> Text:
         """Status, skip reason, duration, and the last outcome of each host over every run."""

@@ -29,6 +29,13 @@ def _phase_name(phase: Phase) -> str:
     return f"Phase {phase.number}: {phase.title}" if phase.number else (phase.title or "Tasks")
 
 
+def _relabel(node: TreeNode[str], label: Text) -> None:
+    """A new label only when it differs: each one repaints its line, and the state is redrawn
+    on every change of any step."""
+    if node.label != label:
+        node.set_label(label)
+
+
 class TaskTree(Tree[str]):
     """Phases (expandable) with their tasks and gates; document checklists at the end.
 
@@ -72,7 +79,7 @@ class TaskTree(Tree[str]):
     # -- state -> labels --------------------------------------------------------
     def refresh_state(self, state: SessionState, now: datetime) -> None:
         for item_id, node in self._item_nodes.items():
-            node.set_label(self._label(self.items[item_id], state, now))
+            _relabel(node, self._label(self.items[item_id], state, now))
         for phase in self.runbook.phases:
             done = sum(1 for t in phase.tasks if state.task_status(t.id) in FINISHED)
             if phase.number:
@@ -81,7 +88,7 @@ class TaskTree(Tree[str]):
                 )
             else:  # tasks outside any phase (inferred from sections, or written without one)
                 label = Text.assemble(fmt.line(_phase_name(phase), "bold"), " ", (f"{done}/{len(phase.tasks)}", "dim"))
-            self._phase_nodes[phase.number].set_label(label)
+            _relabel(self._phase_nodes[phase.number], label)
 
     def _label(self, item: Item, state: SessionState, now: datetime) -> Text:
         if item.kind == "task":
