@@ -16,6 +16,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
 from runbook.errors import UserError
+from sessions.engine.flow import Declined, StepFlow, StepRequest
 from sessions.planning import guards as guards_mod
 from sessions.state.state import UNKNOWN
 from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, TypeHostModal
@@ -26,8 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from sessions.team.watch import WatchedSession
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
-
-MAX_GUARD_ROUNDS = 8
 
 GUARD_TITLES = {
     "risk": "⚠ High-risk task",
@@ -41,10 +40,6 @@ GUARD_TITLES = {
     "placeholder": "Value needed",
     "approval": "⚿ Four-eyes approval",
 }
-
-
-class Declined(Exception):
-    """The operator answered no (or Escape) to a dialog: nothing more happens."""
 
 
 class Operator:
@@ -86,29 +81,13 @@ class Operator:
             answer = guard.expected if guard.needs == "type_host" else "yes"
         guards_mod.resolve(self.session, guard, str(answer))
 
-    async def clear_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
-                         target: str | None = None) -> Any:
-        """Plan the step and resolve its guards and missing values, re-planning after each
-        round (a value can change what the command does).  Returns the final plan."""
-        for _ in range(MAX_GUARD_ROUNDS):
-            plan = self.engine.plan(task_id, step, rollback=rollback, only_host=only_host, target=target,
-                                    now=self.screen.now())
-            pending = list(plan.guards)
-            names = {g.expected for g in pending if g.needs == "value"}
-            for ph in plan.missing:
-                if ph.name not in names:
-                    pending.append(guards_mod.Guard("placeholder", task_id, step, f"value for {ph.name} (line {ph.line})",
-                                                    "value", ph.name, secret=ph.secret))
-            if not pending:
-                return plan
-            others = [g for g in pending if g.kind != "approval"]
-            if others:  # the approval covers the plan as it will run: settle everything else first
-                for guard in others:
-                    await self.resolve_guard(guard)
-                continue
-            for guard in pending:
-                await self.approve(guard, target=target, only_host=only_host)
-        raise UserError(f"{task_id} step {step}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
+    async def resolve(self, guard: guards_mod.Guard) -> None:
+        """:class:`~sessions.engine.flow.Asker`: a guard's dialog."""
+        await self.resolve_guard(guard)
+
+    def flow(self) -> StepFlow:
+        """The one path a step takes (:mod:`sessions.engine.flow`), asking through this operator."""
+        return StepFlow(self.engine, self)
 
     # -- four-eyes approval ----------------------------------------------------------
     async def approve(self, guard: guards_mod.Guard, *, target: str | None = None, only_host: str | None = None) -> None:
@@ -234,28 +213,19 @@ class Operator:
     # -- runs -----------------------------------------------------------------------
     async def run_step(self, task_id: str, step: int, *, rollback: bool = False, only_host: str | None = None,
                        target: str | None = None) -> str | None:
-        """Target (asked when nobody chose), guards, then the run.  Returns the outcome, or None when nothing ran.
+        """The step's one path (target asked when nobody chose, guards, approval, then the run).
+        Returns the outcome, or None when nothing ran.
 
         ``target``: a pattern for this run only (``h``: one host)."""
-        if (target is None and not self.engine.plan(task_id, step, rollback=rollback, now=self.screen.now()).target_chosen
-                and not await self.choose_target(task_id, step, rollback)):
-            self.screen.notify("no target chosen: nothing was run", title=f"{task_id} step {step}",
-                               severity="warning")
-            return None
+        request = StepRequest(task_id, step, rollback=rollback, only_host=only_host, target=target)
         try:
-            plan = await self.clear_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
+            summary = await self.flow().run(request, now=self.screen.now())
         except Declined as exc:
             self.screen.notify(str(exc), title=f"{task_id} step {step}", severity="warning")
             return None
-        if not plan.hosts:
-            self.screen.notify("no host to run on", title=f"{task_id} step {step}", severity="error")
-            return None
-        if self.session.state.task_status(task_id) == "pending" and not task_id.startswith("gate:"):
-            self.session.start_task(task_id)
-        outcome: str = await self.engine.run_step(task_id, step, rollback=rollback, only_host=only_host, target=target)
-        what = f"{task_id} {'rollback ' if rollback else ''}step {step}"
+        outcome = summary.outcome
         severity: SeverityLevel = "information" if outcome == "succeeded" else "error" if outcome in ("failed", UNKNOWN, "timeout") else "warning"
-        self.screen.notify(f"{outcome}", title=what, severity=severity)
+        self.screen.notify(f"{outcome}", title=request.what, severity=severity)
         return outcome
 
     async def pause_between_hosts(self, done: str, next_host: str) -> bool:

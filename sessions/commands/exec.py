@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -63,8 +64,11 @@ from sessions.planning.substitution import normalise, placeholder_names
 from sessions.state.state import SessionState
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.engine.step_runner import RunSummary
     from sessions.journal.events import Event
     from sessions.team.approval import Approvals
     from sessions.team.mirror import JournalMirror, MirrorDest
@@ -352,22 +356,37 @@ def _override(args: argparse.Namespace) -> str:
     return (getattr(args, "override", None) or "").strip()
 
 
-def _resolve_guards(plan: PlannedStep, session: Session, args: argparse.Namespace, prompter: Any) -> None:
-    for guard in plan.guards:
-        if guard.needs == "approval":  # after the others: see _approve
-            continue
+class TerminalAsker:
+    """:class:`~sessions.engine.flow.Asker` of ``runbook exec``: the command line answers first
+    (``--override``, ``--yes``, ``--approval``), then the terminal; without one, an error.  It
+    never asks where a step runs (a step nobody targeted is refused before anything runs)."""
+
+    def __init__(self, session: Session, args: argparse.Namespace, prompter: Any, approvals: Approvals) -> None:
+        self.session = session
+        self.args = args
+        self.prompter = prompter
+        self.approvals = approvals
+
+    async def choose_target(self, task: str, step: int, rollback: bool) -> bool:
+        return False
+
+    async def resolve(self, guard: Guard) -> None:
+        session, args = self.session, self.args
         if guard.needs == "reason" and _override(args):
             resolve(session, guard, _override(args))
         elif args.yes and guard.needs in ("confirm", "type_host"):
             where = f"{guard.task} step {guard.step}"
             _show_commands(guard, f"{where}: --yes confirms these destructive commands, as written:")
             resolve(session, guard, "", yes=True)
-        elif prompter is not None:
-            _ask(guard, prompter, session)
+        elif self.prompter is not None:
+            _ask(guard, self.prompter, session)
         elif guard.needs == "reason":
             raise UserError(f"{guard.describe()} (give --override REASON)", EXIT_FAILED)
         else:
             raise UserError(f"unresolved guard: {guard.describe()} (use a terminal, or --yes)", EXIT_USAGE)
+
+    async def approve(self, guard: Guard, *, target: str | None, only_host: str | None) -> None:
+        await _approve(self.approvals, self.session, guard.task, self.args)
 
 
 def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> None:
@@ -601,6 +620,10 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
 
 async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int], args: argparse.Namespace,
                  prompter: Any, tty: bool, ctl: dict[str, Any]) -> tuple[int, str]:
+    """Each step along the one path (:class:`~sessions.engine.flow.StepFlow`), asking here."""
+    from sessions.engine.flow import Declined, StepFlow, StepRequest
+
+    flow = StepFlow(engine, TerminalAsker(session, args, prompter, ctl["approvals"]))
     for n in steps:
         stopper = ctl.get("stopper")
         if stopper is not None and stopper.signum is not None:  # SIGTERM/SIGHUP between steps
@@ -608,14 +631,13 @@ async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int
         if _done(session, ref, n, args):
             say(f"{ref.id} step {n}: already succeeded in this session; skipped")
             continue
-        plan = engine.plan(ref.id, n, target=args.target)
-        _resolve_guards(plan, session, args, prompter)
-        if any(g.needs == "approval" for g in engine.plan(ref.id, n, target=args.target).guards):
-            await _approve(ctl["approvals"], session, ref.id, args)
-        if session.state.task_status(ref.id) == "pending":
-            session.start_task(ref.id)
+        request = StepRequest(ref.id, n, target=args.target)
+        try:
+            plan = await flow.prepare(request)
+        except Declined as exc:
+            raise UserError(f"{request.what}: {exc}", EXIT_FAILED) from None
         say(f"{ref.id} step {n}: {plan.title} -- on {', '.join(plan.hosts)} ({plan.mode})")
-        summary = await _run_one(engine, ref.id, n, args, tty and plan.pty, ctl)
+        summary = await _run_one(engine, functools.partial(flow.run_prepared, request, plan), tty and plan.pty, ctl)
         stopper = ctl.get("stopper")
         if stopper is not None and stopper.signum is not None:
             _report_failure(ref.id, n, summary)
@@ -699,8 +721,9 @@ def _done(session: Session, ref: TaskRef, step: int, args: argparse.Namespace) -
     return args.step is None and args.session is not None and session.state.step_status(ref.id, step) == "succeeded"
 
 
-async def _run_one(engine: Engine, task: str, step: int, args: argparse.Namespace, raw_input: bool,
-                   ctl: dict[str, Any]) -> Any:
+async def _run_one(engine: Engine, run: Callable[[], Awaitable[RunSummary]], raw_input: bool,
+                   ctl: dict[str, Any]) -> RunSummary:
+    """``run()`` with Ctrl-C interrupting the step (and raw input sent on for a PTY step)."""
     loop = asyncio.get_running_loop()
     background: set[asyncio.Task[Any]] = set()  # the loop keeps only weak references to tasks
 
@@ -731,7 +754,7 @@ async def _run_one(engine: Engine, task: str, step: int, args: argparse.Namespac
     except (NotImplementedError, RuntimeError):
         pass
     try:
-        return await engine.run_step_summary(task, step, target=args.target)
+        return await run()
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)

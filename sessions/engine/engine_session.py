@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from runbook.model import Runbook
+    from runbook.model import Runbook, TaskKey
     from sessions.journal import events as ev
     from sessions.journal.format import Record
     from sessions.journal.journal import JournalWriteError
@@ -53,6 +53,8 @@ class EngineSession(Protocol):
     def record_output(self, event: ev.OutputChunk) -> Record: ...
 
     def set_checkbox(self, key: str, checked: bool, evidence: str = "", reason: str = "") -> None: ...
+
+    def start_task(self, task: TaskKey) -> None: ...
 
     def mark_unknown(self, run_id: str, why: str, host: str | None = None, duration_s: float | None = None) -> None: ...
 

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from runbook.errors import UserError
 from runbook.model import Runbook, Step
+from sessions.engine.flow import Declined
 from sessions.journal import events as ev
 from sessions.planning.guards import lint_of
 from sessions.state.recap import NOT_RUN, recap_lines, recap_rows, recap_summary
@@ -31,7 +32,7 @@ from sessions.state.state import UNKNOWN, SessionState, StepRun
 from tui import format as fmt
 from tui.items import Item, display_name
 from tui.messages import CheckboxToggleRequested, ProbeAcceptRequested, StateRefreshed, StepFocused, TaskSelected
-from tui.operator import Declined, Operator
+from tui.operator import Operator
 from tui.progress import FINISHED
 from tui.widgets.checklist import CheckItem
 from tui.widgets.header import RunbookHeader
