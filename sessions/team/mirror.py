@@ -183,8 +183,9 @@ def change_text(status: MirrorStatus) -> str:
         return f"warning: mirror refused: {status.error}; the session goes on without a mirror"
     if status.state is MirrorState.STOPPED:
         if status.lag:
+            has = f"records 1-{status.acked_seq}" if status.acked_seq else "none of them"
             return (f"warning: mirror {where}: {status.lag} record(s) not acknowledged when the session closed "
-                    f"(the mirror has records 1-{status.acked_seq})")
+                    f"(the mirror has {has})")
         return f"mirror {where}: all {status.acked_seq} records acknowledged"
     return f"mirror {where}: {status.state}"
 
