@@ -7,7 +7,7 @@ on the app's asyncio loop; the engine's coroutines run in workers.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -17,9 +17,13 @@ from runbook.sanitize.terminal_text import visible
 from tui.launch import Launch
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.engine.stop_signals import StopSignals
     from sessions.team.mirror import JournalMirror, MirrorStatus
+    from sessions.team.notify import Notifier
     from sessions.team.watch import WatchedSession
 
 
@@ -49,8 +53,8 @@ class RunbookApp(App[int]):
         self.engine = engine
         self.error: UserError | None = None
         self._session_closed = False
-        self._stop_signals: Any = None
-        self.notifier: Any = None  # sessions.team.notify.Notifier when notifications are on
+        self._stop_signals: StopSignals | None = None
+        self.notifier: Notifier | None = None  # when notifications are on
         self.mirror: JournalMirror | None = None  # --mirror DEST
 
     def on_mount(self) -> None:
@@ -152,7 +156,8 @@ class RunbookApp(App[int]):
             self._stop_signals.remove()
 
     async def _stopped_by_signal(self, code: int) -> None:
-        await self._close(f"stopped by {self._stop_signals.name}")
+        name = self._stop_signals.name if self._stop_signals is not None else "a signal"  # installed: the one that called
+        await self._close(f"stopped by {name}")
         self.exit(code)
 
     async def close_session(self, reason: str = "quit") -> None:
@@ -177,7 +182,7 @@ class RunbookApp(App[int]):
         if self.mirror is not None:  # the last records (session_closed), bounded
             await self.mirror.finish()
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None,
                markup: bool = False) -> None:
         """Every toast is plain text: messages quote documents, hosts and errors (never markup,
         never control characters)."""

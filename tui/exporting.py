@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sessions.engine.session import Session
+    from sessions.signing import SigningKey
 
 
-def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str, key: Any) -> tuple[Path, str]:
+def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str, key: SigningKey | None) -> tuple[Path, str]:
     from sessions.commands.export import _write, render
     from sessions.report.build import build_report, read_journal
     from sessions.signing import REPORT_NAMESPACE
@@ -30,7 +34,7 @@ def _export(journal_path: Path, out: Path, secrets: list[str], fmt: str, key: An
     return out, key.label
 
 
-async def export_report(session: Any, fmt: str = "md") -> tuple[Path, str]:
+async def export_report(session: Session, fmt: str = "md") -> tuple[Path, str]:
     """Write ``<session dir>/<id>.<fmt>`` (and its ``.sig`` when the session has a signing
     key); return its path and the signing key's label ("" when unsigned).  UserError when it fails."""
     session.sync()

@@ -24,6 +24,7 @@ from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, Type
 if TYPE_CHECKING:  # pragma: no cover
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.state.state import StepRun
     from sessions.team.watch import WatchedSession
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
@@ -243,7 +244,7 @@ class Operator:
             if outcome != "succeeded":
                 return
 
-    async def decide(self, run: Any) -> str | None:
+    async def decide(self, run: StepRun) -> str | None:
         """Decide an outcome-unknown run, or one whose automatic expectation was not met
         (failed (expectation)).  ``rerun`` re-runs the step at once."""
         from tui.widgets.modals import DecideOutcomeModal

@@ -12,13 +12,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runbook.errors import UserError
 from runbook.model import Checkbox, Runbook
 from runbook.probes.registry import ERROR, FAIL, NOT_CONFIGURED, PASS, STATUSES
 from runbook.probes.runner import ProbeContext, ProbeOutcome, run_probes
 from runbook.transport.executor import Executor, OnOutput, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
 
 LABELS = {PASS: "PASS", FAIL: "FAIL", ERROR: "ERROR", NOT_CONFIGURED: "NOT CONFIGURED"}
 
@@ -60,13 +63,13 @@ class RoutingExecutor(Executor):
         self._factories = factories or {"local": _local_executor, "ssh": _ssh_executor}
         self._made: dict[str, Executor] = {}
 
-    def _for(self, target: Any) -> Executor:
+    def _for(self, target: Target) -> Executor:
         kind = "local" if getattr(target, "local", False) else "ssh"
         if kind not in self._made:
             self._made[kind] = self._factories[kind]()
         return self._made[kind]
 
-    async def run(self, target: Any, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
+    async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
         name = getattr(target, "name", str(target))
         try:
             executor = self._for(target)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runbook.probes.registry import ERROR, FAIL, NOT_CONFIGURED, PASS, Param, Verdict, register
 from runbook.transport.executor import RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from runbook.probes.runner import ProbeContext
+    from runbook.targets.inventory import Target
 
 OUTPUT_TAIL_BYTES = 4096
 MAX_PARALLEL_HOSTS = 10
@@ -27,7 +28,7 @@ GRACE_SECONDS = 2.0  # on top of the probe timeout, for executors that miss thei
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def host_name(target: Any) -> str:
+def host_name(target: Target) -> str:
     """The display name of an inventory target (``name``, else ``host``, else ``str``)."""
     for attr in ("name", "host", "hostname"):
         value = getattr(target, attr, None)
@@ -87,7 +88,7 @@ async def cmd_probe(ctx: ProbeContext, *, run: str, target: str = "local", timeo
 
     limit = asyncio.Semaphore(MAX_PARALLEL_HOSTS)
 
-    async def one(t: Any) -> RunResult:
+    async def one(t: Target) -> RunResult:
         name = host_name(t)
         async with limit:
             try:

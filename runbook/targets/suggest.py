@@ -23,9 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runbook.model import Step
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Inventory
 
 __all__ = ["Suggestion", "not_chosen_text", "suggest_targets"]
 
@@ -72,10 +75,10 @@ class Suggestion:
         return f"{self.pattern} ({self.why})"
 
 
-def _group(role: str, inventory: Any) -> str:
+def _group(role: str, inventory: Inventory | None) -> str:
     key = "master" if role.lower().startswith(("master", "control")) else role.lower().rstrip("s")
     names = ROLE_GROUPS.get(key, (key + "s",))
-    groups = getattr(inventory, "groups", None) if inventory is not None else None
+    groups = inventory.groups if inventory is not None else None
     if groups:
         for name in names:
             if name in groups:
@@ -83,7 +86,7 @@ def _group(role: str, inventory: Any) -> str:
     return names[0]
 
 
-def _role_pattern(q: str, role: str, inventory: Any) -> str | None:
+def _role_pattern(q: str, role: str, inventory: Inventory | None) -> str | None:
     group = _group(role, inventory)
     q = re.sub(r"\s+", " ", (q or "").lower()).strip()
     if q in ("all", "every", "each", "both"):
@@ -112,9 +115,8 @@ def _comments(step: Step) -> Iterable[tuple[int, str]]:
                 yield b.code_line(i), line.split(" #", 1)[1].strip()
 
 
-def _inventory_hosts(inventory: Any) -> set[str]:
-    hosts = getattr(inventory, "hosts", None) if inventory is not None else None
-    return set(hosts) if hosts else set()
+def _inventory_hosts(inventory: Inventory | None) -> set[str]:
+    return set(inventory.hosts) if inventory is not None else set()
 
 
 def _command_words(step: Step) -> list[str]:
@@ -133,7 +135,7 @@ def _command_words(step: Step) -> list[str]:
     return words
 
 
-def suggest_targets(step: Step, inventory: Any = None) -> list[Suggestion]:
+def suggest_targets(step: Step, inventory: Inventory | None = None) -> list[Suggestion]:
     """Suggestions for ``step`` (best first, patterns distinct); ``[]`` when the document says nothing.
 
     ``inventory`` (optional) maps role words to its groups and recognises its host names.

@@ -21,7 +21,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.sanitize.redaction import Redactor
@@ -40,6 +40,9 @@ from runbook.transport.executor import (
     script_from_fd,
     script_payload,
 )
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
 
 READ_SIZE = 65536
 SHELL = "/bin/sh"
@@ -190,7 +193,7 @@ class LocalExecutor(Executor):
 
     # ------------------------------------------------------------------- run
 
-    async def run(self, target: Any, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
+    async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
         """Run ``script`` here; see :meth:`runbook.transport.executor.Executor.run`.
 
         Cancelling this coroutine stops watching and closes our pipe ends (asyncio then
@@ -342,7 +345,7 @@ class LocalExecutor(Executor):
 
     async def reattach(
         self,
-        target: Any,
+        target: Target,
         detached_id: str,
         on_output: OnOutput,
         offset: int = 0,
@@ -366,7 +369,7 @@ class LocalExecutor(Executor):
             timeout=timeout, started=started, grace=self.kill_grace,
         )
 
-    async def discard_detached(self, target: Any, detached_id: str) -> None:
+    async def discard_detached(self, target: Target, detached_id: str) -> None:
         with contextlib.suppress(OSError, ValueError, detached.ConnectionLost):
             await detached.discard(self._transport, self.spool_dir, detached.check_id(detached_id))
 
@@ -380,7 +383,7 @@ class LocalExecutor(Executor):
 
     # ---------------------------------------------------------------- upload
 
-    async def upload(self, target: Any, path: str, content: bytes, mode: int = 0o600) -> str:
+    async def upload(self, target: Target, path: str, content: bytes, mode: int = 0o600) -> str:
         """Atomically write ``content`` to ``path`` here (temp file in the same directory,
         fsync, rename); return its sha256."""
         host = getattr(target, "name", "local")

@@ -29,7 +29,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -50,6 +50,9 @@ from runbook.transport.executor import (
 )
 from runbook.transport.local import LocalExecutor
 from runbook.transport.ssh_pool import ConnectError, HostKeyError, OnHostKeyAccepted, SSHPool
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
 
 __all__ = ["ConnectError", "HostKeyError", "SSHExecutor"]
 
@@ -159,7 +162,7 @@ class _SSHHandle(RunHandle):
 class _SSHTransport:
     """:class:`runbook.transport.detached.Transport` over the pooled connection to one target."""
 
-    def __init__(self, pool: SSHPool, target: Any) -> None:
+    def __init__(self, pool: SSHPool, target: Target) -> None:
         self.pool = pool
         self.target = target
 
@@ -254,7 +257,7 @@ class SSHExecutor(Executor):
         self.kill_grace = kill_grace
         self.local = local or LocalExecutor(drain=drain, kill_grace=kill_grace)
 
-    async def connect(self, target: Any) -> asyncssh.SSHClientConnection:
+    async def connect(self, target: Target) -> asyncssh.SSHClientConnection:
         """Connect now (or reuse the pooled connection), e.g. to check host keys before a step.
 
         :raises HostKeyError: unknown or changed host key (host and fingerprint named)
@@ -264,7 +267,7 @@ class SSHExecutor(Executor):
 
     # ------------------------------------------------------------------- run
 
-    async def run(self, target: Any, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
+    async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
         """Run ``script`` on ``target``; see :meth:`runbook.transport.executor.Executor.run`.
 
         A host that cannot be reached gives outcome ``failed`` with the reason in
@@ -316,7 +319,7 @@ class SSHExecutor(Executor):
         return classify(host, handle, status, signal, duration_s=time.monotonic() - started, timeout=options.timeout)
 
     async def _start(
-        self, target: Any, payload: bytes, options: RunOptions
+        self, target: Target, payload: bytes, options: RunOptions
     ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[bytes]]:
         """Open the channel and start the command; reconnect once if the pooled connection was dead."""
         for attempt in range(2):
@@ -383,7 +386,7 @@ class SSHExecutor(Executor):
     # -------------------------------------------------------------- detached
 
     async def _run_detached(
-        self, target: Any, payload: bytes, sink: OutputSink, options: RunOptions, started: float
+        self, target: Target, payload: bytes, sink: OutputSink, options: RunOptions, started: float
     ) -> RunResult:
         host = target.name
         detached_id = detached.check_id(options.detached_id or detached.new_detached_id())
@@ -404,7 +407,7 @@ class SSHExecutor(Executor):
 
     async def reattach(
         self,
-        target: Any,
+        target: Target,
         detached_id: str,
         on_output: OnOutput,
         offset: int = 0,
@@ -426,7 +429,7 @@ class SSHExecutor(Executor):
                                      time.monotonic())
 
     async def _supervise(
-        self, target: Any, transport: _SSHTransport, detached_id: str, sink: OutputSink,
+        self, target: Target, transport: _SSHTransport, detached_id: str, sink: OutputSink,
         offsets: dict[str, int], timeout: float | None, started: float,
     ) -> RunResult:
         async def on_lost(attempt: int) -> bool:
@@ -441,7 +444,7 @@ class SSHExecutor(Executor):
             timeout=timeout, started=started, grace=self.kill_grace, on_lost=on_lost,
         )
 
-    async def discard_detached(self, target: Any, detached_id: str) -> None:
+    async def discard_detached(self, target: Target, detached_id: str) -> None:
         if getattr(target, "local", False):
             await self.local.discard_detached(target, detached_id)
             return
@@ -449,7 +452,7 @@ class SSHExecutor(Executor):
             await asyncio.wait_for(
                 detached.discard(_SSHTransport(self.pool, target), self.spool_dir, detached.check_id(detached_id)), 30)
 
-    async def _prune(self, target: Any, conn: asyncssh.SSHClientConnection) -> None:
+    async def _prune(self, target: Target, conn: asyncssh.SSHClientConnection) -> None:
         """Every new connection: remove leftover spools on the host (:func:`runbook.transport.detached.prune`),
         beside the first command rather than before it; :meth:`close` waits for it."""
         if not getattr(target, "in_inventory", True) and "(jump host)" in str(getattr(target, "name", "")):
@@ -466,7 +469,7 @@ class SSHExecutor(Executor):
 
     # ---------------------------------------------------------------- upload
 
-    async def upload(self, target: Any, path: str, content: bytes, mode: int = 0o600) -> str:
+    async def upload(self, target: Target, path: str, content: bytes, mode: int = 0o600) -> str:
         """Atomically write ``content`` to ``path`` over SFTP: a temporary name in the same
         directory, ``fsync@openssh.com`` when offered, ``posix-rename@openssh.com``.
         ``~/`` (or a relative path) is the remote home.  Returns the content's sha256.

@@ -49,7 +49,7 @@ class SSHConfigView:
         self.default_known_hosts = list(default_known_hosts)
         self._configs: dict[tuple[Any, ...], Any] = {}
 
-    def lookup(self, target: Any) -> Any:
+    def lookup(self, target: Target) -> Any:
         """The ``asyncssh`` config object for ``target`` (None without a config file)."""
         key = (target.host, target.port, target.user)
         if key not in self._configs:
@@ -66,7 +66,7 @@ class SSHConfigView:
             self._configs[key] = config
         return self._configs[key]
 
-    def known_hosts_files(self, target: Any) -> list[str]:
+    def known_hosts_files(self, target: Target) -> list[str]:
         """The known_hosts files ``ssh`` would use for ``target`` (user files first)."""
         config = self.lookup(target)
         user_files = config.get("UserKnownHostsFile", ()) if config is not None else ()
@@ -78,7 +78,7 @@ class SSHConfigView:
         files = [expand_path(f, target.host) for f in user + glob if f.lower() != "none"]
         return [f for f in files if f != os.devnull]
 
-    def environment(self, target: Any) -> dict[str, str]:
+    def environment(self, target: Target) -> dict[str, str]:
         """What the config's ``SetEnv`` and ``SendEnv`` would send to ``target``, without
         secret variables (:func:`runbook.transport.child_env.ssh_environment`)."""
         config = self.lookup(target)
@@ -86,7 +86,7 @@ class SSHConfigView:
             return {}
         return ssh_environment(config.get("SetEnv", None), config.get("SendEnv", None))
 
-    def proxy_jump(self, target: Any) -> list[Target]:
+    def proxy_jump(self, target: Target) -> list[Target]:
         """The jump hosts of ``target``'s ``ProxyJump``, first hop first ([] when none)."""
         config = self.lookup(target)
         spec = config.get("ProxyJump") if config is not None else None
@@ -95,7 +95,7 @@ class SSHConfigView:
         return [parse_hop(hop.strip(), target) for hop in str(spec).split(",") if hop.strip()]
 
 
-def parse_hop(hop: str, behind: Any) -> Target:
+def parse_hop(hop: str, behind: Target) -> Target:
     """``[user@]host[:port]`` or ``ssh://[user@]host[:port]`` as a :class:`Target`."""
     text = hop.removeprefix("ssh://")
     user, _, hostport = text.rpartition("@")

@@ -31,12 +31,15 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
 from runbook.errors import UserError
 from runbook.transport.ssh_config import SSHConfigView
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
@@ -156,7 +159,7 @@ class SSHPool:
         self._keys_cache: dict[str, tuple[Any, str]] = {}
 
     @staticmethod
-    def key(target: Any) -> PoolKey:
+    def key(target: Target) -> PoolKey:
         return (target.host, target.port, target.user, target.key_file)
 
     def _connected(self, key: PoolKey, _future: asyncio.Future[asyncssh.SSHClientConnection]) -> None:
@@ -170,7 +173,7 @@ class SSHPool:
     # ----------------------------------------------------------------- use
 
     async def get(
-        self, target: Any, *, via: tuple[Any, asyncssh.SSHClientConnection] | None = None, _chain: tuple[PoolKey, ...] = ()
+        self, target: Target, *, via: tuple[Target, asyncssh.SSHClientConnection] | None = None, _chain: tuple[PoolKey, ...] = ()
     ) -> asyncssh.SSHClientConnection:
         """The pooled connection to ``target``, connecting if needed (through its
         ``ProxyJump`` hosts, or through ``via``: ``(jump target, its connection)``).
@@ -192,14 +195,14 @@ class SSHPool:
             pending.add_done_callback(partial(self._connected, key))
         return await asyncio.shield(pending)
 
-    async def _tunnel(self, target: Any, chain: tuple[PoolKey, ...]) -> asyncssh.SSHClientConnection | None:
+    async def _tunnel(self, target: Target, chain: tuple[PoolKey, ...]) -> asyncssh.SSHClientConnection | None:
         """The connection to the last of ``target``'s jump hosts, each reached through the one before."""
-        via: tuple[Any, asyncssh.SSHClientConnection] | None = None
+        via: tuple[Target, asyncssh.SSHClientConnection] | None = None
         for hop in self.config.proxy_jump(target):
             via = (hop, await self.get(hop, via=via, _chain=chain))
         return via[1] if via is not None else None
 
-    def forget(self, target: Any, conn: asyncssh.SSHClientConnection | None = None) -> None:
+    def forget(self, target: Target, conn: asyncssh.SSHClientConnection | None = None) -> None:
         """Drop the pooled connection to ``target`` (only if it is ``conn``, when given)."""
         key = self.key(target)
         current = self._conns.get(key)
@@ -222,7 +225,7 @@ class SSHPool:
 
     # -------------------------------------------------------------- connect
 
-    def known_hosts_files(self, target: Any) -> list[str]:
+    def known_hosts_files(self, target: Target) -> list[str]:
         """The known_hosts files for ``target`` (see the module docstring)."""
         return self.known_hosts if self._known_hosts_given else self.config.known_hosts_files(target)
 
@@ -275,32 +278,32 @@ class SSHPool:
             fh.seek(-1, os.SEEK_END)
             return fh.read(1) == b"\n"
 
-    def _client_keys(self, target: Any) -> tuple[Any, str]:
+    def _client_keys(self, target: Target) -> tuple[Any, str]:
         """Keys to offer after the agent's: the inventory key first, then OpenSSH's defaults
         (loaded once per key file for the pool's life, not once per host)."""
         if not target.key_file:
             return (), ""  # asyncssh: IdentityFile from the config, else the default files
         cached = self._keys_cache.get(target.key_file)
         if cached is None:
-            cached = self._keys_cache[target.key_file] = self._load_client_keys(target)
+            cached = self._keys_cache[target.key_file] = self._load_client_keys(target.key_file)
         return cached
 
-    def _load_client_keys(self, target: Any) -> tuple[Any, str]:
+    def _load_client_keys(self, key_file: str) -> tuple[Any, str]:
         keys: list[Any] = []
         problem = ""
-        candidates = [target.key_file] + [os.path.expanduser(f"~/.ssh/{n}") for n in DEFAULT_IDENTITIES]
+        candidates = [key_file] + [os.path.expanduser(f"~/.ssh/{n}") for n in DEFAULT_IDENTITIES]
         for path in dict.fromkeys(candidates):
-            if path != target.key_file and not os.path.exists(path):
+            if path != key_file and not os.path.exists(path):
                 continue
             try:
                 keys.extend(asyncssh.load_keypairs([path]))
             except (OSError, asyncssh.KeyImportError, ValueError) as exc:
-                if path == target.key_file:
+                if path == key_file:
                     problem = f"key file {path} not usable: {getattr(exc, 'strerror', None) or exc}"
         return keys, problem
 
     async def _connect(
-        self, target: Any, key: PoolKey, via: tuple[Any, asyncssh.SSHClientConnection] | None, chain: tuple[PoolKey, ...]
+        self, target: Target, key: PoolKey, via: tuple[Target, asyncssh.SSHClientConnection] | None, chain: tuple[PoolKey, ...]
     ) -> asyncssh.SSHClientConnection:
         name = getattr(target, "name", target.host)
         dest = target.destination if hasattr(target, "destination") else target.host
@@ -373,7 +376,7 @@ class SSHPool:
         raise ConnectError(f"{name}: cannot connect to {dest}", name)  # pragma: no cover
 
     @staticmethod
-    def _knows(known: asyncssh.SSHKnownHosts, target: Any) -> bool:
+    def _knows(known: asyncssh.SSHKnownHosts, target: Target) -> bool:
         port = None if target.port in (None, 22) else target.port
         try:
             matched = known.match(target.host, "", port)

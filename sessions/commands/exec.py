@@ -53,7 +53,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runbook.errors import UserError
 from runbook.model import Runbook
@@ -66,6 +66,8 @@ from sessions.state.state import SessionState
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from runbook.targets.inventory import Inventory
+    from sessions.commands.exec_terminal import Prompter
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
     from sessions.engine.step_runner import RunSummary
@@ -88,7 +90,7 @@ def say(text: str) -> None:
 # --- what to run ---------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, TaskRef, list[int], Any]:
+def _load(args: argparse.Namespace) -> tuple[Runbook, TaskRef, list[int], Inventory]:
     from runbook.parse.parser import parse_file
     from runbook.targets.inventory import Inventory
 
@@ -142,7 +144,7 @@ def _needed(ref: TaskRef, steps: list[int], secret_names: tuple[str, ...]) -> di
 
 
 def _values(args: argparse.Namespace, needed: dict[str, bool], known: dict[str, str],
-            prompter: Any, *, prompt: bool) -> tuple[dict[str, str], list[str]]:
+            prompter: Prompter | None, *, prompt: bool) -> tuple[dict[str, str], list[str]]:
     from sessions.commands.var_file import read_var_file
 
     given: dict[str, str] = {}
@@ -221,7 +223,7 @@ def _values_from_stdin(needed: dict[str, bool], values: dict[str, str], missing:
 # --- dry run -------------------------------------------------------------------------
 
 
-def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args: argparse.Namespace,
+def _dry_run(runbook: Runbook, ref: TaskRef, steps: list[int], inventory: Inventory, args: argparse.Namespace,
              values: dict[str, str], missing: list[str], secret_names: tuple[str, ...]) -> int:
     out = sys.stdout
     print(f"# dry run: {ref.id} {ref.title} ({runbook.path}); nothing runs, no session is created", file=out)
@@ -249,7 +251,7 @@ def _dry_run(runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, args:
     return 0
 
 
-def _how_to_choose(runbook: Any, plans: list[PlannedStep]) -> str:
+def _how_to_choose(runbook: Runbook, plans: list[PlannedStep]) -> str:
     from runbook.parse.annotations import bindings_path
     from sessions.planning.targeting import binding_key
 
@@ -259,7 +261,7 @@ def _how_to_choose(runbook: Any, plans: list[PlannedStep]) -> str:
             "\"default: local\" for every step without one)")
 
 
-def _refuse_untargeted(runbook: Any, plans: list[PlannedStep]) -> None:
+def _refuse_untargeted(runbook: Runbook, plans: list[PlannedStep]) -> None:
     """No step runs on a host nobody chose: exit 2 before anything runs, naming every such step."""
     from sessions.planning.targeting import not_chosen_text
 
@@ -271,7 +273,7 @@ def _refuse_untargeted(runbook: Any, plans: list[PlannedStep]) -> None:
                     + f"\n{_how_to_choose(runbook, untargeted)}", EXIT_USAGE)
 
 
-def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
+def _print_plan(plan: PlannedStep, out: TextIO, shown: set[str]) -> None:
     spec = plan.spec
     if not plan.target_chosen:
         from sessions.planning.targeting import not_chosen_text
@@ -309,7 +311,7 @@ def _print_plan(plan: PlannedStep, out: Any, shown: set[str]) -> None:
 # --- guards --------------------------------------------------------------------------
 
 
-def _ask(guard: Guard, prompter: Any, session: Session) -> None:
+def _ask(guard: Guard, prompter: Prompter, session: Session) -> None:
     """Resolve one guard on the terminal, or raise UserError (exit 1) when refused."""
     where = f"{guard.task} step {guard.step}" if guard.step is not None else guard.task
     if guard.needs == "confirm":
@@ -361,7 +363,7 @@ class TerminalAsker:
     (``--override``, ``--yes``, ``--approval``), then the terminal; without one, an error.  It
     never asks where a step runs (a step nobody targeted is refused before anything runs)."""
 
-    def __init__(self, session: Session, args: argparse.Namespace, prompter: Any, approvals: Approvals) -> None:
+    def __init__(self, session: Session, args: argparse.Namespace, prompter: Prompter | None, approvals: Approvals) -> None:
         self.session = session
         self.args = args
         self.prompter = prompter
@@ -473,7 +475,7 @@ def _mirror_dest(args: argparse.Namespace, runbook: Runbook) -> MirrorDest | Non
     return None
 
 
-def _from_mirror(args: argparse.Namespace) -> tuple[Any, tuple[Event, ...]]:
+def _from_mirror(args: argparse.Namespace) -> tuple[Path, tuple[Event, ...]]:
     """``--from DEST/ID``: the session copied from its mirror into the local store (its chain
     verified) and the handover event its resume journals."""
     from sessions.engine.operator import current_operator
@@ -500,7 +502,7 @@ def _start_mirror(session: Session, dest: MirrorDest | None, args: argparse.Name
     return mirror
 
 
-def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
+def notify_urls(args: argparse.Namespace, runbook: Runbook) -> list[str]:
     """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2."""
     from sessions.team.notify import check_urls
 
@@ -508,7 +510,7 @@ def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
 
 
 def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str, bool], values: dict[str, str] | None,
-                   prompter: Any, tty: bool) -> None:
+                   prompter: Prompter | None, tty: bool) -> None:
     """Journal the values the steps need (hashes only for secrets); ``values`` None: a resumed
     session, which may know some already; the rest are asked for or read."""
     if values is None:
@@ -523,8 +525,8 @@ def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str,
             session.supply(name, value, needed[name])
 
 
-async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list[int], inventory: Any, tty: bool,
-               prompter: Any, needed: dict[str, bool], values: dict[str, str] | None,
+async def _run(args: argparse.Namespace, runbook: Runbook, ref: TaskRef, steps: list[int], inventory: Inventory, tty: bool,
+               prompter: Prompter | None, needed: dict[str, bool], values: dict[str, str] | None,
                notify: list[str] | None = None, mirror_dest: MirrorDest | None = None,
                announce: tuple[Event, ...] = ()) -> int:
     from sessions.commands.exec_terminal import HostPrinter
@@ -619,7 +621,7 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
 
 
 async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int], args: argparse.Namespace,
-                 prompter: Any, tty: bool, ctl: dict[str, Any]) -> tuple[int, str]:
+                 prompter: Prompter | None, tty: bool, ctl: dict[str, Any]) -> tuple[int, str]:
     """Each step along the one path (:class:`~sessions.engine.flow.StepFlow`), asking here."""
     from sessions.engine.flow import Declined, StepFlow, StepRequest
 
@@ -764,7 +766,7 @@ async def _run_one(engine: Engine, run: Callable[[], Awaitable[RunSummary]], raw
             raw.stop()
 
 
-def _report_failure(task: str, step: int, summary: Any) -> None:
+def _report_failure(task: str, step: int, summary: RunSummary) -> None:
     for host, h in summary.hosts.items():
         r = h.result
         if r.outcome == "unknown":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runbook.errors import UserError
 from runbook.model import Step, TargetSpec, TaskKey, is_secret_name
@@ -30,7 +30,7 @@ from sessions.planning.planning import PlannedStep, plan_step
 from sessions.planning.secret_literals import runbook_literals
 
 if TYPE_CHECKING:
-    from runbook.targets.inventory import Inventory
+    from runbook.targets.inventory import Inventory, Target
 
 __all__ = ["Engine", "PlannedStep", "RunSummary"]
 
@@ -82,8 +82,8 @@ class Engine:
         session.on_write_error(self._journal_failed)
 
     # -- executors ----------------------------------------------------------------
-    def executor_for(self, target: Any) -> Executor:
-        kind = "local" if getattr(target, "local", False) else "ssh"
+    def executor_for(self, target: Target) -> Executor:
+        kind = "local" if target.local else "ssh"
         ex = self._executors.get(kind)
         if ex is None:
             ex = self._executors[kind] = self._make_executor(kind)

@@ -35,6 +35,7 @@ from sessions.state.state import PENDING, RUNNING, worst
 
 if TYPE_CHECKING:  # pragma: no cover
     from sessions.engine.engine import Engine
+    from sessions.state.state import StepRun as RunState  # (StepRun here is the runner)
 
 
 def _journaled(path: Any, run_id: str, times: dict[str, tuple[str, str]] | None = None,
@@ -78,7 +79,7 @@ async def recover_detached(engine: Engine) -> list[str]:
     return recovered
 
 
-async def _recover_run(engine: Engine, run: Any) -> None:
+async def _recover_run(engine: Engine, run: RunState) -> None:
     session = engine.session
     path = session.journal.path
     times: dict[str, tuple[str, str]] = {}

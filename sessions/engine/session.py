@@ -44,7 +44,9 @@ from sessions.store import JOURNAL, find_session, new_session_id, session_root, 
 
 if TYPE_CHECKING:
     from runbook.model import Runbook, TaskKey
+    from sessions.journal.checkpoints import Checkpointer
     from sessions.planning.guards import Guard
+    from sessions.signing import SigningKey
 
 Subscriber = Callable[[Record, SessionState], None]
 DECISIONS = ("succeeded", "failed", "rerun")
@@ -184,10 +186,10 @@ class Session:
         self._last_seen: dict[str, str] = {}  # on resume: run id -> ts of its last record
         self._box_texts: tuple[Any, dict[str, str]] | None = None
         self._remove_secret_source = add_secret_source(self.secrets)
-        self._checkpointer: Any = None
+        self._checkpointer: Checkpointer | None = None
 
     @property
-    def signing_key(self) -> Any:
+    def signing_key(self) -> SigningKey | None:
         """The key of ``$RUNBOOK_SIGNING_KEY`` (signs checkpoints and TUI exports), or None."""
         return self._checkpointer.key if self._checkpointer is not None else None
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import UserError
 from runbook.sanitize.redaction import Redactor
@@ -42,6 +42,9 @@ from sessions.journal.journal import JournalWriteError
 from sessions.planning.planning import PlannedStep, Segment
 from sessions.planning.substitution import redact_values
 from sessions.state.state import worst
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
 
 CHUNK_BYTES = 128 * 1024
 FLUSH_S = 0.05
@@ -208,7 +211,7 @@ class StepRun:
         self,
         session: EngineSession,
         plan: PlannedStep,
-        executor_for: Callable[[Any], Executor],
+        executor_for: Callable[[Target], Executor],
         *,
         secrets: list[str],
         parallel_limit: int = 10,
@@ -280,7 +283,7 @@ class StepRun:
             await asyncio.gather(*(self._stop_host(h, t) for h, t in list(self._running.items())))
             await asyncio.sleep(0.05)
 
-    async def _stop_host(self, host: str, target: Any) -> None:
+    async def _stop_host(self, host: str, target: Target) -> None:
         try:
             await self.executor_for(target).cancel(host)
         except (NotImplementedError, OSError, UserError, ValueError):
@@ -333,7 +336,7 @@ class StepRun:
     async def _parallel(self) -> None:
         sem = asyncio.Semaphore(self.parallel_limit)
 
-        async def one(index: int, target: Any) -> None:
+        async def one(index: int, target: Target) -> None:
             async with sem:
                 if self.cancelled:
                     self.summary.skipped.append(target.name)
@@ -364,7 +367,7 @@ class StepRun:
                 self.summary.skipped.extend(t.name for t in rest)
                 return
 
-    async def _host(self, index: int, target: Any) -> HostOutcome:
+    async def _host(self, index: int, target: Target) -> HostOutcome:
         host = target.name
         plan = self.plan
         watch = OutputWatch(plan.expected)
@@ -441,7 +444,7 @@ class StepRun:
         self.summary.hosts[host] = done
         return done
 
-    async def _upload(self, executor: Executor, target: Any, seg: Any) -> RunResult:
+    async def _upload(self, executor: Executor, target: Target, seg: Any) -> RunResult:
         host = target.name
         t0 = time.monotonic()
         try:

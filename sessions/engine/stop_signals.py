@@ -15,10 +15,22 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from sessions.journal import events as ev
+
+if TYPE_CHECKING:
+    from sessions.engine.engine import Engine
+
+
+class StoppableSession(Protocol):
+    """What a stop needs of a session: a live ``Session`` or a read-only watched one."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def record(self, event: ev.Event) -> object: ...
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -27,8 +39,8 @@ class StopSignals:
     """Handlers for :data:`STOP_SIGNALS`.  ``session_of``/``engine_of`` return the current
     session and engine (None before they exist)."""
 
-    def __init__(self, session_of: Callable[[], Any], engine_of: Callable[[], Any],
-                 on_stopped: Callable[[int], Any]) -> None:
+    def __init__(self, session_of: Callable[[], StoppableSession | None], engine_of: Callable[[], Engine | None],
+                 on_stopped: Callable[[int], Awaitable[None] | None]) -> None:
         self.session_of = session_of
         self.engine_of = engine_of
         self.on_stopped = on_stopped
@@ -74,13 +86,13 @@ class StopSignals:
         engine = self.engine_of()
         self.running = tuple(engine.running()) if engine is not None else ()
         session = self.session_of()
-        if session is not None and not getattr(session, "closed", False):
+        if session is not None and not session.closed:
             with contextlib.suppress(Exception):  # a broken journal must not stop the stopping
                 session.record(ev.SignalReceived(self.name, os.getpid(), self.running))
         loop = self._loop or asyncio.get_running_loop()
         self.task = loop.create_task(self._stop(engine))
 
-    async def _stop(self, engine: Any) -> None:
+    async def _stop(self, engine: Engine | None) -> None:
         try:
             if engine is not None:
                 await engine.stop(self.reason)

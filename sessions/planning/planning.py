@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from runbook.errors import UserError
 from runbook.model import Block, Diagnostic, Expectation, Placeholder, Runbook, Step, TargetSource, TargetSpec
 from runbook.shell import errexit
+from runbook.targets.inventory import Inventory, Target
 from runbook.targets.suggest import Suggestion
 from sessions.planning.guards import Guard, guards_for, resolve_task, step_diagnostics
 from sessions.planning.secret_literals import find_literals, mask_literals, runbook_literals
@@ -90,7 +90,7 @@ class PlannedStep:
     guards: tuple[Guard, ...]
     title: str = ""
     segments: tuple[Segment, ...] = field(default=(), repr=False)
-    targets: tuple[Any, ...] = field(default=(), repr=False)
+    targets: tuple[Target, ...] = field(default=(), repr=False)
     pty: bool = False
     detached: bool = False
     expected: tuple[Expectation, ...] = ()
@@ -122,14 +122,6 @@ def needs_pty(script: str) -> bool:
 
 
 # --- targets ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocalTarget:
-    """The machine runbook runs on (used when no inventory is given)."""
-
-    name: str = "local"
-    local: bool = True
 
 
 def check_target(target: str | TargetSpec | None, option: str = "target") -> None:
@@ -167,13 +159,13 @@ def step_spec(step: Step, target: str | TargetSpec | None = None, *, state: Sess
     return base
 
 
-def resolve_hosts(inventory: Any, pattern: str, only_host: str | None = None) -> tuple[Any, ...]:
+def resolve_hosts(inventory: Inventory | None, pattern: str, only_host: str | None = None) -> tuple[Target, ...]:
     """Targets for ``pattern`` (inventory order), optionally narrowed to ``only_host``."""
     if inventory is None:
         names = [p.strip() for p in pattern.split(",") if p.strip()]
         if names != ["local"] and names != ["localhost"]:
             raise UserError(f"target {pattern!r} needs an inventory (--inventory); without one only 'local' runs")
-        targets: tuple[Any, ...] = (LocalTarget(),)
+        targets: tuple[Target, ...] = (Target.local_machine(),)
     else:
         targets = tuple(inventory.resolve(pattern))
     if not targets:
@@ -261,7 +253,7 @@ def render_script(segments: Sequence[Segment]) -> str:
 
 def plan_step(
     runbook: Runbook,
-    inventory: Any,
+    inventory: Inventory | None,
     task: str,
     step: int,
     *,

@@ -14,11 +14,14 @@ Pure functions of the runbook, the inventory and the session state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runbook.model import Runbook, Step
 from runbook.targets.suggest import Suggestion, not_chosen_text, suggest_targets
 from sessions.state import state as st
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Inventory
 
 DAMAGE = (st.FAILED, st.UNKNOWN, st.TIMEOUT, st.CANCELLED)
 SHOWN_HOSTS = 3
@@ -53,7 +56,7 @@ def damaged_hosts(state: st.SessionState | None, task: str) -> list[tuple[str, s
     return list(found.items())
 
 
-def suggestions_for(runbook: Runbook, inventory: Any, task: str, step: Step, rollback: bool,
+def suggestions_for(runbook: Runbook, inventory: Inventory | None, task: str, step: Step, rollback: bool,
                     state: st.SessionState | None) -> list[Suggestion]:
     """What to suggest for ``step`` of ``task`` (rollback: the damaged hosts first)."""
     out: list[Suggestion] = []

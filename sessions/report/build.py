@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import UserError
+from runbook.model import Checkbox, Gate, Runbook, Step, Task
 from runbook.reading.files import open_regular
 from sessions.journal import events as ev
 from sessions.journal.events import UnknownEvent
@@ -386,12 +387,12 @@ def _run_reports(s: SessionState, j: _Journaled,
     return runs_by_step
 
 
-def _phases_of(rb: Any, order: list[str]) -> tuple[list[tuple[PhaseReport, list[str]]], dict[str, Any]]:
+def _phases_of(rb: Runbook | None, order: list[str]) -> tuple[list[tuple[PhaseReport, list[str]]], dict[str, _Item]]:
     """The report's phases, each with the ids of its tasks, and the runbook's item behind each id.
 
     The runbook's phases (tasks, then gates) come first, then checklists outside tasks, then
     tasks the journal names that the runbook file does not hold."""
-    tasks_rb: dict[str, Any] = {}
+    tasks_rb: dict[str, _Item] = {}
     phases: list[tuple[PhaseReport, list[str]]] = []
     if rb is not None:
         for ph in rb.phases:
@@ -411,7 +412,9 @@ def _phases_of(rb: Any, order: list[str]) -> tuple[list[tuple[PhaseReport, list[
                 if sid not in tasks_rb:
                     tasks_rb[sid] = _SectionBoxes(sec.parent or sec.title)
                     section_ids.append(sid)
-                tasks_rb[sid].checkboxes.append(cb)
+                item = tasks_rb[sid]
+                if isinstance(item, _SectionBoxes):  # a section box keyed like a task is the task's
+                    item.checkboxes.append(cb)
         if section_ids:
             phases.append((PhaseReport(number="", title="Checklists outside tasks"), section_ids))
     extra = [t for t in order if t not in tasks_rb]
@@ -422,7 +425,7 @@ def _phases_of(rb: Any, order: list[str]) -> tuple[list[tuple[PhaseReport, list[
 
 
 def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
-                outputs: dict[tuple[str, str], list[bytes]], rb: Any) -> None:
+                outputs: dict[tuple[str, str], list[bytes]], rb: Runbook | None) -> None:
     j = _Journaled()
     for ts, e in pairs:
         if isinstance(e, ev.ApproversSet):
@@ -458,7 +461,10 @@ class _SectionBoxes:
 
     def __init__(self, title: str) -> None:
         self.title = title
-        self.checkboxes: list[Any] = []
+        self.checkboxes: list[Checkbox] = []
+
+
+_Item = Task | Gate | _SectionBoxes  # what a report's task row stands for in the runbook
 
 
 def _run_outcome(hosts: list[HostResult], run: StepRun) -> str:
@@ -469,24 +475,23 @@ def _run_outcome(hosts: list[HostResult], run: StepRun) -> str:
     return worst(h.outcome for h in hosts)
 
 
-def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str, int, bool], list[RunReport]],
+def _task_report(tid: str, t: _Item | None, s: SessionState, runs_by_step: dict[tuple[str, int, bool], list[RunReport]],
                  skips: dict[tuple[str, int], dict[str, Any]], box_hist: dict[str, list[dict[str, Any]]],
                  notes: dict[str, list[dict[str, Any]]], guards: dict[str, list[dict[str, Any]]],
                  rollbacks: dict[str, list[dict[str, Any]]],
                  approvals: dict[str, list[dict[str, Any]]] | None = None) -> TaskReport:
     ts = s.tasks.get(tid)
     tr = TaskReport(
-        id=tid, title=getattr(t, "title", "") or "",
-        status=s.item_status(tid, (st.number for st in getattr(t, "steps", ()) or ()),
-                             gate=t is not None and not hasattr(t, "acceptance") and hasattr(t, "steps")),
+        id=tid, title=t.title if t is not None else "",
+        status=s.item_status(tid, (st.number for st in _steps_of(t)), gate=isinstance(t, Gate)),
         who=ts.who if ts else "", started=(ts.started or "") if ts else "", finished=(ts.finished or "") if ts else "",
         skip_reason=ts.skip_reason if ts else "", in_runbook=t is not None,
         notes=notes.get(tid, []), guards=guards.get(tid, []), rollbacks=rollbacks.get(tid, []),
         approvals=(approvals or {}).get(tid, []),
     )
-    step_titles = {st.number: st.title for st in getattr(t, "steps", ()) or ()}
-    rollback = getattr(t, "rollback", None)
-    rb_titles = {st.number: st.title for st in getattr(rollback, "steps", ()) or ()}
+    step_titles = {st.number: st.title for st in _steps_of(t)}
+    rollback = t.rollback if isinstance(t, Task) else None
+    rb_titles = {st.number: st.title for st in (rollback.steps if rollback is not None else ())}
     for is_rb, titles, target in ((False, step_titles, tr.steps), (True, rb_titles, tr.rollback_steps)):
         numbers = set(titles) if not is_rb else set()
         numbers |= {n for (task, n, rb_) in runs_by_step if task == tid and rb_ == is_rb}
@@ -502,14 +507,11 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str
                                      skipped=skip, runnable=_runnable(t, n) if not is_rb else True,
                                      hosts=cells, run_count=matrix.runs))
     boxes: dict[str, CheckboxReport] = {}
-    gate_or_section = t is not None and not hasattr(t, "acceptance")
-    for kind, items in (("prerequisite", getattr(t, "prerequisites", ())), ("acceptance", getattr(t, "acceptance", ())),
-                        ("other", getattr(t, "checkboxes", ()) if gate_or_section else ())):
-        for cb in items or ():
+    for kind, items in _boxes_of(t):
+        for box in items:
             # a box written as `- [x]` in the runbook starts ticked, as the TUI shows it
-            boxes[cb.key] = CheckboxReport(key=cb.key, text=cb.text, kind=kind, probe=cb.probe,
-                                           checked=bool(getattr(cb, "checked", False)),
-                                           evidence="pre-checked in the runbook" if getattr(cb, "checked", False) else "")
+            boxes[box.key] = CheckboxReport(key=box.key, text=box.text, kind=kind, probe=box.probe, checked=box.checked,
+                                            evidence="pre-checked in the runbook" if box.checked else "")
     for key, hist in box_hist.items():
         if key.split("/", 1)[0] == tid and key not in boxes:
             boxes[key] = CheckboxReport(key=key, text=hist[-1]["text"], kind=_box_kind(key))
@@ -530,10 +532,24 @@ def _task_report(tid: str, t: Any, s: SessionState, runs_by_step: dict[tuple[str
     return tr
 
 
-def _runnable(task: Any, n: int) -> bool:
-    for st in getattr(task, "steps", ()) or ():
+def _steps_of(t: _Item | None) -> Sequence[Step]:
+    return t.steps if isinstance(t, (Task, Gate)) else ()
+
+
+def _boxes_of(t: _Item | None) -> list[tuple[str, Sequence[Checkbox]]]:
+    """The item's checkboxes by kind: a task's prerequisites and acceptance criteria, a gate's
+    or a section's boxes ("other")."""
+    if isinstance(t, Task):
+        return [("prerequisite", t.prerequisites), ("acceptance", t.acceptance)]
+    if isinstance(t, (Gate, _SectionBoxes)):
+        return [("other", t.checkboxes)]
+    return []
+
+
+def _runnable(task: _Item | None, n: int) -> bool:
+    for st in _steps_of(task):
         if st.number == n:
-            return bool(getattr(st, "runnable", True))
+            return st.runnable
     return True
 
 

@@ -19,9 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessions.journal import events as ev
+
+if TYPE_CHECKING:
+    from runbook.model import Runbook
 
 
 class Outcome(StrEnum):
@@ -375,7 +378,7 @@ def parse_ts(value: str | datetime | None) -> datetime | None:
         return None
 
 
-def timings(state: SessionState, runbook: Any, now: str | datetime | None = None) -> list[TaskTiming]:
+def timings(state: SessionState, runbook: Runbook, now: str | datetime | None = None) -> list[TaskTiming]:
     """Estimated (runbook) versus actual (journal) duration of every task of ``runbook``."""
     out = []
     for task in runbook.tasks:

@@ -51,6 +51,7 @@ from sessions.state.window import WindowLevel, window_clock
 if TYPE_CHECKING:  # pragma: no cover
     from runbook.model import Runbook
     from sessions.engine.session import Session
+    from sessions.state.state import StepRun
 
 TIMEOUT_S = 5.0  # one attempt (connect, send, status line)
 RETRIES = 3  # attempts after the first
@@ -348,7 +349,7 @@ class Notifier:
                 break
             tail.append(line[-4 * LINE_CHARS:] + ("" if last else "\n"))
 
-    def _step_messages(self, run: Any, state: SessionState, rec: Record) -> list[Message]:
+    def _step_messages(self, run: StepRun, state: SessionState, rec: Record) -> list[Message]:
         status = run.status
         if status not in _FAILED:
             return []

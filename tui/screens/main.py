@@ -44,6 +44,7 @@ from tui.widgets.tree import TaskTree
 if TYPE_CHECKING:
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.state.state import StepRun
     from sessions.team.watch import WatchedSession
     from tui.app import RunbookApp
 
@@ -501,7 +502,7 @@ class MainScreen(Screen[None]):
 
         self._dialog(flow)
 
-    def _running_run(self) -> Any:
+    def _running_run(self) -> StepRun | None:
         running = self.state.running()
         if not running:
             return None
@@ -558,7 +559,7 @@ class MainScreen(Screen[None]):
         self._decide(chosen)
 
     @work(group="run", exclusive=True, exit_on_error=False)
-    async def _decide(self, run: Any) -> None:
+    async def _decide(self, run: StepRun) -> None:
         try:
             await self.operator.decide(run)
         except UserError as exc:
@@ -758,8 +759,12 @@ class MainScreen(Screen[None]):
 
     @work(group="export", exclusive=True, exit_on_error=False)
     async def _export(self) -> None:
+        from sessions.engine.session import Session as LiveSession
         from tui.exporting import export_report
 
+        if not isinstance(self.session, LiveSession):  # the watch screen refuses export before this
+            self.notify("a watched session is exported with: runbook export SESSION", severity="warning")
+            return
         try:
             path, signer = await export_report(self.session)
         except UserError as exc:
