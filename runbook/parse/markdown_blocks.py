@@ -111,6 +111,33 @@ def parse_blocks(norm: str, problems: list[FenceProblem], *, base: int = 0, nest
     return _recover(nodes, lines, base, total, problems, nested)
 
 
+_LEAF_TYPES = frozenset({"fence", "code_block", "html_block", "hr"})
+_CONTAINER_TYPES = frozenset({"bullet_list_open", "ordered_list_open", "list_item_open", "blockquote_open"})
+_CONTAINER_CLOSE_TYPES = frozenset({"bullet_list_close", "ordered_list_close", "list_item_close", "blockquote_close"})
+
+
+def _leaf(tok: Token, lines: list[str], start: int, end: int) -> Node:
+    """The node of a block token without children (one of :data:`_LEAF_TYPES`)."""
+    if tok.type == "fence":
+        closed = _is_closing(lines, tok.map[1] - 1 if tok.map else -1, tok.markup, tok.map[0] if tok.map else -1)
+        return Node("fence", start, end, text=tok.content, info=tok.info.strip(), markup=tok.markup, closed=closed)
+    if tok.type == "code_block":
+        return Node("code", start, end, text=tok.content)
+    if tok.type == "html_block":
+        return Node("html", start, end, text=tok.content)
+    return Node("hr", start, end)
+
+
+def _container(tok: Token, start: int, end: int) -> Node:
+    """The node a container token opens (one of :data:`_CONTAINER_TYPES`): a list, an item or a quote."""
+    if tok.type in ("bullet_list_open", "ordered_list_open"):
+        return Node("list", start, end, ordered=tok.type == "ordered_list_open", markup=tok.markup)
+    if tok.type == "list_item_open":
+        number = int(tok.info) if tok.info and tok.info.isdigit() else None
+        return Node("item", start, end, number=number, markup=tok.markup)
+    return Node("quote", start, end)
+
+
 def _build(tokens: list[Token], lines: list[str], base: int, total: int) -> list[Node]:
     root: list[Node] = []
     stack: list[Node] = []
@@ -146,38 +173,13 @@ def _build(tokens: list[Token], lines: list[str], base: int, total: int) -> list
                 add(Node("paragraph", start, end, text=inline))
             i += 3
             continue
-        if t == "fence":
-            start, end = span(tok)
-            closed = _is_closing(lines, tok.map[1] - 1 if tok.map else -1, tok.markup, tok.map[0] if tok.map else -1)
-            add(Node("fence", start, end, text=tok.content, info=tok.info.strip(), markup=tok.markup, closed=closed))
-        elif t == "code_block":
-            start, end = span(tok)
-            add(Node("code", start, end, text=tok.content))
-        elif t == "html_block":
-            start, end = span(tok)
-            add(Node("html", start, end, text=tok.content))
-        elif t == "hr":
-            start, end = span(tok)
-            add(Node("hr", start, end))
-        elif t in ("bullet_list_open", "ordered_list_open"):
-            start, end = span(tok)
-            node = Node("list", start, end, ordered=t == "ordered_list_open", markup=tok.markup)
+        if t in _LEAF_TYPES:
+            add(_leaf(tok, lines, *span(tok)))
+        elif t in _CONTAINER_TYPES:
+            node = _container(tok, *span(tok))
             add(node)
             stack.append(node)
-        elif t == "list_item_open":
-            start, end = span(tok)
-            number = None
-            if tok.info and tok.info.isdigit():
-                number = int(tok.info)
-            node = Node("item", start, end, number=number, markup=tok.markup)
-            add(node)
-            stack.append(node)
-        elif t == "blockquote_open":
-            start, end = span(tok)
-            node = Node("quote", start, end)
-            add(node)
-            stack.append(node)
-        elif t in ("bullet_list_close", "ordered_list_close", "list_item_close", "blockquote_close"):
+        elif t in _CONTAINER_CLOSE_TYPES:
             if stack:
                 stack.pop()
         elif t == "table_open":

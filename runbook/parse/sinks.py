@@ -99,46 +99,54 @@ class TextSink:
         if k == "paragraph":
             self.text.append(node.text.strip())
         elif k == "list":
-            for e in list_entries(node):
-                if e.box is not None:
-                    self.boxes.append(e.box)
-                elif e.text:
-                    self.items.append(e.text)
-                    self.text.append("  " * e.depth + "- " + e.text)
-                    kv = _meta_item(e.text) if e.depth == 0 else None
-                    if kv:
-                        self.meta.setdefault(kv[0], (kv[1], e.line))
-                    elif e.depth > 0 and self.meta:
-                        key = list(self.meta)[-1]
-                        value, line = self.meta[key]
-                        self.meta[key] = ((value + "; " if value else "") + strip_md(e.text), line)
-                for x in e.extra:
-                    self.feed(x)
+            self._feed_list(node)
         elif k == "fence":
             self.blocks.extend(classify(node, self.ctx, annotation=self.annotation))
             self.annotation = None
         elif k == "table":
             self.tables.append(tuple(tuple(r) for r in node.rows))
         elif k == "html":
-            m, pm = ANNOTATION_RE.search(node.text), PROBE_RE.search(node.text)
-            if m:
-                pairs, problems = parse_pairs(m.group(1))
-                for p in problems:
-                    self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
-                if "secret" in pairs:
-                    self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
-                if "approval" in pairs:
-                    self.ctx.on_approval(pairs.pop("approval"), node.line)
-                if pairs:
-                    self.annotation = (pairs, node.line)
-            elif pm and self.boxes and self.boxes[-1].probe is None:
-                self.boxes[-1].probe = pm.group(1).strip()
-            else:
-                self.text.append(node.text.strip())
+            self._feed_html(node)
         elif k == "heading":
             self.text.append("#" * node.level + " " + node.text)
         elif k in ("quote", "code"):
             self.text.append(self.ctx.source(node))
+
+    def _feed_list(self, node: Node) -> None:
+        """A list: checkboxes, items (as text), ``**Key**: value`` metadata items and their sub-items."""
+        for e in list_entries(node):
+            if e.box is not None:
+                self.boxes.append(e.box)
+            elif e.text:
+                self.items.append(e.text)
+                self.text.append("  " * e.depth + "- " + e.text)
+                kv = _meta_item(e.text) if e.depth == 0 else None
+                if kv:
+                    self.meta.setdefault(kv[0], (kv[1], e.line))
+                elif e.depth > 0 and self.meta:
+                    key = list(self.meta)[-1]
+                    value, line = self.meta[key]
+                    self.meta[key] = ((value + "; " if value else "") + strip_md(e.text), line)
+            for x in e.extra:
+                self.feed(x)
+
+    def _feed_html(self, node: Node) -> None:
+        """An HTML block: a runbook annotation, a probe for the last checkbox, or text."""
+        m, pm = ANNOTATION_RE.search(node.text), PROBE_RE.search(node.text)
+        if m:
+            pairs, problems = parse_pairs(m.group(1))
+            for p in problems:
+                self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
+            if "secret" in pairs:
+                self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
+            if "approval" in pairs:
+                self.ctx.on_approval(pairs.pop("approval"), node.line)
+            if pairs:
+                self.annotation = (pairs, node.line)
+        elif pm and self.boxes and self.boxes[-1].probe is None:
+            self.boxes[-1].probe = pm.group(1).strip()
+        else:
+            self.text.append(node.text.strip())
 
     def empty(self) -> bool:
         return not (self.text or self.boxes or self.blocks or self.tables)

@@ -103,153 +103,167 @@ def _matching(code: str, i: int, open_: str, close: str) -> int:
     return n
 
 
-def _split(code: str) -> list[_Command]:
-    """Simple commands of ``code``, words with quotes and escapes removed."""
-    commands: list[_Command] = []
-    cmd = _Command()
-    word: list[str] = []
-    in_word = False
-    heredocs: list[tuple[str, bool]] = []  # (delimiter, strip tabs) waiting for the end of the line
-    i, n = 0, len(code)
+class _Splitter:
+    """Reads ``code`` once, left to right, into simple commands (see :func:`_split`).
 
-    def end_word() -> None:
-        nonlocal word, in_word
-        if in_word:
-            cmd.words.append("".join(word))
-        word, in_word = [], False
+    Each ``_read_*`` method consumes one kind of token at ``i`` and returns the index after it.
+    """
 
-    def end_command(at: int) -> None:
-        nonlocal cmd
-        end_word()
-        if cmd.words or cmd.nested:
-            cmd.end = at
-            commands.append(cmd)
-        cmd = _Command()
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.n = len(code)
+        self.commands: list[_Command] = []
+        self.cmd = _Command()
+        self.word: list[str] = []
+        self.in_word = False
+        self.heredocs: list[tuple[str, bool]] = []  # (delimiter, strip tabs) waiting for the end of the line
 
-    def begin(at: int) -> None:
-        nonlocal in_word
-        if cmd.start < 0:
-            cmd.start = at
-        in_word = True
+    def end_word(self) -> None:
+        if self.in_word:
+            self.cmd.words.append("".join(self.word))
+        self.word, self.in_word = [], False
 
-    while i < n:
-        plain = _PLAIN.match(code, i)
-        if plain is not None:  # a run of ordinary characters: part of a word
-            begin(i)
-            word.append(plain.group())
-            i = plain.end()
-            continue
+    def end_command(self, at: int) -> None:
+        self.end_word()
+        if self.cmd.words or self.cmd.nested:
+            self.cmd.end = at
+            self.commands.append(self.cmd)
+        self.cmd = _Command()
+
+    def begin(self, at: int) -> None:
+        if self.cmd.start < 0:
+            self.cmd.start = at
+        self.in_word = True
+
+    def split(self) -> list[_Command]:
+        code, n, i = self.code, self.n, 0
+        while i < n:
+            plain = _PLAIN.match(code, i)
+            if plain is not None:  # a run of ordinary characters: part of a word
+                self.begin(i)
+                self.word.append(plain.group())
+                i = plain.end()
+            else:
+                i = self._read_special(i)
+        self.end_command(n)
+        return self.commands
+
+    def _read_special(self, i: int) -> int:
+        code, n = self.code, self.n
         c = code[i]
         if c == "\\":
-            if i + 1 < n and code[i + 1] == "\n":  # line continuation: both go
-                i += 2
-                continue
-            begin(i)
-            if i + 1 < n:
-                word.append(code[i + 1])
-            i += 2
-            continue
+            return self._read_backslash(i)
         if c == "'":
-            begin(i)
+            self.begin(i)
             k = code.find("'", i + 1)
             k = n if k < 0 else k
-            word.append(code[i + 1:k])
-            i = k + 1
-            continue
+            self.word.append(code[i + 1:k])
+            return k + 1
         if c == '"':
-            begin(i)
-            j = i + 1
-            while j < n and code[j] != '"':
-                if code[j] == "\\" and j + 1 < n:
-                    if code[j + 1] == "\n":
-                        j += 2
-                        continue
-                    word.append(code[j + 1] if code[j + 1] in '$`"\\' else code[j:j + 2])
-                    j += 2
-                    continue
-                if code.startswith("$(", j) or code[j] == "`":
-                    end = _matching(code, j + 1, "(", ")") if code[j] == "$" else _matching(code, j, "`", "`")
-                    cmd.nested.append(code[j + 2:end - 1] if code[j] == "$" else code[j + 1:end - 1])
-                    word.append(code[j:end])
-                    j = end
-                    continue
-                word.append(code[j])
-                j += 1
-            i = j + 1
-            continue
-        if c == "$" and code.startswith("$(", i):
-            begin(i)
-            end = _matching(code, i + 1, "(", ")")
-            cmd.nested.append(code[i + 2:end - 1])
-            word.append(code[i:end])
-            i = end
-            continue
-        if c == "`":
-            begin(i)
-            end = _matching(code, i, "`", "`")
-            cmd.nested.append(code[i + 1:end - 1])
-            word.append(code[i:end])
-            i = end
-            continue
+            self.begin(i)
+            return self._read_double_quoted(i + 1)
+        if (c == "$" and code.startswith("$(", i)) or c == "`":
+            self.begin(i)
+            return self._read_substitution(i)
         if c == "$" and (code.startswith("${IFS}", i) or re.match(r"\$IFS(?![A-Za-z0-9_])", code[i:i + 5])):
-            end_word()  # $IFS splits words as a blank does
-            i += 6 if code.startswith("${IFS}", i) else 4
-            continue
-        if c == "#" and not in_word:  # a comment: only at the start of a word
+            self.end_word()  # $IFS splits words as a blank does
+            return i + (6 if code.startswith("${IFS}", i) else 4)
+        if c == "#" and not self.in_word:  # a comment: only at the start of a word
             k = code.find("\n", i)
-            i = n if k < 0 else k
-            continue
+            return n if k < 0 else k
         if c in " \t":
-            end_word()
-            i += 1
-            continue
+            self.end_word()
+            return i + 1
         if c == "<" and code.startswith("<<", i) and not code.startswith("<<<", i):
-            end_word()
-            j = i + 2
-            strip = j < n and code[j] == "-"
-            j += 1 if strip else 0
-            while j < n and code[j] in " \t":
-                j += 1
-            m = re.match(r"""(['"]?)([^\s;&|<>()'"]+)\1""", code[j:])
-            if m:
-                heredocs.append((m.group(2).replace("\\", ""), strip))
-                j += m.end()
-            i = j
-            continue
+            self.end_word()
+            return self._read_heredoc_operator(i + 2)
         if c in "<>":
-            end_word()
-            i += 1
-            continue
+            self.end_word()
+            return i + 1
         if c in _OPERATORS:
-            end_command(i)
-            if c == "\n" and heredocs:
-                j = i + 1
-                for delimiter, strip in heredocs:
-                    body: list[str] = []
-                    body_start = body_end = j
-                    while j < n:
-                        k = code.find("\n", j)
-                        k = n if k < 0 else k
-                        line = code[j:k]
-                        if (line.lstrip("\t") if strip else line) == delimiter:
-                            j = k + 1
-                            break
-                        body.append(line)
-                        j = body_end = k + 1
-                    if body:
-                        here = _Command(start=body_start, end=min(body_end, n))
-                        here.nested.append("\n".join(body))
-                        commands.append(here)
-                heredocs = []
-                i = j
-                continue
-            i += 1
-            continue
-        begin(i)
-        word.append(c)
-        i += 1
-    end_command(n)
-    return commands
+            self.end_command(i)
+            if c == "\n" and self.heredocs:
+                return self._read_heredoc_bodies(i + 1)
+            return i + 1
+        self.begin(i)
+        self.word.append(c)
+        return i + 1
+
+    def _read_backslash(self, i: int) -> int:
+        code, n = self.code, self.n
+        if i + 1 < n and code[i + 1] == "\n":  # line continuation: both go
+            return i + 2
+        self.begin(i)
+        if i + 1 < n:
+            self.word.append(code[i + 1])
+        return i + 2
+
+    def _read_substitution(self, i: int) -> int:
+        """``$(...)`` or a backquoted command at ``i``: kept in the word, read as a command too."""
+        code = self.code
+        if code[i] == "$":
+            end = _matching(code, i + 1, "(", ")")
+            self.cmd.nested.append(code[i + 2:end - 1])
+        else:
+            end = _matching(code, i, "`", "`")
+            self.cmd.nested.append(code[i + 1:end - 1])
+        self.word.append(code[i:end])
+        return end
+
+    def _read_double_quoted(self, j: int) -> int:
+        """The inside of a double-quoted string from ``j``; returns the index after its closing quote."""
+        code, n = self.code, self.n
+        while j < n and code[j] != '"':
+            if code[j] == "\\" and j + 1 < n:
+                if code[j + 1] != "\n":
+                    self.word.append(code[j + 1] if code[j + 1] in '$`"\\' else code[j:j + 2])
+                j += 2
+            elif code.startswith("$(", j) or code[j] == "`":
+                j = self._read_substitution(j)
+            else:
+                self.word.append(code[j])
+                j += 1
+        return j + 1
+
+    def _read_heredoc_operator(self, j: int) -> int:
+        """``<<WORD`` or ``<<-WORD`` (``j`` just after ``<<``): the body is read at the end of the line."""
+        code, n = self.code, self.n
+        strip = j < n and code[j] == "-"
+        j += 1 if strip else 0
+        while j < n and code[j] in " \t":
+            j += 1
+        m = re.match(r"""(['"]?)([^\s;&|<>()'"]+)\1""", code[j:])
+        if m:
+            self.heredocs.append((m.group(2).replace("\\", ""), strip))
+            j += m.end()
+        return j
+
+    def _read_heredoc_bodies(self, j: int) -> int:
+        """The bodies of the pending here-documents, from the line at ``j``: each is a command."""
+        code, n = self.code, self.n
+        for delimiter, strip in self.heredocs:
+            body: list[str] = []
+            body_start = body_end = j
+            while j < n:
+                k = code.find("\n", j)
+                k = n if k < 0 else k
+                line = code[j:k]
+                if (line.lstrip("\t") if strip else line) == delimiter:
+                    j = k + 1
+                    break
+                body.append(line)
+                j = body_end = k + 1
+            if body:
+                here = _Command(start=body_start, end=min(body_end, n))
+                here.nested.append("\n".join(body))
+                self.commands.append(here)
+        self.heredocs = []
+        return j
+
+
+def _split(code: str) -> list[_Command]:
+    """Simple commands of ``code``, words with quotes and escapes removed."""
+    return _Splitter(code).split()
 
 
 def _rm_flags(words: list[str]) -> bool:

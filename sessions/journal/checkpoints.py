@@ -30,7 +30,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,75 @@ def _kind(event: Any) -> str:
     return event.get("type", "") if isinstance(event, dict) else getattr(event, "TYPE", "")
 
 
+@dataclass
+class _EntryCheck:
+    """Checks one checkpoint entry against the journal's record hashes and its signature."""
+
+    heads: dict[int, str]
+    session_id: str
+    trusted: Any
+    allowed_signers: str | os.PathLike[str] | None
+    signers: set[str] = field(default_factory=set)  # key labels that signed, as checked
+
+    @property
+    def strict(self) -> bool:
+        return self.allowed_signers is not None
+
+    def problem(self, e: _Entry) -> str | None:
+        """Why ``e`` does not hold; None when it does (or names a record checked elsewhere)."""
+        if e.seq < 1:
+            return f"checkpoint ({e.where}) names seq {e.seq}"
+        if e.seq not in self.heads:
+            return None  # compared by the caller (journal cut short)
+        if self.heads[e.seq] != e.head:
+            return f"journal record seq {e.seq} differs from the signed checkpoint ({e.where})"
+        if e.signature is None:
+            return f"checkpoint seq {e.seq} ({e.where}) is unsigned: it proves nothing" if self.strict else None
+        if type(e.signature) is not str:
+            return f"checkpoint seq {e.seq} ({e.where}): the signature is not text"
+        res = verify_signature(checkpoint_message(self.session_id, e.seq, e.head),
+                               e.signature.encode("ascii", "replace"), CHECKPOINT_NAMESPACE, public_keys=self.trusted,
+                               allowed_signers=self.allowed_signers,
+                               trust_any=self.trusted is None and not self.strict)
+        if not res.ok:
+            return f"checkpoint seq {e.seq} ({e.where}): {res.message}"
+        self.signers.add(res.key_label)
+        if e.fingerprint and res.key_label and not res.key_label.endswith(e.fingerprint):
+            return f"checkpoint seq {e.seq} ({e.where}): key fingerprint does not match the signature"
+        return None
+
+
+def _opened_session_id(recs: list[tuple[int, str, Any]]) -> str:
+    """The session id the journal's first record (``session_opened``) names; "" without one."""
+    first = recs[0][2] if recs else None
+    if first is None or _kind(first) != "session_opened":
+        return ""
+    return str(_field(first, "session_id") or "")
+
+
+def _journal_checkpoints(recs: list[tuple[int, str, Any]]) -> list[_Entry] | str:
+    """The ``checkpoint`` events of the journal as entries, or why one of them is impossible."""
+    found: list[_Entry] = []
+    for seq, _h, event in recs:
+        if _kind(event) == "checkpoint":
+            e = _Entry(int(_field(event, "seq")), str(_field(event, "head")), _field(event, "signature"),
+                       _field(event, "key_fingerprint"), f"journal record {seq}")
+            if e.seq >= seq:
+                return f"checkpoint at record {seq} names a later record ({e.seq})"
+            found.append(e)
+    return found
+
+
+def _sidecar_gap(sidecar: str | os.PathLike[str], journal_cps: list[_Entry], side: list[_Entry]) -> str | None:
+    """A signed checkpoint of the journal that the sidecar lacks (the sidecar was cut or replaced)."""
+    side_seqs = {(e.seq, e.head) for e in side}
+    for e in journal_cps:
+        if e.signature and (e.seq, e.head) not in side_seqs:
+            return (f"checkpoint sidecar {Path(sidecar).name} lacks the signed checkpoint seq {e.seq} "
+                    "(sidecar cut or replaced)")
+    return None
+
+
 def verify_checkpoints(
     records: Any,
     public_keys: Iterable[Any] | None = None,
@@ -214,44 +283,14 @@ def verify_checkpoints(
         return False, f"{records}: {exc.strerror or exc}"
     if sidecar is None and path is not None:
         sidecar = path.parent / SIDECAR_NAME
-    heads = {seq: h for seq, h, _ in recs}
     count = len(recs)
-    if session_id is None:
-        first = recs[0][2] if recs else None
-        session_id = _field(first, "session_id") if first is not None and _kind(first) == "session_opened" else ""
     trusted = load_public_keys(list(public_keys)) if public_keys is not None else None
-    strict = allowed_signers is not None
-    signers: set[str] = set()
-
-    def check(e: _Entry) -> str | None:
-        if e.seq < 1:
-            return f"checkpoint ({e.where}) names seq {e.seq}"
-        if e.seq not in heads:
-            return None  # compared below
-        if heads[e.seq] != e.head:
-            return f"journal record seq {e.seq} differs from the signed checkpoint ({e.where})"
-        if e.signature is None:
-            return f"checkpoint seq {e.seq} ({e.where}) is unsigned: it proves nothing" if strict else None
-        if type(e.signature) is not str:
-            return f"checkpoint seq {e.seq} ({e.where}): the signature is not text"
-        res = verify_signature(checkpoint_message(session_id or "", e.seq, e.head),
-                               e.signature.encode("ascii", "replace"), CHECKPOINT_NAMESPACE, public_keys=trusted, allowed_signers=allowed_signers,
-                               trust_any=trusted is None and not strict)
-        if not res.ok:
-            return f"checkpoint seq {e.seq} ({e.where}): {res.message}"
-        signers.add(res.key_label)
-        if e.fingerprint and res.key_label and not res.key_label.endswith(e.fingerprint):
-            return f"checkpoint seq {e.seq} ({e.where}): key fingerprint does not match the signature"
-        return None
-
-    journal_cps: list[_Entry] = []
-    for seq, _h, event in recs:
-        if _kind(event) == "checkpoint":
-            e = _Entry(int(_field(event, "seq")), str(_field(event, "head")), _field(event, "signature"),
-                       _field(event, "key_fingerprint"), f"journal record {seq}")
-            if e.seq >= seq:
-                return False, f"checkpoint at record {seq} names a later record ({e.seq})"
-            journal_cps.append(e)
+    checker = _EntryCheck({seq: h for seq, h, _ in recs},
+                          (_opened_session_id(recs) if session_id is None else session_id) or "",
+                          trusted, allowed_signers)
+    journal_cps = _journal_checkpoints(recs)
+    if isinstance(journal_cps, str):
+        return False, journal_cps
     side: list[_Entry] = []
     if sidecar is not None:
         side, problem = _read_sidecar(Path(sidecar))
@@ -261,24 +300,21 @@ def verify_checkpoints(
         if e.seq > count:
             return False, (f"journal cut short after signed checkpoint seq {e.seq} "
                            f"(journal has {count} records; {e.where})")
-        why = check(e)
+        why = checker.problem(e)
         if why:
             return False, why
-    if sidecar is not None:
-        side_seqs = {(e.seq, e.head) for e in side}
-        for e in journal_cps:
-            if e.signature and (e.seq, e.head) not in side_seqs:
-                return False, (f"checkpoint sidecar {Path(sidecar).name} lacks the signed checkpoint seq {e.seq} "
-                               "(sidecar cut or replaced)")
+    gap = _sidecar_gap(sidecar, journal_cps, side) if sidecar is not None else None
+    if gap:
+        return False, gap
     signed = [e for e in journal_cps + side if e.signature]
     if not journal_cps and not side:
-        if strict:
+        if checker.strict:
             return False, (f"no signed checkpoints to check against {allowed_signers}: nothing pins this "
                            "journal's content (anyone who can write it can rewrite it with a valid chain)")
         return True, "no checkpoints"
     last = max(e.seq for e in journal_cps + side)
-    who = ", ".join(sorted(s for s in signers if s))
-    trust = ("" if trusted is not None else f", all allowed by {allowed_signers}" if strict
+    who = ", ".join(sorted(s for s in checker.signers if s))
+    trust = ("" if trusted is not None else f", all allowed by {allowed_signers}" if checker.strict
              else " (signer not checked against trusted keys: pass --allowed-signers FILE)")
     return True, (f"checkpoints ok: {len(journal_cps)} in the journal, {len(side)} in the sidecar, "
                   f"last at seq {last}" + (f", signed by {who}{trust}" if signed else ", unsigned"))

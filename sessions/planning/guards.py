@@ -320,6 +320,107 @@ def finish_problems(state: st.SessionState, runbook: Runbook, task_id: str) -> l
     return out
 
 
+def _task_start_guards(state: st.SessionState, runbook: Runbook, ref: TaskRef, task_id: str, now: datetime,
+                       window_end: datetime | str | None, on: str, runs_on: str) -> list[Guard]:
+    """Guards for starting the task (not for a rollback): risk, dependencies, earlier gates, the window."""
+    out: list[Guard] = []
+    if ref.risk.needs_confirmation and not _answered(state, "risk", task_id):
+        out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}){on}: start it?",
+                         "confirm"))
+    pending = pending_dependencies(state, runbook, task_id)
+    if pending and not _answered(state, "dependencies", task_id):
+        out.append(Guard("dependencies", task_id, None,
+                         f"dependencies not finished: {', '.join(pending)}{runs_on}; override with a reason", "reason"))
+    for dep in external_dependencies(runbook, task_id):
+        if not external_confirmed(state, dep):
+            out.append(Guard("external", task_id, None,
+                             f"{task_id} depends on {dep}, which is not in this document: is {dep} done?",
+                             "confirm", detail=f"dependency={dep}"))
+    failed = gate_problems(state, runbook, ref.phase_index)
+    if failed and not _answered(state, "gate", task_id):
+        out.append(Guard("gate", task_id, None,
+                         f"an earlier phase gate has not passed ({'; '.join(failed)}){runs_on}; override with a reason",
+                         "reason"))
+    end = _parse_time(window_end if window_end is not None else state.window_end)
+    if end is not None and now > end:
+        tstate = state.tasks.get(task_id)
+        started = _parse_time(tstate.started) if tstate is not None else None
+        if (started is None or started > end) and not _answered(state, "window", task_id):
+            out.append(Guard("window", task_id, None,
+                             f"the change window ended at {end.strftime('%Y-%m-%d %H:%M UTC')}{runs_on}; "
+                             "override with a reason", "reason"))
+    return out
+
+
+def _rerun_guard(state: st.SessionState, task_id: str, step_no: int, hosts: Sequence[str],
+                 rollback: bool) -> Guard | None:
+    """Confirm running a step again on hosts where it already succeeded."""
+    matrix = state.step_matrix(task_id, step_no, rollback)
+    again = [h for h in (hosts or matrix.hosts_with(st.SUCCEEDED)) if h in matrix.hosts_with(st.SUCCEEDED)]
+    if not (again and matrix.runs):
+        return None
+    last = state.latest_run.get((task_id, step_no, rollback), "")
+    key = f"after={last}"
+    if _answered(state, "rerun", task_id, step_no, detail_key=key):
+        return None
+    shown = ", ".join(again[:5]) + (", ..." if len(again) > 5 else "")
+    what = "rollback step" if rollback else "step"
+    return Guard("rerun", task_id, step_no,
+                 f"{what} {step_no} already succeeded on {shown} ({matrix.runs} run(s) so far): "
+                 "run it again?", "confirm", detail=key)
+
+
+def _destructive_guard(state: st.SessionState, task_id: str, step_no: int, hosts: Sequence[str],
+                       rollback: bool, codes: Iterable[str]) -> Guard | None:
+    """Type the host name (or the number of hosts) before a destructive command runs."""
+    patterns: list[str] = []
+    exact: list[str] = []
+    for code in codes:
+        for finding in _destructive.find_destructive(code):
+            patterns.extend(p for p in finding.labels if p not in patterns)
+            if finding.text not in exact:
+                exact.append(finding.text)
+    patterns = [p for p in _destructive.LABELS if p in patterns]
+    if not (patterns and hosts):
+        return None
+    key = destructive_key(hosts, rollback)
+    if _answered(state, "destructive", task_id, step_no, detail_key=key):
+        return None
+    expected = destructive_expected(hosts)
+    if len(hosts) == 1:
+        msg = f"destructive command ({', '.join(patterns)}) on {hosts[0]}: type the host name {expected!r}"
+    else:
+        shown = ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else "")
+        msg = (f"destructive command ({', '.join(patterns)}) on {len(hosts)} hosts ({shown}): "
+               f"type the number of hosts {expected!r}")
+    return Guard("destructive", task_id, step_no, msg, "type_host", expected, detail=key, commands=tuple(exact))
+
+
+def _placeholder_guards(state: st.SessionState, step: Step, task_id: str, step_no: int,
+                        values: Mapping[str, str] | None, secret_names: Iterable[str]) -> list[Guard]:
+    """A value to supply for each placeholder the step's commands or files use and nobody gave."""
+    secret_set = set(secret_names)
+    used: set[str] = set()
+    for block in step.blocks:
+        if block.kind in ("command", "file"):
+            used.update(placeholder_names(block.code, step.placeholders, block.kind))
+    out: list[Guard] = []
+    for ph in step.placeholders:
+        if ph.name not in used:  # named only in prose: nothing to fill in
+            continue
+        secret = is_secret(ph, secret_set)
+        if values is not None:
+            have = ph.name in values
+        else:
+            rec = state.placeholders.get(ph.name)
+            have = rec is not None and not rec.secret
+        if not have and not any(g.expected == ph.name for g in out):
+            what = "secret value" if secret else "value"
+            out.append(Guard("placeholder", task_id, step_no, f"{what} for {ph.name} needed (line {ph.line})",
+                             "value", ph.name, secret=secret))
+    return out
+
+
 def guards_for(
     state: st.SessionState,
     runbook: Runbook,
@@ -342,99 +443,27 @@ def guards_for(
     in).  ``window_end`` defaults to the session's; ``now`` to the current time.
     """
     ref = resolve_task(runbook, task_id)
-    out: list[Guard] = []
     now = _parse_time(now) or datetime.now(UTC)
-    tstate = state.tasks.get(task_id)
     # every confirmation names where it will run: the count and the first names
     on = f" on {hosts_text(hosts)}" if step_no is not None and hosts else ""
     runs_on = f"; step {step_no} runs on {hosts_text(hosts)}" if on else ""
-
-    if not rollback:
-        if ref.risk.needs_confirmation and not _answered(state, "risk", task_id):
-            out.append(Guard("risk", task_id, None, f"{ref.risk.value} risk task {task_id} ({ref.title}){on}: start it?",
-                             "confirm"))
-        pending = pending_dependencies(state, runbook, task_id)
-        if pending and not _answered(state, "dependencies", task_id):
-            out.append(Guard("dependencies", task_id, None,
-                             f"dependencies not finished: {', '.join(pending)}{runs_on}; override with a reason", "reason"))
-        for dep in external_dependencies(runbook, task_id):
-            if not external_confirmed(state, dep):
-                out.append(Guard("external", task_id, None,
-                                 f"{task_id} depends on {dep}, which is not in this document: is {dep} done?",
-                                 "confirm", detail=f"dependency={dep}"))
-        failed = gate_problems(state, runbook, ref.phase_index)
-        if failed and not _answered(state, "gate", task_id):
-            out.append(Guard("gate", task_id, None,
-                             f"an earlier phase gate has not passed ({'; '.join(failed)}){runs_on}; override with a reason",
-                             "reason"))
-        end = _parse_time(window_end if window_end is not None else state.window_end)
-        if end is not None and now > end:
-            started = _parse_time(tstate.started) if tstate is not None else None
-            if (started is None or started > end) and not _answered(state, "window", task_id):
-                out.append(Guard("window", task_id, None,
-                                 f"the change window ended at {end.strftime('%Y-%m-%d %H:%M UTC')}{runs_on}; "
-                                 "override with a reason", "reason"))
-
+    out = [] if rollback else _task_start_guards(state, runbook, ref, task_id, now, window_end, on, runs_on)
     if step_no is None:
         return out
     step = ref.step(step_no, rollback)
-    matrix = state.step_matrix(task_id, step_no, rollback)
-    again = [h for h in (hosts or matrix.hosts_with(st.SUCCEEDED)) if h in matrix.hosts_with(st.SUCCEEDED)]
-    if again and matrix.runs:
-        last = state.latest_run.get((task_id, step_no, rollback), "")
-        key = f"after={last}"
-        if not _answered(state, "rerun", task_id, step_no, detail_key=key):
-            shown = ", ".join(again[:5]) + (", ..." if len(again) > 5 else "")
-            what = "rollback step" if rollback else "step"
-            out.append(Guard("rerun", task_id, step_no,
-                             f"{what} {step_no} already succeeded on {shown} ({matrix.runs} run(s) so far): "
-                             "run it again?", "confirm", detail=key))
+    rerun = _rerun_guard(state, task_id, step_no, hosts, rollback)
+    if rerun is not None:
+        out.append(rerun)
     unrunnable = cannot_run(runbook, step)
     if unrunnable and not _answered(state, "lint", task_id, step_no):
         listed = "; ".join(f"line {d.line}: {d.message}" for d in unrunnable[:3])
         out.append(Guard("lint", task_id, step_no,
                          f"lint says this block cannot run as written ({listed}); override with a reason", "reason"))
     codes = list(commands) if commands is not None else [b.code for b in step.commands]
-    patterns: list[str] = []
-    exact: list[str] = []
-    for code in codes:
-        for finding in _destructive.find_destructive(code):
-            patterns.extend(p for p in finding.labels if p not in patterns)
-            if finding.text not in exact:
-                exact.append(finding.text)
-    patterns = [p for p in _destructive.LABELS if p in patterns]
-    if patterns and hosts:
-        key = destructive_key(hosts, rollback)
-        if not _answered(state, "destructive", task_id, step_no, detail_key=key):
-            expected = destructive_expected(hosts)
-            if len(hosts) == 1:
-                msg = f"destructive command ({', '.join(patterns)}) on {hosts[0]}: type the host name {expected!r}"
-            else:
-                shown = ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else "")
-                msg = (f"destructive command ({', '.join(patterns)}) on {len(hosts)} hosts ({shown}): "
-                       f"type the number of hosts {expected!r}")
-            out.append(Guard("destructive", task_id, step_no, msg, "type_host", expected, detail=key,
-                             commands=tuple(exact)))
-
-    secret_set = set(secret_names)
-    used: set[str] = set()
-    for block in step.blocks:
-        if block.kind in ("command", "file"):
-            used.update(placeholder_names(block.code, step.placeholders, block.kind))
-    for ph in step.placeholders:
-        if ph.name not in used:  # named only in prose: nothing to fill in
-            continue
-        secret = is_secret(ph, secret_set)
-        if values is not None:
-            have = ph.name in values
-        else:
-            rec = state.placeholders.get(ph.name)
-            have = rec is not None and not rec.secret
-        if not have and not any(g.kind == "placeholder" and g.expected == ph.name for g in out):
-            what = "secret value" if secret else "value"
-            out.append(Guard("placeholder", task_id, step_no, f"{what} for {ph.name} needed (line {ph.line})",
-                             "value", ph.name, secret=secret))
-    return out
+    destructive = _destructive_guard(state, task_id, step_no, hosts, rollback, codes)
+    if destructive is not None:
+        out.append(destructive)
+    return out + _placeholder_guards(state, step, task_id, step_no, values, secret_names)
 
 
 def answer_ok(guard: Guard, answer: str) -> bool:

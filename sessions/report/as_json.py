@@ -126,26 +126,71 @@ def export_records(data: bytes) -> list[dict[str, Any]]:
     return records if isinstance(records, list) else []
 
 
+def _load_export(data: bytes) -> tuple[dict[str, Any], list[bytes] | None, list[Any] | None] | ChainCheck:
+    """``(document, record lines, None)`` for the layout :func:`render_json` writes, ``(document,
+    None, records)`` for any other JSON layout, or the :class:`ChainCheck` that refuses ``data``."""
+    split = _split(data)
+    if split is not None:
+        return split[0], split[1], None
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return ChainCheck(False, f"not valid JSON ({exc})")
+    if not isinstance(doc, dict):
+        return ChainCheck(False, "not a runbook session export")
+    records = doc.get("records")
+    if not isinstance(records, list):
+        return ChainCheck(False, "export lacks its journal records")
+    return doc, None, records
+
+
+def _record_problem(i: int, rec: Any, line: bytes | None, prev: str, redacted: set[int]) -> str:
+    """Why record ``i`` (parsed from ``line``, when the export has record lines) breaks the
+    chain after ``prev``; "" when it holds."""
+    if type(rec) is not dict or rec.keys() != RECORD_KEYS:
+        return f"record {i}: not a journal record (wrong fields)"
+    if rec["seq"] != i or type(rec["seq"]) is not int:
+        return f"record {i}: sequence number is {rec['seq']!r} (a record is missing, moved or altered)"
+    if rec["prev"] != prev:
+        return f"record seq {i} does not chain to the previous record"
+    h = rec["h"]
+    if type(h) is not str or not _HEX64.fullmatch(h):
+        return f"record seq {i}: bad hash field"
+    if i in redacted:
+        return "" if _visibly_redacted(rec["event"]) else f"record seq {i} is listed as redacted but shows no redaction"
+    if line is not None:
+        good = line_hash_ok(line, h)
+    else:
+        try:
+            good = record_hash(i, rec["ts"], prev, rec["event"]) == h
+        except (TypeError, ValueError):
+            good = False
+    return "" if good else f"record seq {i} altered (hash mismatch)"
+
+
+def _summary_problem(meta: dict[str, Any], report: dict[str, Any], first: Any, count: int, prev: str) -> str:
+    """Why the export's journal summary or report header does not match its records; "" when they do."""
+    if meta.get("count") != count or meta.get("head") != prev:
+        return (f"journal summary (count {meta.get('count')}, head {str(meta.get('head'))[:12]}) "
+                f"does not match the records ({count}, {prev[:12]})")
+    if report.get("journal_head") != prev or report.get("record_count") != count:
+        return "report header names another journal head or record count"
+    if isinstance(first, dict) and first.get("type") == "session_opened" and \
+            first.get("session_id") != report.get("session_id"):
+        return "report is for another session than the records"
+    return ""
+
+
 def verify_chain(data: bytes) -> ChainCheck:
     """Recompute the hash chain of the records in a JSON export.
 
     Records written one per line (as exported) are hashed as the journal format defines
     (:func:`sessions.journal.format.line_hash_ok`: the line without its ``h`` member); any other
     layout is parsed whole and each record's canonical JSON is hashed (``record_hash``)."""
-    split = _split(data)
-    if split is not None:
-        doc, lines = split
-        records: Any = None
-    else:
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return ChainCheck(False, f"not valid JSON ({exc})")
-        if not isinstance(doc, dict):
-            return ChainCheck(False, "not a runbook session export")
-        records, lines = doc.get("records"), None
-        if not isinstance(records, list):
-            return ChainCheck(False, "export lacks its journal records")
+    loaded = _load_export(data)
+    if isinstance(loaded, ChainCheck):
+        return loaded
+    doc, lines, records = loaded
     if doc.get("format") != FORMAT:
         return ChainCheck(False, "not a runbook session export")
     meta, report = doc.get("journal"), doc.get("report")
@@ -156,52 +201,28 @@ def verify_chain(data: bytes) -> ChainCheck:
         return ChainCheck(False, "bad list of redacted records")
     skip = set(redacted)
     prev = GENESIS
-    count = len(lines) if lines is not None else len(records)
+    count = len(lines) if lines is not None else len(records or ())
     first: Any = None
     for i in range(1, count + 1):
-        if lines is not None:
+        line = lines[i - 1] if lines is not None else None
+        if line is not None:
             try:
-                rec = parse_line(lines[i - 1])
+                rec = parse_line(line)
             except ValueError:
                 return ChainCheck(False, f"record {i}: not valid JSON", i - 1, prev)
         else:
-            rec = records[i - 1]
-        if type(rec) is not dict or rec.keys() != RECORD_KEYS:
-            return ChainCheck(False, f"record {i}: not a journal record (wrong fields)", i - 1, prev)
+            rec = records[i - 1] if records is not None else None
+        problem = _record_problem(i, rec, line, prev, skip)
+        if problem:
+            return ChainCheck(False, problem, i - 1, prev)
         if i == 1:
             first = rec["event"]
-        if rec["seq"] != i or type(rec["seq"]) is not int:
-            return ChainCheck(False, f"record {i}: sequence number is {rec['seq']!r} (a record is missing, moved or "
-                              "altered)", i - 1, prev)
-        if rec["prev"] != prev:
-            return ChainCheck(False, f"record seq {i} does not chain to the previous record", i - 1, prev)
-        h = rec["h"]
-        if type(h) is not str or not _HEX64.fullmatch(h):
-            return ChainCheck(False, f"record seq {i}: bad hash field", i - 1, prev)
-        if i in skip:
-            if not _visibly_redacted(rec["event"]):
-                return ChainCheck(False, f"record seq {i} is listed as redacted but shows no redaction", i - 1, prev)
-        elif lines is not None:
-            if not line_hash_ok(lines[i - 1], h):
-                return ChainCheck(False, f"record seq {i} altered (hash mismatch)", i - 1, prev)
-        else:
-            try:
-                good = record_hash(i, rec["ts"], prev, rec["event"]) == h
-            except (TypeError, ValueError):
-                good = False
-            if not good:
-                return ChainCheck(False, f"record seq {i} altered (hash mismatch)", i - 1, prev)
-        prev = h
+        prev = rec["h"]
     if count == 0:
         return ChainCheck(False, "export holds no journal records")
-    if meta.get("count") != count or meta.get("head") != prev:
-        return ChainCheck(False, f"journal summary (count {meta.get('count')}, head {str(meta.get('head'))[:12]}) "
-                          f"does not match the records ({count}, {prev[:12]})", count, prev)
-    if report.get("journal_head") != prev or report.get("record_count") != count:
-        return ChainCheck(False, "report header names another journal head or record count", count, prev)
-    if isinstance(first, dict) and first.get("type") == "session_opened" and \
-            first.get("session_id") != report.get("session_id"):
-        return ChainCheck(False, "report is for another session than the records", count, prev)
+    problem = _summary_problem(meta, report, first, count, prev)
+    if problem:
+        return ChainCheck(False, problem, count, prev)
     note = f"; {len(skip)} records redacted at export (links checked, content not)" if skip else ""
     return ChainCheck(True, f"hash chain intact ({count} records, head {prev[:16]}\u2026{note})", count, prev,
                       tuple(sorted(skip)))

@@ -284,78 +284,89 @@ def _host_result(run: Any, name: str, out: list[bytes] | None, expectations: lis
     )
 
 
-def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
-                outputs: dict[tuple[str, str], list[bytes]], rb: Any) -> None:
-    started: dict[str, ev.StepStarted] = {}
-    finished_ts: dict[str, str] = {}
-    decided_by: dict[tuple[str, str | None], str] = {}
-    uploads: dict[str, list[dict[str, Any]]] = {}
-    expect: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    skips: dict[tuple[str, int], dict[str, Any]] = {}
-    box_hist: dict[str, list[dict[str, Any]]] = {}
-    notes: dict[str, list[dict[str, Any]]] = {}
-    guards: dict[str, list[dict[str, Any]]] = {}
-    rollbacks: dict[str, list[dict[str, Any]]] = {}
-    approvals: dict[str, list[dict[str, Any]]] = {}
-    order: list[str] = []
+@dataclass
+class _Journaled:
+    """What the journal says about runs and tasks beyond the folded state, indexed for the report."""
 
-    def seen(task: str) -> None:
-        if task and task not in order:
-            order.append(task)
+    started: dict[str, ev.StepStarted] = field(default_factory=dict)
+    finished_ts: dict[str, str] = field(default_factory=dict)
+    decided_by: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    uploads: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    expect: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    skips: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    box_hist: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    guards: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rollbacks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    approvals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # task ids in the order the journal first names them
 
-    for ts, e in pairs:
-        if isinstance(e, ev.SessionOpened):
-            for t in e.task_ids:
-                seen(t)
-        elif isinstance(e, ev.StepStarted):
-            started[e.run_id] = e
-            seen(e.task)
+    def seen(self, task: str) -> None:
+        if task and task not in self.order:
+            self.order.append(task)
+
+    def add_run_event(self, ts: str, e: ev.Event) -> bool:
+        """Index an event about a step run; False when ``e`` is not one."""
+        if isinstance(e, ev.StepStarted):
+            self.started[e.run_id] = e
+            self.seen(e.task)
         elif isinstance(e, ev.StepFinished):
-            finished_ts[e.run_id] = ts
+            self.finished_ts[e.run_id] = ts
         elif isinstance(e, ev.StepOutcomeUnknown):
-            finished_ts.setdefault(e.run_id, ts)
+            self.finished_ts.setdefault(e.run_id, ts)
         elif isinstance(e, ev.OutcomeDecided):
-            decided_by[(e.run_id, e.host)] = e.who
+            self.decided_by[(e.run_id, e.host)] = e.who
         elif isinstance(e, ev.FileUploaded):
-            uploads.setdefault(e.run_id, []).append(
+            self.uploads.setdefault(e.run_id, []).append(
                 {"host": e.host, "path": e.path, "sha256": e.sha256, "mode": e.mode})
         elif isinstance(e, ev.ExpectationChecked):
-            expect.setdefault((e.run_id, e.host), []).append(
+            self.expect.setdefault((e.run_id, e.host), []).append(
                 {"index": e.index, "passed": e.passed, "evidence": e.evidence})
+        else:
+            return False
+        return True
+
+    def add_task_event(self, ts: str, e: ev.Event) -> None:
+        """Index an event about a task (skips, checkboxes, notes, guards, rollbacks, approvals)."""
+        if isinstance(e, ev.SessionOpened):
+            for t in e.task_ids:
+                self.seen(t)
         elif isinstance(e, ev.StepSkipped):
-            skips[(e.task, e.step)] = {"reason": e.reason, "who": e.who, "ts": ts}
-            seen(e.task)
+            self.skips[(e.task, e.step)] = {"reason": e.reason, "who": e.who, "ts": ts}
+            self.seen(e.task)
         elif isinstance(e, (ev.CheckboxSet, ev.CheckboxCleared)):
-            box_hist.setdefault(e.key, []).append({
+            self.box_hist.setdefault(e.key, []).append({
                 "ts": ts, "who": e.who, "checked": isinstance(e, ev.CheckboxSet), "text": e.text,
                 "evidence": getattr(e, "evidence", ""), "reason": getattr(e, "reason", "")})
-            seen(e.key.split("/", 1)[0])
+            self.seen(e.key.split("/", 1)[0])
         elif isinstance(e, ev.Note) and e.task:
-            notes.setdefault(e.task, []).append({"ts": ts, "who": e.who, "text": e.text})
-            seen(e.task)
+            self.notes.setdefault(e.task, []).append({"ts": ts, "who": e.who, "text": e.text})
+            self.seen(e.task)
         elif isinstance(e, (ev.GuardPassed, ev.GuardOverridden)):
-            guards.setdefault(e.task, []).append({
+            self.guards.setdefault(e.task, []).append({
                 "ts": ts, "who": e.who, "guard": e.guard, "step": e.step,
                 "overridden": isinstance(e, ev.GuardOverridden),
                 "detail": getattr(e, "reason", "") or getattr(e, "detail", "")})
-            seen(e.task)
+            self.seen(e.task)
         elif isinstance(e, ev.RollbackStarted):
-            rollbacks.setdefault(e.task, []).append({"ts": ts, "who": e.who, "reason": e.reason})
-            seen(e.task)
+            self.rollbacks.setdefault(e.task, []).append({"ts": ts, "who": e.who, "reason": e.reason})
+            self.seen(e.task)
         elif isinstance(e, (ev.ApprovalRequested, ev.ApprovalGranted, ev.ApprovalRefused)):
-            approvals.setdefault(e.task, []).append(_approval_entry(ts, e))
-            seen(e.task)
-        elif isinstance(e, ev.ApproversSet):
-            r.approvers.append({"ts": ts, "who": e.who, "path": e.path, "sha256": e.sha256, "text": e.text})
+            self.approvals.setdefault(e.task, []).append(_approval_entry(ts, e))
+            self.seen(e.task)
         elif isinstance(e, (ev.TaskStarted, ev.TaskCompleted, ev.TaskSkipped)):
-            seen(e.task)
+            self.seen(e.task)
 
+
+def _run_reports(s: SessionState, j: _Journaled,
+                 outputs: dict[tuple[str, str], list[bytes]]) -> dict[tuple[str, int, bool], list[RunReport]]:
+    """Every run of the session as a :class:`RunReport`, grouped by (task, step, rollback)."""
     runs_by_step: dict[tuple[str, int, bool], list[RunReport]] = {}
     for rid, run in s.runs.items():
-        st = started.get(rid)
+        st = j.started.get(rid)
         hosts = [
-            _host_result(run, h, outputs.get((rid, h)), expect.get((rid, h), []),
-                         decided_by.get((rid, h)) or decided_by.get((rid, None), ""))
+            _host_result(run, h, outputs.get((rid, h)), j.expect.get((rid, h), []),
+                         j.decided_by.get((rid, h)) or j.decided_by.get((rid, None), ""))
             for h in run.hosts
         ]
         latest = s.latest_run.get((run.task, run.step, run.rollback)) == rid
@@ -367,14 +378,21 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
             run_id=rid, task=run.task, step=run.step, rollback=run.rollback, command=run.command,
             targets=list(run.targets), mode=run.mode, detached=run.detached, pty=bool(st and st.pty),
             who=run.who or (st.who if st else ""), started=run.started,
-            finished=run.ended or finished_ts.get(rid, ""),
+            finished=run.ended or j.finished_ts.get(rid, ""),
             outcome=_run_outcome(hosts, run), duration_s=run.duration_s, hosts=hosts,
-            files=uploads.get(rid, []), superseded=not latest,
+            files=j.uploads.get(rid, []), superseded=not latest,
         )
         runs_by_step.setdefault((run.task, run.step, run.rollback), []).append(rr)
+    return runs_by_step
 
+
+def _phases_of(rb: Any, order: list[str]) -> tuple[list[tuple[PhaseReport, list[str]]], dict[str, Any]]:
+    """The report's phases, each with the ids of its tasks, and the runbook's item behind each id.
+
+    The runbook's phases (tasks, then gates) come first, then checklists outside tasks, then
+    tasks the journal names that the runbook file does not hold."""
     tasks_rb: dict[str, Any] = {}
-    phases: list[tuple[PhaseReport, list[str]]] = []  # each phase with the ids of its tasks
+    phases: list[tuple[PhaseReport, list[str]]] = []
     if rb is not None:
         for ph in rb.phases:
             ids: list[str] = []
@@ -400,11 +418,23 @@ def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
     if extra:
         title = "Tasks not in the runbook file" if rb is not None else "Tasks (from the journal)"
         phases.append((PhaseReport(number="", title=title), extra))
+    return phases, tasks_rb
 
+
+def _fill_tasks(r: Report, s: SessionState, pairs: list[tuple[str, ev.Event]],
+                outputs: dict[tuple[str, str], list[bytes]], rb: Any) -> None:
+    j = _Journaled()
+    for ts, e in pairs:
+        if isinstance(e, ev.ApproversSet):
+            r.approvers.append({"ts": ts, "who": e.who, "path": e.path, "sha256": e.sha256, "text": e.text})
+        elif not j.add_run_event(ts, e):
+            j.add_task_event(ts, e)
+    runs_by_step = _run_reports(s, j, outputs)
+    phases, tasks_rb = _phases_of(rb, j.order)
     for pr, task_ids in phases:
         pr.tasks = [
-            _task_report(tid, tasks_rb.get(tid), s, runs_by_step, skips, box_hist, notes, guards, rollbacks,
-                         approvals)
+            _task_report(tid, tasks_rb.get(tid), s, runs_by_step, j.skips, j.box_hist, j.notes, j.guards,
+                         j.rollbacks, j.approvals)
             for tid in task_ids
         ]
     r.phases = [pr for pr, _ in phases]

@@ -183,8 +183,9 @@ def change_text(status: MirrorStatus) -> str:
         return f"warning: mirror refused: {status.error}; the session goes on without a mirror"
     if status.state is MirrorState.STOPPED:
         if status.lag:
+            has = f"records 1-{status.acked_seq}" if status.acked_seq else "none of them"
             return (f"warning: mirror {where}: {status.lag} record(s) not acknowledged when the session closed "
-                    f"(the mirror has records 1-{status.acked_seq})")
+                    f"(the mirror has {has})")
         return f"mirror {where}: all {status.acked_seq} records acknowledged"
     return f"mirror {where}: {status.state}"
 
@@ -432,7 +433,7 @@ class JournalMirror:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(self._task), grace)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -460,9 +461,12 @@ class JournalMirror:
                 self._journal(MirrorState.REFUSED, str(exc))
                 await self._disconnect()
                 return
-            except _REMOTE_ERRORS as exc:
+            except Exception as exc:  # the mirror never takes the session down: lost, retried
                 why = _describe(exc)
-                self.log.warning("mirror lost", error=why)
+                if isinstance(exc, _REMOTE_ERRORS):
+                    self.log.warning("mirror lost", error=why)
+                else:  # not a remote failure we know: keep its traceback in the log
+                    self.log.exception("mirror lost (unexpected error)", error=why)
                 await self._disconnect()
                 if not self._lost_told:
                     self._lost_told = True

@@ -90,3 +90,13 @@ def test_a_bad_front_matter_approval_default_is_reported_too(tmp_path) -> None:
     path = tmp_path / "doc.md"
     path.write_text("---\ntitle: T\nrunbook: {approval: maybe}\n---\n" + BOOK)
     assert any("approval must be required or none" in d.message for d in parse_file(str(path)).diagnostics)
+
+
+def test_what_the_operator_is_told_at_close() -> None:
+    from sessions.team.mirror import change_text
+
+    done = MirrorStatus("b:/m/S", MirrorState.STOPPED, 12, local_seq=12)
+    assert change_text(done) == "mirror b:/m/S: all 12 records acknowledged"
+    never = MirrorStatus("b:/m/S", MirrorState.STOPPED, 0, local_seq=9)
+    assert change_text(never) == ("warning: mirror b:/m/S: 9 record(s) not acknowledged when the session closed "
+                                  "(the mirror has none of them)")

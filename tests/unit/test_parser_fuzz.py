@@ -34,6 +34,30 @@ document = st.builds(
 )
 
 
+def _check_task(t, ok):
+    """Every line a task names (its steps, blocks, expectations, placeholders, rollback, metadata)."""
+    ok(t.line)
+    steps = list(t.steps) + list(t.rollback.steps if t.rollback else ())
+    if t.rollback:
+        ok(t.rollback.line)
+        for b in t.rollback.blocks:
+            ok(b.line)
+    for s in steps:
+        ok(s.line)
+        for b in s.blocks:
+            ok(b.line)
+            if b.end_line is not None:
+                ok(b.end_line)
+            for i in range(b.code.count("\n") + 1):
+                ok(b.code_line(i))
+        for e in s.expected:
+            ok(e.line)
+        for ph in s.placeholders:
+            ok(ph.line)
+    for v in t.metadata_lines.values():
+        ok(v)
+
+
 def _check(rb, text):
     n = rb.line_count
     assert n >= 0
@@ -49,26 +73,7 @@ def _check(rb, text):
     for p in rb.phases:
         ok(p.line)
         for t in p.tasks:
-            ok(t.line)
-            steps = list(t.steps) + list(t.rollback.steps if t.rollback else ())
-            if t.rollback:
-                ok(t.rollback.line)
-                for b in t.rollback.blocks:
-                    ok(b.line)
-            for s in steps:
-                ok(s.line)
-                for b in s.blocks:
-                    ok(b.line)
-                    if b.end_line is not None:
-                        ok(b.end_line)
-                    for i in range(b.code.count("\n") + 1):
-                        ok(b.code_line(i))
-                for e in s.expected:
-                    ok(e.line)
-                for ph in s.placeholders:
-                    ok(ph.line)
-            for v in t.metadata_lines.values():
-                ok(v)
+            _check_task(t, ok)
         for g in p.gates:
             ok(g.line)
             for s in g.steps:

@@ -17,6 +17,67 @@ OUTCOMES = ("succeeded", "failed", "timeout", "cancelled", "unknown")
 who = st.sampled_from(("alice", "bob", ""))
 
 
+def _run_event(draw, kind: str, rid: str, host: str) -> ev.Event | None:
+    """An event about run ``rid`` on ``host``; None when ``kind`` is not about a run."""
+    if kind == "output":
+        if draw(st.booleans()):
+            return ev.OutputChunk(rid, host, "stdout", draw(st.text(max_size=6)))
+        else:
+            return ev.OutputChunk.from_bytes(rid, host, "stderr", draw(st.binary(max_size=6)))
+    elif kind == "host":
+        return ev.HostFinished(rid, host, draw(st.sampled_from(OUTCOMES)), draw(st.none() | st.integers(0, 2)))
+    elif kind == "finish":
+        return ev.StepFinished(rid, draw(st.sampled_from(OUTCOMES + ("skipped",))), 1.0)
+    elif kind == "unknown":
+        return ev.StepOutcomeUnknown(rid, "lost", draw(st.none() | st.just(host)))
+    elif kind == "decide":
+        return ev.OutcomeDecided(rid, draw(st.sampled_from(("succeeded", "failed", "rerun"))), "why",
+                                 draw(st.none() | st.just(host)), draw(who))
+    elif kind == "detached":
+        return ev.DetachedStarted(rid, host, "d1") if draw(st.booleans()) else ev.HostStarted(rid, host)
+    elif kind == "expect":
+        return ev.ExpectationChecked(rid, host, draw(st.integers(0, 1)), draw(st.booleans()))
+    return None
+
+
+def _other_event(draw, kind: str, host: str, i: int) -> ev.Event:
+    """An event not about a run: tasks, checkboxes, values, guards, notes, the session."""
+    if kind == "task":
+        t = draw(st.sampled_from(TASKS))
+        return draw(st.sampled_from((ev.TaskStarted(t, "a"), ev.TaskCompleted(t, "a"),
+                                     ev.TaskSkipped(t, "why", "a"), ev.RollbackStarted(t))))
+    elif kind == "skipstep":
+        return ev.StepSkipped(draw(st.sampled_from(TASKS)), draw(st.integers(1, 3)), "why")
+    elif kind == "box":
+        k = draw(st.sampled_from(KEYS))
+        return ev.CheckboxSet(k, who="a", evidence="e") if draw(st.booleans()) else \
+            ev.CheckboxCleared(k, who="a", reason="r")
+    elif kind == "placeholder":
+        name = draw(st.sampled_from(("VERSION", "DB_PASS")))
+        return ev.PlaceholderSupplied(name, name == "DB_PASS", None if name == "DB_PASS" else draw(st.text(
+            max_size=3)), "x" if name == "DB_PASS" else "")
+    elif kind == "guard":
+        t = draw(st.sampled_from(TASKS))
+        return ev.GuardPassed("risk", t) if draw(st.booleans()) else ev.GuardOverridden("window", t, "r")
+    elif kind == "note":
+        return ev.Note(draw(st.text(max_size=5)), draw(st.none() | st.sampled_from(TASKS)))
+    elif kind == "probe":
+        return ev.ProbeResult(draw(st.sampled_from(KEYS)), "p()", draw(st.sampled_from(("pass", "fail"))))
+    elif kind == "open":
+        return ev.SessionOpened("s", "/rb.md", draw(st.sampled_from(("a" * 64, "b" * 64))), "T", draw(who),
+                                task_ids=TASKS, resumed=True, handover_from=draw(st.none() | st.just("bob")))
+    elif kind == "close":
+        return ev.SessionClosed("quit", draw(st.booleans()))
+    elif kind == "changed":
+        return ev.RunbookChanged("a" * 64, "b" * 64, ("T-4",), ("T-3",))
+    elif kind == "recovered":
+        return ev.Recovered("torn tail", 3)
+    elif kind == "checkpoint":
+        return ev.Checkpoint("c" * 64, i)
+    else:
+        return ev.HostKeyAccepted(host, "SHA256:x")
+
+
 @st.composite
 def streams(draw, max_size: int = 40) -> list[tuple[str, ev.Event]]:
     """A valid event stream: run ids unique per StepStarted, other run events mostly
@@ -47,58 +108,7 @@ def streams(draw, max_size: int = 40) -> list[tuple[str, ev.Event]]:
                 rid, targets = draw(st.sampled_from(runs)) if runs else ("nope", HOSTS)
             host = draw(st.sampled_from(targets + ("h9",))) if draw(st.integers(0, 9)) == 0 else \
                 draw(st.sampled_from(targets))
-            if kind == "output":
-                if draw(st.booleans()):
-                    e = ev.OutputChunk(rid, host, "stdout", draw(st.text(max_size=6)))
-                else:
-                    e = ev.OutputChunk.from_bytes(rid, host, "stderr", draw(st.binary(max_size=6)))
-            elif kind == "host":
-                e = ev.HostFinished(rid, host, draw(st.sampled_from(OUTCOMES)), draw(st.none() | st.integers(0, 2)))
-            elif kind == "finish":
-                e = ev.StepFinished(rid, draw(st.sampled_from(OUTCOMES + ("skipped",))), 1.0)
-            elif kind == "unknown":
-                e = ev.StepOutcomeUnknown(rid, "lost", draw(st.none() | st.just(host)))
-            elif kind == "decide":
-                e = ev.OutcomeDecided(rid, draw(st.sampled_from(("succeeded", "failed", "rerun"))), "why",
-                                      draw(st.none() | st.just(host)), draw(who))
-            elif kind == "detached":
-                e = ev.DetachedStarted(rid, host, "d1") if draw(st.booleans()) else ev.HostStarted(rid, host)
-            elif kind == "expect":
-                e = ev.ExpectationChecked(rid, host, draw(st.integers(0, 1)), draw(st.booleans()))
-            elif kind == "task":
-                t = draw(st.sampled_from(TASKS))
-                e = draw(st.sampled_from((ev.TaskStarted(t, "a"), ev.TaskCompleted(t, "a"),
-                                          ev.TaskSkipped(t, "why", "a"), ev.RollbackStarted(t))))
-            elif kind == "skipstep":
-                e = ev.StepSkipped(draw(st.sampled_from(TASKS)), draw(st.integers(1, 3)), "why")
-            elif kind == "box":
-                k = draw(st.sampled_from(KEYS))
-                e = ev.CheckboxSet(k, who="a", evidence="e") if draw(st.booleans()) else \
-                    ev.CheckboxCleared(k, who="a", reason="r")
-            elif kind == "placeholder":
-                name = draw(st.sampled_from(("VERSION", "DB_PASS")))
-                e = ev.PlaceholderSupplied(name, name == "DB_PASS", None if name == "DB_PASS" else draw(st.text(
-                    max_size=3)), "x" if name == "DB_PASS" else "")
-            elif kind == "guard":
-                t = draw(st.sampled_from(TASKS))
-                e = ev.GuardPassed("risk", t) if draw(st.booleans()) else ev.GuardOverridden("window", t, "r")
-            elif kind == "note":
-                e = ev.Note(draw(st.text(max_size=5)), draw(st.none() | st.sampled_from(TASKS)))
-            elif kind == "probe":
-                e = ev.ProbeResult(draw(st.sampled_from(KEYS)), "p()", draw(st.sampled_from(("pass", "fail"))))
-            elif kind == "open":
-                e = ev.SessionOpened("s", "/rb.md", draw(st.sampled_from(("a" * 64, "b" * 64))), "T", draw(who),
-                                     task_ids=TASKS, resumed=True, handover_from=draw(st.none() | st.just("bob")))
-            elif kind == "close":
-                e = ev.SessionClosed("quit", draw(st.booleans()))
-            elif kind == "changed":
-                e = ev.RunbookChanged("a" * 64, "b" * 64, ("T-4",), ("T-3",))
-            elif kind == "recovered":
-                e = ev.Recovered("torn tail", 3)
-            elif kind == "checkpoint":
-                e = ev.Checkpoint("c" * 64, i)
-            else:
-                e = ev.HostKeyAccepted(host, "SHA256:x")
+            e = _run_event(draw, kind, rid, host) or _other_event(draw, kind, host, i)
         out.append((ts, e))
     return out
 
