@@ -328,7 +328,11 @@ class _Replica:
                     raise _Refused(f"{self.shown} is {size} bytes, not the {at} this process mirrored: another "
                                    "writer changed it (is this session carried on elsewhere too?); it is left as it is")
                 await self.file.write(data, at)
-                await self.file.fsync()
+                try:
+                    await self.file.fsync()
+                except asyncssh.SFTPOpUnsupported:
+                    raise _Refused(f"{self.shown}: the mirror's SFTP server cannot fsync (no fsync@openssh.com "
+                                   "extension): nothing it holds could be acknowledged as on its disk") from None
             at += len(data)
             self.acked = at
             acked(data)
