@@ -580,7 +580,8 @@ async def _run(args: argparse.Namespace, runbook: Any, ref: TaskRef, steps: list
         engine = Engine(session, inventory, known_hosts=args.known_hosts,
                         accept_new_host_keys=args.accept_new_host_keys, detached=args.detached,
                         parallel_limit=getattr(args, "parallel", None) or 10,
-                        connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
+                        connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause,
+                        on_warning=say)
         approvals = _approvals(session, engine, args)
         ctl["approvals"] = approvals
         if args.session is not None:
