@@ -53,8 +53,13 @@ def find_tool(name: str) -> str:
 
 
 def loopback_address(index: int, base: int = 1) -> str:
-    """The ``index``-th (0-based) fleet address: 127.0.<base>.1 ... 127.0.<base>.254, then the next /24."""
-    return f"127.0.{base + index // 254}.{1 + index % 254}"
+    """The ``index``-th (0-based) fleet address: 127.0.<base>.1 ... 127.0.<base>.254, then the
+    next /24 (500 hosts from base 1: 127.0.1.1-254 and 127.0.2.1-246).  Always in 127.0.0.0/8
+    (Linux routes all of it to ``lo``); ValueError past 127.0.255.254."""
+    third = base + index // 254
+    if index < 0 or not 1 <= base <= third <= 255:
+        raise ValueError(f"fleet address {index} from 127.0.{base}.1 is outside 127.0.1.0-127.0.255.255")
+    return f"127.0.{third}.{1 + index % 254}"
 
 
 def _free_port(addresses: Sequence[str]) -> int:
