@@ -485,3 +485,36 @@ def test_a_step_that_cannot_be_planned_yet_is_named_in_the_request(world: World)
     finally:
         asyncio.run(engine.close())
         session.close(reason="test")
+
+
+def test_sigterm_ends_exec_waiting_for_an_approval(world: World) -> None:
+    """`runbook exec` waiting for a signature stops on SIGTERM (as it does mid-step): exit 143,
+    nothing run, the session closed -- it used to ignore the signal and wait for ever."""
+    import signal
+    import sys
+    import time
+
+    env = dict(os.environ, RUNBOOK_SESSION_DIR=str(world.tmp / "sessions2"))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from runbook.cli import main; sys.exit(main())", "exec", str(world.book), "--task", "CHG-2",
+                             "--approvers", str(world.approvers), "--yes", "--session-dir", str(world.tmp / "s2")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        seen = b""
+        while b"waiting for" not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert b"waiting for" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, (seen + err).decode()
+    assert b"Traceback" not in err
+    journal = next((world.tmp / "s2").glob("*/journal.jsonl")).read_text()
+    assert '"session_closed"' in journal and '"step_started"' not in journal
