@@ -463,14 +463,14 @@ def exec_cmd(args: argparse.Namespace) -> int:
 
 def _mirror_dest(args: argparse.Namespace, runbook: Runbook) -> MirrorDest | None:
     """``--mirror DEST``, else the runbook's ``mirror:`` (front matter, bindings), checked (a bad
-    one: exit 2)."""
+    one: exit 2).  The mirror module (asyncssh) is imported only when there is one."""
+    if not getattr(args, "mirror", None) and not runbook.mirror:
+        return None
     from sessions.team.mirror import MirrorDest
 
     if getattr(args, "mirror", None):
         return MirrorDest.parse(args.mirror)
-    if runbook.mirror:
-        return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
-    return None
+    return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
 
 
 def _from_mirror(args: argparse.Namespace) -> tuple[Any, tuple[Event, ...]]:
@@ -501,10 +501,14 @@ def _start_mirror(session: Session, dest: MirrorDest | None, args: argparse.Name
 
 
 def notify_urls(args: argparse.Namespace, runbook: Any) -> list[str]:
-    """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2."""
+    """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2.
+    The notifier module is imported only when there is one."""
+    urls = list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ())
+    if not urls:
+        return []
     from sessions.team.notify import check_urls
 
-    return check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ()))
+    return check_urls(urls)
 
 
 def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str, bool], values: dict[str, str] | None,
