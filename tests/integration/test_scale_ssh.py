@@ -4,6 +4,7 @@ Nothing here is timed (bench/scale.py measures)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from runbook.parse.parser import parse_file
-from runbook.targets.inventory import Inventory
+from runbook.targets.inventory import Inventory, Target
+from runbook.transport import ssh_pool
+from runbook.transport.ssh_pool import ConnectError, SSHPool
 from sessions.engine.engine import Engine
 from sessions.engine.session import Session
 from tests.integration.sshd import MAX_LISTEN, SSHFleet, loopback_address
@@ -164,3 +167,45 @@ async def test_connect_limit_keeps_every_host_under_sshd_max_startups(tmp_path):
     finally:
         fleet.stop()
     assert outcomes == {name: "succeeded" for name in fleet.names}
+
+
+async def test_connections_dropped_before_the_key_exchange_are_tried_again(tmp_path):
+    # all 8 handshakes at once against an sshd keeping 4 unauthenticated: the ones it drops
+    # (closed before its host key) are tried again after a pause, and every host gets in
+    require("sshd")
+    fleet = SSHFleet.start(tmp_path / "fleet", 8, base=62, max_startups="4:100:4")
+    pool = SSHPool(known_hosts=str(fleet.known_hosts), connect_limit=8)
+    try:
+        conns = await asyncio.gather(*(pool.get(t) for t in fleet.hosts.values()), return_exceptions=True)
+        assert [c for c in conns if isinstance(c, BaseException)] == []
+        assert pool.connects > len(fleet.names)  # some were dropped, and retried
+    finally:
+        await pool.close()
+        fleet.stop()
+
+
+async def test_a_server_that_always_drops_is_named_as_such(tmp_path, monkeypatch):
+    # a listener that closes every connection before the SSH banner, as sshd does past MaxStartups
+    monkeypatch.setattr(ssh_pool, "DROP_PAUSE", 0.01)
+    accepted = 0
+
+    def drop(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.63.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    pool = SSHPool(known_hosts=str(known))
+    try:
+        with pytest.raises(ConnectError) as err:
+            await pool.get(Target(name="dropper", host="127.0.63.1", port=port, user="nobody"))
+    finally:
+        await pool.close()
+        server.close()
+        await server.wait_closed()
+    assert accepted == 1 + ssh_pool.DROP_RETRIES
+    assert "closed by the server before the key exchange, 5 times" in str(err.value)
+    assert "MaxStartups" in str(err.value) and "--connect-limit" in str(err.value)
