@@ -494,7 +494,7 @@ def test_sigterm_ends_exec_waiting_for_an_approval(world: World) -> None:
     import sys
     import time
 
-    env = dict(os.environ, RUNBOOK_SESSION_DIR=str(world.tmp / "sessions2"))
+    env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from runbook.cli import main; sys.exit(main())", "exec", str(world.book), "--task", "CHG-2",
                              "--approvers", str(world.approvers), "--yes", "--session-dir", str(world.tmp / "s2")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -509,7 +509,7 @@ def test_sigterm_ends_exec_waiting_for_an_approval(world: World) -> None:
             seen += line
         assert b"waiting for" in seen, seen
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
