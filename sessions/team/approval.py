@@ -195,15 +195,21 @@ class Request:
     def summary(self) -> list[str]:
         """What the approver reads before signing (each line plain text; print it with
         ``terminal_text.visible``)."""
+        from runbook.sanitize.terminal_text import visible
+
+        def one(text: str) -> str:  # a one-line field: a newline in it must not make a line of its own
+            return visible(text, multiline=False)
+
         lines = [
-            f"Approve task {self.task}: {self.title} ({self.risk} risk)",
-            f"  session {self.session}, operator {self.operator} on {self.jump_host}, requested {self.requested_at}",
-            f"  runbook {self.runbook_path} (sha256 {self.runbook_sha256})",
+            f"Approve task {one(self.task)}: {one(self.title)} ({one(self.risk)} risk)",
+            f"  session {one(self.session)}, operator {one(self.operator)} on {one(self.jump_host)}, "
+            f"requested {one(self.requested_at)}",
+            f"  runbook {one(self.runbook_path)} (sha256 {one(self.runbook_sha256)})",
             f"  {len(self.plan)} step(s):",
         ]
         for e in self.plan:
-            hosts = ", ".join(e.hosts) if e.hosts else "no target chosen yet"
-            lines.append(f"  step {e.step}: {e.title} -- on {len(e.hosts)} host(s) ({e.mode}): {hosts}")
+            hosts = ", ".join(one(h) for h in e.hosts) if e.hosts else "no target chosen yet"
+            lines.append(f"  step {e.step}: {one(e.title)} -- on {len(e.hosts)} host(s) ({one(e.mode)}): {hosts}")
             lines.extend(f"    | {line}" for line in e.script.rstrip("\n").split("\n"))
         return lines
 

@@ -82,6 +82,15 @@ def _runbook(tmp_path: Path, step1: str, step2: str = "echo done") -> Path:
     return path
 
 
+def _until(store: Path, needle: str, lines: bool = False) -> str:
+    """A step's command that waits (30 s at most) until a journal in ``store`` holds ``needle``: the
+    session stays open until the mirror's state change is journaled, however loaded the machine."""
+    say = 'echo "line $i"; ' if lines else ""
+    half = len(needle) // 2  # the needle in two halves: the step's own journaled command must not match it
+    return (f"a='{needle[:half]}'; b='{needle[half:]}'; i=0; until grep -qsF \"$a$b\" {store}/*/journal.jsonl; "
+            f'do i=$((i+1)); {say}[ "$i" -ge 600 ] && break; sleep 0.05; done; echo "waited $i"')
+
+
 def _wait(cond: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -193,22 +202,26 @@ def test_sigkill_mid_step_then_resume_from_the_mirror_elsewhere(tmp_path: Path, 
 def test_a_lost_mirror_warns_never_stops_the_run_and_catches_up(tmp_path: Path, mirror_host: SSHFleet) -> None:
     a = Host(tmp_path / "a", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "for i in $(seq 1 80); do echo line $i; sleep 0.05; done")
+    rb = _runbook(tmp_path, _until(a.store, '"state":"restored"', lines=True))  # runs until the mirror is back
     proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
                    "--mirror", f"backup-jump:{remote_root}")
+
+    def journaled(needle: bytes) -> bool:
+        return any(needle in j.read_bytes() for j in a.store.glob("*/journal.jsonl"))
+
     try:
-        _wait(lambda: any(remote_root.glob("*/journal.jsonl")) if remote_root.exists() else False, 30,
-              "the mirror to start")
+        _wait(lambda: journaled(b'"state":"started"'), 30, "the mirror to start")
         mirror_host.stop()  # the mirror host goes away mid-step (its sessions killed)
-        time.sleep(1.0)
+        _wait(lambda: journaled(b'"state":"lost"'), 30, "the mirror to be lost")
         assert proc.poll() is None, "the run stopped with the mirror"
         mirror_host.restart()
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    assert "waited 600" not in out, "the mirror never came back"
     assert "warning: mirror" in err and "lost" in err and "the session goes on" in err, err
     sid = _only_session(a.store).name
     local, remote = a.store / sid / "journal.jsonl", remote_root / sid / "journal.jsonl"
@@ -257,7 +270,7 @@ def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mir
     a = Host(tmp_path / "a", mirror_host)
     b = Host(tmp_path / "b", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    rb = _runbook(tmp_path, "echo one", _until(b.store, "set aside"))  # step 2 ends once the mirror says so
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
@@ -289,7 +302,7 @@ def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mir
 def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: Path, mirror_host: SSHFleet) -> None:
     a = Host(tmp_path / "a", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    rb = _runbook(tmp_path, "echo one", _until(a.store, '"state":"refused"'))  # step 2 ends once refused
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
@@ -328,14 +341,14 @@ def test_the_mirror_host_key_is_checked_strictly(tmp_path: Path, mirror_host: SS
     config = a.home / ".ssh" / "config"
     config.write_text(config.read_text().replace(str(mirror_host.known_hosts), str(empty)))
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one; sleep 1")
+    rb = _runbook(tmp_path, "echo one", _until(a.store, "host_key_accepted"))
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
     assert "warning: mirror" in ran.stderr and "unknown host key" in ran.stderr, ran.stderr
     assert not remote_root.exists()
 
-    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}", "--accept-new-host-keys")
     assert ran.returncode == 0, ran.stderr
     sid = next(remote_root.iterdir()).name

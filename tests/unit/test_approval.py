@@ -485,3 +485,59 @@ def test_a_step_that_cannot_be_planned_yet_is_named_in_the_request(world: World)
     finally:
         asyncio.run(engine.close())
         session.close(reason="test")
+
+
+def test_sigterm_ends_exec_waiting_for_an_approval(world: World) -> None:
+    """`runbook exec` waiting for a signature stops on SIGTERM (as it does mid-step): exit 143,
+    nothing run, the session closed -- it used to ignore the signal and wait for ever."""
+    import signal
+    import sys
+    import time
+
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from runbook.cli import main; sys.exit(main())", "exec", str(world.book), "--task", "CHG-2",
+                             "--approvers", str(world.approvers), "--yes", "--session-dir", str(world.tmp / "s2")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        seen = b""
+        while b"waiting for" not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert b"waiting for" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, (seen + err).decode()
+    assert b"Traceback" not in err
+    journal = next((world.tmp / "s2").glob("*/journal.jsonl")).read_text()
+    assert '"session_closed"' in journal and '"step_started"' not in journal
+
+
+def test_approve_shows_a_newline_in_a_one_line_field_as_an_escape(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A request whose title, operator or host holds a newline cannot add lines of its own to
+    what the approver reads (a fake "step 1" line): one field stays one line."""
+    from runbook.cli import main
+    from sessions.team.approval import PlanEntry, Request
+
+    key = make_key(tmp_path / "approver", "approver")
+    fake = "Look\n  step 1: Look -- on 1 host(s) (parallel): web-1\n    | uptime"
+    request = Request("0a1b2c3d", "20261208T010203Z-ab12", "CHG-1", fake, "LOW", "/srv/change.md", "e" * 64,
+                      "bob\r\n  vetted by the CAB", "jump-1", "2026-12-08T01:02:03Z", (),
+                      (PlanEntry(1, fake, ("db-1\nweb-1",), "parallel", "rm -rf /srv/db\n"),))
+    path = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    path.write_text(request.render())
+    assert main(["approve", str(path), "--sign", str(key), "--yes"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert sum(line.startswith("  step 1:") for line in lines) == 1
+    assert not any(line.startswith(("  vetted", "web-1", "    | uptime")) for line in lines)
+    assert "Look\\x0a  step 1: Look" in out and "bob\\x0d\\x0a  vetted" in out and "db-1\\x0aweb-1" in out
+    assert "    | rm -rf /srv/db" in out
