@@ -422,3 +422,57 @@ def test_signed_checkpoints_survive_the_jump_host_too(tmp_path: Path, mirror_hos
     checked = b.run("journal", "verify", sid, "--allowed-signers", str(signers), "--session-dir", str(b.store))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "signed by" in checked.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (the sshd listener and the per-connection sshd's)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def test_a_hung_mirror_never_holds_the_run_and_exec_quits_in_bounded_time(
+        tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The mirror host stops answering (its sshd SIGSTOPped: TCP stays up, nothing replies): the
+    steps go on and `exec` still quits in a bounded time (each remote operation 10 s, 5 s at close)."""
+    a = Host(tmp_path / "a", mirror_host)
+    rb = _runbook(tmp_path, _until(a.store, '"state":"started"') + "; for i in 1 2 3 4 5; do echo tick $i; done",
+                  "echo done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
+                   "--mirror", f"backup-jump:{tmp_path / 'remote'}")
+    stopped: list[int] = []
+    try:
+        _wait(lambda: any(b'"state":"started"' in j.read_bytes() for j in a.store.glob("*/journal.jsonl")), 30,
+              "the mirror to start")
+        for server in mirror_host._servers:
+            assert server.proc is not None
+            for pid in _descendants(server.proc.pid):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"exec quit {took:.1f} s after the mirror hung")
+    assert proc.returncode == 0, err
+    assert "tick 5" in out and "[local] done" in out, out
+    assert "Traceback" not in err and "not acknowledged" in err, err
