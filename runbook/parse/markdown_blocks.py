@@ -161,53 +161,56 @@ def _container(tok: Token, start: int, end: int) -> Node:
 
 
 def _build(tokens: list[Token], lines: list[str], base: int, total: int) -> list[Node]:
+    """The node tree of the block tokens.  One pass; the list new nodes go to (``siblings``)
+    and the line span are kept in locals (a 2,000-task runbook has ~120,000 tokens)."""
     root: list[Node] = []
     stack: list[Node] = []
+    siblings = root  # children of stack[-1], else root
     table: Node | None = None
     row: list[str] | None = None
-
-    def add(node: Node) -> None:
-        (stack[-1].children if stack else root).append(node)
-
-    def span(tok: Token) -> tuple[int, int]:
-        if tok.map:
-            start = base + tok.map[0] + 1
-            end = base + max(tok.map[1], tok.map[0] + 1)
-            return start, min(end, base + max(total, 1))
-        line = stack[-1].line if stack else base + 1
-        return line, line
+    last = base + max(total, 1)
+    first = base + 1
 
     i = 0
     n = len(tokens)
     while i < n:
         tok = tokens[i]
         t = tok.type
+        m = tok.map
+        if m:
+            start = base + m[0] + 1
+            end = base + m[1] if m[1] > m[0] else start
+            if end > last:
+                end = last
+        else:
+            start = end = stack[-1].line if stack else first
         if t == "heading_open":
-            start, end = span(tok)
-            inline = tokens[i + 1].content if i + 1 < n and tokens[i + 1].type == "inline" else ""
-            add(Node("heading", start, end, level=int(tok.tag[1:]), text=inline.strip()))
+            nxt = tokens[i + 1] if i + 1 < n else None
+            inline = nxt.content if nxt is not None and nxt.type == "inline" else ""
+            siblings.append(Node("heading", start, end, level=int(tok.tag[1:]), text=inline.strip()))
             i += 3
             continue
         if t == "paragraph_open":
-            start, end = span(tok)
-            inline = tokens[i + 1].content if i + 1 < n and tokens[i + 1].type == "inline" else ""
             if table is None:
-                add(Node("paragraph", start, end, text=inline))
+                nxt = tokens[i + 1] if i + 1 < n else None
+                inline = nxt.content if nxt is not None and nxt.type == "inline" else ""
+                siblings.append(Node("paragraph", start, end, text=inline))
             i += 3
             continue
-        if t in _LEAF_TYPES:
-            add(_leaf(tok, lines, *span(tok)))
-        elif t in _CONTAINER_TYPES:
-            node = _container(tok, *span(tok))
-            add(node)
-            stack.append(node)
-        elif t in _CONTAINER_CLOSE_TYPES:
+        if t in _CONTAINER_CLOSE_TYPES:
             if stack:
                 stack.pop()
+                siblings = stack[-1].children if stack else root
+        elif t in _CONTAINER_TYPES:
+            node = _container(tok, start, end)
+            siblings.append(node)
+            stack.append(node)
+            siblings = node.children
+        elif t in _LEAF_TYPES:
+            siblings.append(_leaf(tok, lines, start, end))
         elif t == "table_open":
-            start, end = span(tok)
             table = Node("table", start, end)
-            add(table)
+            siblings.append(table)
         elif t == "table_close":
             table = None
         elif t == "tr_open" and table is not None:
