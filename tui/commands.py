@@ -74,7 +74,7 @@ def need_terminal(command: str, instead: str) -> None:
     :class:`UserError` (exit 2) naming what to do instead, before anything opens."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         return
-    raise UserError(f"runbook {command}: the TUI needs a terminal (stdin and stdout are not one; over SSH give "
+    raise UserError(f"the TUI (runbook {command}) needs a terminal: stdin and stdout are not one (over SSH give "
                     f"-t: ssh -t HOST runbook {command} ...); {instead}", 2)
 
 

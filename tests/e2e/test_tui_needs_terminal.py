@@ -41,6 +41,6 @@ def test_a_tui_command_without_a_terminal_says_so_and_exits_2(tmp_path: Path, co
     assert p.returncode == 2, p.stderr
     assert "\x1b" not in p.stdout and "\x1b" not in p.stderr, p.stdout[:200]
     assert "Traceback" not in p.stderr
-    assert f"runbook {command}: the TUI needs a terminal" in p.stderr and "ssh -t HOST" in p.stderr, p.stderr
+    assert f"the TUI (runbook {command}) needs a terminal" in p.stderr and "ssh -t HOST" in p.stderr, p.stderr
     if command == "watch":
         assert f"runbook journal show {sid} --follow" in p.stderr

@@ -260,7 +260,7 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     # `resume --from` fetches and verifies the same way (fetch_from_mirror); without a terminal
     # it says so before it copies anything
     tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
-    assert tui.returncode == 2 and "the TUI needs a terminal" in tui.stderr, tui.stderr
+    assert tui.returncode == 2 and "the TUI (runbook resume) needs a terminal" in tui.stderr, tui.stderr
     assert not any(b.store.iterdir())
 
 

@@ -551,3 +551,14 @@ def test_an_approvers_key_past_its_valid_before_is_refused_as_expired_not_as_unk
     verdict = world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig")
     assert not verdict.ok
     assert "not valid now" in verdict.reason and "not in the approvers file" not in verdict.reason, verdict.reason
+
+
+def test_approve_refuses_a_fifo_request_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+
+    key = make_key(tmp_path / "approver", "approver")
+    fifo = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    os.mkfifo(fifo)
+    assert main(["approve", str(fifo), "--sign", str(key), "--yes"]) == 2  # never opened for reading, never waits
+    err = capsys.readouterr().err
+    assert f"{fifo}: is a FIFO (named pipe), not an approval request" in err, err
