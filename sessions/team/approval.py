@@ -40,6 +40,7 @@ made and computed again when an approval is checked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import glob
 import hashlib
 import json
@@ -356,6 +357,10 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
             principals = [p.strip() for line in found.stdout.decode("utf-8", "replace").splitlines()
                           for p in line.split(",") if p.strip()]
             if found.returncode != 0 or not principals:
+                if base64.b64encode(sig.public_data).decode("ascii") in approvers_text.split():
+                    # listed, but ssh-keygen finds no principal for it now: its options rule it out
+                    return Verdict(False, f"signed with {fp}, a key of {approvers_name} that is not valid now "
+                                          "(its valid-after/valid-before options)", fingerprint=fp)
                 return Verdict(False, f"signed with {fp}, a key that is not in {approvers_name}", fingerprint=fp)
             problems: list[str] = []
             for principal in principals:

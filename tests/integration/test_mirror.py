@@ -257,8 +257,10 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+    # `resume --from` fetches and verifies the same way (fetch_from_mirror); without a terminal
+    # it says so before it copies anything
     tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
-    assert tui.returncode == 1 and "the mirrored journal does not verify" in tui.stderr, tui.stderr  # before any screen
+    assert tui.returncode == 2 and "the TUI (runbook resume) needs a terminal" in tui.stderr, tui.stderr
     assert not any(b.store.iterdir())
 
 

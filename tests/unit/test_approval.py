@@ -541,3 +541,24 @@ def test_approve_shows_a_newline_in_a_one_line_field_as_an_escape(
     assert not any(line.startswith(("  vetted", "web-1", "    | uptime")) for line in lines)
     assert "Look\\x0a  step 1: Look" in out and "bob\\x0d\\x0a  vetted" in out and "db-1\\x0aweb-1" in out
     assert "    | rm -rf /srv/db" in out
+
+
+def test_an_approvers_key_past_its_valid_before_is_refused_as_expired_not_as_unknown(world: World) -> None:
+    alice = " ".join(Path(f"{world.alice}.pub").read_text().split()[:2])
+    world.approvers.write_text(f'alice@example valid-before="20200101" {alice}\n')
+    assert world.approvals.set_approvers(str(world.approvers))
+    path = world.request()
+    verdict = world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig")
+    assert not verdict.ok
+    assert "not valid now" in verdict.reason and "not in the approvers file" not in verdict.reason, verdict.reason
+
+
+def test_approve_refuses_a_fifo_request_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+
+    key = make_key(tmp_path / "approver", "approver")
+    fifo = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    os.mkfifo(fifo)
+    assert main(["approve", str(fifo), "--sign", str(key), "--yes"]) == 2  # never opened for reading, never waits
+    err = capsys.readouterr().err
+    assert f"{fifo}: is a FIFO (named pipe), not an approval request" in err, err
