@@ -78,4 +78,4 @@ def test_the_check_can_fail_notify_and_mirror_are_imported_when_asked_for(tmp_pa
 def test_lint_imports_no_session_layer_ssh_or_tui(tmp_path):
     modules = _modules_after(tmp_path, "lint", _book(tmp_path))
     assert "runbook.lint.lint" in modules
-    assert [name for name in ("sessions", "tui", "textual", "asyncssh", "structlog") if _loaded(modules, name)] == []
+    assert [name for name in ("sessions", "tui", "textual", "asyncssh", "structlog", "asyncio") if _loaded(modules, name)] == []
