@@ -331,11 +331,18 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
                     approvers_name: str = "the approvers file") -> Verdict:
     """Check ``signature`` over ``message`` with ``ssh-keygen``: signed in :data:`NAMESPACE`, not
     by one of ``operator_keys``, by a key of the approvers file (its principal), and good."""
-    from sessions.signing import SignatureFormatError, parse_signature
+    from sessions.signing import SignatureFormatError, dearmor, parse_signature
 
     try:
         sig = parse_signature(signature)
     except SignatureFormatError as exc:
+        try:
+            certificate = b"-cert-v01@openssh.com" in dearmor(signature)
+        except (SignatureFormatError, ValueError):
+            certificate = False
+        if certificate:
+            return Verdict(False, "signed with an SSH certificate: an approval needs a plain key listed in the "
+                                  "approvers file (cert-authority lines are not supported)")
         return Verdict(False, f"not an SSH signature ({exc})")
     fp = sig.public_key.get_fingerprint("sha256")
     if sig.namespace != NAMESPACE:

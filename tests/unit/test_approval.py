@@ -562,3 +562,19 @@ def test_approve_refuses_a_fifo_request_at_once(tmp_path: Path, capsys: pytest.C
     assert main(["approve", str(fifo), "--sign", str(key), "--yes"]) == 2  # never opened for reading, never waits
     err = capsys.readouterr().err
     assert f"{fifo}: is a FIFO (named pipe), not an approval request" in err, err
+
+
+def test_a_signature_made_with_an_ssh_certificate_is_refused_saying_so(world: World) -> None:
+    """A cert-authority line in the approvers file is taken by ssh-keygen, but runbook cannot
+    tell a certificate's key from the operator's: refused, and the reason says why."""
+    ca = make_key(world.tmp / "ca", "ca")
+    assert keygen("-q", "-s", str(ca), "-I", "alice", "-n", "alice@example", f"{world.alice}.pub").returncode == 0
+    ca_pub = " ".join(Path(f"{ca}.pub").read_text().split()[:2])
+    world.approvers.write_text(f"*@example cert-authority {ca_pub}\n")
+    assert world.approvals.set_approvers(str(world.approvers))
+    path = world.request()
+    Path(f"{path}.sig").unlink(missing_ok=True)
+    done = keygen("-Y", "sign", "-f", f"{world.alice}-cert.pub", "-n", NAMESPACE, str(path))
+    assert done.returncode == 0, done.stderr
+    verdict = world.approvals.offer("CHG-1", Path(f"{path}.sig").read_bytes(), "alice-cert.sig")
+    assert not verdict.ok and "signed with an SSH certificate" in verdict.reason, verdict.reason
