@@ -578,3 +578,22 @@ def test_a_signature_made_with_an_ssh_certificate_is_refused_saying_so(world: Wo
     assert done.returncode == 0, done.stderr
     verdict = world.approvals.offer("CHG-1", Path(f"{path}.sig").read_bytes(), "alice-cert.sig")
     assert not verdict.ok and "signed with an SSH certificate" in verdict.reason, verdict.reason
+
+
+def test_a_signature_file_given_by_path_may_be_a_symlink_never_a_fifo(world: World) -> None:
+    """``exec --approval FILE`` / the TUI dialog: a typed path that is a symlink to the signature
+    is read (it used to be refused as "not an SSH signature file"); a FIFO is named as one."""
+    from sessions.team.approval import read_signature
+
+    path = world.request()
+    real = world.tmp / "Downloads" / "approval.sig"
+    real.parent.mkdir()
+    real.write_bytes(sign(world.alice, path))
+    link = world.tmp / "approval.sig"
+    link.symlink_to(real)
+    verdict = world.approvals.offer("CHG-1", read_signature(str(link)), str(link))
+    assert verdict.ok, verdict.reason
+    fifo = world.tmp / "fifo.sig"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match=r"is a FIFO \(named pipe\), not a signature file"):
+        read_signature(str(fifo))
