@@ -331,11 +331,18 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
                     approvers_name: str = "the approvers file") -> Verdict:
     """Check ``signature`` over ``message`` with ``ssh-keygen``: signed in :data:`NAMESPACE`, not
     by one of ``operator_keys``, by a key of the approvers file (its principal), and good."""
-    from sessions.signing import SignatureFormatError, parse_signature
+    from sessions.signing import SignatureFormatError, dearmor, parse_signature
 
     try:
         sig = parse_signature(signature)
     except SignatureFormatError as exc:
+        try:
+            certificate = b"-cert-v01@openssh.com" in dearmor(signature)
+        except (SignatureFormatError, ValueError):
+            certificate = False
+        if certificate:
+            return Verdict(False, "signed with an SSH certificate: an approval needs a plain key listed in the "
+                                  "approvers file (cert-authority lines are not supported)")
         return Verdict(False, f"not an SSH signature ({exc})")
     fp = sig.public_key.get_fingerprint("sha256")
     if sig.namespace != NAMESPACE:
@@ -722,10 +729,18 @@ def read_signature_file(path: str | os.PathLike[str]) -> bytes | None:
 
 def read_signature(path: str) -> bytes:
     """A signature file given on the command line or in a dialog; :class:`UserError` when it is not one."""
-    data = read_signature_file(path)
-    if data is None:
-        if not os.path.exists(path):
-            raise UserError(f"{path}: no such signature file")
+    from runbook.reading.files import read_input
+
+    try:  # a path someone typed: a symlink to the file is fine; a FIFO, a device or a huge file is not
+        data = read_input(path, "signature file", limit=64 * 1024)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such signature file") from None
+    except UserError:
+        raise
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the signature file: {exc.strerror or exc}") from None
+    stripped = data.strip()
+    if not stripped.startswith(_BEGIN) or not stripped.endswith(_END):
         raise UserError(f"{path}: not an SSH signature file (-----BEGIN SSH SIGNATURE----- ... -----END SSH "
                         "SIGNATURE-----)")
     return data

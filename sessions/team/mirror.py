@@ -650,6 +650,13 @@ async def fetch_from_mirror(dest: MirrorDest, session_id: str, root: Path, *, kn
         if first_id != session_id:
             raise UserError(f"{source}: the mirrored journal is of session {first_id!r}, not {session_id!r}; "
                             "refusing to resume from it", 1)
+        # the chain is not keyed: whoever can write on the mirror host can re-chain records, so
+        # every journaled approval is checked again with ssh-keygen before a step relies on it
+        from sessions.team.approval import verify_journaled
+
+        approvals_ok, why = verify_journaled(JournalReader(tmp / JOURNAL))
+        if not approvals_ok:
+            raise UserError(f"{source}: a journaled approval does not verify ({why}); refusing to resume from it", 1)
         os.rename(tmp, final)
         fsync_dir(root)
     except BaseException:

@@ -478,3 +478,50 @@ def test_a_hung_mirror_never_holds_the_run_and_exec_quits_in_bounded_time(
     assert proc.returncode == 0, err
     assert "tick 5" in out and "[local] done" in out, out
     assert "Traceback" not in err and "not acknowledged" in err, err
+
+
+def test_resume_from_refuses_a_mirror_with_a_forged_approval(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The chain is not keyed: whoever writes on the mirror host can append records that chain.
+    A forged `approval_granted` (a signature by a key that is not the approvers') is refused
+    by `--from` before anything is copied into the store, so no step runs on it."""
+    from sessions.journal import events as ev
+    from sessions.journal.format import encode_record
+
+    keygen = require("ssh-keygen")
+    for name in ("alice", "mallory"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(tmp_path / name)], check=True)
+    a, b = Host(tmp_path / "a", mirror_host), Host(tmp_path / "b", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one")
+    done = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local",
+                 "--session-dir", str(a.store), "--mirror", f"backup-jump:{remote_root}")
+    assert done.returncode == 0, done.stderr
+    sid = _only_session(a.store).name
+    remote = remote_root / sid / "journal.jsonl"
+    last = json.loads(remote.read_bytes().splitlines()[-1])
+    seq, prev = last["seq"], last["h"]
+    alice = " ".join((tmp_path / "alice.pub").read_text().split()[:2])
+    message = tmp_path / "request.json"
+    message.write_text('{"kind": "runbook-approval-request", "task": "MIR-1"}\n')
+    subprocess.run([keygen, "-q", "-Y", "sign", "-f", str(tmp_path / "mallory"), "-n", "runbook-approval",
+                    str(message)], check=True)
+    fingerprint = subprocess.run([keygen, "-l", "-f", str(tmp_path / "alice.pub")], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]
+    forged = [ev.ApproversSet("/srv/team.allowed_signers", "0" * 64, f"alice@example {alice}\n", "root"),
+              ev.ApprovalRequested("0a1b2c3d", "MIR-1", "/x/approval.json", message.read_text(), "0" * 64, (), "root"),
+              ev.ApprovalGranted("0a1b2c3d", "MIR-1", "alice@example", fingerprint,
+                                 Path(f"{message}.sig").read_text(), "runbook-approval", message.read_text())]
+    with remote.open("ab") as f:
+        for event in forged:
+            seq += 1
+            line, prev = encode_record(seq, "2026-12-08T03:00:00.000000Z", prev, event)
+            f.write(line)
+    assert verify(remote).ok  # the chain holds: only the signature gives it away
+
+    refused = b.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                    "--session-dir", str(b.store), "--from", f"backup-jump:{remote_root}/{sid}")
+    assert refused.returncode == 1, refused.stderr
+    assert "a journaled approval does not verify" in refused.stderr, refused.stderr
+    assert "not in the journaled approvers file" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not b.store.exists() or not any(b.store.iterdir())

@@ -562,3 +562,38 @@ def test_approve_refuses_a_fifo_request_at_once(tmp_path: Path, capsys: pytest.C
     assert main(["approve", str(fifo), "--sign", str(key), "--yes"]) == 2  # never opened for reading, never waits
     err = capsys.readouterr().err
     assert f"{fifo}: is a FIFO (named pipe), not an approval request" in err, err
+
+
+def test_a_signature_made_with_an_ssh_certificate_is_refused_saying_so(world: World) -> None:
+    """A cert-authority line in the approvers file is taken by ssh-keygen, but runbook cannot
+    tell a certificate's key from the operator's: refused, and the reason says why."""
+    ca = make_key(world.tmp / "ca", "ca")
+    assert keygen("-q", "-s", str(ca), "-I", "alice", "-n", "alice@example", f"{world.alice}.pub").returncode == 0
+    ca_pub = " ".join(Path(f"{ca}.pub").read_text().split()[:2])
+    world.approvers.write_text(f"*@example cert-authority {ca_pub}\n")
+    assert world.approvals.set_approvers(str(world.approvers))
+    path = world.request()
+    Path(f"{path}.sig").unlink(missing_ok=True)
+    done = keygen("-Y", "sign", "-f", f"{world.alice}-cert.pub", "-n", NAMESPACE, str(path))
+    assert done.returncode == 0, done.stderr
+    verdict = world.approvals.offer("CHG-1", Path(f"{path}.sig").read_bytes(), "alice-cert.sig")
+    assert not verdict.ok and "signed with an SSH certificate" in verdict.reason, verdict.reason
+
+
+def test_a_signature_file_given_by_path_may_be_a_symlink_never_a_fifo(world: World) -> None:
+    """``exec --approval FILE`` / the TUI dialog: a typed path that is a symlink to the signature
+    is read (it used to be refused as "not an SSH signature file"); a FIFO is named as one."""
+    from sessions.team.approval import read_signature
+
+    path = world.request()
+    real = world.tmp / "Downloads" / "approval.sig"
+    real.parent.mkdir()
+    real.write_bytes(sign(world.alice, path))
+    link = world.tmp / "approval.sig"
+    link.symlink_to(real)
+    verdict = world.approvals.offer("CHG-1", read_signature(str(link)), str(link))
+    assert verdict.ok, verdict.reason
+    fifo = world.tmp / "fifo.sig"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match=r"is a FIFO \(named pipe\), not a signature file"):
+        read_signature(str(fifo))
