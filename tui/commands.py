@@ -68,6 +68,16 @@ def resumable_session(root: Path, runbook_path: str) -> SessionSummary | None:
     return found
 
 
+def need_terminal(command: str, instead: str) -> None:
+    """The TUI draws on a terminal and reads keys from one: without one (a pipe, a file,
+    ``ssh`` without ``-t``) it would write its escape sequences there and wait for ever.
+    :class:`UserError` (exit 2) naming what to do instead, before anything opens."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return
+    raise UserError(f"the TUI (runbook {command}) needs a terminal: stdin and stdout are not one (over SSH give "
+                    f"-t: ssh -t HOST runbook {command} ...); {instead}", 2)
+
+
 def _parse(path: str | os.PathLike[str]) -> Runbook:
     from runbook.parse.parser import parse_file
 
@@ -200,6 +210,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         known_hosts=args.known_hosts, notify=_notify(args, runbook), mirror=_mirror(args, runbook),
         approvers=_approvers(args), operator_keys=tuple(getattr(args, "operator_key", None) or ()),
     )
+    need_terminal("run", "without one: runbook exec FILE --task ID")
     return asyncio.run(run_app(launch))
 
 
@@ -213,11 +224,14 @@ def resume_cmd(args: argparse.Namespace) -> int:
     window_end = parse_window_end(getattr(args, "window_end", None))
     if args.inventory:
         _check_inventory(args.inventory)
+    instead = "without one: runbook exec FILE --task ID --session ID (or --from DEST/ID)"
     announce: tuple[Event, ...] = ()
     if getattr(args, "from_mirror", None):
+        need_terminal("resume", instead)  # before anything is copied into the store
         journal, announce = _from_mirror(args, root)
     else:
         journal = find_session(args.session, root)  # a clear error before the screen opens
+        need_terminal("resume", instead)
     launch = Launch(runbook=runbook, root=root, mode="resume", ref=str(journal), inventory_path=args.inventory,
                     window_end=window_end, known_hosts=args.known_hosts, notify=_notify(args, runbook),
                     mirror=mirror, announce=announce, approvers=_approvers(args),
@@ -239,6 +253,7 @@ def demo_cmd(args: argparse.Namespace) -> int:
     runbook = _parse(DEMO_RUNBOOK)
     root = session_root(args.session_dir)
     _make_root(root)
+    need_terminal("demo", "it is the TUI only")
     fleet = DemoFleet(root / "demo-fleet")
     try:
         fleet.prepare()

@@ -77,6 +77,13 @@ class Launch:
             raise UserError(f"session {session.id}: {why} (the journal is intact: runbook journal show / export; "
                             "runbook resume --runbook FILE names the runbook when it is elsewhere)")
         self._read_sidecar(session.dir)
+        from sessions.journal.events import MirrorHandover
+
+        for event in self.announce:  # said on opening, like a recovered torn tail
+            if isinstance(event, MirrorHandover):
+                session.warnings.append(
+                    f"carried on from the mirror {event.source}: {event.records} records copied, the chain verified; "
+                    f"{event.previous_operator or '?'} had it on {event.previous_host or '?'}")
         return session
 
     def _write_sidecar(self, directory: Path) -> None:

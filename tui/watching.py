@@ -18,6 +18,7 @@ from textual import events
 
 from runbook.errors import UserError
 from tui.app import RunbookApp
+from tui.commands import need_terminal
 from tui.launch import SIDECAR, Launch
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def watch_cmd(args: argparse.Namespace) -> int:
         raise UserError(f"--poll must be between 0.01 and 60 seconds (got {poll_s:g})", 2)
     root = session_root(args.session_dir)
     session = WatchedSession.open(args.session, root=root)
+    need_terminal("watch", f"without one: runbook journal show {session.id} --follow")
     launch = Launch(runbook=session.runbook, root=root, mode="watch")
 
     async def run() -> int:

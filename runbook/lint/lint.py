@@ -38,7 +38,7 @@ from runbook.lint.k8s import check_kubeadm_config, check_kubectl_args
 from runbook.model import Block, Diagnostic, Risk, Runbook, Step, Task
 from runbook.shell.destructive import PATTERNS, destructive_patterns, find_destructive  # noqa: F401 (shared)
 from runbook.shell.heuristics import EXAMPLE_VALUE_RE
-from runbook.transport.executor import pty_reason
+from runbook.shell.interactive import pty_reason
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 RISK_RANK = {Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3, Risk.CRITICAL: 4}

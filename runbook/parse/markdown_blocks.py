@@ -14,6 +14,7 @@ real line numbers, and a :class:`FenceProblem` says what happened.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,26 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
 _MD = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
+
+#: the loggers of the block rules we run: each rule starts with ``LOGGER.debug(...)``, one call
+#: per rule tried per line (~400,000 on a 2,000-task runbook, ~20% of markdown-it's time)
+_RULE_LOGGERS = tuple(logging.getLogger(name) for name in
+                      dict.fromkeys(rule.__module__ for rule in _MD.block.ruler.getRules("")))
+
+
+def _no_debug(*_args: object, **_kwargs: object) -> None:
+    return None
+
+
+def _quiet_rule_debug() -> None:
+    """While nobody listens at DEBUG, the block rules' ``debug`` is a no-op (the same result,
+    without the two calls each that ``Logger.debug`` costs); once DEBUG is enabled for them it
+    is the logger's own again."""
+    for logger in _RULE_LOGGERS:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.__dict__.pop("debug", None)
+        elif logger.__dict__.get("debug") is not _no_debug:
+            logger.debug = _no_debug  # type: ignore[method-assign]
 
 NEWLINE_RE = re.compile(r"\r\n?")
 
@@ -101,6 +122,7 @@ def count_lines(norm: str) -> int:
 
 def parse_blocks(norm: str, problems: list[FenceProblem], *, base: int = 0, nested: bool = False) -> list[Node]:
     """Top-level nodes of ``norm`` (already normalised); line numbers shifted by ``base``."""
+    _quiet_rule_debug()
     try:
         tokens = _MD.parse(norm)
     except Exception:  # noqa: BLE001 - pragma: no cover - markdown-it never raises on text, but never crash
@@ -139,53 +161,56 @@ def _container(tok: Token, start: int, end: int) -> Node:
 
 
 def _build(tokens: list[Token], lines: list[str], base: int, total: int) -> list[Node]:
+    """The node tree of the block tokens.  One pass; the list new nodes go to (``siblings``)
+    and the line span are kept in locals (a 2,000-task runbook has ~120,000 tokens)."""
     root: list[Node] = []
     stack: list[Node] = []
+    siblings = root  # children of stack[-1], else root
     table: Node | None = None
     row: list[str] | None = None
-
-    def add(node: Node) -> None:
-        (stack[-1].children if stack else root).append(node)
-
-    def span(tok: Token) -> tuple[int, int]:
-        if tok.map:
-            start = base + tok.map[0] + 1
-            end = base + max(tok.map[1], tok.map[0] + 1)
-            return start, min(end, base + max(total, 1))
-        line = stack[-1].line if stack else base + 1
-        return line, line
+    last = base + max(total, 1)
+    first = base + 1
 
     i = 0
     n = len(tokens)
     while i < n:
         tok = tokens[i]
         t = tok.type
+        m = tok.map
+        if m:
+            start = base + m[0] + 1
+            end = base + m[1] if m[1] > m[0] else start
+            if end > last:
+                end = last
+        else:
+            start = end = stack[-1].line if stack else first
         if t == "heading_open":
-            start, end = span(tok)
-            inline = tokens[i + 1].content if i + 1 < n and tokens[i + 1].type == "inline" else ""
-            add(Node("heading", start, end, level=int(tok.tag[1:]), text=inline.strip()))
+            nxt = tokens[i + 1] if i + 1 < n else None
+            inline = nxt.content if nxt is not None and nxt.type == "inline" else ""
+            siblings.append(Node("heading", start, end, level=int(tok.tag[1:]), text=inline.strip()))
             i += 3
             continue
         if t == "paragraph_open":
-            start, end = span(tok)
-            inline = tokens[i + 1].content if i + 1 < n and tokens[i + 1].type == "inline" else ""
             if table is None:
-                add(Node("paragraph", start, end, text=inline))
+                nxt = tokens[i + 1] if i + 1 < n else None
+                inline = nxt.content if nxt is not None and nxt.type == "inline" else ""
+                siblings.append(Node("paragraph", start, end, text=inline))
             i += 3
             continue
-        if t in _LEAF_TYPES:
-            add(_leaf(tok, lines, *span(tok)))
-        elif t in _CONTAINER_TYPES:
-            node = _container(tok, *span(tok))
-            add(node)
-            stack.append(node)
-        elif t in _CONTAINER_CLOSE_TYPES:
+        if t in _CONTAINER_CLOSE_TYPES:
             if stack:
                 stack.pop()
+                siblings = stack[-1].children if stack else root
+        elif t in _CONTAINER_TYPES:
+            node = _container(tok, start, end)
+            siblings.append(node)
+            stack.append(node)
+            siblings = node.children
+        elif t in _LEAF_TYPES:
+            siblings.append(_leaf(tok, lines, start, end))
         elif t == "table_open":
-            start, end = span(tok)
             table = Node("table", start, end)
-            add(table)
+            siblings.append(table)
         elif t == "table_close":
             table = None
         elif t == "tr_open" and table is not None:

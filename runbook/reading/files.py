@@ -60,10 +60,11 @@ def kind_of(mode: int) -> str:
 def refuse_non_regular(path: str | os.PathLike[str], st: os.stat_result, what: str = "file") -> None:
     """Raise :class:`InputError` unless ``st`` is a regular file."""
     kind = kind_of(st.st_mode)
+    a = "an" if what[:1].lower() in "aeiou" else "a"  # "an approval request", "an inventory"
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{os.fspath(path)}: is a directory, not a {what}")
+        raise InputError(f"{os.fspath(path)}: is a directory, not {a} {what}")
     if kind:
-        raise InputError(f"{os.fspath(path)}: is {kind}, not a {what}: runbook reads only regular files")
+        raise InputError(f"{os.fspath(path)}: is {kind}, not {a} {what}: runbook reads only regular files")
 
 
 def refuse_oversize(path: str | os.PathLike[str], size: int, limit: int, what: str = "file") -> None:

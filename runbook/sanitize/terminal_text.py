@@ -47,6 +47,8 @@ def _class(ranges: tuple[tuple[int, int], ...]) -> re.Pattern[str]:
 
 
 _ALL = _class(UNSAFE_RANGES)
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))  # never escaped: the fast path of visible()
+_LAYOUT_ASCII = _PRINTABLE_ASCII + b"\t\n"
 _BUT_LAYOUT = _class(((0x0, 0x8), (0xB, 0x1F)) + UNSAFE_RANGES[1:])  # all but \t and \n
 
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -74,6 +76,8 @@ def visible(text: str, *, multiline: bool = True) -> str:
     ``multiline`` keeps newlines and tabs (for a block of text); otherwise they are
     escaped too (one field on one line: a title, a host name).
     """
+    if text.isascii() and not text.encode("ascii").translate(None, _LAYOUT_ASCII if multiline else _PRINTABLE_ASCII):
+        return text  # printable ASCII (most output): nothing to escape, no regex pass over it
     return (_BUT_LAYOUT if multiline else _ALL).sub(_sub_all, text)
 
 

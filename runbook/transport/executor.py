@@ -16,7 +16,8 @@ fd 3 and runs ``bash /dev/fd/3`` (``sh`` where bash is absent) with stdin from
 With a PTY, stdin is the terminal: operator input goes there (``write_stdin``).
 
 Results: ``RunResult``; a step's own failure never raises.  Helpers for the engine:
-:func:`needs_pty`/:func:`pty_reason` (``-it``, prompting ``sudo``, ``read -p``).
+:func:`needs_pty`/:func:`pty_reason` (``-it``, prompting ``sudo``, ``read -p``), from
+:mod:`runbook.shell.interactive`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from runbook.shell.interactive import needs_pty as needs_pty  # re-exported for the executors' callers
+from runbook.shell.interactive import pty_reason as pty_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from runbook.sanitize.redaction import Redactor
@@ -364,103 +368,6 @@ class OutputSink:
         except Exception as exc:  # noqa: BLE001 - keep draining; run() re-raises the first one
             if self.error is None:
                 self.error = exc
-
-
-# --- PTY heuristics --------------------------------------------------------------------
-
-_INTERACTIVE = frozenset(["vi", "vim", "nvim", "nano", "emacs", "less", "more", "top", "htop", "passwd", "su", "visudo", "vipw"])
-_SUDO_ARG_OPTS = set("ugphCDRTUrt")
-_KEYWORDS = frozenset(["if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"])
-_WRAPPERS = frozenset(["time", "nohup", "exec", "command", "builtin", "env", "stdbuf", "nice", "ionice"])
-
-
-def _logical_lines(script: str) -> list[str]:
-    out: list[str] = []
-    current = ""
-    for line in script.splitlines():
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        out.append(current + line)
-        current = ""
-    if current:
-        out.append(current)
-    return out
-
-
-def _words_of(line: str) -> list[list[str]]:
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        tokens = line.split()
-    commands: list[list[str]] = [[]]
-    for tok in tokens:
-        if set(tok) <= set(";&|()"):
-            commands.append([])
-        else:
-            commands[-1].append(tok)
-    return [c for c in commands if c]
-
-
-def _short_flags(word: str) -> str:
-    return word[1:] if word.startswith("-") and not word.startswith("--") and word[1:].isalpha() else ""
-
-
-def _command_reason(words: list[str]) -> str | None:
-    while words and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]) or words[0] in _WRAPPERS | _KEYWORDS):
-        words = words[1:]
-    if not words:
-        return None
-    prog, args = words[0].rsplit("/", 1)[-1], words[1:]
-    if prog == "sudo":
-        i, quiet = 0, False
-        while i < len(args) and args[i].startswith("-"):
-            word = args[i]
-            if word == "--":
-                i += 1
-                break
-            if word in ("--non-interactive", "--stdin", "--askpass") or set(_short_flags(word)) & set("nSA"):
-                quiet = True
-            flags = _short_flags(word)
-            if flags and flags[-1] in _SUDO_ARG_OPTS and len(args) > i + 1:
-                i += 1
-            i += 1
-        if not quiet:
-            return "sudo may prompt for a password"
-        return _command_reason(args[i:])
-    short = "".join(_short_flags(a) for a in args if len(_short_flags(a)) <= 4)
-    longs = set(a for a in args if a.startswith("--"))
-    if any(_short_flags(a) and {"i", "t"} <= set(_short_flags(a)) and len(_short_flags(a)) <= 4 for a in args):
-        return f"{prog} asks for a terminal (-it)"
-    if ("i" in short or "--interactive" in longs or "--stdin" in longs) and ("t" in short or "--tty" in longs):
-        return f"{prog} asks for a terminal (-i -t)"
-    if prog == "read" and ("p" in short or "s" in short) and "u" not in short:
-        return "read prompts the operator"
-    if prog in _INTERACTIVE:
-        return f"{prog} is interactive"
-    return None
-
-
-def pty_reason(script: str) -> str | None:
-    """Why ``script`` wants a terminal, or None: ``-it``/``-ti`` (``kubectl exec``,
-    ``docker run``), a ``sudo`` without ``-n``/``-S``/``-A`` (it may prompt for a
-    password), ``read -p``/``-s``, or an interactive program (``vi``, ``less``, ``passwd``)."""
-    for line in _logical_lines(script):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        for words in _words_of(line):
-            reason = _command_reason(words)
-            if reason:
-                return reason
-    return None
-
-
-def needs_pty(script: str) -> bool:
-    """True when ``script`` should run with a terminal (see :func:`pty_reason`)."""
-    return pty_reason(script) is not None
 
 
 AsyncCallable = Callable[..., Awaitable[None]]

@@ -49,6 +49,7 @@ from runbook.transport.executor import (
     script_payload,
 )
 from runbook.transport.local import LocalExecutor
+from runbook.transport.open_files import OpenFilesLimit, raise_open_files_limit
 from runbook.transport.ssh_pool import ConnectError, HostKeyError, OnHostKeyAccepted, SSHPool
 
 if TYPE_CHECKING:
@@ -239,6 +240,8 @@ class SSHExecutor(Executor):
         local: LocalExecutor | None = None,
     ) -> None:
         super().__init__()
+        # one socket per pooled host: lift the soft open-file limit to the hard one, as OpenSSH does
+        self.open_files: OpenFilesLimit = raise_open_files_limit()
         self.pool = SSHPool(
             known_hosts=known_hosts,
             accept_new_host_keys=accept_new_host_keys,

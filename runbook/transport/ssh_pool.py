@@ -3,7 +3,10 @@
 * One connection per (host, port, user, key file), shared by every step and channel;
   a dead one is forgotten and the next use reconnects.
 * At most ``connect_limit`` handshakes at once (OpenSSH's ``MaxStartups`` drops
-  bursts of unauthenticated connections).
+  bursts of unauthenticated connections).  A connection the server closes before
+  offering its host key (a ``MaxStartups`` drop: nothing was authenticated or run) is
+  tried again ``DROP_RETRIES`` times after a growing, jittered pause, outside the limit;
+  then the host fails saying so, not with a bare "Connection lost".
 * Keepalive every 15 s, 3 missed answers close the connection (a step on it then
   ends with outcome ``unknown``).
 * Host keys are checked strictly against known_hosts (asyncssh ignores
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -45,6 +49,8 @@ DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
 
 OnHostKeyAccepted = Callable[[str, str], None]  # (host name, fingerprint)
+DROP_RETRIES = 4  # connections closed by the server before its host key (sshd MaxStartups)
+DROP_PAUSE = 0.25  # seconds before the first retry, doubled each time, jittered x0.5-1.5
 
 
 PoolKey = tuple[Any, ...]  # (host, port, user, key file), + ("via", jump key) through an explicit jump
@@ -311,7 +317,8 @@ class SSHPool:
         files = self.known_hosts_files(target)
         tunnel = via[1] if via is not None else await self._tunnel(target, chain)
         algs: Any = ()
-        for attempt in range(2):
+        drops = 0
+        while True:
             known = self._load_known_hosts(files)
             holder: list[_Client] = []
 
@@ -347,14 +354,21 @@ class SSHPool:
                 raise self._host_key_error(name, dest, holder[-1] if holder else None, exc, files) from None
             except (asyncssh.KeyExchangeFailed, asyncssh.ConnectionLost, ConnectionResetError) as exc:
                 client = holder[-1] if holder else None
-                if attempt == 0 and client is not None and client.tcp_up and client.offered is None \
-                        and self._knows(known, target):
+                before_key = client is not None and client.tcp_up and client.offered is None
+                if before_key and algs == () and self._knows(known, target):
                     # known_hosts has keys for the host but of types it does not offer: asyncssh
                     # asked only for those, so no key was exchanged.  Ask for any type, to
                     # learn the offered key and report a changed key.
                     algs = "default"
                     continue
                 reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+                if before_key and not isinstance(exc, asyncssh.KeyExchangeFailed):
+                    if drops < DROP_RETRIES:  # dropped unauthenticated (MaxStartups): pause, try again
+                        drops += 1
+                        await asyncio.sleep(DROP_PAUSE * 2 ** (drops - 1) * (0.5 + random.random()))
+                        continue
+                    reason = (f"closed by the server before the key exchange, {drops + 1} times "
+                              f"(sshd MaxStartups or a connection limit: lower --connect-limit)")
                 raise ConnectError(f"{name}: SSH connection to {dest} failed: {reason}", name) from None
             except asyncssh.PermissionDenied as exc:
                 extra = f"; {key_problem}" if key_problem else ""
@@ -373,7 +387,6 @@ class SSHPool:
             if self.on_connect is not None:
                 await self.on_connect(target, conn)
             return conn
-        raise ConnectError(f"{name}: cannot connect to {dest}", name)  # pragma: no cover
 
     @staticmethod
     def _knows(known: asyncssh.SSHKnownHosts, target: Target) -> bool:

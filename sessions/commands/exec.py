@@ -363,11 +363,13 @@ class TerminalAsker:
     (``--override``, ``--yes``, ``--approval``), then the terminal; without one, an error.  It
     never asks where a step runs (a step nobody targeted is refused before anything runs)."""
 
-    def __init__(self, session: Session, args: argparse.Namespace, prompter: Prompter | None, approvals: Approvals) -> None:
+    def __init__(self, session: Session, args: argparse.Namespace, prompter: Prompter | None, approvals: Approvals,
+                 stopped: asyncio.Event | None = None) -> None:
         self.session = session
         self.args = args
         self.prompter = prompter
         self.approvals = approvals
+        self.stopped = stopped  # set on SIGTERM/SIGHUP: the approval wait ends too
 
     async def choose_target(self, task: str, step: int, rollback: bool) -> bool:
         return False
@@ -388,7 +390,7 @@ class TerminalAsker:
             raise UserError(f"unresolved guard: {guard.describe()} (use a terminal, or --yes)", EXIT_USAGE)
 
     async def approve(self, guard: Guard, *, target: str | None, only_host: str | None) -> None:
-        await _approve(self.approvals, self.session, guard.task, self.args)
+        await _approve(self.approvals, self.session, guard.task, self.args, self.stopped)
 
 
 def _precheck(plans: list[PlannedStep], args: argparse.Namespace, tty: bool) -> None:
@@ -465,14 +467,14 @@ def exec_cmd(args: argparse.Namespace) -> int:
 
 def _mirror_dest(args: argparse.Namespace, runbook: Runbook) -> MirrorDest | None:
     """``--mirror DEST``, else the runbook's ``mirror:`` (front matter, bindings), checked (a bad
-    one: exit 2)."""
+    one: exit 2).  The mirror module (asyncssh) is imported only when there is one."""
+    if not getattr(args, "mirror", None) and not runbook.mirror:
+        return None
     from sessions.team.mirror import MirrorDest
 
     if getattr(args, "mirror", None):
         return MirrorDest.parse(args.mirror)
-    if runbook.mirror:
-        return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
-    return None
+    return MirrorDest.parse(runbook.mirror, f"{runbook.path}: mirror:")
 
 
 def _from_mirror(args: argparse.Namespace) -> tuple[Path, tuple[Event, ...]]:
@@ -503,10 +505,14 @@ def _start_mirror(session: Session, dest: MirrorDest | None, args: argparse.Name
 
 
 def notify_urls(args: argparse.Namespace, runbook: Runbook) -> list[str]:
-    """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2."""
+    """``--notify`` URLs then the runbook's (front matter, bindings), checked: a bad one is exit 2.
+    The notifier module is imported only when there is one."""
+    urls = list(getattr(args, "notify", None) or []) + list(runbook.notify)
+    if not urls:
+        return []
     from sessions.team.notify import check_urls
 
-    return check_urls(list(getattr(args, "notify", None) or []) + list(getattr(runbook, "notify", ()) or ()))
+    return check_urls(urls)
 
 
 def _supply_values(session: Session, args: argparse.Namespace, needed: dict[str, bool], values: dict[str, str] | None,
@@ -555,9 +561,13 @@ async def _run(args: argparse.Namespace, runbook: Runbook, ref: TaskRef, steps: 
     main = asyncio.current_task()
     ctl: dict[str, Any] = {"interrupts": 0, "recovering": False}
 
+    stop_event = asyncio.Event()
+
     def stopped(_code: int) -> None:
-        """Every step is stopped: _steps sees the signal and returns; while re-attaching
-        detached runs (they go on without us) the main task is cancelled instead."""
+        """Every step is stopped: _steps sees the signal and returns (a wait for an approval
+        ends); while re-attaching detached runs (they go on without us) the main task is
+        cancelled instead."""
+        stop_event.set()
         if ctl["recovering"] and main is not None:
             main.cancel()
 
@@ -565,6 +575,7 @@ async def _run(args: argparse.Namespace, runbook: Runbook, ref: TaskRef, steps: 
     stopper.install()
     session.on_write_error(lambda exc: say(f"{exc}: the journal cannot be written; stopping the running step"))
     ctl["stopper"] = stopper
+    ctl["stop_event"] = stop_event
     try:
         _supply_values(session, args, needed, values, prompter, tty)
 
@@ -578,7 +589,8 @@ async def _run(args: argparse.Namespace, runbook: Runbook, ref: TaskRef, steps: 
         engine = Engine(session, inventory, known_hosts=args.known_hosts,
                         accept_new_host_keys=args.accept_new_host_keys, detached=args.detached,
                         parallel_limit=getattr(args, "parallel", None) or 10,
-                        connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause)
+                        connect_limit=getattr(args, "connect_limit", None) or 10, on_pause=on_pause,
+                        on_warning=say)
         approvals = _approvals(session, engine, args)
         ctl["approvals"] = approvals
         if args.session is not None:
@@ -591,9 +603,13 @@ async def _run(args: argparse.Namespace, runbook: Runbook, ref: TaskRef, steps: 
         session.subscribe(HostPrinter())
         code, reason = await _steps(engine, session, ref, steps, args, prompter, tty, ctl)
     except UserError as exc:
-        code = exc.exit_code
-        reason = f"exec stopped: {exc}"
-        raise
+        if stopper.signum is not None:  # e.g. the wait for an approval, ended by SIGTERM/SIGHUP
+            say(str(exc))
+            code, reason = stopper.code, f"exec stopped by {stopper.name}"
+        else:
+            code = exc.exit_code
+            reason = f"exec stopped: {exc}"
+            raise
     except asyncio.CancelledError:
         if stopper.signum is None:
             reason = "exec interrupted"
@@ -625,7 +641,7 @@ async def _steps(engine: Engine, session: Session, ref: TaskRef, steps: list[int
     """Each step along the one path (:class:`~sessions.engine.flow.StepFlow`), asking here."""
     from sessions.engine.flow import Declined, StepFlow, StepRequest
 
-    flow = StepFlow(engine, TerminalAsker(session, args, prompter, ctl["approvals"]))
+    flow = StepFlow(engine, TerminalAsker(session, args, prompter, ctl["approvals"], ctl.get("stop_event")))
     for n in steps:
         stopper = ctl.get("stopper")
         if stopper is not None and stopper.signum is not None:  # SIGTERM/SIGHUP between steps
@@ -668,7 +684,8 @@ def _approvals(session: Session, engine: Engine, args: argparse.Namespace) -> Ap
     return approvals
 
 
-async def _approve(approvals: Approvals, session: Session, task: str, args: argparse.Namespace) -> None:
+async def _approve(approvals: Approvals, session: Session, task: str, args: argparse.Namespace,
+                   stopped: asyncio.Event | None = None) -> None:
     """A four-eyes approval for ``task``: ``--approval FILE`` checked at once, else a request
     written into the session directory and its signature waited for (Ctrl-C stops waiting)."""
     from sessions.team.approval import read_signature, signature_path
@@ -697,6 +714,10 @@ async def _approve(approvals: Approvals, session: Session, task: str, args: argp
     say(f"  runbook approve {request_path} --sign ~/.ssh/id_ed25519      (or --sign-agent)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    relay: asyncio.Task[bool] | None = None
+    if stopped is not None:  # SIGTERM/SIGHUP (StopSignals) ends the wait as Ctrl-C does
+        relay = loop.create_task(stopped.wait())
+        relay.add_done_callback(lambda _t: stop.set())
     try:
         loop.add_signal_handler(signal.SIGINT, stop.set)
     except (NotImplementedError, RuntimeError):
@@ -708,6 +729,8 @@ async def _approve(approvals: Approvals, session: Session, task: str, args: argp
                                        on_refused=lambda v: say(f"{task}: approval {sig} refused: {v.reason}; "
                                                                 "still waiting"))
     finally:
+        if relay is not None:
+            relay.cancel()
         try:
             loop.remove_signal_handler(signal.SIGINT)
         except (NotImplementedError, RuntimeError):

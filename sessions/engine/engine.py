@@ -16,13 +16,14 @@ use (:class:`~runbook.transport.local.LocalExecutor`,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from runbook.errors import UserError
 from runbook.model import Step, TargetSpec, TaskKey, is_secret_name
 from runbook.transport.executor import Executor
+from runbook.transport.open_files import raise_open_files_limit
 from sessions.engine.engine_session import EngineSession
 from sessions.engine.step_runner import OnPause, RunSummary, StepRun
 from sessions.journal import events as ev
@@ -49,6 +50,8 @@ class Engine:
     :param parallel_limit: hosts running at once in a parallel step
     :param detached: run every remote step detached (``--detached``)
     :param on_pause: ``async (host_done, next_host) -> bool`` between hosts of a ``pause`` step
+    :param on_warning: ``fn(text)`` for a warning the operator must see now (also journaled
+        as a note and logged), e.g. an open-file limit too low for the hosts
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Engine:
         parallel_limit: int = 10,
         detached: bool = False,
         on_pause: OnPause | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
         self.inventory = inventory
@@ -72,6 +76,9 @@ class Engine:
         self.parallel_limit = parallel_limit
         self.detached = detached
         self.on_pause = on_pause
+        self.on_warning = on_warning
+        self._remote_hosts: set[str] = set()  # every host a step was started on over SSH: pooled connections
+        self._open_files_warned = False
         self._executors: dict[str, Executor] = dict(executors or {})
         self._owned: set[str] = set()
         self._active: dict[str, StepRun] = {}
@@ -102,6 +109,24 @@ class Engine:
 
     def _host_key_accepted(self, host: str, fingerprint: str) -> None:
         self.session.record(ev.HostKeyAccepted(host, fingerprint, self.session.operator))
+
+    def _check_open_files(self, plan: PlannedStep) -> None:
+        """Raise the open-file limit (once per process) and, once per engine, warn when it has
+        no room for a socket to every host connected so far (the pool keeps them open)."""
+        remote = {t.name for t in plan.targets if not getattr(t, "local", False)}
+        if self._open_files_warned or remote <= self._remote_hosts:
+            return
+        self._remote_hosts |= remote
+        limit = raise_open_files_limit()
+        problem = limit.shortfall(len(self._remote_hosts))
+        if problem is None:
+            return
+        self._open_files_warned = True
+        self.session.log.warning("open-file limit too low", hosts=len(self._remote_hosts), soft=limit.soft,
+                                 hard=limit.hard)
+        self.session.record(ev.Note(problem, plan.task, self.session.operator))
+        if self.on_warning is not None:
+            self.on_warning(problem)
 
     # -- planning -----------------------------------------------------------------
     def secret_names(self, task: str) -> tuple[str, ...]:
@@ -182,6 +207,7 @@ class Engine:
         if not plan.runnable:
             raise UserError(f"{task} step {step} has nothing to run (no command or file block)")
         self.session.ensure_writable()  # a journal that failed records nothing more: nothing more runs
+        self._check_open_files(plan)
         if any(r.plan.hosts and set(r.plan.hosts) & set(plan.hosts) for r in self._active.values()):
             busy = sorted({h for r in self._active.values() for h in r.plan.hosts} & set(plan.hosts))
             raise UserError(f"{task} step {step}: another step is still running on {', '.join(busy)}")

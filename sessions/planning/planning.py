@@ -115,10 +115,10 @@ class PlannedStep:
 # --- PTY ------------------------------------------------------------------------
 
 def needs_pty(script: str) -> bool:
-    """A script wants a terminal (``-it``, a prompting ``sudo``, ...): ``runbook.transport.executor.needs_pty``."""
-    from runbook.transport.executor import needs_pty as executor_needs_pty  # lazy: the executors are not needed to plan
+    """A script wants a terminal (``-it``, a prompting ``sudo``, ...): ``runbook.shell.interactive.needs_pty``."""
+    from runbook.shell.interactive import needs_pty as shell_needs_pty
 
-    return executor_needs_pty(script)
+    return shell_needs_pty(script)
 
 
 # --- targets ----------------------------------------------------------------------

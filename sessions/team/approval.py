@@ -40,6 +40,7 @@ made and computed again when an approval is checked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import glob
 import hashlib
 import json
@@ -195,15 +196,21 @@ class Request:
     def summary(self) -> list[str]:
         """What the approver reads before signing (each line plain text; print it with
         ``terminal_text.visible``)."""
+        from runbook.sanitize.terminal_text import visible
+
+        def one(text: str) -> str:  # a one-line field: a newline in it must not make a line of its own
+            return visible(text, multiline=False)
+
         lines = [
-            f"Approve task {self.task}: {self.title} ({self.risk} risk)",
-            f"  session {self.session}, operator {self.operator} on {self.jump_host}, requested {self.requested_at}",
-            f"  runbook {self.runbook_path} (sha256 {self.runbook_sha256})",
+            f"Approve task {one(self.task)}: {one(self.title)} ({one(self.risk)} risk)",
+            f"  session {one(self.session)}, operator {one(self.operator)} on {one(self.jump_host)}, "
+            f"requested {one(self.requested_at)}",
+            f"  runbook {one(self.runbook_path)} (sha256 {one(self.runbook_sha256)})",
             f"  {len(self.plan)} step(s):",
         ]
         for e in self.plan:
-            hosts = ", ".join(e.hosts) if e.hosts else "no target chosen yet"
-            lines.append(f"  step {e.step}: {e.title} -- on {len(e.hosts)} host(s) ({e.mode}): {hosts}")
+            hosts = ", ".join(one(h) for h in e.hosts) if e.hosts else "no target chosen yet"
+            lines.append(f"  step {e.step}: {one(e.title)} -- on {len(e.hosts)} host(s) ({one(e.mode)}): {hosts}")
             lines.extend(f"    | {line}" for line in e.script.rstrip("\n").split("\n"))
         return lines
 
@@ -324,11 +331,18 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
                     approvers_name: str = "the approvers file") -> Verdict:
     """Check ``signature`` over ``message`` with ``ssh-keygen``: signed in :data:`NAMESPACE`, not
     by one of ``operator_keys``, by a key of the approvers file (its principal), and good."""
-    from sessions.signing import SignatureFormatError, parse_signature
+    from sessions.signing import SignatureFormatError, dearmor, parse_signature
 
     try:
         sig = parse_signature(signature)
     except SignatureFormatError as exc:
+        try:
+            certificate = b"-cert-v01@openssh.com" in dearmor(signature)
+        except (SignatureFormatError, ValueError):
+            certificate = False
+        if certificate:
+            return Verdict(False, "signed with an SSH certificate: an approval needs a plain key listed in the "
+                                  "approvers file (cert-authority lines are not supported)")
         return Verdict(False, f"not an SSH signature ({exc})")
     fp = sig.public_key.get_fingerprint("sha256")
     if sig.namespace != NAMESPACE:
@@ -350,6 +364,10 @@ def check_signature(message: bytes, signature: bytes, approvers_text: str, opera
             principals = [p.strip() for line in found.stdout.decode("utf-8", "replace").splitlines()
                           for p in line.split(",") if p.strip()]
             if found.returncode != 0 or not principals:
+                if base64.b64encode(sig.public_data).decode("ascii") in approvers_text.split():
+                    # listed, but ssh-keygen finds no principal for it now: its options rule it out
+                    return Verdict(False, f"signed with {fp}, a key of {approvers_name} that is not valid now "
+                                          "(its valid-after/valid-before options)", fingerprint=fp)
                 return Verdict(False, f"signed with {fp}, a key that is not in {approvers_name}", fingerprint=fp)
             problems: list[str] = []
             for principal in principals:
@@ -711,10 +729,18 @@ def read_signature_file(path: str | os.PathLike[str]) -> bytes | None:
 
 def read_signature(path: str) -> bytes:
     """A signature file given on the command line or in a dialog; :class:`UserError` when it is not one."""
-    data = read_signature_file(path)
-    if data is None:
-        if not os.path.exists(path):
-            raise UserError(f"{path}: no such signature file")
+    from runbook.reading.files import read_input
+
+    try:  # a path someone typed: a symlink to the file is fine; a FIFO, a device or a huge file is not
+        data = read_input(path, "signature file", limit=64 * 1024)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such signature file") from None
+    except UserError:
+        raise
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the signature file: {exc.strerror or exc}") from None
+    stripped = data.strip()
+    if not stripped.startswith(_BEGIN) or not stripped.endswith(_END):
         raise UserError(f"{path}: not an SSH signature file (-----BEGIN SSH SIGNATURE----- ... -----END SSH "
                         "SIGNATURE-----)")
     return data

@@ -218,6 +218,7 @@ class _Replica:
         self.fd = -1
         self.acked = 0
         self.file: asyncssh.SFTPClientFile | None = None
+        self._complete = (-1, 0)  # (file size, bytes up to its last newline) last computed
 
     def local_fd(self) -> int:
         """The local file, read-only (-1 while it does not exist)."""
@@ -234,6 +235,13 @@ class _Replica:
         if fd < 0:
             return 0
         size = os.fstat(fd).st_size
+        if size == self._complete[0]:
+            return self._complete[1]
+        self._complete = (size, self._last_newline(fd, size))
+        return self._complete[1]
+
+    @staticmethod
+    def _last_newline(fd: int, size: int) -> int:
         window = 1 << 16
         while size > 0:
             start = max(0, size - window)
@@ -320,7 +328,11 @@ class _Replica:
                     raise _Refused(f"{self.shown} is {size} bytes, not the {at} this process mirrored: another "
                                    "writer changed it (is this session carried on elsewhere too?); it is left as it is")
                 await self.file.write(data, at)
-                await self.file.fsync()
+                try:
+                    await self.file.fsync()
+                except asyncssh.SFTPOpUnsupported:
+                    raise _Refused(f"{self.shown}: the mirror's SFTP server cannot fsync (no fsync@openssh.com "
+                                   "extension): nothing it holds could be acknowledged as on its disk") from None
             at += len(data)
             self.acked = at
             acked(data)
@@ -433,7 +445,7 @@ class JournalMirror:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(self._task), grace)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -461,9 +473,12 @@ class JournalMirror:
                 self._journal(MirrorState.REFUSED, str(exc))
                 await self._disconnect()
                 return
-            except _REMOTE_ERRORS as exc:
+            except Exception as exc:  # the mirror never takes the session down: lost, retried
                 why = _describe(exc)
-                self.log.warning("mirror lost", error=why)
+                if isinstance(exc, _REMOTE_ERRORS):
+                    self.log.warning("mirror lost", error=why)
+                else:  # not a remote failure we know: keep its traceback in the log
+                    self.log.exception("mirror lost (unexpected error)", error=why)
                 await self._disconnect()
                 if not self._lost_told:
                     self._lost_told = True
@@ -483,7 +498,8 @@ class JournalMirror:
             await sftp.makedirs(self.remote_dir, attrs=asyncssh.SFTPAttrs(permissions=0o700), exist_ok=True)
             size, detail = await self._jfile.open(sftp, self.session.journal.size)
             _, side_detail = await self._side.open(sftp, self._side.complete_size())
-        acked_seq = self._status.acked_seq if size == self._status.acked_bytes else self._count_records(size)
+        acked_seq = (self._status.acked_seq if size == self._status.acked_bytes
+                     else await asyncio.to_thread(self._count_records, size))  # a long journal: off the loop
         self._set(acked_bytes=size, acked_seq=acked_seq, error="")
         self._lost_told = False
         state = MirrorState.RESTORED if self._status.state is MirrorState.LOST else MirrorState.STARTED
@@ -634,6 +650,13 @@ async def fetch_from_mirror(dest: MirrorDest, session_id: str, root: Path, *, kn
         if first_id != session_id:
             raise UserError(f"{source}: the mirrored journal is of session {first_id!r}, not {session_id!r}; "
                             "refusing to resume from it", 1)
+        # the chain is not keyed: whoever can write on the mirror host can re-chain records, so
+        # every journaled approval is checked again with ssh-keygen before a step relies on it
+        from sessions.team.approval import verify_journaled
+
+        approvals_ok, why = verify_journaled(JournalReader(tmp / JOURNAL))
+        if not approvals_ok:
+            raise UserError(f"{source}: a journaled approval does not verify ({why}); refusing to resume from it", 1)
         os.rename(tmp, final)
         fsync_dir(root)
     except BaseException:

@@ -53,8 +53,13 @@ def find_tool(name: str) -> str:
 
 
 def loopback_address(index: int, base: int = 1) -> str:
-    """The ``index``-th (0-based) fleet address: 127.0.<base>.1 ... 127.0.<base>.254, then the next /24."""
-    return f"127.0.{base + index // 254}.{1 + index % 254}"
+    """The ``index``-th (0-based) fleet address: 127.0.<base>.1 ... 127.0.<base>.254, then the
+    next /24 (500 hosts from base 1: 127.0.1.1-254 and 127.0.2.1-246).  Always in 127.0.0.0/8
+    (Linux routes all of it to ``lo``); ValueError past 127.0.255.254."""
+    third = base + index // 254
+    if index < 0 or not 1 <= base <= third <= 255:
+        raise ValueError(f"fleet address {index} from 127.0.{base}.1 is outside 127.0.1.0-127.0.255.255")
+    return f"127.0.{third}.{1 + index % 254}"
 
 
 def _free_port(addresses: Sequence[str]) -> int:
@@ -100,8 +105,9 @@ class SSHFleet:
     ``root``.
     """
 
-    def __init__(self, root: Path, names: Sequence[str], *, base: int = 1) -> None:
+    def __init__(self, root: Path, names: Sequence[str], *, base: int = 1, max_startups: str = "100:30:200") -> None:
         self.root = Path(root)
+        self.max_startups = max_startups
         self.names = list(names)
         if len(set(self.names)) != len(self.names):
             raise ValueError("host names must be unique")
@@ -119,13 +125,14 @@ class SSHFleet:
 
     @classmethod
     def start(cls, root: str | os.PathLike[str], hosts: int | Sequence[str] = 3, *, base: int = 1,
-              ready_timeout: float = 20.0) -> SSHFleet:
+              ready_timeout: float = 20.0, max_startups: str = "100:30:200") -> SSHFleet:
         """Create keys and configs under ``root`` and start the servers (``hosts``: a count,
-        named node-1..node-N, or the names)."""
+        named node-1..node-N, or the names; ``max_startups``: each sshd's ``MaxStartups``,
+        the unauthenticated connections it keeps before dropping new ones)."""
         names = [f"node-{i + 1}" for i in range(hosts)] if isinstance(hosts, int) else list(hosts)
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        fleet = cls(root, names, base=base)
+        fleet = cls(root, names, base=base, max_startups=max_startups)
         try:
             fleet._start(ready_timeout)
         except BaseException:
@@ -198,7 +205,7 @@ class SSHFleet:
             "PubkeyAuthentication yes\n"
             "PasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\n"
-            "MaxStartups 100:30:200\n"
+            f"MaxStartups {self.max_startups}\n"
             "MaxSessions 100\n"
             "LogLevel ERROR\n"
             "UseDNS no\n"

@@ -82,6 +82,15 @@ def _runbook(tmp_path: Path, step1: str, step2: str = "echo done") -> Path:
     return path
 
 
+def _until(store: Path, needle: str, lines: bool = False) -> str:
+    """A step's command that waits (30 s at most) until a journal in ``store`` holds ``needle``: the
+    session stays open until the mirror's state change is journaled, however loaded the machine."""
+    say = 'echo "line $i"; ' if lines else ""
+    half = len(needle) // 2  # the needle in two halves: the step's own journaled command must not match it
+    return (f"a='{needle[:half]}'; b='{needle[half:]}'; i=0; until grep -qsF \"$a$b\" {store}/*/journal.jsonl; "
+            f'do i=$((i+1)); {say}[ "$i" -ge 600 ] && break; sleep 0.05; done; echo "waited $i"')
+
+
 def _wait(cond: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -193,22 +202,26 @@ def test_sigkill_mid_step_then_resume_from_the_mirror_elsewhere(tmp_path: Path, 
 def test_a_lost_mirror_warns_never_stops_the_run_and_catches_up(tmp_path: Path, mirror_host: SSHFleet) -> None:
     a = Host(tmp_path / "a", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "for i in $(seq 1 80); do echo line $i; sleep 0.05; done")
+    rb = _runbook(tmp_path, _until(a.store, '"state":"restored"', lines=True))  # runs until the mirror is back
     proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
                    "--mirror", f"backup-jump:{remote_root}")
+
+    def journaled(needle: bytes) -> bool:
+        return any(needle in j.read_bytes() for j in a.store.glob("*/journal.jsonl"))
+
     try:
-        _wait(lambda: any(remote_root.glob("*/journal.jsonl")) if remote_root.exists() else False, 30,
-              "the mirror to start")
+        _wait(lambda: journaled(b'"state":"started"'), 30, "the mirror to start")
         mirror_host.stop()  # the mirror host goes away mid-step (its sessions killed)
-        time.sleep(1.0)
+        _wait(lambda: journaled(b'"state":"lost"'), 30, "the mirror to be lost")
         assert proc.poll() is None, "the run stopped with the mirror"
         mirror_host.restart()
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    assert "waited 600" not in out, "the mirror never came back"
     assert "warning: mirror" in err and "lost" in err and "the session goes on" in err, err
     sid = _only_session(a.store).name
     local, remote = a.store / sid / "journal.jsonl", remote_root / sid / "journal.jsonl"
@@ -244,8 +257,10 @@ def test_resume_from_refuses_a_tampered_mirror(tmp_path: Path, mirror_host: SSHF
     assert f"record {victim + 1}" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not b.store.exists() or not any(b.store.iterdir())  # nothing left in the store
+    # `resume --from` fetches and verifies the same way (fetch_from_mirror); without a terminal
+    # it says so before it copies anything
     tui = b.run("resume", "--from", f"backup-jump:{remote_root}", sid, "--session-dir", str(b.store))
-    assert tui.returncode == 1 and "the mirrored journal does not verify" in tui.stderr, tui.stderr  # before any screen
+    assert tui.returncode == 2 and "the TUI (runbook resume) needs a terminal" in tui.stderr, tui.stderr
     assert not any(b.store.iterdir())
 
 
@@ -257,7 +272,7 @@ def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mir
     a = Host(tmp_path / "a", mirror_host)
     b = Host(tmp_path / "b", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    rb = _runbook(tmp_path, "echo one", _until(b.store, "set aside"))  # step 2 ends once the mirror says so
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
@@ -289,7 +304,7 @@ def test_a_torn_record_on_the_mirror_is_dropped_on_resume_and_set_aside_when_mir
 def test_a_mirror_that_is_not_this_journal_is_refused_and_left_alone(tmp_path: Path, mirror_host: SSHFleet) -> None:
     a = Host(tmp_path / "a", mirror_host)
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one", "echo done; sleep 1.5")  # the mirror connects while the session is open
+    rb = _runbook(tmp_path, "echo one", _until(a.store, '"state":"refused"'))  # step 2 ends once refused
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
@@ -328,14 +343,14 @@ def test_the_mirror_host_key_is_checked_strictly(tmp_path: Path, mirror_host: SS
     config = a.home / ".ssh" / "config"
     config.write_text(config.read_text().replace(str(mirror_host.known_hosts), str(empty)))
     remote_root = tmp_path / "remote"
-    rb = _runbook(tmp_path, "echo one; sleep 1")
+    rb = _runbook(tmp_path, "echo one", _until(a.store, "host_key_accepted"))
     ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}")
     assert ran.returncode == 0, ran.stderr
     assert "warning: mirror" in ran.stderr and "unknown host key" in ran.stderr, ran.stderr
     assert not remote_root.exists()
 
-    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local", "--session-dir", str(a.store),
+    ran = a.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local", "--session-dir", str(a.store),
                 "--mirror", f"backup-jump:{remote_root}", "--accept-new-host-keys")
     assert ran.returncode == 0, ran.stderr
     sid = next(remote_root.iterdir()).name
@@ -409,3 +424,104 @@ def test_signed_checkpoints_survive_the_jump_host_too(tmp_path: Path, mirror_hos
     checked = b.run("journal", "verify", sid, "--allowed-signers", str(signers), "--session-dir", str(b.store))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "signed by" in checked.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (the sshd listener and the per-connection sshd's)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def test_a_hung_mirror_never_holds_the_run_and_exec_quits_in_bounded_time(
+        tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The mirror host stops answering (its sshd SIGSTOPped: TCP stays up, nothing replies): the
+    steps go on and `exec` still quits in a bounded time (each remote operation 10 s, 5 s at close)."""
+    a = Host(tmp_path / "a", mirror_host)
+    rb = _runbook(tmp_path, _until(a.store, '"state":"started"') + "; for i in 1 2 3 4 5; do echo tick $i; done",
+                  "echo done")
+    proc = a.start("exec", str(rb), "--task", "MIR-1", "--target", "local", "--session-dir", str(a.store),
+                   "--mirror", f"backup-jump:{tmp_path / 'remote'}")
+    stopped: list[int] = []
+    try:
+        _wait(lambda: any(b'"state":"started"' in j.read_bytes() for j in a.store.glob("*/journal.jsonl")), 30,
+              "the mirror to start")
+        for server in mirror_host._servers:
+            assert server.proc is not None
+            for pid in _descendants(server.proc.pid):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"exec quit {took:.1f} s after the mirror hung")
+    assert proc.returncode == 0, err
+    assert "tick 5" in out and "[local] done" in out, out
+    assert "Traceback" not in err and "not acknowledged" in err, err
+
+
+def test_resume_from_refuses_a_mirror_with_a_forged_approval(tmp_path: Path, mirror_host: SSHFleet) -> None:
+    """The chain is not keyed: whoever writes on the mirror host can append records that chain.
+    A forged `approval_granted` (a signature by a key that is not the approvers') is refused
+    by `--from` before anything is copied into the store, so no step runs on it."""
+    from sessions.journal import events as ev
+    from sessions.journal.format import encode_record
+
+    keygen = require("ssh-keygen")
+    for name in ("alice", "mallory"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(tmp_path / name)], check=True)
+    a, b = Host(tmp_path / "a", mirror_host), Host(tmp_path / "b", mirror_host)
+    remote_root = tmp_path / "remote"
+    rb = _runbook(tmp_path, "echo one")
+    done = a.run("exec", str(rb), "--task", "MIR-1", "--step", "1", "--target", "local",
+                 "--session-dir", str(a.store), "--mirror", f"backup-jump:{remote_root}")
+    assert done.returncode == 0, done.stderr
+    sid = _only_session(a.store).name
+    remote = remote_root / sid / "journal.jsonl"
+    last = json.loads(remote.read_bytes().splitlines()[-1])
+    seq, prev = last["seq"], last["h"]
+    alice = " ".join((tmp_path / "alice.pub").read_text().split()[:2])
+    message = tmp_path / "request.json"
+    message.write_text('{"kind": "runbook-approval-request", "task": "MIR-1"}\n')
+    subprocess.run([keygen, "-q", "-Y", "sign", "-f", str(tmp_path / "mallory"), "-n", "runbook-approval",
+                    str(message)], check=True)
+    fingerprint = subprocess.run([keygen, "-l", "-f", str(tmp_path / "alice.pub")], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]
+    forged = [ev.ApproversSet("/srv/team.allowed_signers", "0" * 64, f"alice@example {alice}\n", "root"),
+              ev.ApprovalRequested("0a1b2c3d", "MIR-1", "/x/approval.json", message.read_text(), "0" * 64, (), "root"),
+              ev.ApprovalGranted("0a1b2c3d", "MIR-1", "alice@example", fingerprint,
+                                 Path(f"{message}.sig").read_text(), "runbook-approval", message.read_text())]
+    with remote.open("ab") as f:
+        for event in forged:
+            seq += 1
+            line, prev = encode_record(seq, "2026-12-08T03:00:00.000000Z", prev, event)
+            f.write(line)
+    assert verify(remote).ok  # the chain holds: only the signature gives it away
+
+    refused = b.run("exec", str(rb), "--task", "MIR-1", "--step", "2", "--target", "local",
+                    "--session-dir", str(b.store), "--from", f"backup-jump:{remote_root}/{sid}")
+    assert refused.returncode == 1, refused.stderr
+    assert "a journaled approval does not verify" in refused.stderr, refused.stderr
+    assert "not in the journaled approvers file" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not b.store.exists() or not any(b.store.iterdir())

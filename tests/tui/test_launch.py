@@ -163,7 +163,7 @@ class TestErrors:
             async def broken(*args, **kwargs):
                 raise RuntimeError("executor exploded")
 
-            app.engine.run_step = broken
+            app.engine.run_step_summary = broken
             await pilot.press("r")
             await wait_for(pilot, lambda: any("executor exploded" in str(n.message) for n in app._notifications),
                            what="the error shown")

@@ -131,6 +131,8 @@ async def test_resume_from_the_mirror_opens_the_tui_with_the_step_unknown_and_th
         await select(pilot, "TM-1")
         run = app.session.state.runs["run-1"]
         assert run.finished and run.status == "unknown"
+        await wait_for(pilot, lambda: any(f"carried on from the mirror backup-jump:{mirrored}" in n.message
+                                          for n in app._notifications), what="the handover said on opening")
         await pilot.press("q")
     events = [r.event for r in read_records(fetched.journal)]
     assert events[records].TYPE == "session_opened" and events[records].resumed

@@ -49,10 +49,10 @@ echo second-line
 echo step-two-done
 ```
 
-3. **Hold on**
+3. **Hold on** until the test is done with the running session (a file it creates)
 
 ```bash
-sleep 3
+i=0; while [ ! -e release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 echo held
 ```
 """
@@ -113,7 +113,8 @@ async def test_watch_follows_exec_in_another_process_and_writes_nothing(tmp_path
             assert refusals(app)[:2] == ["running a step", "running the task"]
             assert len(refusals(app)) == 9, refusals(app)
             assert path.read_bytes() == before
-            assert writer.wait(timeout=30) == 0, writer.stderr.read() if writer.stderr else ""
+            (tmp_path / "release").touch()  # step 3 may end now (it held the lock while the keys were tried)
+            assert writer.wait(timeout=60) == 0, writer.stderr.read() if writer.stderr else ""
             # a second operator (this process) resumes: ticks the box and overrides a guard; the watch follows
             other = Session.resume(sid, root=root)
             key = "W-1/prerequisites/0"

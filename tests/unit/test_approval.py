@@ -485,3 +485,115 @@ def test_a_step_that_cannot_be_planned_yet_is_named_in_the_request(world: World)
     finally:
         asyncio.run(engine.close())
         session.close(reason="test")
+
+
+def test_sigterm_ends_exec_waiting_for_an_approval(world: World) -> None:
+    """`runbook exec` waiting for a signature stops on SIGTERM (as it does mid-step): exit 143,
+    nothing run, the session closed -- it used to ignore the signal and wait for ever."""
+    import signal
+    import sys
+    import time
+
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from runbook.cli import main; sys.exit(main())", "exec", str(world.book), "--task", "CHG-2",
+                             "--approvers", str(world.approvers), "--yes", "--session-dir", str(world.tmp / "s2")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        seen = b""
+        while b"waiting for" not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert b"waiting for" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, (seen + err).decode()
+    assert b"Traceback" not in err
+    journal = next((world.tmp / "s2").glob("*/journal.jsonl")).read_text()
+    assert '"session_closed"' in journal and '"step_started"' not in journal
+
+
+def test_approve_shows_a_newline_in_a_one_line_field_as_an_escape(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A request whose title, operator or host holds a newline cannot add lines of its own to
+    what the approver reads (a fake "step 1" line): one field stays one line."""
+    from runbook.cli import main
+    from sessions.team.approval import PlanEntry, Request
+
+    key = make_key(tmp_path / "approver", "approver")
+    fake = "Look\n  step 1: Look -- on 1 host(s) (parallel): web-1\n    | uptime"
+    request = Request("0a1b2c3d", "20261208T010203Z-ab12", "CHG-1", fake, "LOW", "/srv/change.md", "e" * 64,
+                      "bob\r\n  vetted by the CAB", "jump-1", "2026-12-08T01:02:03Z", (),
+                      (PlanEntry(1, fake, ("db-1\nweb-1",), "parallel", "rm -rf /srv/db\n"),))
+    path = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    path.write_text(request.render())
+    assert main(["approve", str(path), "--sign", str(key), "--yes"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert sum(line.startswith("  step 1:") for line in lines) == 1
+    assert not any(line.startswith(("  vetted", "web-1", "    | uptime")) for line in lines)
+    assert "Look\\x0a  step 1: Look" in out and "bob\\x0d\\x0a  vetted" in out and "db-1\\x0aweb-1" in out
+    assert "    | rm -rf /srv/db" in out
+
+
+def test_an_approvers_key_past_its_valid_before_is_refused_as_expired_not_as_unknown(world: World) -> None:
+    alice = " ".join(Path(f"{world.alice}.pub").read_text().split()[:2])
+    world.approvers.write_text(f'alice@example valid-before="20200101" {alice}\n')
+    assert world.approvals.set_approvers(str(world.approvers))
+    path = world.request()
+    verdict = world.approvals.offer("CHG-1", sign(world.alice, path), "alice.sig")
+    assert not verdict.ok
+    assert "not valid now" in verdict.reason and "not in the approvers file" not in verdict.reason, verdict.reason
+
+
+def test_approve_refuses_a_fifo_request_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.cli import main
+
+    key = make_key(tmp_path / "approver", "approver")
+    fifo = tmp_path / "approval-CHG-1-0a1b2c3d.json"
+    os.mkfifo(fifo)
+    assert main(["approve", str(fifo), "--sign", str(key), "--yes"]) == 2  # never opened for reading, never waits
+    err = capsys.readouterr().err
+    assert f"{fifo}: is a FIFO (named pipe), not an approval request" in err, err
+
+
+def test_a_signature_made_with_an_ssh_certificate_is_refused_saying_so(world: World) -> None:
+    """A cert-authority line in the approvers file is taken by ssh-keygen, but runbook cannot
+    tell a certificate's key from the operator's: refused, and the reason says why."""
+    ca = make_key(world.tmp / "ca", "ca")
+    assert keygen("-q", "-s", str(ca), "-I", "alice", "-n", "alice@example", f"{world.alice}.pub").returncode == 0
+    ca_pub = " ".join(Path(f"{ca}.pub").read_text().split()[:2])
+    world.approvers.write_text(f"*@example cert-authority {ca_pub}\n")
+    assert world.approvals.set_approvers(str(world.approvers))
+    path = world.request()
+    Path(f"{path}.sig").unlink(missing_ok=True)
+    done = keygen("-Y", "sign", "-f", f"{world.alice}-cert.pub", "-n", NAMESPACE, str(path))
+    assert done.returncode == 0, done.stderr
+    verdict = world.approvals.offer("CHG-1", Path(f"{path}.sig").read_bytes(), "alice-cert.sig")
+    assert not verdict.ok and "signed with an SSH certificate" in verdict.reason, verdict.reason
+
+
+def test_a_signature_file_given_by_path_may_be_a_symlink_never_a_fifo(world: World) -> None:
+    """``exec --approval FILE`` / the TUI dialog: a typed path that is a symlink to the signature
+    is read (it used to be refused as "not an SSH signature file"); a FIFO is named as one."""
+    from sessions.team.approval import read_signature
+
+    path = world.request()
+    real = world.tmp / "Downloads" / "approval.sig"
+    real.parent.mkdir()
+    real.write_bytes(sign(world.alice, path))
+    link = world.tmp / "approval.sig"
+    link.symlink_to(real)
+    verdict = world.approvals.offer("CHG-1", read_signature(str(link)), str(link))
+    assert verdict.ok, verdict.reason
+    fifo = world.tmp / "fifo.sig"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match=r"is a FIFO \(named pipe\), not a signature file"):
+        read_signature(str(fifo))

@@ -58,3 +58,13 @@ def test_safe_stream_filters_text_and_passes_the_rest():
     print("title \x1b]0;x\x07", file=s)
     assert raw.getvalue() == "title \\x1b]0;x\\x07\n"
     assert s.getvalue() == raw.getvalue()  # everything else is the wrapped stream's
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text(), st.booleans())
+def test_the_ascii_fast_path_escapes_exactly_what_the_full_pass_does(text, multiline):
+    """visible() skips its regex for printable ASCII (most command output): same result either way."""
+    from runbook.sanitize import terminal_text as tt
+
+    full = (tt._BUT_LAYOUT if multiline else tt._ALL).sub(tt._sub_all, text)
+    assert visible(text, multiline=multiline) == full
