@@ -10,7 +10,7 @@ state those produce.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
@@ -24,8 +24,11 @@ from tui.widgets.modals import ConfirmModal, PlaceholderModal, ReasonModal, Type
 if TYPE_CHECKING:  # pragma: no cover
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.planning.planning import PlannedStep
     from sessions.state.state import StepRun
     from sessions.team.watch import WatchedSession
+    from tui.app import RunbookApp
+    from tui.items import Item
     from tui.screens.main import MainScreen
     from tui.widgets.modals import ChooseTargetModal
 
@@ -102,14 +105,14 @@ class Operator:
         task, step = guard.task, guard.step
         if self.session.state.approvers is None:
             raise Declined(guard.message)
-        launch = getattr(self.screen.app, "launch", None)
+        launch = cast("RunbookApp", self.screen.app).launch
 
-        def planner(t: str, n: int) -> Any:  # the step being run as it will run; the others as planned
+        def planner(t: str, n: int) -> PlannedStep:  # the step being run as it will run; the others as planned
             mine = n == step
             return self.engine.plan(t, n, target=target if mine else None, only_host=only_host if mine else None,
                                     now=self.screen.now())
 
-        approvals = Approvals(self.session, planner, getattr(launch, "operator_keys", ()) or ())
+        approvals = Approvals(self.session, planner, launch.operator_keys)
         await self.settle_task(task, step)  # the approver signs every step's hosts and commands: ask for them first
         pending = approvals.latest_request(task)
         if pending is None or not approvals.reusable(pending):
@@ -302,7 +305,7 @@ class Operator:
         reason = await self.reason(f"Roll back {task_id}?", "Why roll back? (journaled)")
         self.session.start_rollback(task_id, reason)
 
-    async def finish_task(self, item: Any) -> None:
+    async def finish_task(self, item: Item) -> None:
         """Mark a task done; with steps skipped or not succeeded, or boxes not ticked, a reason is
         needed first (journaled as a ``finish`` override: a deviation in the report)."""
         problems = guards_mod.finish_problems(self.session.state, self.screen.runbook, item.id)

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui import format as fmt
+
+if TYPE_CHECKING:
+    from tui.screens.main import MainScreen
 
 
 class RunbookCommands(Provider):
     """Hits for the main screen (nothing on other screens)."""
 
-    def _main(self) -> Any:
+    def _main(self) -> MainScreen | None:
         from tui.screens.main import MainScreen
 
         screen = self.screen
@@ -28,7 +32,7 @@ class RunbookCommands(Provider):
         if main is None:
             return
         for binding in main.BINDINGS:
-            if binding.action in ("jump",):
+            if not isinstance(binding, Binding) or binding.action in ("jump",):
                 continue
             key = binding.key_display or binding.key.split(",")[0]
             yield f"{binding.description} ({key})", binding.tooltip, partial(main.run_action, binding.action)

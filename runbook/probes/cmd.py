@@ -68,7 +68,8 @@ def _host_verdict(name: str, result: RunResult, output: bytes) -> tuple[str, str
 )
 async def cmd_probe(ctx: ProbeContext, *, run: str, target: str = "local", timeout: float) -> Verdict:
     """Run ``run`` on every host of ``target``; pass when all exit 0."""
-    if ctx.executor is None:
+    executor = ctx.executor
+    if executor is None:
         return Verdict(NOT_CONFIGURED, "cmd probes not configured: no executor (pass --inventory)")
     if ctx.resolve_targets is None:
         return Verdict(NOT_CONFIGURED, f"cmd probes not configured: no inventory to resolve target {target!r}")
@@ -93,7 +94,7 @@ async def cmd_probe(ctx: ProbeContext, *, run: str, target: str = "local", timeo
         async with limit:
             try:
                 return await asyncio.wait_for(
-                    ctx.executor.run(t, run, on_output, RunOptions(timeout=timeout)), timeout + GRACE_SECONDS
+                    executor.run(t, run, on_output, RunOptions(timeout=timeout)), timeout + GRACE_SECONDS
                 )
             except TimeoutError:
                 return RunResult(host=name, outcome="timeout", error=f"timeout after {timeout:g}s")

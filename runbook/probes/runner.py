@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runbook.probes.expression import ProbeSyntaxError
 from runbook.probes.kubeconfig import (
@@ -29,6 +29,11 @@ from runbook.probes.kubeconfig import (
     find_kubeconfig,
 )
 from runbook.probes.registry import ERROR, NOT_CONFIGURED, PASS, BoundProbe, Verdict, bind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook.model import Checkbox
+    from runbook.targets.inventory import Target
+    from runbook.transport.executor import OnOutput, RunOptions, RunResult
 
 DEFAULT_TIMEOUT = 10.0
 MAX_EVIDENCE = 4000
@@ -63,6 +68,13 @@ def probe_event_fields(outcome: ProbeOutcome) -> dict[str, Any]:
     }
 
 
+class CommandRunner(Protocol):
+    """Where ``cmd`` probes run: an :class:`~runbook.transport.executor.Executor`, or anything
+    that runs a script on a target the same way (the TUI's engine-backed runner)."""
+
+    async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult: ...
+
+
 class ProbeContext:
     """Everything a probe may need; build one per session (or per ``runbook probe`` run).
 
@@ -84,8 +96,8 @@ class ProbeContext:
         kubeconfig: str | None = None,
         context: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        executor: Any = None,
-        resolve_targets: Callable[[str], Sequence[Any]] | None = None,
+        executor: CommandRunner | None = None,
+        resolve_targets: Callable[[str], Sequence[Target]] | None = None,
         redact: Callable[[str], str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -249,21 +261,21 @@ async def run_probe(expr: str, ctx: ProbeContext, *, key: str = "") -> ProbeOutc
     )
 
 
-async def run_checkbox(checkbox: Any, ctx: ProbeContext) -> ProbeOutcome | None:
+async def run_checkbox(checkbox: Checkbox, ctx: ProbeContext) -> ProbeOutcome | None:
     """Run the probe of a :class:`runbook.model.Checkbox`; ``None`` when it has none."""
-    if not getattr(checkbox, "probe", None):
+    if not checkbox.probe:
         return None
     return await run_probe(checkbox.probe, ctx, key=checkbox.key)
 
 
-async def run_probes(checkboxes: Iterable[Any], ctx: ProbeContext, *, concurrency: int = 4) -> list[ProbeOutcome]:
+async def run_probes(checkboxes: Iterable[Checkbox], ctx: ProbeContext, *, concurrency: int = 4) -> list[ProbeOutcome]:
     """Run the probes of ``checkboxes`` (those that have one), at most ``concurrency`` at once,
     returning outcomes in the order given."""
-    boxes = [b for b in checkboxes if getattr(b, "probe", None)]
+    probes = [(b.probe, b.key) for b in checkboxes if b.probe]
     limit = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(box: Any) -> ProbeOutcome:
+    async def one(probe: str, key: str) -> ProbeOutcome:
         async with limit:
-            return await run_probe(box.probe, ctx, key=box.key)
+            return await run_probe(probe, ctx, key=key)
 
-    return list(await asyncio.gather(*(one(b) for b in boxes)))
+    return list(await asyncio.gather(*(one(p, k) for p, k in probes)))

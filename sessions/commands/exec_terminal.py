@@ -19,10 +19,14 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from runbook.sanitize.terminal_text import OutputCleaner, visible
 from sessions.journal import events as ev
+
+if TYPE_CHECKING:
+    from sessions.journal.format import Record
+    from sessions.state.state import SessionState
 
 MAX_PARTIAL = 64 * 1024
 
@@ -40,8 +44,8 @@ class HostPrinter:
         self._cleaners: dict[tuple[str, str], OutputCleaner] = {}
         self.broken = False
 
-    def __call__(self, record: Any, state: Any = None) -> None:
-        e = record.event if hasattr(record, "event") else record
+    def __call__(self, record: Record, state: SessionState | None = None) -> None:
+        e = record.event
         if isinstance(e, ev.OutputChunk):
             self.chunk(e.host, e.stream, e.raw)
         elif isinstance(e, ev.HostFinished):

@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sessions.journal.events import Checkpoint, SessionOpened
+from sessions.journal.events import Checkpoint, Event, SessionOpened
 from sessions.journal.format import Record, TamperedJournal
-from sessions.journal.journal import read_records, utc_now
+from sessions.journal.journal import Journal, read_records, utc_now
 from sessions.journal.session_dir import open_nofollow
 from sessions.signing import CHECKPOINT_NAMESPACE, SigningKey, load_key_file, load_public_keys, verify_signature
 
@@ -57,6 +57,19 @@ def _session_id_from(path: Path) -> str:
     return path.parent.name
 
 
+class RecordingSession(Protocol):
+    """What a checkpointer needs of a session: its id, its journal, and ``record`` (which folds
+    the checkpoint event into the session's state as it appends it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    def record(self, event: Event) -> Record: ...
+
+
 class Checkpointer:
     """Signs the journal head of ``target`` (a ``Session`` or a ``Journal``) with ``key``
     (a :class:`~sessions.signing.SigningKey` or a private key path) at most every
@@ -64,7 +77,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        target: Any,
+        target: Journal | RecordingSession,
         key: SigningKey | str | os.PathLike[str],
         every_s: float = DEFAULT_EVERY_S,
         *,
@@ -72,15 +85,15 @@ class Checkpointer:
         sidecar: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        journal = getattr(target, "journal", None)
-        if journal is not None and hasattr(target, "record"):
-            self._session, self._journal = target, journal
-        else:
+        self._session: RecordingSession | None
+        if isinstance(target, Journal):
             self._session, self._journal = None, target
+        else:
+            self._session, self._journal = target, target.journal
         self.key = key if isinstance(key, SigningKey) else load_key_file(key, prompt=False)
         self.every_s = float(every_s)
         path = Path(self._journal.path)
-        self.session_id = session_id or getattr(self._session, "id", None) or _session_id_from(path)
+        self.session_id = session_id or (self._session.id if self._session is not None else "") or _session_id_from(path)
         self.sidecar = Path(sidecar) if sidecar is not None else path.parent / SIDECAR_NAME
         self._clock = clock
         self._last_time = clock()
@@ -88,7 +101,7 @@ class Checkpointer:
         self._busy = False
 
     @classmethod
-    def from_env(cls, target: Any, every_s: float = DEFAULT_EVERY_S, **kw: Any) -> Checkpointer | None:
+    def from_env(cls, target: Journal | RecordingSession, every_s: float = DEFAULT_EVERY_S, **kw: Any) -> Checkpointer | None:
         """A checkpointer when ``$RUNBOOK_SIGNING_KEY`` names a key file, else None.
         An encrypted key needs ``$RUNBOOK_KEY_PASSPHRASE`` (never prompts)."""
         path = os.environ.get(KEY_ENV)
@@ -180,11 +193,11 @@ def _records(source: Any) -> tuple[list[tuple[int, str, Any]], Path | None]:
     return out, None
 
 
-def _field(event: Any, name: str) -> Any:
+def _field(event: Event | dict[str, Any], name: str) -> Any:
     return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
 
 
-def _kind(event: Any) -> str:
+def _kind(event: Event | dict[str, Any]) -> str:
     return event.get("type", "") if isinstance(event, dict) else getattr(event, "TYPE", "")
 
 

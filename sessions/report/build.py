@@ -266,7 +266,7 @@ def _secret_name(name: str) -> bool:
     return is_secret_name(name)
 
 
-def _host_result(run: Any, name: str, out: list[bytes] | None, expectations: list[dict[str, Any]],
+def _host_result(run: StepRun, name: str, out: list[bytes] | None, expectations: list[dict[str, Any]],
                  decided_by: str) -> HostResult:
     h = run.hosts[name]
     status = h.status

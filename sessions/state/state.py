@@ -25,6 +25,7 @@ from sessions.journal import events as ev
 
 if TYPE_CHECKING:
     from runbook.model import Runbook
+    from sessions.journal.format import Record
 
 
 class Outcome(StrEnum):
@@ -768,7 +769,7 @@ class Replayer:
     def feed(self, ts: str, e: ev.Event) -> None:
         _fold(self._fold, e, ts)
 
-    def feed_record(self, record: Any) -> None:
+    def feed_record(self, record: Record) -> None:
         _fold(self._fold, record.event, record.ts)
 
     def result(self) -> SessionState:

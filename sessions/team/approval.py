@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runbook.errors import UserError
 from runbook.model import Approval, Risk, Runbook
@@ -64,6 +64,7 @@ from sessions.journal import events as ev
 from sessions.planning.guards import Guard, resolve_task
 
 if TYPE_CHECKING:
+    from sessions.journal.format import Record
     from sessions.planning.planning import PlannedStep
     from sessions.state.state import SessionState
 
@@ -536,7 +537,24 @@ def read_approvers(path: str) -> tuple[str, str]:
     return text, hashlib.sha256(data).hexdigest()
 
 
-def set_approvers(session: Any, path: str) -> bool:
+class ApprovalSession(Protocol):
+    """What approvals need of a session: where it lives, who runs it, its runbook and state,
+    and ``record`` to journal requests, grants and refusals."""
+
+    id: str
+    dir: Path
+    runbook: Runbook | None
+
+    @property
+    def operator(self) -> str: ...
+
+    @property
+    def state(self) -> SessionState: ...
+
+    def record(self, event: ev.Event) -> Record: ...
+
+
+def set_approvers(session: ApprovalSession, path: str) -> bool:
     """Journal the approvers file (``approvers_set``) unless ``session`` has it already."""
     text, sha = read_approvers(path)
     current = session.state.approvers
@@ -553,7 +571,7 @@ class Approvals:
     :param operator_keys: ``--operator-key`` public keys (files or lines), added to the ones found
     """
 
-    def __init__(self, session: Any, planner: Callable[[str, int], PlannedStep],
+    def __init__(self, session: ApprovalSession, planner: Callable[[str, int], PlannedStep],
                  operator_keys: Sequence[str] = ()) -> None:
         self.session = session
         self.planner = planner

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runbook.errors import UserError
 from sessions.engine.session import load_runbook
@@ -26,6 +26,7 @@ from sessions.store import find_session
 
 if TYPE_CHECKING:
     from runbook.model import Runbook, TaskKey
+    from sessions.journal import events as ev
     from sessions.planning.guards import Guard
 
 READ_ONLY = "read-only: watching"
@@ -151,7 +152,7 @@ class WatchedSession:
         self._closed = True
 
     # -- every intent that would write ------------------------------------------------------
-    def _refuse(self, what: str) -> None:
+    def _refuse(self, what: str) -> NoReturn:
         raise ReadOnlyError(what)
 
     def ensure_writable(self) -> None:
@@ -161,10 +162,10 @@ class WatchedSession:
         """A watcher writes nothing: there is no write error to tell."""
         return lambda: None
 
-    def record(self, event: Any) -> Record:
+    def record(self, event: ev.Event) -> Record:
         raise ReadOnlyError("journaling")
 
-    def record_output(self, event: Any) -> Record:
+    def record_output(self, event: ev.OutputChunk) -> Record:
         raise ReadOnlyError("journaling")
 
     def set_checkbox(self, key: str, checked: bool, evidence: str = "", reason: str = "") -> None:
@@ -201,7 +202,7 @@ class WatchedSession:
     def override_guard(self, guard: Guard | str, task: TaskKey, reason: str, step: int | None = None) -> None:
         self._refuse("overriding a guard")
 
-    def choose_target(self, task: TaskKey, pattern: str, **kw: Any) -> Any:
+    def choose_target(self, task: TaskKey, pattern: str, **kw: Any) -> NoReturn:
         self._refuse("choosing a target")
 
     def mark_unknown(self, run_id: str, why: str, host: str | None = None, duration_s: float | None = None) -> None:

@@ -44,6 +44,7 @@ from tui.widgets.tree import TaskTree
 if TYPE_CHECKING:
     from sessions.engine.engine import Engine
     from sessions.engine.session import Session
+    from sessions.journal.format import Record
     from sessions.state.state import StepRun
     from sessions.team.watch import WatchedSession
     from tui.app import RunbookApp
@@ -215,7 +216,7 @@ class MainScreen(Screen[None]):
         return self.runbook.tasks[0].id if self.runbook.tasks else None
 
     # -- session -> screen --------------------------------------------------------------
-    def _on_record(self, record: Any, state: SessionState) -> None:
+    def _on_record(self, record: Record, state: SessionState) -> None:
         """Called synchronously for every journal record: buffer, never draw."""
         self.state = state
         event = record.event

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +22,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
 
 from runbook.errors import UserError
+
+if TYPE_CHECKING:
+    from runbook.targets.inventory import Target
+    from runbook.targets.suggest import Suggestion
 
 PREVIEW_ROWS = 8
 
@@ -57,10 +61,10 @@ class ChooseTargetModal(ModalScreen["TargetChoice | None"]):
         title: str,
         context: str,
         *,
-        suggestions: Sequence[Any],
-        hosts: Sequence[Any],
+        suggestions: Sequence[Suggestion],
+        hosts: Sequence[Target],
         groups: dict[str, tuple[str, ...]] | None = None,
-        resolve: Callable[[str], Sequence[Any]],
+        resolve: Callable[[str], Sequence[Target]],
         local_name: str,
         current: str = "",
         all_untargeted: bool | None = None,
@@ -80,7 +84,7 @@ class ChooseTargetModal(ModalScreen["TargetChoice | None"]):
         self.initial = current if current and not _is_local(current) else first
 
     @staticmethod
-    def _candidates(suggestions: Sequence[Any], hosts: Sequence[Any], groups: dict[str, tuple[str, ...]],
+    def _candidates(suggestions: Sequence[Suggestion], hosts: Sequence[Target], groups: dict[str, tuple[str, ...]],
                     local_name: str) -> list[Candidate]:
         out: list[Candidate] = []
         seen: set[str] = set()
