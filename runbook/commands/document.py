@@ -101,7 +101,7 @@ def _hosts(inventory: Inventory | None, spec: TargetSpec) -> str:
         hosts = inventory.resolve(spec.pattern)
     except UserError as exc:
         return f" !! {exc}"
-    names = [getattr(h, "name", str(h)) for h in hosts]
+    names = [h.name for h in hosts]
     return ": " + (", ".join(names) if names else "no hosts")
 
 

@@ -64,13 +64,13 @@ class RoutingExecutor(Executor):
         self._made: dict[str, Executor] = {}
 
     def _for(self, target: Target) -> Executor:
-        kind = "local" if getattr(target, "local", False) else "ssh"
+        kind = "local" if target.local else "ssh"
         if kind not in self._made:
             self._made[kind] = self._factories[kind]()
         return self._made[kind]
 
     async def run(self, target: Target, script: str, on_output: OnOutput, options: RunOptions) -> RunResult:
-        name = getattr(target, "name", str(target))
+        name = target.name
         try:
             executor = self._for(target)
         except Exception as exc:  # noqa: BLE001 - no executor for the target is the probe's error result

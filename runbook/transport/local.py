@@ -200,7 +200,7 @@ class LocalExecutor(Executor):
         kills the shell itself; commands it started live on).  :meth:`cancel` stops the
         whole process group.
         """
-        host = getattr(target, "name", "local")
+        host = target.name
         payload = script_payload(script, options.env)
         sink = OutputSink(host, on_output, options.redactor)
         await self.prune_spools()
@@ -355,7 +355,7 @@ class LocalExecutor(Executor):
         timeout: float | None = None,
     ) -> RunResult:
         """Follow a detached run again from raw byte offsets of its stdout/stderr."""
-        host = getattr(target, "name", "local")
+        host = target.name
         sink = OutputSink(host, on_output, redactor)
         await self.prune_spools()
         offsets = {"stdout": offset, "stderr": err_offset}
@@ -386,7 +386,7 @@ class LocalExecutor(Executor):
     async def upload(self, target: Target, path: str, content: bytes, mode: int = 0o600) -> str:
         """Atomically write ``content`` to ``path`` here (temp file in the same directory,
         fsync, rename); return its sha256."""
-        host = getattr(target, "name", "local")
+        host = target.name
         full = os.path.abspath(os.path.expanduser(path))
         directory, name = os.path.split(full)
         try:

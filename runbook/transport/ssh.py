@@ -278,7 +278,7 @@ class SSHExecutor(Executor):
         Cancelling this coroutine closes the channel without killing the command, as
         when an ``ssh`` client dies (use :meth:`cancel` to stop it).
         """
-        if getattr(target, "local", False):
+        if target.local:
             return await self.local.run(target, script, on_output, options)
         host = target.name
         payload = script_payload(script, options.env)
@@ -422,7 +422,7 @@ class SSHExecutor(Executor):
         """Reconnect to detached run ``detached_id`` on ``target``: deliver the output after
         the raw byte offsets ``offset`` (stdout) and ``err_offset`` (stderr), follow it to
         its end and return its real outcome (``unknown`` if its end cannot be learnt)."""
-        if getattr(target, "local", False):
+        if target.local:
             return await self.local.reattach(target, detached_id, on_output, offset, err_offset=err_offset,
                                              redactor=redactor, timeout=timeout)
         sink = OutputSink(target.name, on_output, redactor)
@@ -448,7 +448,7 @@ class SSHExecutor(Executor):
         )
 
     async def discard_detached(self, target: Target, detached_id: str) -> None:
-        if getattr(target, "local", False):
+        if target.local:
             await self.local.discard_detached(target, detached_id)
             return
         with contextlib.suppress(detached.ConnectionLost, ValueError, asyncio.TimeoutError):
@@ -458,7 +458,7 @@ class SSHExecutor(Executor):
     async def _prune(self, target: Target, conn: asyncssh.SSHClientConnection) -> None:
         """Every new connection: remove leftover spools on the host (:func:`runbook.transport.detached.prune`),
         beside the first command rather than before it; :meth:`close` waits for it."""
-        if not getattr(target, "in_inventory", True) and "(jump host)" in str(getattr(target, "name", "")):
+        if not target.in_inventory and "(jump host)" in target.name:
             return  # a jump host: runbook runs nothing there
 
         async def prune() -> None:
@@ -479,7 +479,7 @@ class SSHExecutor(Executor):
 
         :raises UserError: naming host and path (no such directory, permission denied, ...)
         """
-        if getattr(target, "local", False):
+        if target.local:
             return await self.local.upload(target, path, content, mode)
         host = target.name
         remote = path[2:] if path.startswith("~/") else path

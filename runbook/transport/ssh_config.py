@@ -62,7 +62,7 @@ class SSHConfigView:
                         target.user or (), target.host, target.port or (),
                     )
                 except (OSError, ValueError, asyncssh.Error) as exc:
-                    raise UserError(f"{getattr(target, 'name', target.host)}: cannot read the SSH config: {exc}") from None
+                    raise UserError(f"{target.name}: cannot read the SSH config: {exc}") from None
             self._configs[key] = config
         return self._configs[key]
 
@@ -106,8 +106,8 @@ def parse_hop(hop: str, behind: Target) -> Target:
     elif hostport.count(":") == 1:
         host, _, number = hostport.partition(":")
         if not number.isdigit():
-            raise UserError(f"{getattr(behind, 'name', behind)}: bad ProxyJump entry {hop!r} in the SSH config")
+            raise UserError(f"{behind.name}: bad ProxyJump entry {hop!r} in the SSH config")
         port = int(number)
     if not host:
-        raise UserError(f"{getattr(behind, 'name', behind)}: bad ProxyJump entry {hop!r} in the SSH config")
+        raise UserError(f"{behind.name}: bad ProxyJump entry {hop!r} in the SSH config")
     return Target(f"{hop} (jump host)", host, port, user or None, None, in_inventory=False)

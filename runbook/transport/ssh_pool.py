@@ -190,7 +190,7 @@ class SSHPool:
         key = self.key(target) if via is None else self.key(target) + ("via",) + self.key(via[0])
         if key in _chain:
             hops = " -> ".join(str(k[0]) for k in _chain + (key,))
-            raise ConnectError(f"{getattr(target, 'name', target.host)}: ProxyJump loop in the SSH config: {hops}")
+            raise ConnectError(f"{target.name}: ProxyJump loop in the SSH config: {hops}")
         conn = self._conns.get(key)
         if conn is not None and not conn.is_closed():
             return conn
@@ -311,8 +311,8 @@ class SSHPool:
     async def _connect(
         self, target: Target, key: PoolKey, via: tuple[Target, asyncssh.SSHClientConnection] | None, chain: tuple[PoolKey, ...]
     ) -> asyncssh.SSHClientConnection:
-        name = getattr(target, "name", target.host)
-        dest = target.destination if hasattr(target, "destination") else target.host
+        name = target.name
+        dest = target.destination
         client_keys, key_problem = self._client_keys(target)
         files = self.known_hosts_files(target)
         tunnel = via[1] if via is not None else await self._tunnel(target, chain)
