@@ -192,10 +192,12 @@ class Engine:
 
     async def run_step_summary(self, task: str, step: int, *, rollback: bool = False,
                                target: str | TargetSpec | None = None, only_host: str | None = None,
-                               on_pause: OnPause | None = None) -> RunSummary:
-        """Like :meth:`run_step`, returning the per-host details (results, checks, tails)."""
+                               on_pause: OnPause | None = None, now: datetime | None = None) -> RunSummary:
+        """Like :meth:`run_step`, returning the per-host details (results, checks, tails).
+        ``now``: the front end's clock, the one its guards were answered against (the window's
+        end is judged by it); the machine's clock by default."""
         task, step = _ids(task, step)
-        plan = self.plan(task, step, rollback=rollback, target=target, only_host=only_host)
+        plan = self.plan(task, step, rollback=rollback, target=target, only_host=only_host, now=now)
         if not plan.target_chosen:
             from sessions.planning.targeting import not_chosen_text
 

@@ -106,20 +106,21 @@ class StepFlow:
                     await self.asker.resolve(guard)
                 continue
             for guard in pending:
-                await self.asker.approve(guard, target=request.target, only_host=request.only_host)
+                await self.asker.approve(guard, target=request.target, only_host=request.only_host, now=now)
         raise UserError(f"{request.what}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
 
-    async def run_prepared(self, request: StepRequest, plan: PlannedStep) -> RunSummary:
-        """Run a prepared plan: the task starts first (journaled), then the engine runs it."""
+    async def run_prepared(self, request: StepRequest, plan: PlannedStep, now: datetime | None = None) -> RunSummary:
+        """Run a prepared plan: the task starts first (journaled), then the engine runs it, judging
+        its guards by the same clock (``now``) as :meth:`prepare` did."""
         session = self.engine.session
         if session.state.task_status(request.task) == "pending" and not request.task.startswith("gate:"):
             session.start_task(request.task)
         return await self.engine.run_step_summary(request.task, request.step, rollback=request.rollback,
-                                                  target=request.target, only_host=request.only_host)
+                                                  target=request.target, only_host=request.only_host, now=now)
 
     async def run(self, request: StepRequest, now: datetime | None = None) -> RunSummary:
         """:meth:`prepare`, then :meth:`run_prepared`."""
-        return await self.run_prepared(request, await self.prepare(request, now))
+        return await self.run_prepared(request, await self.prepare(request, now), now)
 
 
 def questions(plan: PlannedStep) -> list[Guard]:

@@ -138,3 +138,21 @@ def test_questions_add_one_value_guard_per_missing_placeholder(session):
     plan = Engine(session, None).plan("F-001", 1, target="local")
     names = [g.expected for g in questions(plan) if g.needs == "value"]
     assert names == ["NAME"]
+
+
+async def test_the_run_judges_the_window_by_the_clock_the_guards_were_answered_by(tmp_path):
+    """The TUI's clock is injected; the engine re-planned at run time by the machine's clock, so
+    a window open for the operator was closed for the run (a test failed once real time passed)."""
+    from datetime import UTC, datetime
+
+    path = tmp_path / "flow.md"
+    path.write_text(BOOK)
+    s = Session.create(parse_file(str(path)), root=tmp_path / "sessions", window_end="2026-11-27T06:00:00Z")
+    engine = Engine(s, None)
+    try:
+        summary = await StepFlow(engine, ScriptedAsker(s)).run(StepRequest("F-001", 2),
+                                                               now=datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+    finally:
+        await engine.close()
+        s.close()
+    assert summary.outcome == "succeeded"
