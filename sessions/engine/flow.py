@@ -106,7 +106,7 @@ class StepFlow:
                     await self.asker.resolve(guard)
                 continue
             for guard in pending:
-                await self.asker.approve(guard, target=request.target, only_host=request.only_host, now=now)
+                await self.asker.approve(guard, target=request.target, only_host=request.only_host)
         raise UserError(f"{request.what}: guards still unresolved after {MAX_GUARD_ROUNDS} rounds")
 
     async def run_prepared(self, request: StepRequest, plan: PlannedStep, now: datetime | None = None) -> RunSummary:
