@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from runbook.model import Block, Risk
-from runbook.parse.annotations import ANNOTATION_RE, PROBE_RE, parse_pairs
+from runbook.parse.annotations import ANNOTATION_RE, PROBE_RE
 from runbook.parse.markdown_blocks import Node
 from runbook.parse.steps import Ctx, RawBox, StepsCollector, classify, list_entries, strip_md
 
@@ -134,15 +134,9 @@ class TextSink:
         """An HTML block: a runbook annotation, a probe for the last checkbox, or text."""
         m, pm = ANNOTATION_RE.search(node.text), PROBE_RE.search(node.text)
         if m:
-            pairs, problems = parse_pairs(m.group(1))
-            for p in problems:
-                self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
-            if "secret" in pairs:
-                self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
-            if "approval" in pairs:
-                self.ctx.on_approval(pairs.pop("approval"), node.line)
-            if pairs:
-                self.annotation = (pairs, node.line)
+            found = self.ctx.annotation(node, m.group(1))
+            if found:
+                self.annotation = found
         elif pm and self.boxes and self.boxes[-1].probe is None:
             self.boxes[-1].probe = pm.group(1).strip()
         else:

@@ -146,6 +146,19 @@ class Ctx:
     def source(self, node: Node) -> str:
         return "\n".join(self.lines[node.line - 1: node.end]).strip("\n")
 
+    def annotation(self, node: Node, inner: str) -> tuple[dict[str, str], int] | None:
+        """A ``<!-- runbook: ... -->`` comment (``inner``: its pairs) at ``node``: its problems
+        reported, ``secret=`` and ``approval=`` handed on; the rest (for the next block or
+        step), or None when nothing is left."""
+        pairs, problems = parse_pairs(inner)
+        for p in problems:
+            self.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
+        if "secret" in pairs:
+            self.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
+        if "approval" in pairs:
+            self.on_approval(pairs.pop("approval"), node.line)
+        return (pairs, node.line) if pairs else None
+
 
 def classify(node: Node, ctx: Ctx, *, output: bool = False, annotation: tuple[dict[str, str], int] | None = None) -> list[Block]:
     """Blocks for one fence: command, file (path comment), output, text; console splits in two."""
@@ -596,15 +609,9 @@ class StepsCollector:
         m = ANNOTATION_RE.search(node.text)
         pm = PROBE_RE.search(node.text)
         if m:
-            pairs, problems = parse_pairs(m.group(1))
-            for p in problems:
-                self.ctx.diag(node.line, "warning", "annotation", f"runbook annotation: {p}")
-            if "secret" in pairs:
-                self.ctx.on_secret([s for s in re.split(r"[,\s]+", pairs.pop("secret")) if s], node.line)
-            if "approval" in pairs:
-                self.ctx.on_approval(pairs.pop("approval"), node.line)
-            if pairs:
-                self.annotation = (pairs, node.line)
+            found = self.ctx.annotation(node, m.group(1))
+            if found:
+                self.annotation = found
         elif pm:
             if self.boxes and self.boxes[-1].probe is None:
                 self.boxes[-1].probe = pm.group(1).strip()
