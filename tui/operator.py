@@ -187,12 +187,12 @@ class Operator:
             now += ", ..." if len(plan.hosts) > 5 else ""
         else:
             now = "No target: neither you, the runbook, its bindings nor a document default said where it runs."
-        hosts = list(getattr(inventory, "hosts", {}).values()) if inventory is not None else []
+        hosts = list(inventory.hosts.values()) if inventory is not None else []
         own = st.target is not None and st.target.chosen
         return ChooseTargetModal(
             f"{what}: where does it run?", f"{ref.title}: {st.title}\n{now}",
             suggestions=suggestions_for(runbook, inventory, task_id, st, rollback, state),
-            hosts=hosts, groups=dict(getattr(inventory, "groups", {}) or {}) if inventory is not None else {},
+            hosts=hosts, groups=inventory.groups if inventory is not None else {},
             resolve=lambda pattern: resolve_hosts(inventory, pattern), local_name=socket.gethostname(),
             current=plan.spec.pattern if plan.target_chosen and plan.spec.source == "operator" else "",
             all_untargeted=not own, save_to=os.path.basename(bindings_path(runbook.path)),

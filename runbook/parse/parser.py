@@ -680,7 +680,7 @@ class _Builder:
             for problem in problems:
                 self.ctx.diag(line, "error", "notify", problem)
             urls.extend(found)
-        urls.extend(u for u in getattr(self.bindings, "notify", ()) if u not in urls)
+        urls.extend(u for u in self.bindings.notify if u not in urls)
         return tuple(urls)
 
     def _mirror(self) -> str:
@@ -693,7 +693,7 @@ class _Builder:
                 self.ctx.diag(line, "error", "mirror", problem)
             if dest:
                 return dest
-        return str(getattr(self.bindings, "mirror", "") or "")
+        return self.bindings.mirror
 
     def front_scalars(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self.front.data.items() if isinstance(v, (str, int, float, bool))}

@@ -113,7 +113,7 @@ class Engine:
     def _check_open_files(self, plan: PlannedStep) -> None:
         """Raise the open-file limit (once per process) and, once per engine, warn when it has
         no room for a socket to every host connected so far (the pool keeps them open)."""
-        remote = {t.name for t in plan.targets if not getattr(t, "local", False)}
+        remote = {t.name for t in plan.targets if not t.local}
         if self._open_files_warned or remote <= self._remote_hosts:
             return
         self._remote_hosts |= remote

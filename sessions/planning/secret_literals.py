@@ -122,9 +122,9 @@ def runbook_literals(runbook: Runbook) -> dict[str, str]:
     cached = _CACHE.get(key) if runbook.sha256 else None
     if cached is not None:
         return dict(cached)
-    names = set(getattr(runbook, "secrets", ()) or ())
+    names = set(runbook.secrets)
     for task in runbook.tasks:
-        names.update(getattr(task, "secrets", ()) or ())
+        names.update(task.secrets)
     out: dict[str, str] = {}
     for code in _command_blocks(runbook):
         for lit in find_literals(code, names):

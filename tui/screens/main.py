@@ -475,7 +475,7 @@ class MainScreen(Screen[None]):
         try:
             plan = self.engine.plan(item_id, step, rollback=rollback, now=self.now())
             inventory = self.engine.inventory
-            names = list(plan.hosts) + [h for h in getattr(inventory, "hosts", {}) if h not in plan.hosts]
+            names = list(plan.hosts) + [h for h in (inventory.hosts if inventory is not None else {}) if h not in plan.hosts]
             if "local" not in names:
                 names.append("local")
             labels = [f"{h}  (a target of this step)" if h in plan.hosts else h for h in names]

@@ -172,7 +172,7 @@ class TaskView(VerticalScroll):
             self.current_step = self._next_step(state, views)
         if before is not None and self.current_step != before and (view := self.step_view()) is not None:
             self.call_after_refresh(view.scroll_visible, animate=False, top=True)
-        choices = getattr(state, "target_choices", None)
+        choices = state.target_choices
         retarget = choices is not self._target_choices  # a target was chosen: say where steps run now
         self._target_choices = choices
         for view in views:

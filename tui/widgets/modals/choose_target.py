@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -133,7 +133,7 @@ class ChooseTargetModal(ModalScreen["TargetChoice | None"]):
         self._preview(self.initial)
 
     # -- preview ---------------------------------------------------------------------
-    def _matched(self, pattern: str) -> tuple[list[Any], str]:
+    def _matched(self, pattern: str) -> tuple[list[Target], str]:
         if not pattern.strip():
             return [], "type a host pattern, or pick a candidate below"
         try:
@@ -149,11 +149,11 @@ class ChooseTargetModal(ModalScreen["TargetChoice | None"]):
         else:
             text.append(f"runs on {len(hosts)} host{'s' if len(hosts) != 1 else ''}:\n", "bold")
             for h in hosts[:PREVIEW_ROWS]:
-                if getattr(h, "local", False) and not getattr(h, "in_inventory", True):
+                if h.local and not h.in_inventory:
                     address, user = f"this machine ({self.local_name})", ""
                 else:
-                    address = getattr(h, "host", "") + (f":{h.port}" if getattr(h, "port", None) else "")
-                    user = (getattr(h, "user", None) or "") + ("  (local connection)" if getattr(h, "local", False) else "")
+                    address = h.host + (f":{h.port}" if h.port else "")
+                    user = (h.user or "") + ("  (local connection)" if h.local else "")
                 text.append(f"  {h.name:<24}", "bold")
                 text.append(f" {address:<24}", "cyan")
                 text.append(f" {user}\n", "dim")
